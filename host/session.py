@@ -1,0 +1,174 @@
+"""A trading session: one exchange, its feed and its reports, from the opening to the close.
+
+Both ``tickwire replay`` and the main job (``tickwire run``) play their requests through a
+:class:`TradingSession`. It sends the day's system events around the requests (``O S Q`` at
+the first request, ``M E C`` after the last, ``M`` expiring DAY orders), publishes the feed as
+MoldUDP64 in Ethernet/IPv4/UDP multicast frames to a pcap, writes the private reports as JSON
+lines, builds a book from its own feed and counts what happened for the summary.
+"""
+
+import json
+import os
+from collections import Counter
+
+from .book import FeedBook
+from .commands import apply_row, format_price
+from .exchange import Exchange, SymbolDefaults
+from .feed import DEFAULT_SESSION, FeedPublisher
+from .protocol import pcap
+from .protocol.link import REASON_TEXT, EventKind
+
+__all__ = ["TradingSession", "FeedAddress", "atomic_output"]
+
+_E = EventKind
+_REASONS = {chr(reason): text for reason, text in REASON_TEXT.items()}
+
+
+class FeedAddress:
+    """Where the feed goes: multicast group and port, and the publisher's address."""
+    group = "233.54.12.111"
+    port = 26400
+    source = "10.0.0.1"
+    source_port = 26400
+
+
+class atomic_output:
+    """Open ``path`` for writing through a temporary file renamed into place on success only,
+    so that a failed run leaves nothing half-written."""
+
+    def __init__(self, path, mode="wb"):
+        self.path, self.tmp, self.mode = path, f"{path}.partial", mode
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self.file = open(self.tmp, self.mode)
+        return self.file
+
+    def __exit__(self, exc_type, exc, tb):
+        self.file.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            os.unlink(self.tmp)
+
+
+class TradingSession:
+    """Plays requests into an engine and records everything that comes out.
+
+    Parameters
+    ----------
+    engine : object
+        An engine transport (``tickwire.engine``).
+    pcap_file, reports_file : binary / text file objects, optional
+        Where the feed frames and the report lines go.
+    defaults : SymbolDefaults
+    feed_session : str
+        MoldUDP64 session name.
+    """
+
+    def __init__(self, engine, pcap_file=None, reports_file=None, defaults=SymbolDefaults(),
+                 feed_session=DEFAULT_SESSION):
+        self.book = FeedBook()
+        self.pcap = pcap.PcapWriter(pcap_file) if pcap_file is not None else None
+        self.reports_file = reports_file
+        self.feed = FeedPublisher(self._packet, session=feed_session,
+                                  on_message=self.book.apply_bytes)
+        self.exchange = Exchange(engine, defaults, listeners=[self.feed.publish, self._count])
+        self.counts = Counter()
+        self.rejects = Counter()
+        self.cancels = Counter()
+        self.packets = 0
+        self.volume = 0
+        self.opened = self.closed = False
+        self.top_at_close = {}
+
+    # -- driving --------------------------------------------------------------------------
+
+    def open(self, timestamp):
+        for code in "OSQ":
+            self.exchange.system(code, timestamp)
+        self.opened = True
+
+    def play(self, row):
+        if not self.opened:
+            self.open(row.time)
+        if row.action == "new":
+            self.counts["orders"] += 1
+        reports = apply_row(self.exchange, row)
+        for report in reports:
+            if report.type in ("rejected", "cancel_rejected"):
+                text = report.extra.get("text") or _REASONS.get(report.reason, report.reason)
+                self.rejects[f"{report.type}: {text}"] += 1
+            if self.reports_file is not None:
+                self.reports_file.write(json.dumps(report.to_json()) + "\n")
+        return reports
+
+    def close(self, timestamp=None):
+        timestamp = self.exchange.timestamp if timestamp is None else timestamp
+        if not self.opened:
+            self.open(timestamp)
+        self.top_at_close = self.top_of_book()
+        for code in "MEC":
+            self.exchange.system(code, timestamp)
+        self.feed.end_of_session()
+        self.closed = True
+
+    # -- recording ------------------------------------------------------------------------
+
+    def _packet(self, payload, timestamp):
+        self.packets += 1
+        if self.pcap is not None:
+            frame = pcap.ethernet_udp_frame(payload, FeedAddress.source, FeedAddress.group,
+                                            FeedAddress.source_port, FeedAddress.port)
+            self.pcap.write(frame, timestamp)
+
+    def _count(self, events):
+        counts = self.counts
+        for ev in events:
+            kind = ev.kind
+            if kind == _E.EXECUTE:
+                counts["trades"] += 1
+                self.volume += ev.qty
+            elif kind == _E.ACCEPT:
+                counts["accepted"] += 1
+            elif kind in (_E.KILL, _E.DELETE, _E.REDUCE):
+                self.cancels[_REASONS.get(chr(ev.reason), chr(ev.reason))] += 1
+            elif kind == _E.REPLACE:
+                counts["replaced"] += 1
+            elif kind == _E.TRADING and ev.halted:
+                counts["halts"] += 1
+
+    # -- results --------------------------------------------------------------------------
+
+    def top_of_book(self):
+        out = {}
+        for name, info in self.exchange.symbols.items():
+            top = self.book.top(info.locate)
+            out[name] = {
+                "bid": None if top["bid"] is None else
+                {"price": format_price(top["bid"][0]), "shares": top["bid"][1]},
+                "ask": None if top["ask"] is None else
+                {"price": format_price(top["ask"][0]), "shares": top["ask"][1]},
+                "last": None if top["last"] is None else format_price(top["last"][0]),
+                "volume": self.book.volume[info.locate],
+                "halted": info.halted,
+            }
+        return out
+
+    def summary(self):
+        return {
+            "commands": self.exchange.seq,
+            "orders": self.counts["orders"],
+            "accepted": self.counts["accepted"],
+            "trades": self.counts["trades"],
+            "volume": self.volume,
+            "replaced": self.counts["replaced"],
+            "halts": self.counts["halts"],
+            "rejects": dict(sorted(self.rejects.items())),
+            "cancels": dict(sorted(self.cancels.items())),
+            "feed": {"messages": self.book.messages, "packets": self.packets,
+                     "next_sequence": self.feed.packetizer.next_sequence},
+            "top_of_book_at_close": self.top_at_close,
+            "resting_after_close": len(self.book.orders),
+        }
+
