@@ -21,6 +21,8 @@ __all__ = ["generate", "SYMBOL_NAMES"]
 
 SYMBOL_NAMES = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "INTC", "AMD", "NFLX",
                 "ORCL", "CSCO", "ADBE", "QCOM", "PEP", "COST")
+MARKET_HOURS_NS = 6 * 3600 * 10**9 + 29 * 60 * 10**9
+CLOSE_TIME = 16 * 3600 * 10**9
 _STP_MODES = (Stp.CANCEL_NEWEST, Stp.CANCEL_OLDEST, Stp.CANCEL_BOTH)
 
 
@@ -53,12 +55,15 @@ def generate(orders, seed=1, symbols=4, firms=8, params=None, show_progress=Fals
         reference = rng.randrange(20, 300) * 10000
         syms.append(_Symbol(name, reference, defaults.tick))
         emit(Row("symbol", time, symbol=name, price=reference))
+    # A tenth of the flow arrives in the opening second; the rest spreads over market hours.
     burst = max(1, orders // 10)
+    mean_gap = MARKET_HOURS_NS / max(1, orders - burst)
     next_token = [0] * firms
     open_tokens = [[] for _ in range(firms)]
     syms_by_name = {sym.name: sym for sym in syms}
     for n in progress(range(orders), "gen", "order", enabled=show_progress):
-        time += rng.randrange(100, 1000) if n < burst else int(rng.expovariate(1 / 50_000)) + 1
+        time += rng.randrange(100, 1000) if n < burst else int(rng.expovariate(1 / mean_gap)) + 1
+        time = min(time, CLOSE_TIME)
         sym = rng.choice(syms)
         info = exchange.symbols[sym.name]
         if info.halted:

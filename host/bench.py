@@ -1,0 +1,171 @@
+"""``make bench``: measured figures, printed as a table and written to ``build/bench.json``.
+
+Each benchmark is a function returning :class:`Figure` rows; a row names a peer and the ratio
+against it when the peer ran in the same process on the same input. Nothing here asserts a
+goal: the numbers are reported, and the closing notes compare them with the goals.
+"""
+
+import gc
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .protocol.link import Action, Command, EventKind, Side, Tif
+
+__all__ = ["Figure", "BENCHMARKS", "run_benchmarks", "book_stream", "model_orders_per_second"]
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    peer: str | None = None
+    ratio: float | None = None      # value / peer's value (higher is better for rates)
+    note: str | None = None
+
+
+def book_stream(n, seed=7, levels=64, cancel_ratio=0.3):
+    """A GTC limit + cancel stream on one symbol: [("add", id, side, price_ticks, qty) |
+    ("cancel", id)]. Cancels only name orders still open, found by playing the stream into
+    the reference model, so every engine sees the same valid stream."""
+    from .sim.model import ExchangeModel, ModelParams
+    rng = random.Random(seed)
+    model = ExchangeModel(ModelParams(max_orders=1 << 16, band_ticks=1024))
+    model.process(Command(action=Action.DECLARE, symbol=1, price=10000, qty=100, tick=100,
+                          name=0x2020202020205754))
+    open_ids, slot_of, ops = [], {}, []
+    mid = 10000
+    for order_id in range(1, n + 1):
+        if open_ids and rng.random() < cancel_ratio:
+            i = rng.randrange(len(open_ids))
+            victim = open_ids[i]
+            open_ids[i] = open_ids[-1]
+            open_ids.pop()
+            if victim in slot_of:
+                ops.append(("cancel", victim))
+                for ev in model.process(Command(action=Action.CANCEL, symbol=1,
+                                                order_id=victim, slot=slot_of.pop(victim))):
+                    pass
+                continue
+        side = rng.randrange(2)
+        offset = rng.randrange(-2, levels // 2)
+        price = mid - offset if side == Side.BUY else mid + offset
+        qty = rng.randrange(1, 11) * 100
+        ops.append(("add", order_id, side, price, qty))
+        for ev in model.process(Command(action=Action.NEW, symbol=1, side=side, tif=Tif.GTC,
+                                        price=price, qty=qty, order_id=order_id)):
+            if ev.kind == EventKind.ADD:
+                slot_of[ev.order_id] = ev.slot
+                open_ids.append(ev.order_id)
+            elif ev.kind == EventKind.EXECUTE and ev.remaining == 0:
+                slot_of.pop(ev.order_id, None)
+    return ops
+
+
+def _time_model(ops):
+    from .sim.model import ExchangeModel, ModelParams
+    model = ExchangeModel(ModelParams(max_orders=1 << 16, band_ticks=1024))
+    process = model.process
+    process(Command(action=Action.DECLARE, symbol=1, price=10000, qty=100, tick=100,
+                    name=0x2020202020205754))
+    cmds = [Command(action=Action.NEW, symbol=1, side=op[2], tif=Tif.GTC, price=op[3],
+                    qty=op[4], order_id=op[1]) if op[0] == "add" else
+            Command(action=Action.CANCEL, symbol=1, order_id=op[1]) for op in ops]
+    slot_of = {}
+    add = EventKind.ADD
+    t0 = time.perf_counter()
+    for cmd in cmds:
+        if cmd.action == Action.CANCEL:
+            cmd.slot = slot_of.pop(cmd.order_id)
+        for ev in process(cmd):
+            if ev.kind == add:
+                slot_of[ev.order_id] = ev.slot
+    return time.perf_counter() - t0
+
+
+def _time_lightmatchingengine(ops):
+    from lightmatchingengine.lightmatchingengine import LightMatchingEngine
+    engine = LightMatchingEngine()
+    ids = {}
+    add, cancel = engine.add_order, engine.cancel_order
+    t0 = time.perf_counter()
+    for op in ops:
+        if op[0] == "add":
+            order, _ = add("WT", float(op[3]), op[4], 1 if op[2] == Side.BUY else 2)
+            ids[op[1]] = order.order_id
+        else:
+            cancel(ids[op[1]], "WT")
+    return time.perf_counter() - t0
+
+
+def _time_pyorderbook(ops):
+    import logging
+    from pyorderbook import Book, Order, Side as PSide
+    logging.getLogger("pyorderbook.book").setLevel(logging.WARNING)
+    book = Book()
+    orders = {op[1]: Order(PSide.BID if op[2] == Side.BUY else PSide.ASK, "WT", op[3], op[4])
+              for op in ops if op[0] == "add"}
+    t0 = time.perf_counter()
+    for op in ops:
+        if op[0] == "add":
+            book.match(orders[op[1]])
+        else:
+            book.cancel(orders[op[1]])
+    return time.perf_counter() - t0
+
+
+def _best_rate(fn, ops, repeat):
+    best = None
+    for _ in range(repeat):
+        gc.collect()
+        elapsed = fn(ops)
+        best = elapsed if best is None else min(best, elapsed)
+    return len(ops) / best
+
+
+def model_orders_per_second(n=200_000, repeat=3):
+    """The reference model against two Python matching engines on one GTC limit + cancel stream."""
+    ops = book_stream(n)
+    ours = _best_rate(_time_model, ops, repeat)
+    rows = [Figure("model: GTC limit + cancel", ours, "ops/s",
+                   note=f"{n} ops, one symbol, full event output")]
+    for peer, fn in (("lightmatchingengine", _time_lightmatchingengine),
+                     ("pyorderbook", _time_pyorderbook)):
+        try:
+            theirs = _best_rate(fn, ops, repeat)
+        except ImportError:
+            rows.append(Figure(f"{peer}: GTC limit + cancel", 0, "ops/s",
+                               note="not installed: pip install -e .[bench]"))
+            continue
+        rows.append(Figure(f"{peer}: GTC limit + cancel", theirs, "ops/s"))
+        rows.append(Figure(f"model vs {peer}", ours / theirs, "x", peer=peer,
+                           ratio=ours / theirs))
+    return rows
+
+
+#: name → function returning figures; ``make bench`` runs them all.
+BENCHMARKS = {
+    "model": model_orders_per_second,
+}
+
+
+def run_benchmarks(names=None, out="build/bench.json", echo=print):
+    figures = []
+    for name, fn in BENCHMARKS.items():
+        if names and name not in names:
+            continue
+        echo(f"running {name} ...")
+        figures.extend(fn())
+    width = max(len(f.name) for f in figures)
+    echo(f"{'benchmark':<{width}}  {'value':>14}  unit    peer / note")
+    for f in figures:
+        extra = f.peer or f.note or ""
+        echo(f"{f.name:<{width}}  {f.value:>14,.2f}  {f.unit:<6}  {extra}")
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([asdict(f) for f in figures], indent=2) + "\n")
+    echo(f"wrote {path}")
+    return figures

@@ -1,0 +1,116 @@
+"""The ``tickwire`` command line."""
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("tickwire")
+
+
+def _replay(args):
+    from .commands import CommandFileError
+    from .replay import replay
+    try:
+        summary = replay(args.commands, engine=args.engine, pcap_path=args.pcap,
+                         reports_path=args.reports, show_progress=not args.quiet)
+    except CommandFileError as exc:
+        print(f"tickwire replay: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"tickwire replay: {exc.filename}: no such file", file=sys.stderr)
+        return 2
+    if args.summary:
+        Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("replayed %d commands: %d trades, feed %d messages in %d packets%s%s",
+             summary["commands"], summary["trades"], summary["feed"]["messages"],
+             summary["feed"]["packets"], f", pcap {args.pcap}" if args.pcap else "",
+             f", reports {args.reports}" if args.reports else "")
+    return 0
+
+
+def _gen(args):
+    from .commands import write_commands
+    from .gen import generate
+    rows = generate(args.orders, seed=args.seed, symbols=args.symbols, firms=args.firms,
+                    show_progress=not args.quiet and args.output != "-")
+    write_commands("/dev/stdout" if args.output == "-" else args.output, rows)
+    if args.output != "-":
+        log.info("wrote %d rows (%d orders, %d symbols, seed %d) to %s", len(rows),
+                 args.orders, args.symbols, args.seed, args.output)
+    return 0
+
+
+def _run(args):
+    from .run import run_main_job
+    return run_main_job(args)
+
+
+def _bench(args):
+    from .bench import run_benchmarks
+    run_benchmarks(args.only or None, out=args.out)
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="tickwire",
+        description="An electronic exchange on an FPGA: matching engine, ITCH 5.0 feed, host.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("replay", help="play a command file; write the feed pcap and reports",
+                       description="Play a command file (CSV, columns in the README) into an "
+                       "engine; write the feed as MoldUDP64/UDP/IPv4/Ethernet frames in a pcap "
+                       "and the private execution reports as JSON lines. The file is checked "
+                       "whole first; a malformed row is reported with its line number and "
+                       "nothing is written.")
+    p.add_argument("commands", help="command file (CSV)")
+    p.add_argument("--engine", default="model", help="engine: model (default)")
+    p.add_argument("--pcap", help="write the feed here")
+    p.add_argument("--reports", help="write execution reports here (JSON lines)")
+    p.add_argument("--summary", help="write the session summary here (JSON)")
+    p.set_defaults(func=_replay)
+
+    p = sub.add_parser("gen", help="write a realistic random command file",
+                       description="Generate a command file: agents quoting and trading around "
+                       "a moving mid, cancels, replaces, market/IOC/FOK, min-qty, odd lots, "
+                       "self-trades, halts, and a market-open burst.")
+    p.add_argument("--orders", type=int, default=10_000, help="order requests (default 10000)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--symbols", type=int, default=4, help="symbols (default 4)")
+    p.add_argument("--firms", type=int, default=16, help="member firms (default 16)")
+    p.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
+    p.set_defaults(func=_gen)
+
+    p = sub.add_parser("run", help="the main job: a full simulated trading session",
+                       description="Run a full simulated trading session on the embedded "
+                       "defaults and report what happened (JSON, and a PNG of latency and depth "
+                       "where the session has them).")
+    p.add_argument("--orders", type=int, default=100_000, help="order requests (default 100000)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--symbols", type=int, default=4, help="symbols (default 4)")
+    p.add_argument("--firms", type=int, default=16, help="member firms (default 16)")
+    p.add_argument("--engine", default="model", help="engine: model (default)")
+    p.add_argument("--out", default="build/run", help="output directory (default build/run)")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("bench", help="run the benchmarks; print a table, write JSON")
+    p.add_argument("--only", action="append", help="run only this benchmark (repeatable)")
+    p.add_argument("--out", default="build/bench.json", help="JSON output (build/bench.json)")
+    p.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The public command line: tickwire gen, replay, run, bench."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from tickwire.cli import main
+from tickwire.protocol import itch, moldudp64, pcap
+from tickwire.session import FeedAddress
+
+HEADER = ("action,time,firm,token,symbol,side,qty,price,tif,min_qty,stp,new_token,new_qty,"
+          "new_price,tick,lot,breaker_pct,code\n")
+
+
+def _csv(tmp_path, body, header=HEADER, name="c.csv"):
+    path = tmp_path / name
+    path.write_text(header + body)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    path = tmp_path_factory.mktemp("gen") / "cmds.csv"
+    assert main(["-q", "gen", "--orders", "3000", "--seed", "5", "--symbols", "3",
+                 "-o", str(path)]) == 0
+    return path
+
+
+def test_gen_is_deterministic_and_varied(generated, tmp_path):
+    again = tmp_path / "again.csv"
+    main(["-q", "gen", "--orders", "3000", "--seed", "5", "--symbols", "3", "-o", str(again)])
+    assert again.read_bytes() == generated.read_bytes()
+    other = tmp_path / "other.csv"
+    main(["-q", "gen", "--orders", "3000", "--seed", "6", "--symbols", "3", "-o", str(other)])
+    assert other.read_bytes() != generated.read_bytes()
+    lines = generated.read_text().splitlines()
+    cols = lines[0].split(",")
+    rows = [dict(zip(cols, line.split(","))) for line in lines[1:]]
+    actions = Counter(r["action"] for r in rows)
+    assert actions["symbol"] == 3 and actions["new"] and actions["cancel"] and actions["replace"]
+    news = [r for r in rows if r["action"] == "new"]
+    tifs = Counter(r["tif"] for r in news)
+    assert all(tifs[t] for t in ("day", "gtc", "ioc", "fok"))
+    assert any(r["price"] == "" for r in news), "market orders"
+    assert any(r["min_qty"] for r in news)
+    assert any(int(r["qty"]) < 100 for r in news), "odd lots"
+    assert {r["stp"] or "newest" for r in news} >= {"newest", "oldest", "both"}
+    assert any(r["new_qty"] for r in rows if r["action"] == "cancel"), "partial cancels"
+
+
+def test_replay_outputs_are_deterministic_and_decodable(generated, tmp_path):
+    outs = []
+    for i in range(2):
+        pcap_path, reports = tmp_path / f"feed{i}.pcap", tmp_path / f"reports{i}.jsonl"
+        assert main(["-q", "replay", str(generated), "--engine", "model", "--pcap",
+                     str(pcap_path), "--reports", str(reports)]) == 0
+        outs.append((pcap_path.read_bytes(), reports.read_bytes()))
+    assert outs[0] == outs[1]
+    payloads = pcap.udp_payloads(str(tmp_path / "feed0.pcap"), dst_port=FeedAddress.port)
+    sequence, types = 1, Counter()
+    for payload in payloads[:-1]:
+        packet = moldudp64.decode_packet(payload)
+        assert packet.sequence == sequence and packet.count == len(packet.messages) > 0
+        sequence += packet.count
+        for message in packet.messages:
+            types[message[:1]] += 1
+            itch.decode(message)
+    end = moldudp64.decode_packet(payloads[-1])
+    assert end.is_end_of_session and end.sequence == sequence
+    assert all(types[t] for t in (b"S", b"R", b"H", b"A", b"E", b"X", b"D", b"U"))
+    reports = [json.loads(line) for line in (tmp_path / "reports0.jsonl").read_text().splitlines()]
+    kinds = Counter(r["type"] for r in reports)
+    assert all(kinds[k] for k in ("accepted", "executed", "canceled", "replaced", "rejected"))
+    executed = [r for r in reports if r["type"] == "executed"]
+    assert Counter(r["liquidity"] for r in executed)["A"] == types[b"E"]
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="apt-get install tshark")
+def test_replay_pcap_decodes_in_tshark(generated, tmp_path):
+    out = tmp_path / "feed.pcap"
+    main(["-q", "replay", str(generated), "--pcap", str(out)])
+    result = subprocess.run(
+        ["tshark", "-r", str(out), "-o", "ip.check_checksum:TRUE", "-o",
+         "udp.check_checksum:TRUE", "-d", f"udp.port=={FeedAddress.port},moldudp64", "-T",
+         "fields", "-e", "moldudp64.count", "-e", "_ws.expert", "-e", "udp.checksum.status",
+         "-e", "ip.checksum.status"], capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(pcap.read_pcap(str(out)))
+    for line in lines:
+        count, expert, udp_ok, ip_ok = line.split("\t")
+        # tshark 4.0 attaches a comment to every End Of Session (protocols.md §2).
+        assert expert == "" or (count == "65535" and "(Comment/Comment)" in expert), line
+        assert udp_ok == "1" and ip_ok == "1", line  # 1: good
+
+
+def test_market_order_for_undeclared_symbol_and_auto_declare(tmp_path):
+    path = _csv(tmp_path, "new,,F1,t1,ZZZ,B,100,,ioc,,,,,,,,,\n"
+                          "new,,F1,t2,ZZZ,B,100,12.34,day,,,,,,,,,\n"
+                          "new,,F2,t1,ZZZ,S,100,12.34,day,,,,,,,,,\n")
+    reports = tmp_path / "r.jsonl"
+    assert main(["-q", "replay", path, "--reports", str(reports)]) == 0
+    lines = [json.loads(x) for x in reports.read_text().splitlines()]
+    assert lines[0]["type"] == "rejected" and lines[0]["extra"]["text"] == "unknown symbol"
+    assert [x["type"] for x in lines[1:]] == ["accepted", "accepted", "executed", "executed"]
+    assert lines[-1]["price"] == 123400
+
+
+@pytest.mark.parametrize("body, message", [
+    ("new,,F1,t1,AAA,B,100,1.23456,day,,,,,,,,,\n", ":2: price '1.23456'"),
+    ("fly,,F1,t1,AAA,B,100,1,day,,,,,,,,,\n", ":2: action 'fly'"),
+    ("new,,F1,t1,AAA,X,100,1,day,,,,,,,,,\n", ":2: side 'X'"),
+    ("new,,F1,,AAA,B,100,1,day,,,,,,,,,\n", ":2: new needs token"),
+    ("new,,F1,t1,AAA,B,many,1,day,,,,,,,,,\n", ":2: qty 'many'"),
+    ("new,10:00:00,F1,t1,AAA,B,1,1,day,,,,,,,,,\nnew,09:00:00,F1,t2,AAA,B,1,1,day,,,,,,,,,\n",
+     ":3: time goes backwards"),
+    ("new,,F1,t1,AAA,B,100,1,week,,,,,,,,,\n", ":2: tif 'week'"),
+    ("new,,F1,t1,AAA,B,100,1,day,,,,,,,,,,extra\n", ":2: more fields"),
+])
+def test_malformed_rows_are_reported_and_nothing_is_written(tmp_path, capsys, body, message):
+    good = "symbol,,,,AAA,,100,1.00,,,,,,,,,,\n"
+    path = _csv(tmp_path, good + good.replace("AAA", "BBB") + body.replace(":2:", ":4:"))
+    out_pcap, out_reports = tmp_path / "o.pcap", tmp_path / "o.jsonl"
+    assert main(["-q", "replay", path, "--pcap", str(out_pcap), "--reports",
+                 str(out_reports)]) == 2
+    err = capsys.readouterr().err
+    line = int(message.split(":")[1]) + 2
+    assert f"c.csv:{line}:" in err and message.split(": ", 1)[1] in err, err
+    assert not out_pcap.exists() and not out_reports.exists()
+    assert os.listdir(tmp_path) == ["c.csv"]
+
+
+def test_unknown_column_is_an_error(tmp_path, capsys):
+    path = _csv(tmp_path, "new,F1\n", header="action,frim\n")
+    assert main(["-q", "replay", path]) == 2
+    assert "unknown column(s): frim" in capsys.readouterr().err
+
+
+def test_run_main_job_writes_summary_and_plot(tmp_path):
+    out = tmp_path / "run"
+    assert main(["-q", "run", "--orders", "2000", "--symbols", "2", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    rows = (out / "commands.csv").read_text().splitlines()[1:]
+    assert summary["orders"] == sum(r.startswith("new,") for r in rows)
+    assert len(rows) - sum(r.startswith(("symbol,", "halt,", "resume,")) for r in rows) == 2000
+    assert summary["trades"] > 0
+    assert set(summary["top_of_book_at_close"]) == {"AAPL", "MSFT"}
+    assert (out / "session.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    replayed = tmp_path / "replayed.pcap"
+    main(["-q", "replay", str(out / "commands.csv"), "--pcap", str(replayed)])
+    assert replayed.read_bytes() == (out / "feed.pcap").read_bytes()
+
+
+def test_help_lists_every_command():
+    result = subprocess.run([sys.executable, "-m", "tickwire.cli", "--help"],
+                            capture_output=True, text=True, check=True)
+    for command in ("replay", "gen", "run", "bench"):
+        assert command in result.stdout
