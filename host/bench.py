@@ -146,9 +146,15 @@ def model_orders_per_second(n=200_000, repeat=3):
     return rows
 
 
+def _marketdata():
+    from .marketdata.bench import md_benchmarks
+    return md_benchmarks()
+
+
 #: name → function returning figures; ``make bench`` runs them all.
 BENCHMARKS = {
     "model": model_orders_per_second,
+    "marketdata": _marketdata,
 }
 
 

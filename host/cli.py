@@ -98,6 +98,18 @@ def build_parser():
     p.add_argument("--out", default="build/run", help="output directory (default build/run)")
     p.set_defaults(func=_run)
 
+    from .marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
+    feed = sub.add_parser("feed", help="market data: watch a live book, dump the feed",
+                          description="Subscribe to the MoldUDP64 multicast feed (with gap "
+                          "recovery) or read a pcap.")
+    feed_sub = feed.add_subparsers(dest="feed_command", required=True, metavar="SUBCOMMAND")
+    p = feed_sub.add_parser("watch", help="a live text book of one symbol")
+    add_watch_arguments(p)
+    p.set_defaults(func=feed_watch)
+    p = feed_sub.add_parser("dump", help="feed messages as JSON lines (live or from a pcap)")
+    add_dump_arguments(p)
+    p.set_defaults(func=feed_dump)
+
     p = sub.add_parser("bench", help="run the benchmarks; print a table, write JSON")
     p.add_argument("--only", action="append", help="run only this benchmark (repeatable)")
     p.add_argument("--out", default="build/bench.json", help="JSON output (build/bench.json)")
