@@ -44,9 +44,30 @@ def _gen(args):
     return 0
 
 
-def _run(args):
-    from .run import run_main_job
-    return run_main_job(args)
+def _config(args):
+    from .accounts import make_config, parse_config, write_config
+    accounts, symbols = {}, {}
+    for spec in args.account:
+        try:
+            user, firm, password = spec.split(":", 2)
+        except ValueError:
+            print(f"tickwire config: --account {spec!r} is not USER:FIRM:PASSWORD",
+                  file=sys.stderr)
+            return 2
+        accounts[user] = {"firm": firm, "password": password}
+    for spec in args.symbol:
+        name, _, price = spec.partition("=")
+        symbols[name] = float(price)
+    data = make_config(accounts, symbols=symbols)
+    try:
+        parse_config(data)
+    except ValueError as exc:
+        print(f"tickwire config: {exc}", file=sys.stderr)
+        return 2
+    write_config(args.output, data)
+    log.info("wrote %s: %d accounts (passwords stored as salted scrypt hashes), %d symbols",
+             args.output, len(accounts), len(symbols))
+    return 0
 
 
 def _bench(args):
@@ -86,17 +107,34 @@ def build_parser():
     p.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
     p.set_defaults(func=_gen)
 
-    p = sub.add_parser("run", help="the main job: a full simulated trading session",
-                       description="Run a full simulated trading session on the embedded "
-                       "defaults and report what happened (JSON, and a PNG of latency and depth "
-                       "where the session has them).")
-    p.add_argument("--orders", type=int, default=100_000, help="order requests (default 100000)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    p.add_argument("--symbols", type=int, default=4, help="symbols (default 4)")
-    p.add_argument("--firms", type=int, default=16, help="member firms (default 16)")
-    p.add_argument("--engine", default="model", help="engine: model (default)")
-    p.add_argument("--out", default="build/run", help="output directory (default build/run)")
-    p.set_defaults(func=_run)
+    from .run_job import add_run_arguments, run_main
+    p = sub.add_parser("run", help="the main job: a full simulated trading day",
+                       description="The main job: start the gateway (SoupBinTCP/OUCH), risk, "
+                       "sequencer with its write-ahead log and the engine; connect simulated "
+                       "firms over loopback TCP and play a generated day with a market-open "
+                       "burst; report orders, fills, rejects, latency percentiles, top of book "
+                       "and positions (run.json, run.png).")
+    add_run_arguments(p)
+    p.set_defaults(func=run_main)
+
+    from .serve import add_serve_arguments, serve_main
+    p = sub.add_parser("serve", help="run the gateway for real clients",
+                       description="Run the order-entry gateway (SoupBinTCP 3.0 / OUCH 4.2) "
+                       "with risk, sequencer, write-ahead log and engine until SIGINT/SIGTERM.")
+    add_serve_arguments(p)
+    p.set_defaults(func=serve_main)
+
+    p = sub.add_parser("config", help="write a gateway config (accounts, symbols)",
+                       description="Write a config for tickwire serve: accounts with their "
+                       "firms (passwords stored as salted scrypt hashes) and the symbols "
+                       "declared at the open. Risk limits can be added to the file by hand "
+                       "(see tickwire/accounts.py).")
+    p.add_argument("--account", action="append", default=[], required=True,
+                   metavar="USER:FIRM:PASSWORD", help="a login (repeatable)")
+    p.add_argument("--symbol", action="append", default=[], metavar="NAME=PRICE",
+                   help="a symbol and its reference price in $ (repeatable)")
+    p.add_argument("-o", "--output", default="venue.json", help="config file (venue.json)")
+    p.set_defaults(func=_config)
 
     from .marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
     feed = sub.add_parser("feed", help="market data: watch a live book, dump the feed",

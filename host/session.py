@@ -81,7 +81,6 @@ class TradingSession:
         self.volume = 0
         self.opened = self.closed = False
         self.top_at_close = {}
-        self.depth_at_close = {}
 
     # -- driving --------------------------------------------------------------------------
 
@@ -109,9 +108,6 @@ class TradingSession:
         if not self.opened:
             self.open(timestamp)
         self.top_at_close = self.top_of_book()
-        self.depth_at_close = {
-            (info.locate, side): self.book.levels(info.locate, side, 10)
-            for info in self.exchange.symbols.values() for side in "BS"}
         for code in "MEC":
             self.exchange.system(code, timestamp)
         self.feed.end_of_session()

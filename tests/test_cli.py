@@ -140,23 +140,20 @@ def test_unknown_column_is_an_error(tmp_path, capsys):
     assert "unknown column(s): frim" in capsys.readouterr().err
 
 
-def test_run_main_job_writes_summary_and_plot(tmp_path):
+def test_run_main_job_writes_report_and_plot(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["-q", "run", "--orders", "2000", "--symbols", "2", "--out", str(out)]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    rows = (out / "commands.csv").read_text().splitlines()[1:]
-    assert summary["orders"] == sum(r.startswith("new,") for r in rows)
-    assert len(rows) - sum(r.startswith(("symbol,", "halt,", "resume,")) for r in rows) == 2000
-    assert summary["trades"] > 0
-    assert set(summary["top_of_book_at_close"]) == {"AAPL", "MSFT"}
-    assert (out / "session.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    replayed = tmp_path / "replayed.pcap"
-    main(["-q", "replay", str(out / "commands.csv"), "--pcap", str(replayed)])
-    assert replayed.read_bytes() == (out / "feed.pcap").read_bytes()
+    assert main(["run", "--orders", "1500", "--clients", "3", "--symbols", "2", "--out",
+                 str(out), "--no-progress"]) == 0
+    report = json.loads((out / "run.json").read_text())
+    assert report["requests"] == 1500 and report["unanswered"] == 0 and report["fills"] > 0
+    assert set(report["top_of_book"]) == {"AAPL", "MSFT"}
+    assert (out / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "latency send → ack: p50" in printed and "top of book at the close" in printed
 
 
 def test_help_lists_every_command():
     result = subprocess.run([sys.executable, "-m", "tickwire.cli", "--help"],
                             capture_output=True, text=True, check=True)
-    for command in ("replay", "gen", "run", "bench"):
+    for command in ("replay", "gen", "run", "serve", "feed", "bench"):
         assert command in result.stdout

@@ -1,0 +1,33 @@
+"""The networked main job and the gateway benchmark, at toy sizes."""
+
+import asyncio
+import json
+
+from tickwire.bench_gateway import bench_gateway
+from tickwire.run_job import add_run_arguments, run_session
+
+
+def test_run_session_report_and_files(tmp_path):
+    report = asyncio.run(run_session(orders=400, clients=3, seed=2, symbols=2,
+                                     out_dir=str(tmp_path), progress=False))
+    assert report["requests"] > 350 and report["unanswered"] == 0
+    assert report["accepted"] > 100 and report["fills"] > 0
+    assert report["latency"]["count"] > 300 and report["latency"]["p50_us"] > 0
+    assert set(report["top_of_book"]) == {"AAPL", "MSFT"}
+    assert set(report["positions"]) == {"c00", "c01", "c02"}
+    assert json.loads((tmp_path / "run.json").read_text())["orders"] == report["orders"]
+    assert (tmp_path / "run.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "session.wal").exists() and (tmp_path / "feed.pcap").exists()
+    import argparse
+    args = add_run_arguments(argparse.ArgumentParser()).parse_args(["--orders", "10"])
+    assert args.orders == 10 and args.clients == 8
+
+
+def test_bench_gateway_small(tmp_path):
+    report = bench_gateway(rate=400, seconds=0.5, connections=2, saturation_rate=800,
+                           saturation_seconds=0.5, out=str(tmp_path / "b.json"))
+    for phase in ("saturation", "latency", "half_load"):
+        assert report[phase]["answered"] == report[phase]["orders"]
+        assert 0 < report[phase]["p50_us"] <= report[phase]["p99.9_us"]
+    assert report["wal_append"]["records_per_fsync"] > 1
+    assert json.loads((tmp_path / "b.json").read_text())["sustained_orders_per_s"] > 0

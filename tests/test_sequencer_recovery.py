@@ -1,0 +1,251 @@
+"""Sequencer and crash recovery: the WAL rebuilds book, feed, tokens, risk and OUCH streams."""
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tickwire.accounts import make_config, parse_config
+from tickwire.engine import ModelEngine
+from tickwire.feed import FeedPublisher
+from tickwire.gen import generate
+from tickwire.ouch_client import OuchClient
+from tickwire.protocol.link import Side, Tif
+from tickwire.risk import RiskManager
+from tickwire.sequencer import RecoveryError, Sequencer
+from tickwire.wal import WriteAheadLog
+
+FIRMS = 4
+
+
+def _config():
+    rows = generate(10, seed=3, symbols=3, firms=FIRMS)
+    symbols = {r.symbol: r.price / 10000 for r in rows if r.action == "symbol"}
+    return parse_config(make_config(
+        {f"u{i}": {"firm": f"F{i:02d}", "password": f"pw{i}", "max_order_qty": 900}
+         for i in range(FIRMS)}, symbols=symbols, n=2**10))
+
+
+def _ctx(row):
+    acct = f"u{int(row.firm[1:])}" if row.firm else None
+    if row.action == "new":
+        return {"op": "new", "acct": acct, "token": row.token, "symbol": row.symbol,
+                "side": "B" if row.side == Side.BUY else "S", "qty": row.qty,
+                "price": row.price, "tif": int(row.tif), "min_qty": row.min_qty,
+                "ouch": {"side": "B" if row.side == Side.BUY else "S",
+                         "tif": 0 if row.tif in (Tif.IOC, Tif.FOK) else 99998, "display": "Y",
+                         "capacity": "A", "ise": "N", "min_qty": row.min_qty, "cross": "N"}}
+    if row.action == "cancel":
+        return {"op": "cancel", "acct": acct, "token": row.token, "qty": row.new_qty}
+    if row.action == "replace":
+        return {"op": "replace", "acct": acct, "token": row.token, "new_token": row.new_token,
+                "qty": row.new_qty, "price": row.new_price,
+                "ouch": {"tif": 99998, "display": "Y", "ise": "N", "min_qty": 0}}
+    if row.action in ("halt", "resume"):
+        return {"op": row.action, "symbol": row.symbol}
+    return None
+
+
+class _Stack:
+    def __init__(self, path, config, fsync="none"):
+        self.packets = []
+        self.feed = FeedPublisher(lambda p, t: self.packets.append(p))
+        self.wal = WriteAheadLog(path, fsync)
+        self.seq = Sequencer(ModelEngine(), self.wal, config, RiskManager(config),
+                             listeners=[self.feed.publish], clock=self._clock)
+        self.t = 34_200 * 10**9
+
+    def _clock(self):
+        self.t += 1000
+        return self.t
+
+
+def _state(stack):
+    ex = stack.seq.exchange
+    return (ex.seq, ex.next_order_id, sorted(ex.tokens),
+            sorted((k, o.order_id, o.qty, o.price, o.slot) for k, o in ex.orders.items()),
+            {a: stack.seq.risk.exposure(a) for a in stack.seq.streams})
+
+
+def test_replay_rebuilds_everything_and_refuses_duplicates(tmp_path):
+    config = _config()
+    path = str(tmp_path / "s.wal")
+    live = _Stack(path, config)
+    live.seq.recover()
+    live.seq.open_day()
+    rows = generate(3000, seed=3, symbols=3, firms=FIRMS)
+    for row in rows:
+        ctx = _ctx(row)
+        if ctx is not None:
+            live.seq.submit_nowait(ctx)
+    asyncio.run(live.seq.kill("account", "u1"))
+    live.seq.submit_nowait(_ctx(rows[-1]) if rows[-1].action == "new" else
+                           {"op": "system", "code": "M"})
+    assert live.seq.counts["executed"] > 100 and live.seq.rejects
+    assert live.seq.risk.rejects["Z"] > 0                     # max_order_qty 900
+    live.wal.close_sync()
+
+    again = _Stack(path, config)
+    records = again.seq.recover()
+    assert records == live.wal.records
+    assert again.packets == live.packets                      # feed byte for byte
+    assert again.seq.streams == live.seq.streams              # OUCH streams byte for byte
+    assert _state(again) == _state(live)
+    assert again.seq.risk.is_killed(config.accounts["u1"])
+    first_new = next(r for r in rows if r.action == "new")
+    index = again.seq.submit_nowait(_ctx(first_new))          # same token after restart
+    assert again.seq.streams[f"u{int(first_new.firm[1:])}"][-1][:1] == b"J"
+    again.wal.sync()
+    assert index == records
+
+
+def test_replay_refuses_a_log_that_does_not_match(tmp_path):
+    from tickwire.protocol.link import Action, Command
+    from tickwire.wal import LogRecord
+    wal = WriteAheadLog(str(tmp_path / "t.wal"), "none")
+    wal.append(LogRecord(Command(seq=1, timestamp=5, action=Action.SYSTEM, code=ord("Q")),
+                         {"op": "system", "code": "O", "ts": 5}))
+    wal.close_sync()
+    with pytest.raises(RecoveryError):
+        _Stack(str(tmp_path / "t.wal"), _config()).seq.recover()
+
+
+# -- crash recovery: SIGKILL a loaded server several times --------------------------------------
+
+def _start_server(tmp_path, config_path, n):
+    port_file = tmp_path / f"port{n}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickwire.serve", str(config_path), "--wal",
+         str(tmp_path / "day.wal"), "--port", "0", "--port-file", str(port_file),
+         "--feed-pcap", str(tmp_path / f"feed{n}.pcap"), "--heartbeat", "0.5"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"server{n}.log", "w"))
+    deadline = time.monotonic() + 15
+    while not port_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((tmp_path / f"server{n}.log").read_text())
+        time.sleep(0.02)
+    return proc, int(port_file.read_text())
+
+
+def test_sigkill_recovery_loses_and_duplicates_nothing(tmp_path):
+    config_data = make_config({f"u{i}": {"firm": f"F{i:02d}", "password": f"pw{i}"}
+                               for i in range(3)}, symbols={"AAPL": 100.0, "MSFT": 50.0},
+                              n=2**10)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config_data))
+    rng = random.Random(5)
+    received = {f"u{i}": {} for i in range(3)}          # account -> {number: raw}
+    next_token = [0]
+    kills = 5
+    t_start = time.monotonic()
+
+    def on_message(acct):
+        def callback(number, record, raw):
+            seen = received[acct]
+            assert seen.get(number, raw) == raw, f"{acct} message {number} changed"
+            seen[number] = raw
+        return callback
+
+    async def load(clients, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if any(c.closed.is_set() for c in clients.values()):
+                return
+            for acct, client in clients.items():
+                for _ in range(5):
+                    next_token[0] += 1
+                    token = f"T{next_token[0]}"
+                    side = rng.choice("BS")
+                    price = (100 + rng.randint(-5, 5)) * 10000
+                    r = rng.random()
+                    try:
+                        if r < 0.7:
+                            client.enter(token, side, rng.randint(1, 5) * 100, "AAPL", price)
+                        elif r < 0.85:
+                            client.cancel(f"T{rng.randint(1, next_token[0])}")
+                        else:
+                            client.replace(f"T{rng.randint(1, next_token[0])}", token, 100,
+                                           price)
+                    except (ConnectionError, RuntimeError, AttributeError):
+                        return
+            await asyncio.sleep(0.002)
+
+    async def session(port, seconds):
+        clients = {}
+        for acct in received:
+            client = OuchClient(on_message(acct), heartbeat=0.5)
+            start = max(received[acct], default=0) + 1
+            await client.connect("127.0.0.1", port, acct, f"pw{acct[1:]}", sequence=start)
+            clients[acct] = client
+        await load(clients, seconds)
+        return clients
+
+    async def close_all(clients):
+        for client in clients.values():
+            await client.close()
+
+    for n in range(kills + 1):
+        proc, port = _start_server(tmp_path, config_path, n)
+        if n < kills:
+            clients = asyncio.run(_run_and_kill(session, port, proc, rng.uniform(0.3, 1.2),
+                                                close_all))
+        else:
+            async def last():
+                clients = await session(port, 0.5)
+                await asyncio.sleep(0.5)                 # let the last answers arrive
+                proc.send_signal(signal.SIGTERM)
+                await asyncio.gather(*(asyncio.wait_for(c.closed.wait(), 10)
+                                       for c in clients.values()))
+                await close_all(clients)
+            asyncio.run(last())
+            assert proc.wait(10) == 0
+    assert time.monotonic() - t_start < 60
+
+    # A clean replay of the final WAL, in this process.
+    config = parse_config(config_data)
+    stack = _Stack(str(tmp_path / "day.wal"), config)
+    stack.seq.recover()
+    from tickwire.protocol import pcap
+    from tickwire.session import FeedAddress
+    clean = tmp_path / "clean.pcap"
+    with open(clean, "wb") as f:
+        writer = pcap.PcapWriter(f)
+        for payload in stack.packets:
+            writer.write(pcap.ethernet_udp_frame(payload, FeedAddress.source, FeedAddress.group,
+                                                 FeedAddress.source_port, FeedAddress.port), 0)
+    clean_payloads = [p for p in stack.packets]
+    final_payloads = [p for p in pcap.udp_payloads(str(tmp_path / f"feed{kills}.pcap"))]
+    assert final_payloads == clean_payloads                 # the server's feed = clean replay
+    final_bytes = (tmp_path / f"feed{kills}.pcap").read_bytes()
+    for n in range(kills):                                  # killed servers' feeds: a prefix
+        killed = (tmp_path / f"feed{n}.pcap").read_bytes()
+        assert final_bytes.startswith(killed)
+    accepted_total = 0
+    for acct, seen in received.items():
+        stream = stack.seq.streams[acct]
+        numbers = sorted(seen)
+        assert numbers == list(range(1, len(stream) + 1)), acct    # no gap, got everything
+        assert [seen[k] for k in numbers] == stream                # every ack is in the WAL
+        tokens = [raw[9:23] for raw in stream if raw[:1] == b"A"]
+        assert len(tokens) == len(set(tokens))                     # none accepted twice
+        accepted_total += len(tokens)
+    assert accepted_total > 100
+
+
+async def _run_and_kill(session, port, proc, after, close_all):
+    task = asyncio.create_task(session(port, 30))
+    await asyncio.sleep(after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    try:
+        clients = await asyncio.wait_for(task, 10)
+    except Exception:
+        clients = {}
+    await close_all(clients)
+    return clients
