@@ -146,6 +146,21 @@ def model_orders_per_second(n=200_000, repeat=3):
     return rows
 
 
+def _gateway():
+    from .bench_gateway import bench_gateway
+    r = bench_gateway()
+    sat, lat, half = r["saturation"], r["latency"], r["half_load"]
+    rows = [Figure("gateway: sustained orders (risk, WAL group commit, model, ack)",
+                   r["sustained_orders_per_s"], "ops/s", note="goal ≥ 100k/s; loopback TCP")]
+    for name, phase in (("at 20k/s offered", lat), (f"at {half['offered_per_s']:,}/s", half)):
+        for pct in ("p50", "p99", "p99.9"):
+            rows.append(Figure(f"gateway latency {pct} {name}", phase[f"{pct}_us"], "µs",
+                               note="coordinated-omission corrected" if pct == "p50" else None))
+    rows.append(Figure("WAL appends, group commit", r["wal_append"]["records_per_s"], "rec/s",
+                       note=f"{r['wal_append']['records_per_fsync']} records per fsync"))
+    return rows
+
+
 def _marketdata():
     from .marketdata.bench import md_benchmarks
     return md_benchmarks()
@@ -154,6 +169,7 @@ def _marketdata():
 #: name → function returning figures; ``make bench`` runs them all.
 BENCHMARKS = {
     "model": model_orders_per_second,
+    "gateway": _gateway,
     "marketdata": _marketdata,
 }
 
