@@ -50,6 +50,11 @@ def prepare_simulator(name=None):
         bin_dir = str(root / "bin")
         if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
             os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+        # The PyPI package's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which hands the
+        # precompiled header to the compiler as a source file.
+        makeflags = os.environ.get("MAKEFLAGS", "")
+        if "CFG_CXXFLAGS_PCH_I" not in makeflags:
+            os.environ["MAKEFLAGS"] = f"{makeflags} CFG_CXXFLAGS_PCH_I=-include".strip()
         for tool in ("g++", "make", "perl"):
             if shutil.which(tool) is None:
                 raise SimulatorMissing(f"Verilator needs {tool}: apt-get install g++ make perl")

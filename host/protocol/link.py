@@ -194,7 +194,9 @@ def _record_class(name, fields, doc):
     def from_int(cls, value):
         kwargs = {n: (value >> shift) & mask for n, shift, mask in offsets}
         for field_name, enum_cls in enums.items():
-            kwargs[field_name] = enum_cls(kwargs[field_name])
+            # A field may carry a raw code (SYSTEM events: the ITCH event code in ``reason``).
+            if kwargs[field_name] in enum_cls._value2member_map_:
+                kwargs[field_name] = enum_cls(kwargs[field_name])
         return cls(**kwargs)
 
     @classmethod

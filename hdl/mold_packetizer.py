@@ -1,0 +1,244 @@
+"""ITCH messages → MoldUDP64 packets, buffered in block RAM (gateware of ``moldudp64.Packetizer``)."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..protocol import moldudp64
+from .itch_encoder import MAX_MESSAGE, MESSAGE_LAYOUT, spec_bytes
+
+__all__ = ["PACKET_LAYOUT", "MOLD_LAYOUT", "MoldPacketizer"]
+
+HEADER_LENGTH = moldudp64.HEADER_LENGTH
+
+#: A MoldUDP64 payload byte with its packet's ``length`` and ``sum`` (RFC 1071 ones' complement
+#: sum of the payload as 16-bit big-endian words, not complemented), valid on every beat, so a
+#: UDP frame builder can write its lengths and checksum before the payload.
+PACKET_LAYOUT = data.StructLayout({"data": 8, "last": 1, "length": 16, "sum": 16})
+
+#: A MoldUDP64 payload byte alone (the serial link's stream).
+MOLD_LAYOUT = data.StructLayout({"data": 8, "last": 1})
+
+
+class _Write(enum.Enum, shape=3):
+    IDLE = 0      # between messages
+    LEN_LO = 1    # the block's length high byte is written, now the low byte
+    DATA = 2      # writing the message
+    CLOSE = 3     # the packet is complete, waiting for the readers
+
+
+def _words_sum(value, width):
+    """Sum of the 16-bit words of ``value`` (``width`` bits, a multiple of 16)."""
+    total = 0
+    for i in range(0, width, 16):
+        total = total + value[i:i + 16]
+    return total
+
+
+def _fold(value):
+    """Ones' complement fold of a sum of at most 24 bits to 16 bits."""
+    once = value[:16] + value[16:24]
+    return (once[:16] + once[16])[:16]
+
+
+class MoldPacketizer(wiring.Component):
+    """Packs the ITCH message stream into MoldUDP64 packets, as ``tickwire.feed.FeedPublisher``.
+
+    A packet closes after a message flagged ``flush`` (or an ``empty`` flush marker), when it
+    reaches ``max_payload`` bytes exactly, or before a message that would pass ``max_payload``.
+    Blocks (length and message) are written into one of two block RAM buffers while the other
+    is being read out, because the header's count is known only at the close; the header is
+    made from registers at read-out. The first sequence number is 1.
+
+    After ``heartbeat_cycles`` cycles with nothing to do, a heartbeat (count 0, next sequence
+    number) goes out, and again every ``heartbeat_cycles`` cycles. A pulse on
+    ``i_end_of_session`` closes the packet being filled, then sends the end of session (count
+    0xFFFF); heartbeats stop after it.
+
+    Parameters
+    ----------
+    session : str
+        MoldUDP64 session name (at most 10 characters).
+    max_payload : int
+        UDP payload limit in bytes, header included.
+    heartbeat_cycles : int
+        Idle cycles before a heartbeat; 0 sends none.
+    mold_output : bool
+        Also read every packet out on ``o_mold`` (its own read port; a buffer is free again
+        when both outputs have sent it).
+
+    Members
+    -------
+    i_msg : In(stream.Signature(MESSAGE_LAYOUT))
+    i_end_of_session : In(1)
+    o_packet : Out(stream.Signature(PACKET_LAYOUT))
+    o_mold : Out(stream.Signature(MOLD_LAYOUT)), if ``mold_output``
+    """
+
+    def __init__(self, session="TICKWIRE01", max_payload=1400, heartbeat_cycles=0,
+                 mold_output=True):
+        moldudp64.Packetizer(session, max_payload)        # checks both
+        if max_payload < HEADER_LENGTH + 2 + MAX_MESSAGE or max_payload > 0xFFFF:
+            raise ValueError(f"max_payload {max_payload} must hold the longest ITCH message "
+                             f"and fit 16 bits")
+        self._session = session
+        self._max_payload = max_payload
+        self._heartbeat_cycles = heartbeat_cycles
+        self._mold_output = mold_output
+        ports = {
+            "i_msg": In(stream.Signature(MESSAGE_LAYOUT)),
+            "i_end_of_session": In(1),
+            "o_packet": Out(stream.Signature(PACKET_LAYOUT)),
+        }
+        if mold_output:
+            ports["o_mold"] = Out(stream.Signature(MOLD_LAYOUT))
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        max_payload = self._max_payload
+        buffer_bits = (max_payload - HEADER_LENGTH - 1).bit_length()
+        m.submodules.buffer = buffer = Memory(shape=8, depth=2 << buffer_bits, init=[])
+        wr = buffer.write_port()
+
+        # The packet being filled.
+        wbuf = Signal()
+        wptr = Signal(buffer_bits + 1)
+        fill_count = Signal(16)
+        fill_seq = Signal(64, init=1)
+        fill_sum = Signal(24)
+        wstate = Signal(_Write)
+
+        # The packet being read out (shared by the readers).
+        pkt_len = Signal(16)
+        pkt_count = Signal(16)
+        pkt_seq = Signal(64)
+        pkt_sum = Signal(24)
+        header = spec_bytes(moldudp64.HEADER, {
+            "session": self._session, "sequence": pkt_seq, "count": pkt_count})
+        session_sum = sum(int.from_bytes(moldudp64.HEADER.encode(
+            session=self._session, sequence=0, count=0)[i:i + 2], "big") for i in range(0, 10, 2))
+
+        # Loading a packet into the readers: a data packet, a heartbeat or the end of session.
+        load = Signal()
+        load_data = Signal()
+        load_count = Signal(16)
+
+        outputs = [self.o_packet] + ([self.o_mold] if self._mold_output else [])
+        busies = []
+        for out in outputs:
+            rd = buffer.read_port()
+            busy = Signal()
+            opos = Signal(16)
+            ptr = Signal(len(rd.addr))
+            in_header = opos < HEADER_LENGTH
+            hbyte = Signal(8)
+            with m.Switch(opos):
+                for i, byte in enumerate(header):
+                    with m.Case(i):
+                        m.d.comb += hbyte.eq(byte)
+            advance = out.valid & out.ready
+            next_ptr = ptr + (advance & ~in_header)
+            m.d.comb += [
+                out.valid.eq(busy),
+                out.payload.data.eq(Mux(in_header, hbyte, rd.data)),
+                out.payload.last.eq(opos == pkt_len - 1),
+                rd.addr.eq(next_ptr),
+            ]
+            m.d.sync += ptr.eq(next_ptr)
+            with m.If(advance):
+                m.d.sync += opos.eq(opos + 1)
+                with m.If(out.payload.last):
+                    m.d.sync += busy.eq(0)
+            with m.If(load):
+                m.d.sync += [busy.eq(1), opos.eq(0), ptr.eq(Cat(Const(0, buffer_bits), wbuf))]
+            busies.append(busy)
+        m.d.comb += [
+            self.o_packet.payload.length.eq(pkt_len),
+            self.o_packet.payload.sum.eq(_fold(pkt_sum)),
+        ]
+        readers_idle = Signal()
+        m.d.comb += readers_idle.eq(~Cat(*busies).any())
+
+        with m.If(load):
+            m.d.sync += [
+                pkt_len.eq(Mux(load_data, HEADER_LENGTH + wptr, HEADER_LENGTH)),
+                pkt_count.eq(load_count),
+                pkt_seq.eq(fill_seq),
+                pkt_sum.eq(Mux(load_data, fill_sum, 0) + session_sum +
+                           _words_sum(fill_seq, 64) + load_count),
+            ]
+            with m.If(load_data):
+                m.d.sync += [fill_seq.eq(fill_seq + fill_count), fill_count.eq(0), wptr.eq(0),
+                             fill_sum.eq(0), wbuf.eq(~wbuf)]
+
+        # End of session and heartbeats.
+        eos_pending = Signal()
+        ended = Signal()
+        with m.If(self.i_end_of_session & ~ended):
+            m.d.sync += eos_pending.eq(1)
+        hb_due = Signal()
+        if self._heartbeat_cycles:
+            idle = Signal(range(self._heartbeat_cycles + 1))
+            with m.If(readers_idle & ~self.i_msg.valid & (wstate == _Write.IDLE) & ~ended &
+                      ~eos_pending & ~hb_due):
+                m.d.sync += idle.eq(idle + 1)
+            with m.Else():
+                m.d.sync += idle.eq(0)
+            m.d.comb += hb_due.eq(idle == self._heartbeat_cycles)
+
+        # Writing blocks.
+        beat = self.i_msg.payload
+        write_byte = Signal(8)
+        m.d.comb += [
+            wr.addr.eq(Cat(wptr[:buffer_bits], wbuf)),
+            wr.data.eq(write_byte),
+        ]
+        with m.If(wr.en):
+            m.d.sync += [
+                wptr.eq(wptr + 1),
+                fill_sum.eq(fill_sum + Mux(wptr[0], write_byte, write_byte << 8)),
+            ]
+        fits = HEADER_LENGTH + wptr + 2 + beat.length <= max_payload
+        with m.Switch(wstate):
+            with m.Case(_Write.IDLE):
+                with m.If(eos_pending):
+                    with m.If(fill_count != 0):
+                        m.d.comb += [load.eq(readers_idle), load_data.eq(1),
+                                     load_count.eq(fill_count)]
+                    with m.Elif(readers_idle):
+                        m.d.comb += [load.eq(1), load_count.eq(moldudp64.END_OF_SESSION)]
+                        m.d.sync += [eos_pending.eq(0), ended.eq(1)]
+                with m.Elif(self.i_msg.valid):
+                    with m.If(beat.empty):
+                        with m.If(beat.flush & (fill_count != 0)):
+                            m.d.comb += [self.i_msg.ready.eq(readers_idle), load.eq(readers_idle),
+                                         load_data.eq(1), load_count.eq(fill_count)]
+                        with m.Else():
+                            m.d.comb += self.i_msg.ready.eq(1)
+                    with m.Elif(~fits & (fill_count != 0)):
+                        m.d.comb += [load.eq(readers_idle), load_data.eq(1),
+                                     load_count.eq(fill_count)]
+                    with m.Else():
+                        m.d.comb += [write_byte.eq(beat.length >> 8), wr.en.eq(1)]
+                        m.d.sync += wstate.eq(_Write.LEN_LO)
+                with m.Elif(hb_due & readers_idle):
+                    m.d.comb += [load.eq(1), load_count.eq(moldudp64.HEARTBEAT)]
+            with m.Case(_Write.LEN_LO):
+                m.d.comb += [write_byte.eq(beat.length), wr.en.eq(1)]
+                m.d.sync += wstate.eq(_Write.DATA)
+            with m.Case(_Write.DATA):
+                m.d.comb += [self.i_msg.ready.eq(1), write_byte.eq(beat.data),
+                             wr.en.eq(self.i_msg.valid)]
+                with m.If(self.i_msg.valid & beat.last):
+                    m.d.sync += fill_count.eq(fill_count + 1)
+                    with m.If(beat.flush | (HEADER_LENGTH + wptr + 1 == max_payload)):
+                        m.d.sync += wstate.eq(_Write.CLOSE)
+                    with m.Else():
+                        m.d.sync += wstate.eq(_Write.IDLE)
+            with m.Case(_Write.CLOSE):
+                m.d.comb += [load.eq(readers_idle), load_data.eq(1), load_count.eq(fill_count)]
+                with m.If(readers_idle):
+                    m.d.sync += wstate.eq(_Write.IDLE)
+        return m
