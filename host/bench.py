@@ -149,7 +149,7 @@ def model_orders_per_second(n=200_000, repeat=3):
 def _gateway():
     from .bench_gateway import bench_gateway
     r = bench_gateway()
-    sat, lat, half = r["saturation"], r["latency"], r["half_load"]
+    lat, half = r["latency"], r["half_load"]
     rows = [Figure("gateway: sustained orders (risk, WAL group commit, model, ack)",
                    r["sustained_orders_per_s"], "ops/s", note="goal ≥ 100k/s; loopback TCP")]
     for name, phase in (("at 20k/s offered", lat), (f"at {half['offered_per_s']:,}/s", half)):
@@ -161,6 +161,20 @@ def _gateway():
     return rows
 
 
+def _feed_gateware():
+    from .sim.feed_cycles import estimate_luts, measure_cycles
+    c = measure_cycles()
+    cells = estimate_luts()
+    return [
+        Figure("feed encoder: event → first frame byte", c["latency_cycles"], "cycles",
+               note="12-byte S message; goal ≤ 3 (it waits for the whole message: count)"),
+        Figure("feed encoder: bytes per cycle inside frames", c["bytes_per_cycle"], "B/cycle",
+               note=f"{c['frames']} frames; goal 1.0 (1 GbE at 125 MHz)"),
+        Figure("feed encoder: iCE40 SB_LUT4 (synth_ice40)", cells.get("SB_LUT4", 0), "LUT4",
+               note=f"{cells.get('SB_RAM40_4K', 0)} SB_RAM40_4K, {cells.get('SB_DFF', 0)}+ FF"),
+    ]
+
+
 def _marketdata():
     from .marketdata.bench import md_benchmarks
     return md_benchmarks()
@@ -170,6 +184,7 @@ def _marketdata():
 BENCHMARKS = {
     "model": model_orders_per_second,
     "gateway": _gateway,
+    "feed": _feed_gateware,
     "marketdata": _marketdata,
 }
 

@@ -15,7 +15,7 @@ from ..engine import ModelEngine
 from ..feed import DEFAULT_SESSION, FeedPublisher
 from ..gen import generate
 from ..protocol import itch, moldudp64
-from ..protocol.link import EVENT_FIELDS, Event, EventKind, ReplaceMode, Side, pack_name
+from ..protocol.link import Event, EventKind, ReplaceMode, Side, pack_name
 from ..session import TradingSession
 
 __all__ = ["session_events", "edge_events", "expected_packets", "write_events", "read_events",
@@ -118,21 +118,7 @@ def write_events(path, events):
 
 def read_events(path):
     raw = Path(path).read_bytes()
-    return [_event(raw[i:i + Event.BYTES]) for i in range(0, len(raw), Event.BYTES)]
-
-
-def _event(raw):
-    """``Event.from_bytes``, keeping plain integers where a value is not in its enum (a SYSTEM
-    event's ``reason`` is an ITCH event code, and ``C`` is no ``Reason``)."""
-    try:
-        return Event.from_bytes(raw)
-    except ValueError:
-        value, fields, offset = int.from_bytes(raw, "little"), {}, 0
-        for name, shape in EVENT_FIELDS:
-            width = shape if isinstance(shape, int) else shape.as_shape().width
-            fields[name] = (value >> offset) & ((1 << width) - 1)
-            offset += width
-        return Event(**fields)
+    return [Event.from_bytes(raw[i:i + Event.BYTES]) for i in range(0, len(raw), Event.BYTES)]
 
 
 def measure_cycles(orders=200, seed=1):
