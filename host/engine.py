@@ -1,38 +1,168 @@
 """Engine transports: one interface, whatever runs the matching engine.
 
-An engine has ``params`` (its :class:`~tickwire.sim.model.ModelParams`) and
-``process(command) -> list[Event]``. The host never knows which one it talks to.
+An engine has ``params`` (its :class:`~tickwire.sim.model.ModelParams`), ``process(command)
+-> list[Event]`` and ``close()``. The host never knows which one it talks to. A *batch* engine
+(``batch = True``) cannot answer one command at a time; it has ``process_all(commands) ->
+list[list[Event]]`` instead (one list per command), and :func:`tickwire.replay.replay` plays
+it in three passes (see there).
 
 ========  =====================================================================
 model     the reference model, in process
+amaranth  the gateware (``tickwire.hdl.matching_engine``) in Amaranth's simulator, in process
+cocotb    the gateware's Verilog under cocotb (Verilator, or ``cocotb:icarus``), batch
 ========  =====================================================================
 """
 
+import tempfile
+from collections import deque
+
+from .protocol.link import Event
 from .sim.model import ExchangeModel, ModelParams
 
-__all__ = ["ModelEngine", "open_engine", "ENGINES"]
+__all__ = ["ModelEngine", "AmaranthEngine", "CocotbEngine", "open_engine", "ENGINES"]
 
 
 class ModelEngine:
     """The reference model (``tickwire.sim.model``) in this process."""
 
     name = "model"
+    batch = False
 
     def __init__(self, params=ModelParams()):
         self.params = params
         self.model = ExchangeModel(params)
         self.process = self.model.process
 
+    def process_all(self, commands):
+        return [self.process(cmd) for cmd in commands]
+
     def close(self):
         pass
 
 
-ENGINES = {"model": ModelEngine}
+class AmaranthEngine:
+    """The gateware matching engine in Amaranth's Python simulator, in this process.
+
+    One testbench drives ``i_cmd`` and takes ``o_event`` (always ready). ``process`` queues a
+    command and steps the simulator until that command's ``last`` event came out;
+    ``process_all`` queues them all, so that the engine runs back to back. ``cycles`` counts
+    clock cycles so far.
+    """
+
+    name = "amaranth"
+    batch = False
+
+    def __init__(self, params=ModelParams()):
+        from amaranth.sim import Simulator
+
+        from .hdl.matching_engine import MatchingEngine
+
+        self.params = params
+        self.dut = MatchingEngine(params)
+        self._queue = deque()
+        self._events = []
+        self._finished = deque()      # one list of events per finished command
+        self.cycles = 0
+        self.sim = Simulator(self.dut)
+        self.sim.add_clock(1e-8)
+        self.sim.add_testbench(self._bench, background=True)
+
+    async def _bench(self, ctx):
+        dut = self.dut
+        cmd_port, ev_port = dut.i_cmd, dut.o_event
+        payload = ev_port.payload.as_value()
+        ctx.set(ev_port.ready, 1)
+        driving = False
+        while True:
+            if not driving and self._queue:
+                ctx.set(cmd_port.payload.as_value(), self._queue.popleft().to_int())
+                ctx.set(cmd_port.valid, 1)
+                driving = True
+            _, _, ready, valid, value = await ctx.tick().sample(cmd_port.ready, ev_port.valid,
+                                                               payload)
+            self.cycles += 1
+            if driving and ready:
+                driving = False
+                ctx.set(cmd_port.valid, 0)
+            if valid:
+                event = Event.from_int(value)
+                self._events.append(event)
+                if event.last:
+                    self._finished.append(self._events)
+                    self._events = []
+
+    def _run_until(self, count):
+        while len(self._finished) < count:
+            self.sim.advance()
+
+    def process(self, cmd):
+        self._queue.append(cmd)
+        self._run_until(1)
+        return self._finished.popleft()
+
+    def process_all(self, commands):
+        commands = list(commands)
+        out = []
+        for start in range(0, len(commands), 256):
+            chunk = commands[start:start + 256]
+            self._queue.extend(chunk)
+            self._run_until(len(chunk))
+            out.extend(self._finished.popleft() for _ in chunk)
+        return out
+
+    def close(self):
+        pass
+
+
+class CocotbEngine:
+    """The gateware's Verilog in a cocotb simulation, run as a batch in a subprocess.
+
+    ``process_all(commands)`` writes the commands as ``Command.to_bytes()`` records, runs the
+    cocotb bench ``tickwire.sim.tb_matching_engine`` (mode ``engine``: no idle cycles, no
+    backpressure, no model) and reads the events back. The spec ``cocotb:icarus`` picks Icarus;
+    the default is Verilator.
+    """
+
+    name = "cocotb"
+    batch = True
+
+    def __init__(self, params=ModelParams(), sim=None, build_dir=None):
+        self.params = params
+        self.sim = sim
+        self.build_dir = build_dir
+
+    def process(self, cmd):
+        raise TypeError("the cocotb engine is a batch engine: use process_all(commands) "
+                        "(tickwire replay does)")
+
+    def process_all(self, commands):
+        from .sim.tb_matching_engine import run_bench
+
+        from .sim.runner import BUILD_ROOT, simulator_name
+
+        commands = list(commands)
+        p = self.params
+        sim = self.sim or simulator_name()
+        # One build per simulator and capacity, kept between runs.
+        build_dir = self.build_dir or (BUILD_ROOT / sim / (
+            f"matching_engine_o{p.max_orders}_s{p.max_symbols}_b{p.band_ticks}"
+            f"_q{p.max_qty}_l{p.max_levels or 0}")).resolve()
+        with tempfile.TemporaryDirectory(prefix="tickwire-cocotb-") as tmp:
+            return run_bench(p, commands, build_dir=build_dir, sim=sim, mode="engine",
+                             work_dir=tmp)
+
+    def close(self):
+        pass
+
+
+ENGINES = {"model": ModelEngine, "amaranth": AmaranthEngine, "cocotb": CocotbEngine}
 
 
 def open_engine(spec, params=ModelParams()):
-    """Open an engine by its command-line name (``model``)."""
-    name = spec.split(":", 1)[0]
+    """Open an engine by its command-line name (``model``, ``amaranth``, ``cocotb[:icarus]``)."""
+    name, _, option = spec.partition(":")
     if name not in ENGINES:
         raise ValueError(f"unknown engine {spec!r}; choose from {', '.join(ENGINES)}")
+    if name == "cocotb" and option:
+        return CocotbEngine(params, sim=option)
     return ENGINES[name](params)

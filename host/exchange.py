@@ -141,7 +141,9 @@ class Exchange:
         if info is None:
             if price is None:
                 return [self._host_reject(firm, token, timestamp, "unknown symbol", symbol)]
-            self.declare(symbol, price - price % self.defaults.tick, timestamp)
+            if price % self.defaults.tick:
+                return [self._host_reject(firm, token, timestamp, "price off the tick", symbol)]
+            self.declare(symbol, price, timestamp)
             info = self.symbols.get(symbol)
             if info is None:
                 return [self._host_reject(firm, token, timestamp, "unknown symbol", symbol)]

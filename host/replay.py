@@ -3,6 +3,8 @@
 from .commands import read_commands
 from .engine import open_engine
 from .progress import progress
+from .protocol.link import Command
+from .sim.model import ExchangeModel
 from .session import TradingSession, atomic_output
 
 __all__ = ["replay"]
@@ -12,12 +14,20 @@ def replay(commands, engine="model", pcap_path=None, reports_path=None, params=N
            show_progress=False):
     """Replay a command file. Returns the session summary.
 
+    ``engine`` is an engine name for :func:`~tickwire.engine.open_engine` or an engine object.
+    A batch engine (``cocotb``) is played in three passes (see ``_batch_playback``).
+
     The file is read and checked whole first (a malformed row raises
     :class:`~tickwire.commands.CommandFileError` before anything is written); the outputs are
     renamed into place only when the replay has finished.
     """
     rows = read_commands(commands) if isinstance(commands, str) else commands
-    eng = open_engine(engine) if params is None else open_engine(engine, params)
+    if not isinstance(engine, str):
+        eng = engine                    # an engine object (``tickwire.engine``)
+    else:
+        eng = open_engine(engine) if params is None else open_engine(engine, params)
+    if getattr(eng, "batch", False):
+        eng = _batch_playback(eng, rows)
     try:
         with _maybe(pcap_path, "wb") as pcap_file, _maybe(reports_path, "w") as reports_file:
             session = TradingSession(eng, pcap_file, reports_file)
@@ -27,6 +37,53 @@ def replay(commands, engine="model", pcap_path=None, reports_path=None, params=N
     finally:
         eng.close()
     return session.summary()
+
+
+class _Recorder:
+    """The reference model, recording every command it is given."""
+
+    def __init__(self, params):
+        self.params = params
+        self.model = ExchangeModel(params)
+        self.commands = []
+
+    def process(self, cmd):
+        self.commands.append(Command.from_bytes(cmd.to_bytes()))
+        return self.model.process(cmd)
+
+
+class _Playback:
+    """Hands out a batch engine's events command by command, checking that the host sends
+    exactly the commands the batch was run with."""
+
+    def __init__(self, engine, commands, events):
+        self.engine, self.params = engine, engine.params
+        self.commands, self.events = commands, events
+        self.index = 0
+
+    def process(self, cmd):
+        i = self.index
+        if i >= len(self.commands) or cmd.to_bytes() != self.commands[i].to_bytes():
+            raise RuntimeError(f"engine {self.engine.name!r} diverged from the model before "
+                               f"command {i} ({cmd})")
+        self.index += 1
+        return self.events[i]
+
+    def close(self):
+        self.engine.close()
+
+
+def _batch_playback(engine, rows):
+    """A batch engine (``engine.batch``) in three passes: the session is played with the model
+    to get its command list (the host's commands depend on events, but on an equal engine they
+    are the model's); the batch engine runs that list; the session is played again with the
+    engine's events, checking that the commands come out the same."""
+    recorder = _Recorder(engine.params)
+    session = TradingSession(recorder)
+    for row in rows:
+        session.play(row)
+    session.close()
+    return _Playback(engine, recorder.commands, engine.process_all(recorder.commands))
 
 
 class _maybe:

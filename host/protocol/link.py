@@ -17,8 +17,8 @@ from amaranth.lib import data, enum
 
 __all__ = [
     "Action", "Side", "Tif", "Stp", "EventKind", "ReplaceMode", "Reason",
-    "COMMAND_FIELDS", "EVENT_FIELDS", "COMMAND_LAYOUT", "EVENT_LAYOUT",
-    "COMMAND_BYTES", "EVENT_BYTES", "Command", "Event", "NO_SLOT", "REASON_TEXT", "pack_name", "unpack_name",
+    "COMMAND_FIELDS", "EVENT_FIELDS", "COMMAND_LAYOUT", "EVENT_LAYOUT", "COMMAND_BYTES",
+    "EVENT_BYTES", "Command", "Event", "NO_SLOT", "REASON_TEXT", "pack_name", "unpack_name",
 ]
 
 
@@ -47,7 +47,7 @@ class Tif(enum.IntEnum, shape=2):
 
 
 class Stp(enum.IntEnum, shape=2):
-    """Self-trade prevention mode of an incoming order (applies when firms are equal and non-zero)."""
+    """Self-trade prevention mode of an incoming order (when both firms are equal, non-zero)."""
     CANCEL_NEWEST = 0
     CANCEL_OLDEST = 1
     CANCEL_BOTH = 2
@@ -123,13 +123,13 @@ COMMAND_FIELDS = (
     ("symbol", 16),         # stock locate, 1..max_symbols
     ("firm", 16),           # STP group; 0 = none
     ("price", 32),          # ticks (DECLARE: reference price)
-    ("qty", 32),            # NEW: shares; CANCEL: shares to leave; REPLACE: new shares; DECLARE: round lot
+    ("qty", 32),            # NEW: shares; CANCEL: to leave; REPLACE: new shares; DECLARE: round lot
     ("min_qty", 32),
     ("order_id", 32),       # ITCH order reference number (NEW, CANCEL, REPLACE: existing order)
     ("new_order_id", 32),   # REPLACE: reference number of the replacement
     ("slot", 16),           # CANCEL, REPLACE: engine slot of the existing order
-    ("code", 8),            # SYSTEM: ITCH event code; HALT/RESUME: Reason
-    ("name", 64),           # DECLARE: stock symbol, 8 ASCII bytes, first character least significant
+    ("code", 8),            # SYSTEM: ITCH event code
+    ("name", 64),           # DECLARE: stock symbol, 8 ASCII bytes, first character lowest
     ("tick", 16),           # DECLARE: tick size in 1/10000 $
     ("breaker", 32),        # DECLARE: circuit breaker distance from reference in ticks (0 = off)
 )
@@ -148,7 +148,7 @@ EVENT_FIELDS = (
     ("order_id", 32),       # the order concerned (EXECUTE: resting order)
     ("other_id", 32),       # EXECUTE: aggressor; REPLACE: new reference number
     ("slot", 16),
-    ("qty", 32),            # shares accepted/added/executed/cancelled; REPLACE: new shares; DIRECTORY: round lot
+    ("qty", 32),            # shares accepted/added/executed/cancelled; REPLACE: new; DIRECTORY: lot
     ("remaining", 32),      # shares left on the order after the event; REPLACE: shares before
     ("price", 32),          # ticks
     ("match", 32),          # EXECUTE: match number
@@ -208,6 +208,7 @@ def _record_class(name, fields, doc):
     cls.to_int, cls.to_bytes = to_int, to_bytes
     cls.from_int, cls.from_bytes = from_int, from_bytes
     cls.WIDTH, cls.BYTES = offset, nbytes
+    cls.BITS = {field_name: (shift, mask) for field_name, shift, mask in offsets}
     cls.__doc__ = doc
     return cls
 
