@@ -161,6 +161,27 @@ def _gateway():
     return rows
 
 
+def _engine_gateware():
+    from .sim.engine_cycles import hdl_engine_cycles
+    c = hdl_engine_cycles()
+    sim = "Amaranth simulator, 64-tick band"
+    return [
+        Figure("engine: non-crossing add, cycles per command", c["add"], "cycles",
+               note=f"goal 1; {sim}"),
+        Figure("engine: cancel, cycles per command", c["cancel"], "cycles", note="goal 1"),
+        Figure("engine: fill within a level", c["fill_in_level"], "cycles",
+               note="goal 1 per fill; open FPGA book ~3"),
+        Figure("engine: fill at the next price level", c["fill_new_level"], "cycles"),
+        Figure("engine: add latency, last input beat → first event", c["add_latency"],
+               "cycles", note="goal ≤ 4; commercial book builder: 11 to an update"),
+        Figure("engine: cancel latency", c["cancel_latency"], "cycles"),
+        Figure("engine: market order with one fill, latency", c["market_1_fill_latency"],
+               "cycles"),
+        Figure("engine: FOK/min-qty pre-count per resting order", c["fok_count_per_order"],
+               "cycles"),
+    ]
+
+
 def _feed_gateware():
     from .sim.feed_cycles import estimate_luts, measure_cycles
     c = measure_cycles()
@@ -184,6 +205,7 @@ def _marketdata():
 BENCHMARKS = {
     "model": model_orders_per_second,
     "gateway": _gateway,
+    "engine": _engine_gateware,
     "feed": _feed_gateware,
     "marketdata": _marketdata,
 }
