@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 BOARD  ?= icebreaker
 ARGS   ?=
 
-.PHONY: run test regress bench bitstream program serve clean tools-check
+.PHONY: run test regress bench bitstream program board-pty serve clean tools-check
 
 # The stamp files record which extras are installed; pyproject.toml changes re-install.
 $(VENV)/.base: pyproject.toml
@@ -32,6 +32,17 @@ regress: $(VENV)/.test tools-check
 
 bench: $(VENV)/.test
 	$(VENV)/bin/tickwire bench $(ARGS)
+
+# make bitstream BOARD=icebreaker|ulx3s: YoWASP Yosys/nextpnr from PyPI; build/<board>/report.json
+bitstream: $(VENV)/.test
+	$(PY) -c 'import sys; from tickwire.synth import bitstream_main; sys.exit(bitstream_main(sys.argv[1:]))' --board $(BOARD) $(ARGS)
+
+program: $(VENV)/.base
+	$(PY) -c 'import sys; from tickwire.synth import program_main; sys.exit(program_main(sys.argv[1:]))' --board $(BOARD) $(ARGS)
+
+# The board top in simulation behind a pseudo-terminal: tickwire run --engine serial:/dev/pts/N
+board-pty: $(VENV)/.base
+	$(PY) -m tickwire.sim.board_pty $(ARGS)
 
 serve: $(VENV)/.base
 	$(VENV)/bin/tickwire serve $(ARGS)

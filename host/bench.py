@@ -198,6 +198,16 @@ def _feed_gateware():
     ]
 
 
+def _link():
+    from .link_bench import link_figures
+    from .synth import synth_figures
+    rows = link_figures()
+    for board in ("icebreaker", "ulx3s"):
+        # From the last `make bitstream BOARD=...` (a build takes minutes; bench does not run it).
+        rows += synth_figures(f"build/{board}/report.json")
+    return rows
+
+
 def _marketdata():
     from .marketdata.bench import md_benchmarks
     return md_benchmarks()
@@ -209,6 +219,7 @@ BENCHMARKS = {
     "gateway": _gateway,
     "engine": _engine_gateware,
     "feed": _feed_gateware,
+    "link": _link,
     "marketdata": _marketdata,
 }
 

@@ -91,7 +91,7 @@ def build_parser():
                        "nothing is written.")
     p.add_argument("commands", help="command file (CSV)")
     p.add_argument("--engine", default="model",
-                   help="engine: model (default), amaranth, cocotb, cocotb:icarus")
+                   help="engine: model (default), amaranth, cocotb, cocotb:icarus, serial:URL")
     p.add_argument("--pcap", help="write the feed here")
     p.add_argument("--reports", help="write execution reports here (JSON lines)")
     p.add_argument("--summary", help="write the session summary here (JSON)")

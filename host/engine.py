@@ -10,6 +10,8 @@ it in three passes (see there).
 model     the reference model, in process
 amaranth  the gateware (``tickwire.hdl.matching_engine``) in Amaranth's simulator, in process
 cocotb    the gateware's Verilog under cocotb (Verilator, or ``cocotb:icarus``), batch
+serial    a board, or ``sim/board_pty`` behind a pseudo-terminal, over a serial port:
+          ``serial:/dev/ttyUSB1[,baud=3000000][,timeout=S]`` (any pyserial URL)
 ========  =====================================================================
 """
 
@@ -155,14 +157,24 @@ class CocotbEngine:
         pass
 
 
-ENGINES = {"model": ModelEngine, "amaranth": AmaranthEngine, "cocotb": CocotbEngine}
+def _serial_engine(spec, params):
+    from .serial_link import SerialEngine
+    # The board reports its own capacity; only an explicit choice is passed on.
+    return SerialEngine.from_spec(spec, None if params == ModelParams() else params)
+
+
+ENGINES = {"model": ModelEngine, "amaranth": AmaranthEngine, "cocotb": CocotbEngine,
+           "serial": _serial_engine}
 
 
 def open_engine(spec, params=ModelParams()):
-    """Open an engine by its command-line name (``model``, ``amaranth``, ``cocotb[:icarus]``)."""
+    """Open an engine by its command-line name (``model``, ``amaranth``, ``cocotb[:icarus]``,
+    ``serial:URL``)."""
     name, _, option = spec.partition(":")
     if name not in ENGINES:
         raise ValueError(f"unknown engine {spec!r}; choose from {', '.join(ENGINES)}")
     if name == "cocotb" and option:
         return CocotbEngine(params, sim=option)
+    if name == "serial":
+        return _serial_engine(spec, params)
     return ENGINES[name](params)

@@ -1,0 +1,149 @@
+"""The exchange core a board top puts behind its link: engine, feed encoder, halt status.
+
+``ExchangeCore(engine, feed)`` wires any engine component (``i_cmd`` / ``o_event`` streams of
+``COMMAND_LAYOUT`` / ``EVENT_LAYOUT``) and any feed component (``i_event`` → ``o_mold``, MoldUDP64
+packet bytes) together: each event goes both to the link and to the feed. :func:`make_core`
+builds it from the real gateware (``tickwire.hdl.matching_engine.MatchingEngine``,
+``tickwire.hdl.feed_encoder.FeedEncoder``) when those import and elaborate, and otherwise from
+the clearly named stand-ins below, saying which it used.
+"""
+
+import importlib
+
+from amaranth.hdl import Fragment, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..hdl.link_cobs import FRAME_LAYOUT
+from ..protocol.link import COMMAND_LAYOUT, EVENT_LAYOUT, EventKind, Reason
+
+__all__ = ["ExchangeCore", "LoopbackEngine", "make_core"]
+
+
+class LoopbackEngine(wiring.Component):
+    """STAND-IN for the matching engine, to prove the board flow: not an exchange.
+
+    Answers every command with one REJECT event (reason NONE, ``last`` set) carrying the
+    command's ``seq``, ``timestamp``, ``symbol`` and ``order_id``.
+    """
+
+    i_cmd: In(stream.Signature(COMMAND_LAYOUT))
+    o_event: Out(stream.Signature(EVENT_LAYOUT))
+
+    def __init__(self, params=None):
+        self.params = params
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        cmd, ev = self.i_cmd.payload, self.o_event.payload
+        with m.If(self.o_event.ready):
+            m.d.sync += self.o_event.valid.eq(0)
+        m.d.comb += self.i_cmd.ready.eq(~self.o_event.valid | self.o_event.ready)
+        with m.If(self.i_cmd.valid & self.i_cmd.ready):
+            m.d.sync += [self.o_event.valid.eq(1), ev.seq.eq(cmd.seq),
+                         ev.timestamp.eq(cmd.timestamp), ev.kind.eq(EventKind.REJECT),
+                         ev.reason.eq(Reason.NONE), ev.last.eq(1), ev.symbol.eq(cmd.symbol),
+                         ev.order_id.eq(cmd.order_id)]
+        return m
+
+
+class ExchangeCore(wiring.Component):
+    """Engine and feed behind one command input, with the events forked to link and feed.
+
+    Parameters
+    ----------
+    engine : wiring.Component
+        With ``i_cmd`` and ``o_event``.
+    feed : wiring.Component or None
+        With ``i_event`` and ``o_mold``; ``None``: no MoldUDP64 output.
+
+    Members
+    -------
+    i_cmd : In(stream.Signature(COMMAND_LAYOUT))
+    o_event : Out(stream.Signature(EVENT_LAYOUT))
+    o_mold : Out(stream.Signature(FRAME_LAYOUT))
+    o_halted : Out(1)
+        Some symbol (locate modulo 8) is halted, from the TRADING events.
+    """
+
+    i_cmd: In(stream.Signature(COMMAND_LAYOUT))
+    o_event: Out(stream.Signature(EVENT_LAYOUT))
+    o_mold: Out(stream.Signature(FRAME_LAYOUT))
+    o_halted: Out(1)
+
+    def __init__(self, engine, feed=None):
+        self.engine = engine
+        self.feed = feed
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.engine = engine = self.engine
+        wiring.connect(m, wiring.flipped(self.i_cmd), engine.i_cmd)
+        src = engine.o_event
+
+        # Fork: the event is taken once both the link and the feed have it.
+        outputs = [self.o_event]
+        if self.feed is not None:
+            m.submodules.feed = feed = self.feed
+            outputs.append(feed.i_event)
+            wiring.connect(m, feed.o_mold, wiring.flipped(self.o_mold))
+            if hasattr(feed, "o_frame"):
+                # No Ethernet on these boards: the feed's UDP frames are dropped.
+                m.d.comb += feed.o_frame.ready.eq(1)
+        done = [Signal(name=f"fork_done_{i}") for i in range(len(outputs))]
+        finished = [d | (out.valid & out.ready) for d, out in zip(done, outputs)]
+        all_done = 1
+        for f in finished:
+            all_done = all_done & f
+        m.d.comb += src.ready.eq(all_done)
+        for d, out, f in zip(done, outputs, finished):
+            m.d.comb += [out.payload.eq(src.payload), out.valid.eq(src.valid & ~d)]
+            with m.If(src.valid & src.ready):
+                m.d.sync += d.eq(0)
+            with m.Elif(src.valid):
+                m.d.sync += d.eq(f)
+
+        halted = Signal(8)
+        ev = src.payload
+        with m.If(src.valid & src.ready & (ev.kind == EventKind.TRADING)):
+            m.d.sync += halted.bit_select(ev.symbol[:3], 1).eq(ev.halted)
+        m.d.comb += self.o_halted.eq(halted.any())
+        return m
+
+
+def _try(module, name, *args):
+    try:
+        cls = getattr(importlib.import_module(module), name)
+        component = cls(*args)
+        Fragment.get(component, None)       # elaborates, so a broken one is caught here
+        return cls(*args), None
+    except Exception as error:              # noqa: BLE001 - any failure selects the stand-in
+        return None, f"{module}.{name}: {type(error).__name__}: {error}"
+
+
+def make_core(params, feed=True, stand_in=False):
+    """An :class:`ExchangeCore` with the real engine and feed if they work, else stand-ins.
+
+    Returns ``(core, notes)``: ``notes`` says what was used, e.g. for the build report.
+    """
+    notes = {}
+    engine = None
+    if not stand_in:
+        engine, why = _try("tickwire.hdl.matching_engine", "MatchingEngine", params)
+        if why:
+            notes["engine_missing"] = why
+    if engine is None:
+        engine = LoopbackEngine(params)
+        notes["engine"] = "LoopbackEngine (stand-in)"
+    else:
+        notes["engine"] = "MatchingEngine"
+    feed_component = None
+    if feed:
+        feed_component, why = (None, "stand-in requested") if stand_in else _try(
+            "tickwire.hdl.feed_encoder", "FeedEncoder")
+        notes["feed"] = "FeedEncoder" if feed_component is not None else "none"
+        if why:
+            notes["feed_missing"] = why
+    return ExchangeCore(engine, feed_component), notes

@@ -1,0 +1,50 @@
+"""FPGA builds with the YoWASP tools (minutes each): ``pytest -m regress tests/test_synth.py``.
+
+The iCE40 build uses the loopback stand-in core: the real matching engine does not fit the
+iCE40UP5K (see the ``make bitstream`` report). The build fails the test if it does not fit or
+misses its clock.
+"""
+
+import json
+import time
+
+import pytest
+from tickwire.synth import bitstream_main, build_board, parse_reports, synth_figures
+
+
+@pytest.mark.regress
+def test_build_icebreaker_stand_in(tmp_path):
+    started = time.monotonic()
+    report = build_board("icebreaker", tmp_path / "icebreaker", stand_in=True, progress=False)
+    print(f"iCE40 build: {time.monotonic() - started:.0f} s, Fmax {report['fmax_mhz']}, "
+          f"{report['utilization']}")
+    assert "error" not in report, report.get("error")
+    assert report["fits"], report["nextpnr_utilization"]
+    assert report["meets_timing"], report["fmax_mhz"]
+    assert json.loads((tmp_path / "icebreaker" / "report.json").read_text()) == report
+    assert report["utilization"]["LUT4"] > 0 and report["utilization"]["EBR"] >= 2
+    rows = synth_figures(tmp_path / "icebreaker" / "report.json")
+    assert any(r.unit == "MHz" for r in rows)
+
+
+def test_parse_reports(tmp_path):
+    (tmp_path / "top.rpt").write_text(
+        "   12 cells\n    900   SB_LUT4\n   10   SB_DFF\n  20   SB_DFFESR\n   2   SB_RAM40_4K\n"
+        "   later\n   1000   SB_LUT4\n")
+    (tmp_path / "top.tim").write_text(
+        "Info: Max frequency for clock 'clk': 30.00 MHz (PASS at 24.00 MHz)\n"
+        "Info: \t         ICESTORM_LC:   1803/   5280    34%\n"
+        "Info: Max frequency for clock 'clk': 28.50 MHz (PASS at 24.00 MHz)\n")
+    util, fmax, nextpnr = parse_reports("icebreaker", tmp_path)
+    assert util["LUT4"] == 1000 and util["FF"] == 30 and util["EBR"] == 2
+    assert fmax == {"clk": 28.5}
+    assert nextpnr["ICESTORM_LC"] == (1803, 5280)
+
+
+def test_program_without_programmer(tmp_path, monkeypatch, capsys):
+    (tmp_path / "top.bin").write_bytes(b"\x00")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert bitstream_main is not None
+    from tickwire.synth import program_main
+    assert program_main(["--board", "icebreaker", "--out", str(tmp_path)]) == 2
+    assert "openFPGALoader or iceprog" in capsys.readouterr().err
