@@ -15,6 +15,10 @@ from .protocol.link import Action, Command, EventKind, ReplaceMode, Side, Stp, T
 __all__ = ["Exchange", "Report", "SymbolInfo", "LiveOrder", "SymbolDefaults"]
 
 _E = EventKind
+# Enum members by value: amaranth's enum call is slow on the order path (a dict lookup finds
+# the same member; anything else goes through the enum call, errors included).
+_SIDES = {int(m): m for m in Side}
+_TIFS = {int(m): m for m in Tif}
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class SymbolInfo:
     halted: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class LiveOrder:
     firm: str
     token: str
@@ -59,7 +63,7 @@ class LiveOrder:
     slot: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Report:
     """A private execution report (what OUCH carries back to the firm), or a host-side event."""
     type: str           # accepted, executed, canceled, rejected, replaced, cancel_rejected
@@ -152,7 +156,9 @@ class Exchange:
         self.tokens.add((firm, token))
         order_id = self._order_id()
         ticks = 0 if price is None else price // info.tick
-        order = LiveOrder(firm, token, order_id, symbol, Side(side), qty, ticks, Tif(tif))
+        order = LiveOrder(firm, token, order_id, symbol,
+                          _SIDES[side] if side in _SIDES else Side(side), qty, ticks,
+                          _TIFS[tif] if tif in _TIFS else Tif(tif))
         self.orders[firm, token] = self.by_id[order_id] = order
         cmd = Command(action=Action.NEW, symbol=info.locate, side=side, tif=tif,
                       market=int(price is None), stp=stp, firm=self._firm(firm), price=ticks,

@@ -55,6 +55,19 @@ _SIDES = {"B": "B", "S": "S", "T": "S", "E": "S"}
 _IOC = ouch.TimeInForce.IMMEDIATE_OR_CANCEL
 
 
+_HEADERS = {}
+
+
+def _sequenced_header(length):
+    """Packet Length and type of a Sequenced Data packet with a ``length``-byte message."""
+    header = _HEADERS.get(length)
+    if header is None:
+        header = soupbintcp.sequenced_data(b"\0" * length)[:3]
+        if len(_HEADERS) < 4096:
+            _HEADERS[length] = header
+    return header
+
+
 class _BadMessage(ValueError):
     pass
 
@@ -133,14 +146,30 @@ class _Connection:
         self.last_sent = self.last_received = time.monotonic()
         self.framer = soupbintcp.Framer(server.max_packet)
         self.closing = False
+        self._out = []                  # bytes queued by send(), written by flush()
+        self._loop = asyncio.get_running_loop()
 
     # -- output ----------------------------------------------------------------------------
 
     def send(self, data):
+        """Queue ``data``; everything queued in one event-loop turn goes out in one write."""
         if self.closing:
             return
-        self.writer.write(data)
+        out = self._out
+        out.append(data)
         self.last_sent = time.monotonic()
+        if len(out) == 1:
+            self._loop.call_soon(self.flush)
+
+    def flush(self):
+        """Write what :meth:`send` queued (called by the loop; also before a close/drain)."""
+        out = self._out
+        if not out or self.closing:
+            out.clear()
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self.writer.write(data)
         if self.server.tap is not None:
             self.server.tap(self.peer, False, data)
         transport = self.writer.transport
@@ -157,10 +186,11 @@ class _Connection:
             self.close()
             return
         self.next_seq += len(messages)
-        self.send(b"".join(soupbintcp.sequenced_data(m) for m in messages))
+        self.send(b"".join([_sequenced_header(len(m)) + m for m in messages]))
 
     def close(self):
         if not self.closing:
+            self.flush()
             self.closing = True
             self.writer.close()
 
@@ -186,7 +216,8 @@ class _Connection:
             srv.connections.discard(self)
 
     async def _read(self, timeout):
-        data = await asyncio.wait_for(self.reader.read(65536), timeout)
+        async with asyncio.timeout(timeout):        # no task per read, unlike wait_for
+            data = await self.reader.read(65536)
         if not data:
             raise ConnectionError("closed by peer")
         self.last_received = time.monotonic()
@@ -228,6 +259,7 @@ class _Connection:
         if reason is not None:
             log.warning("%s: login of %r rejected (%s): %s", self.peer, req.username, reason, why)
             self.send(soupbintcp.login_rejected(reason))
+            self.flush()
             await self.writer.drain()
             return False
         self.account = srv.config.accounts[req.username]
@@ -266,6 +298,7 @@ class _Connection:
                 if self.closing:
                     return
             if self.writer.transport.get_write_buffer_size() > 1 << 20:
+                self.flush()
                 await self.writer.drain()
 
     def _packet(self, ptype, payload):

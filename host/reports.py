@@ -43,6 +43,11 @@ HOST_REJECT_REASONS = {
     "unknown token": "O",
 }
 
+_ACCEPTED = ouch.OUTBOUND[b"A"].encode
+_EXECUTED = ouch.OUTBOUND[b"E"].encode
+_CANCELED = ouch.OUTBOUND[b"C"].encode
+_REJECTED = ouch.OUTBOUND[b"J"].encode
+
 
 def _order_fields(meta, shares, price):
     return dict(
@@ -66,17 +71,22 @@ def report_message(report, meta, kill=False):
     """
     kind, ts = report.type, report.timestamp
     if kind == "accepted":
-        return ouch.encode_outbound(b"A", timestamp=ts, order_token=report.token,
-                                    order_reference_number=report.order_id,
-                                    **_order_fields(meta, report.qty, meta["price"]))
+        price = meta["price"]
+        return _ACCEPTED(
+            timestamp=ts, order_token=report.token, order_reference_number=report.order_id,
+            buy_sell_indicator=meta["side"], shares=report.qty, stock=meta["symbol"],
+            price=ouch.MARKET_PRICE if price is None else price, time_in_force=meta["tif"],
+            firm=meta["firm"], display=meta["display"], capacity=meta["capacity"],
+            intermarket_sweep_eligibility=meta["ise"], minimum_quantity=meta["min_qty"],
+            cross_type=meta["cross"], order_state="L", bbo_weight_indicator=" ")
     if kind == "executed":
-        return ouch.encode_outbound(b"E", timestamp=ts, order_token=report.token,
-                                    executed_shares=report.qty, execution_price=report.price,
-                                    liquidity_flag=report.liquidity, match_number=report.match)
+        return _EXECUTED(timestamp=ts, order_token=report.token, executed_shares=report.qty,
+                         execution_price=report.price, liquidity_flag=report.liquidity,
+                         match_number=report.match)
     if kind == "canceled":
         reason = "S" if kill else CANCEL_REASONS.get(report.reason, "Z")
-        return ouch.encode_outbound(b"C", timestamp=ts, order_token=report.token,
-                                    decrement_shares=report.qty, cancel_reason=reason)
+        return _CANCELED(timestamp=ts, order_token=report.token, decrement_shares=report.qty,
+                         cancel_reason=reason)
     if kind == "replaced":
         return ouch.encode_outbound(
             b"U", timestamp=ts, replacement_order_token=report.token,
@@ -95,7 +105,7 @@ def report_message(report, meta, kill=False):
 
 
 def rejected(ts, token, reason):
-    return ouch.encode_outbound(b"J", timestamp=ts, order_token=token, reject_reason=reason)
+    return _REJECTED(timestamp=ts, order_token=token, reject_reason=reason)
 
 
 def cancel_reject(ts, token):

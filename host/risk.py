@@ -35,6 +35,8 @@ import time
 from collections import defaultdict
 from typing import NamedTuple
 
+from .accounts import Limits
+
 __all__ = ["RiskManager", "Decision", "REASONS"]
 
 REASONS = {
@@ -51,6 +53,7 @@ class Decision(NamedTuple):
 
 
 _OK = Decision(True)
+_NO_LIMITS = Limits()
 
 
 class _Exposure:
@@ -132,8 +135,11 @@ class RiskManager:
         firm = account.firm
         if ("account", account.username) in self.killed or ("firm", firm) in self.killed:
             return Decision(False, REASONS["kill"], "kill switch")
+        firm_limits = self.config.firms.get(firm)
+        if firm_limits is None:
+            firm_limits = _NO_LIMITS            # what config.firm_limits gives (immutable)
         levels = ((account.limits, self.accounts[account.username], f"account {account.username}"),
-                  (self.config.firm_limits(firm), self.firms[firm], f"firm {firm}"))
+                  (firm_limits, self.firms[firm], f"firm {firm}"))
         now = self.clock()
         for limits, _, who in levels:
             if limits.max_orders_per_sec:

@@ -62,6 +62,11 @@ log = logging.getLogger("tickwire.sequencer")
 ENGINE_DOWN_REASON = "C"
 _DAY_NS = 86_400 * 10**9
 _SIDE = {"B": Side.BUY, "S": Side.SELL}
+_TIF = {int(m): m for m in Tif}
+
+
+def _tif(value):
+    return _TIF[value] if value in _TIF else Tif(value)
 
 
 def now_ns():
@@ -353,7 +358,7 @@ class Sequencer:
                 self.meta[key] = dict(ctx["ouch"], symbol=ctx["symbol"], firm=firm,
                                       price=ctx["price"])
             reports = ex.new_order(firm, token, ctx["symbol"], _SIDE[ctx["side"]], ctx["qty"],
-                                   ctx["price"], ts, tif=Tif(ctx["tif"]), min_qty=ctx["min_qty"],
+                                   ctx["price"], ts, tif=_tif(ctx["tif"]), min_qty=ctx["min_qty"],
                                    stp=account.stp)
         elif op == "cancel":
             firm, token = account.firm, ctx["token"]
@@ -415,8 +420,10 @@ class Sequencer:
 
     def _publish(self, durable_index):
         pending = self._pending
+        outputs = []
         while pending and pending[0][0] < durable_index:
-            self._emit(pending.popleft()[1])
+            outputs += pending.popleft()[1]
+        self._emit(outputs)         # one batch per account for the whole group commit
         self.risk.flush()
 
     def _emit(self, outputs):

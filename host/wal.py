@@ -10,11 +10,28 @@ An 8-byte magic ``b"TWWAL001"``, then records back to back::
 
 A payload (:class:`LogRecord`, written by :mod:`tickwire.sequencer`) is::
 
-    U8   flags      bit 0: a Command follows
+    U8   flags      bit 0: a Command follows; bit 1: the context is binary (else JSON)
     53   command    ``Command.to_bytes()`` (engine link), if flag bit 0
-    ...  context    UTF-8 JSON object: the request that produced the command (operation,
-                    account, firm, token, symbol, side, shares, price, OUCH fields, time) or
-                    the decision that produced no command (a risk reject, a host reject)
+    ...  context    the request that produced the command (operation, account, firm, token,
+                    symbol, side, shares, price, OUCH fields, time) or the decision that
+                    produced no command (a risk reject, a host reject): a UTF-8 JSON object,
+                    or (flag bit 1) one of the binary contexts below
+
+Binary contexts are a compact form of the three order-entry requests (what the gateway
+sends by the thousand); they decode to the very dict the JSON form would (same keys, same
+values). A context is written in binary only if it has exactly the keys below with values of
+exactly these types (``int``, ASCII ``str``) and ranges; any other context is JSON. Integers
+are big-endian; ``str`` is a U8 length then that many ASCII bytes; ``C`` one ASCII byte::
+
+    U8 kind = 1  new      U64 ts, U32 qty, U64 price + 1 (0: None, market), U8 tif,
+                          U32 min_qty, C side, ouch {C side, U32 tif, C display,
+                          C capacity, C ise, U32 min_qty, C cross}, str acct, str token,
+                          str symbol
+    U8 kind = 2  cancel   U64 ts, U32 qty, U8 by (0: none, 1: "kill"), str acct, str token
+    U8 kind = 3  replace  U64 ts, U32 qty, U32 price, ouch {U32 tif, C display, C ise,
+                          U32 min_qty}, str acct, str token, str new_token
+
+(Files written before binary contexts existed have bit 1 clear everywhere, and read as before.)
 
 On open, the records are scanned from the start; the first one that is incomplete, longer
 than :data:`MAX_RECORD` or fails its CRC ends the log: the file is truncated there and what was
@@ -70,25 +87,170 @@ class LogRecord:
     context: dict = field(default_factory=dict)
 
 
+_NEW = struct.Struct(">BQIQBIcc" + "IcccIc")
+_CANCEL = struct.Struct(">BQIB")
+_REPLACE = struct.Struct(">BQII" + "IccI")
+_NEW_KEYS = frozenset(("op", "ts", "acct", "token", "symbol", "side", "qty", "price", "tif",
+                       "min_qty", "ouch"))
+_NEW_OUCH = frozenset(("side", "tif", "display", "capacity", "ise", "min_qty", "cross"))
+_CANCEL_KEYS = frozenset(("op", "ts", "acct", "token", "qty"))
+_CANCEL_BY_KEYS = _CANCEL_KEYS | {"by"}
+_REPLACE_KEYS = frozenset(("op", "ts", "acct", "token", "new_token", "qty", "price", "ouch"))
+_REPLACE_OUCH = frozenset(("tif", "display", "ise", "min_qty"))
+_INT = int
+
+
+def _binary_context(ctx):
+    """The binary form of a context (module docstring), or None if it has none.
+
+    Types are checked here (``int`` exactly, ``str``: the concatenations fail on anything
+    else), ranges and one-character fields by ``struct`` (``c`` takes exactly one byte).
+    """
+    op = ctx.get("op")
+    try:
+        if op == "new":
+            if ctx.keys() != _NEW_KEYS:
+                return None
+            o = ctx["ouch"]
+            if o.keys() != _NEW_OUCH:
+                return None
+            ts, qty, price, tif, min_qty = (ctx["ts"], ctx["qty"], ctx["price"], ctx["tif"],
+                                            ctx["min_qty"])
+            o_tif, o_min_qty = o["tif"], o["min_qty"]
+            acct, token, symbol = ctx["acct"], ctx["token"], ctx["symbol"]
+            side, o_side, display, capacity, ise, cross = (ctx["side"], o["side"], o["display"],
+                                                           o["capacity"], o["ise"], o["cross"])
+            if (ts.__class__ is not _INT or qty.__class__ is not _INT
+                    or tif.__class__ is not _INT or min_qty.__class__ is not _INT
+                    or o_tif.__class__ is not _INT or o_min_qty.__class__ is not _INT
+                    or not (price is None or price.__class__ is _INT)
+                    or not (acct + token + symbol + side + o_side + display + capacity + ise
+                            + cross).isascii()):
+                return None
+            return b"".join((
+                _NEW.pack(1, ts, qty, 0 if price is None else price + 1, tif, min_qty,
+                          side.encode(), o_side.encode(), o_tif, display.encode(),
+                          capacity.encode(), ise.encode(), o_min_qty, cross.encode()),
+                bytes((len(acct),)), acct.encode(), bytes((len(token),)), token.encode(),
+                bytes((len(symbol),)), symbol.encode()))
+        if op == "cancel":
+            keys = ctx.keys()
+            if keys == _CANCEL_KEYS:
+                by = 0
+            elif keys == _CANCEL_BY_KEYS and ctx["by"] == "kill":
+                by = 1
+            else:
+                return None
+            ts, qty, acct, token = ctx["ts"], ctx["qty"], ctx["acct"], ctx["token"]
+            if (ts.__class__ is not _INT or qty.__class__ is not _INT
+                    or not (acct + token).isascii()):
+                return None
+            return b"".join((_CANCEL.pack(2, ts, qty, by), bytes((len(acct),)), acct.encode(),
+                             bytes((len(token),)), token.encode()))
+        if op == "replace":
+            if ctx.keys() != _REPLACE_KEYS:
+                return None
+            o = ctx["ouch"]
+            if o.keys() != _REPLACE_OUCH:
+                return None
+            ts, qty, price, o_tif, o_min_qty = (ctx["ts"], ctx["qty"], ctx["price"], o["tif"],
+                                                o["min_qty"])
+            acct, token, new_token = ctx["acct"], ctx["token"], ctx["new_token"]
+            display, ise = o["display"], o["ise"]
+            if (ts.__class__ is not _INT or qty.__class__ is not _INT
+                    or price.__class__ is not _INT or o_tif.__class__ is not _INT
+                    or o_min_qty.__class__ is not _INT
+                    or not (acct + token + new_token + display + ise).isascii()):
+                return None
+            return b"".join((
+                _REPLACE.pack(3, ts, qty, price, o_tif, display.encode(), ise.encode(),
+                              o_min_qty),
+                bytes((len(acct),)), acct.encode(), bytes((len(token),)), token.encode(),
+                bytes((len(new_token),)), new_token.encode()))
+    except (KeyError, AttributeError, TypeError, ValueError, struct.error):
+        return None
+    return None
+
+
+def _texts(buf, offset, count):
+    out = []
+    for _ in range(count):
+        n = buf[offset]
+        end = offset + 1 + n
+        if end > len(buf):
+            raise ValueError("WAL payload: binary context cut short")
+        out.append(buf[offset + 1:end].decode("ascii"))
+        offset = end
+    if offset != len(buf):
+        raise ValueError("WAL payload: trailing bytes after a binary context")
+    return out
+
+
+def _decode_binary(buf):
+    kind = buf[0] if buf else None
+    try:
+        if kind == 1:
+            (_, ts, qty, price, tif, min_qty, side, o_side, o_tif, display, capacity, ise,
+             o_min_qty, cross) = _NEW.unpack_from(buf)
+            acct, token, symbol = _texts(buf, _NEW.size, 3)
+            return {"acct": acct, "min_qty": min_qty, "op": "new",
+                    "ouch": {"capacity": capacity.decode("ascii"),
+                             "cross": cross.decode("ascii"),
+                             "display": display.decode("ascii"), "ise": ise.decode("ascii"),
+                             "min_qty": o_min_qty, "side": o_side.decode("ascii"),
+                             "tif": o_tif},
+                    "price": None if price == 0 else price - 1, "qty": qty,
+                    "side": side.decode("ascii"), "symbol": symbol, "tif": tif, "token": token,
+                    "ts": ts}
+        if kind == 2:
+            _, ts, qty, by = _CANCEL.unpack_from(buf)
+            if by > 1:
+                raise ValueError("WAL payload: bad cancel origin")
+            acct, token = _texts(buf, _CANCEL.size, 2)
+            ctx = {"acct": acct, "op": "cancel", "qty": qty, "token": token, "ts": ts}
+            if by:
+                ctx = {"acct": acct, "by": "kill", "op": "cancel", "qty": qty, "token": token,
+                       "ts": ts}
+            return ctx
+        if kind == 3:
+            _, ts, qty, price, o_tif, display, ise, o_min_qty = _REPLACE.unpack_from(buf)
+            acct, token, new_token = _texts(buf, _REPLACE.size, 3)
+            return {"acct": acct, "new_token": new_token, "op": "replace",
+                    "ouch": {"display": display.decode("ascii"), "ise": ise.decode("ascii"),
+                             "min_qty": o_min_qty, "tif": o_tif},
+                    "price": price, "qty": qty, "token": token, "ts": ts}
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise ValueError(f"WAL payload: bad binary context ({exc})") from None
+    raise ValueError(f"WAL payload: unknown binary context kind {kind!r}")
+
+
 def encode_record(record):
     """:class:`LogRecord` → payload bytes (format in the module docstring)."""
-    ctx = json.dumps(record.context, separators=(",", ":"), sort_keys=True).encode()
+    ctx = _binary_context(record.context)
+    flags = 2
+    if ctx is None:
+        ctx = json.dumps(record.context, separators=(",", ":"), sort_keys=True).encode()
+        flags = 0
     if record.command is None:
-        return b"\x00" + ctx
-    return b"\x01" + record.command.to_bytes() + ctx
+        return bytes((flags,)) + ctx
+    return bytes((flags | 1,)) + record.command.to_bytes() + ctx
 
 
 def decode_record(payload):
     """Payload bytes → :class:`LogRecord`; raises ValueError on a malformed payload."""
-    if not payload or payload[0] not in (0, 1):
+    if not payload or payload[0] > 3:
         raise ValueError("WAL payload: bad flags byte")
+    flags = payload[0]
     command, start = None, 1
-    if payload[0] == 1:
+    if flags & 1:
         if len(payload) < 1 + COMMAND_BYTES:
             raise ValueError("WAL payload: command cut short")
         command = Command.from_bytes(bytes(payload[1:1 + COMMAND_BYTES]))
         start += COMMAND_BYTES
-    return LogRecord(command, json.loads(bytes(payload[start:]).decode()))
+    body = bytes(payload[start:])
+    if flags & 2:
+        return LogRecord(command, _decode_binary(body))
+    return LogRecord(command, json.loads(body.decode()))
 
 
 def _scan(f):
@@ -187,10 +349,12 @@ class WriteAheadLog:
             raise WalError(f"{self.path}: log unusable ({self._error or 'closed'})")
         if isinstance(payload, LogRecord):
             payload = encode_record(payload)
-        if len(payload) > MAX_RECORD:
-            raise ValueError(f"WAL record of {len(payload)} bytes above {MAX_RECORD}")
-        length = _LENGTH.pack(len(payload))
-        data = length + _LENGTH.pack(zlib.crc32(length + payload)) + payload
+        size = len(payload)
+        if size > MAX_RECORD:
+            raise ValueError(f"WAL record of {size} bytes above {MAX_RECORD}")
+        length = _LENGTH.pack(size)
+        data = b"".join((length, _LENGTH.pack(zlib.crc32(payload, zlib.crc32(length))),
+                         payload))
         written = os.write(self._fd, data)
         if written != len(data):
             self._error = WalError(f"{self.path}: short write ({written} of {len(data)} bytes)")

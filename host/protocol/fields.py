@@ -202,11 +202,12 @@ class MessageSpec:
             "spec": self,
             "to_bytes": lambda rec: spec.encode(**rec._asdict()),
         })
+        self.encode, self.decode = _compile(self)
 
     def __repr__(self):
         return f"<MessageSpec {self.type_code!r} {self.name} {self.length} bytes>"
 
-    def encode(self, **values):
+    def encode(self, **values):     # replaced per instance by a compiled twin (_compile)
         """Pack keyword field values into ``length`` bytes.
 
         Raises
@@ -227,7 +228,7 @@ class MessageSpec:
             args[index:index + 1] = (value >> 32, value & 0xFFFF_FFFF)
         return self.struct.pack(self.type_code, *args)
 
-    def decode(self, buf):
+    def decode(self, buf):          # replaced per instance by a compiled twin (_compile)
         """Unpack exactly one message into a :attr:`record`.
 
         Raises
@@ -246,6 +247,91 @@ class MessageSpec:
         for index, dec in self._decoders:
             values[index] = dec(values[index])
         return self.record._make(values)
+
+
+_MISSING = object()
+
+
+def _slow_values(names, values, extra):
+    out = {name: value for name, value in zip(names, values) if value is not _MISSING}
+    out.update(extra)
+    return out
+
+
+def _compile(spec):
+    """(encode, decode) functions specialised for ``spec``, generated once.
+
+    They do what :meth:`MessageSpec.encode` / :meth:`MessageSpec.decode` do with the fields
+    unrolled and the common cases (``str`` text, ``int`` numbers) checked inline. Anything
+    else (a missing, unknown or out-of-range value, ``bytes`` text, an enum...) goes to the
+    generic methods, so results and error messages are exactly theirs.
+    """
+    env = {"_M": _MISSING, "_slow_encode": MessageSpec.encode.__get__(spec),
+           "_slow_decode": MessageSpec.decode.__get__(spec), "_pack": spec.struct.pack,
+           "_unpack": spec.struct.unpack, "_tc": spec.type_code, "_str": str, "_int": int,
+           "_tnew": tuple.__new__, "_record": spec.record, "_len": len}
+    for f in spec.fields:
+        if not f.name.isidentifier() or f.name.startswith("_") or f.name[0] == "v":
+            return MessageSpec.encode.__get__(spec), MessageSpec.decode.__get__(spec)
+    names = [f.name for f in spec.fields]
+    env["_names"], env["_slow_values"] = tuple(names), _slow_values
+    given = "".join(n + ", " for n in names)
+    bail = f"return _slow_encode(**_slow_values(_names, ({given}), _extra))"
+    params, checks, args, dec = [], [], [], []
+    u48 = set(spec._u48)
+    for i, f in enumerate(spec.fields):
+        v = f"v{i}"
+        default = f"_d{i}"
+        env[default] = _MISSING if f.default is None else f.default
+        params.append(f"{f.name}={default}")
+        checks.append(f"    {v} = {f.name}")
+        n = f.length
+        if f.kind is Kind.ALPHA:
+            checks.append(f"    if {v}.__class__ is not _str or _len({v}) > {n} or "
+                          f"not {v}.isascii(): " + bail)
+            args.append(f"{v}.encode().ljust({n}, b' ')")
+            dec.append(f"{v}.decode('ascii').rstrip(' ')")
+        elif f.kind is Kind.CHAR:
+            checks.append(f"    if {v}.__class__ is not _str or _len({v}) != 1 or "
+                          f"not {v}.isascii(): " + bail)
+            args.append(f"{v}.encode()")
+            dec.append(f"{v}.decode('ascii')")
+        elif f.kind is Kind.NUMERIC:
+            env[f"_enc{i}"] = spec._encoders[i]
+            env[f"_dec{i}"] = _decoder(spec.name, f)
+            checks.append(f"    if {v} is _M: " + bail)
+            checks.append(f"    {v} = _enc{i}({v})")
+            args.append(v)
+            dec.append(f"_dec{i}({v})")
+        else:
+            checks.append(f"    if {v}.__class__ is not _int or not 0 <= {v} < {1 << (8 * n)}: "
+                          + bail)
+            if i in u48:
+                args.append(f"{v} >> 32, {v} & 0xFFFFFFFF")
+            else:
+                args.append(v)
+            dec.append(v)
+    unpacked = []
+    for i in range(len(spec.fields)):
+        unpacked.extend((f"v{i}", f"v{i}_lo") if i in u48 else (f"v{i}",))
+    dec = [f"(v{i} << 32) | v{i}_lo" if i in u48 else d for i, d in enumerate(dec)]
+    sep = ", "
+    src = [
+        f"def encode({sep.join(params + ['**_extra'])}):",
+        "    if _extra: " + bail,
+        *checks,
+        f"    return _pack(_tc{''.join(', ' + a for a in args)})",
+        "",
+        "def decode(buf):",
+        f"    if _len(buf) != {spec.length}: return _slow_decode(buf)",
+        f"    {''.join(u + ', ' for u in ['tc'] + unpacked)}= _unpack(buf)",
+        "    if tc != _tc: return _slow_decode(buf)",
+        f"    return _tnew(_record, ({''.join(d + ', ' for d in dec)}))",
+    ]
+    exec("\n".join(src), env)      # noqa: S102 - generated from the field table only
+    encode, decode = env["encode"], env["decode"]
+    encode.__doc__, decode.__doc__ = MessageSpec.encode.__doc__, MessageSpec.decode.__doc__
+    return encode, decode
 
 
 class MessageSet(Mapping):
@@ -286,7 +372,8 @@ class MessageSet(Mapping):
 
     def encode(self, type_code, **values):
         """Encode a message of ``type_code`` from keyword field values."""
-        return self.spec(type_code).encode(**values)
+        spec = self._specs.get(type_code) if type_code.__class__ is bytes else None
+        return (spec or self.spec(type_code)).encode(**values)
 
     def decode(self, buf):
         """Decode one message, dispatching on its first byte."""
