@@ -70,9 +70,7 @@ class Venue:
     def _packet(self, payload, timestamp):
         self.packets += 1
         if self._pcap is not None:
-            self._pcap.write(pcap.ethernet_udp_frame(
-                payload, FeedAddress.source, FeedAddress.group, FeedAddress.source_port,
-                FeedAddress.port), timestamp)
+            self._pcap.write(FeedAddress.frame(payload), timestamp)
 
     async def start(self):
         """Recover the WAL, open the day if it is new, start listening."""

@@ -31,6 +31,11 @@ class FeedAddress:
     source = "10.0.0.1"
     source_port = 26400
 
+    @classmethod
+    def frame(cls, payload):
+        """The Ethernet/IPv4/UDP frame (no FCS) carrying one MoldUDP64 packet of the feed."""
+        return pcap.ethernet_udp_frame(payload, cls.source, cls.group, cls.source_port, cls.port)
+
 
 class atomic_output:
     """Open ``path`` for writing through a temporary file renamed into place on success only,
@@ -118,9 +123,7 @@ class TradingSession:
     def _packet(self, payload, timestamp):
         self.packets += 1
         if self.pcap is not None:
-            frame = pcap.ethernet_udp_frame(payload, FeedAddress.source, FeedAddress.group,
-                                            FeedAddress.source_port, FeedAddress.port)
-            self.pcap.write(frame, timestamp)
+            self.pcap.write(FeedAddress.frame(payload), timestamp)
 
     def _count(self, events):
         counts = self.counts

@@ -42,8 +42,7 @@ def _bit(handle):
 
 
 def frame_of(payload):
-    frame = pcap.ethernet_udp_frame(payload, FeedAddress.source, FeedAddress.group,
-                                    FeedAddress.source_port, FeedAddress.port)
+    frame = FeedAddress.frame(payload)
     return frame + pcap.ethernet_fcs(frame)
 
 

@@ -58,9 +58,7 @@ def capture(tmp_path_factory):
         writer = pcap.PcapWriter(f)
 
         def record(packet, ts):
-            writer.write(pcap.ethernet_udp_frame(packet, FeedAddress.source, FeedAddress.group,
-                                                 FeedAddress.source_port, FeedAddress.port),
-                         ts)
+            writer.write(FeedAddress.frame(packet), ts)
 
         port = free_port()
         async with MulticastPublisher(GROUP, port, listeners=[record]) as pub:
