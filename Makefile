@@ -52,6 +52,7 @@ tools-check:
 	@command -v tshark >/dev/null || echo "note: tshark missing (apt-get install tshark): decoder cross-checks will be skipped"
 	@command -v iverilog >/dev/null || echo "note: iverilog missing (apt-get install iverilog): Icarus runs will be skipped"
 	@command -v g++ >/dev/null || echo "note: g++ missing (apt-get install g++ make perl): Verilator runs will fail"
+	@test -e /usr/include/lz4.h || echo "note: lz4.h missing (apt-get install liblz4-dev): Verilator waveform tests will be skipped"
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -4,12 +4,15 @@ An engine has ``params`` (its :class:`~tickwire.sim.model.ModelParams`), ``proce
 -> list[Event]`` and ``close()``. The host never knows which one it talks to. A *batch* engine
 (``batch = True``) cannot answer one command at a time; it has ``process_all(commands) ->
 list[list[Event]]`` instead (one list per command), and :func:`tickwire.replay.replay` plays
-it in three passes (see there).
+it in three passes (see there). A batch engine that runs the feed encoder too sets ``frames``
+after ``process_all``: the feed's Ethernet frames (no FCS) as ``[(time_ns, frame)]``, which the
+replay writes to its pcap instead of the host's own encoding (``None``: no feed).
 
 ========  =====================================================================
 model     the reference model, in process
 amaranth  the gateware (``tickwire.hdl.matching_engine``) in Amaranth's simulator, in process
-cocotb    the gateware's Verilog under cocotb (Verilator, or ``cocotb:icarus``), batch
+cocotb    the gateware's Verilog, engine and feed encoder, under cocotb (Verilator, or
+          ``cocotb:icarus``), batch; the replay's pcap comes from the gateware's feed
 serial    a board, or ``sim/board_pty`` behind a pseudo-terminal, over a serial port:
           ``serial:/dev/ttyUSB1[,baud=3000000][,timeout=S]`` (any pyserial URL)
 ========  =====================================================================
@@ -117,12 +120,24 @@ class AmaranthEngine:
 
 
 class CocotbEngine:
-    """The gateware's Verilog in a cocotb simulation, run as a batch in a subprocess.
+    """The gateware's Verilog in a cocotb simulation, run as a batch in a subprocess: the
+    matching engine *and* the feed encoder (``tickwire.hdl.exchange_core.EngineFeedCore``).
 
     ``process_all(commands)`` writes the commands as ``Command.to_bytes()`` records, runs the
-    cocotb bench ``tickwire.sim.tb_matching_engine`` (mode ``engine``: no idle cycles, no
-    backpressure, no model) and reads the events back. The spec ``cocotb:icarus`` picks Icarus;
-    the default is Verilator.
+    cocotb bench ``tickwire.sim.tb_exchange_core`` (commands back to back, outputs always ready)
+    and returns the events per command; the host makes the private reports from them. The
+    gateware's feed is then in ``frames``: every Ethernet frame, FCS checked and stripped, as
+    ``(time_ns, frame)`` with the time of the event that closed its packet (the times
+    ``TradingSession`` gives its pcap records), ending with the end of session, which the bench
+    sends once the last command's feed is out. ``tickwire.replay`` writes its pcap from them.
+
+    The feed encoder is built as the host's feed: session ``DEFAULT_SESSION``, the
+    ``FeedPublisher`` payload limit, the ``FeedAddress`` addresses, and no heartbeats
+    (``heartbeat_cycles=0``; a replay's pcap has none, and the bench fails on one).
+
+    The spec ``cocotb:icarus`` picks Icarus; the default is Verilator. ``build_dir`` (default
+    ``build/sim/<sim>/exchange_core_<capacity>``) is kept between runs; a given directory gets
+    its own ``exchange_core`` subdirectory, so that it never overwrites another design's build.
     """
 
     name = "cocotb"
@@ -132,26 +147,48 @@ class CocotbEngine:
         self.params = params
         self.sim = sim
         self.build_dir = build_dir
+        self.frames = None
+
+    @staticmethod
+    def feed_options(params):
+        """The ``FeedEncoder`` parameters matching the host's feed (see the class)."""
+        import inspect
+
+        from .feed import DEFAULT_SESSION, FeedPublisher
+        from .protocol import pcap
+        from .session import FeedAddress
+
+        max_payload = inspect.signature(FeedPublisher).parameters["max_payload"].default
+        return {"session": DEFAULT_SESSION, "max_payload": max_payload, "heartbeat_cycles": 0,
+                "src_mac": pcap.DEFAULT_SRC_MAC, "ttl": 64, "src_ip": FeedAddress.source,
+                "group": FeedAddress.group, "src_port": FeedAddress.source_port,
+                "dst_port": FeedAddress.port, "locates": max(64, params.max_symbols + 1)}
 
     def process(self, cmd):
         raise TypeError("the cocotb engine is a batch engine: use process_all(commands) "
                         "(tickwire replay does)")
 
     def process_all(self, commands):
-        from .sim.tb_matching_engine import run_bench
+        from pathlib import Path
 
         from .sim.runner import BUILD_ROOT, simulator_name
+        from .sim.tb_exchange_core import run_core
 
         commands = list(commands)
         p = self.params
         sim = self.sim or simulator_name()
-        # One build per simulator and capacity, kept between runs.
-        build_dir = self.build_dir or (BUILD_ROOT / sim / (
-            f"matching_engine_o{p.max_orders}_s{p.max_symbols}_b{p.band_ticks}"
-            f"_q{p.max_qty}_l{p.max_levels or 0}")).resolve()
+        if self.build_dir is None:
+            # One build per simulator and capacity, kept between runs.
+            build_dir = BUILD_ROOT / sim / (
+                f"exchange_core_o{p.max_orders}_s{p.max_symbols}_b{p.band_ticks}"
+                f"_q{p.max_qty}_l{p.max_levels or 0}")
+        else:
+            build_dir = Path(self.build_dir) / "exchange_core"
         with tempfile.TemporaryDirectory(prefix="tickwire-cocotb-") as tmp:
-            return run_bench(p, commands, build_dir=build_dir, sim=sim, mode="engine",
-                             work_dir=tmp)
+            events, self.frames = run_core(p, commands, build_dir=build_dir.resolve(),
+                                           feed_options=self.feed_options(p), sim=sim,
+                                           work_dir=tmp)
+        return events
 
     def close(self):
         pass

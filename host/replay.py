@@ -1,11 +1,15 @@
 """``tickwire replay``: play a command file into an engine; write the feed pcap and the reports."""
 
+import io
+import struct
+
 from .commands import read_commands
 from .engine import open_engine
 from .progress import progress
+from .protocol import pcap
 from .protocol.link import Command
-from .sim.model import ExchangeModel
 from .session import TradingSession, atomic_output
+from .sim.model import ExchangeModel
 
 __all__ = ["replay"]
 
@@ -15,7 +19,10 @@ def replay(commands, engine="model", pcap_path=None, reports_path=None, params=N
     """Replay a command file. Returns the session summary.
 
     ``engine`` is an engine name for :func:`~tickwire.engine.open_engine` or an engine object.
-    A batch engine (``cocotb``) is played in three passes (see ``_batch_playback``).
+    A batch engine (``cocotb``) is played in three passes (see ``_batch_playback``). If it ran
+    the feed encoder too (its ``frames`` are set), the pcap holds the *gateware's* frames; the
+    host still encodes the feed from the events (for the book and the summary), and if the two
+    differ the replay raises ``RuntimeError`` once the outputs are written.
 
     The file is read and checked whole first (a malformed row raises
     :class:`~tickwire.commands.CommandFileError` before anything is written); the outputs are
@@ -26,17 +33,61 @@ def replay(commands, engine="model", pcap_path=None, reports_path=None, params=N
         eng = engine                    # an engine object (``tickwire.engine``)
     else:
         eng = open_engine(engine) if params is None else open_engine(engine, params)
+    frames = None
     if getattr(eng, "batch", False):
-        eng = _batch_playback(eng, rows)
+        batch = eng
+        eng = _batch_playback(batch, rows)
+        frames = getattr(batch, "frames", None)
+    difference = None
     try:
         with _maybe(pcap_path, "wb") as pcap_file, _maybe(reports_path, "w") as reports_file:
-            session = TradingSession(eng, pcap_file, reports_file)
+            host_feed = io.BytesIO() if frames is not None else pcap_file
+            session = TradingSession(eng, host_feed, reports_file)
             for row in progress(rows, "replay", "cmd", enabled=show_progress):
                 session.play(row)
             session.close()
+            if frames is not None:
+                gateware_feed = io.BytesIO()
+                writer = pcap.PcapWriter(gateware_feed)
+                for timestamp, frame in frames:
+                    writer.write(frame, timestamp)
+                if pcap_file is not None:
+                    pcap_file.write(gateware_feed.getvalue())
+                difference = _feed_difference(host_feed.getvalue(), gateware_feed.getvalue())
     finally:
         eng.close()
+    if difference:
+        raise RuntimeError(f"engine {batch.name!r}: the gateware's feed differs from the host's "
+                           f"encoding of the same events: {difference}"
+                           + (f" (the pcap {pcap_path} holds the gateware's)" if pcap_path else ""))
     return session.summary()
+
+
+_RECORD = struct.Struct("<IIII")
+
+
+def _pcap_records(raw):
+    """``[(seconds, micros, frame)]`` of a pcap written by ``pcap.PcapWriter``."""
+    out, offset = [], 24
+    while offset < len(raw):
+        seconds, micros, length, _ = _RECORD.unpack_from(raw, offset)
+        offset += _RECORD.size
+        out.append((seconds, micros, raw[offset:offset + length]))
+        offset += length
+    return out
+
+
+def _feed_difference(host, gateware):
+    """``None`` if the two pcaps are equal, else where they first differ."""
+    if host == gateware:
+        return None
+    ours, theirs = _pcap_records(host), _pcap_records(gateware)
+    for number, (a, b) in enumerate(zip(ours, theirs)):
+        if a != b:
+            what = "time" if a[2] == b[2] else "bytes"
+            return (f"frame {number} ({what}): host {a[0]}.{a[1]:06d} {a[2].hex()}, "
+                    f"gateware {b[0]}.{b[1]:06d} {b[2].hex()}")
+    return f"{len(ours)} frames from the host, {len(theirs)} from the gateware"
 
 
 class _Recorder:
