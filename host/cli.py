@@ -14,9 +14,13 @@ log = logging.getLogger("tickwire")
 def _replay(args):
     from .commands import CommandFileError
     from .replay import replay
+    from .sim.model import ModelParams
+    params = ModelParams(max_orders=args.max_orders, max_symbols=args.max_symbols,
+                         band_ticks=args.band_ticks, max_qty=args.max_qty)
     try:
         summary = replay(args.commands, engine=args.engine, pcap_path=args.pcap,
-                         reports_path=args.reports, show_progress=not args.quiet)
+                         reports_path=args.reports, params=params,
+                         show_progress=not args.quiet)
     except CommandFileError as exc:
         print(f"tickwire replay: {exc}", file=sys.stderr)
         return 2
@@ -76,6 +80,22 @@ def _bench(args):
     return 0
 
 
+def _add_capacity_arguments(parser):
+    """The engine's capacity (the gateware's elaboration parameters; a smaller engine builds and
+    simulates faster under cocotb). Defaults: ``ModelParams``."""
+    from .sim.model import ModelParams
+    d = ModelParams()
+    group = parser.add_argument_group("engine capacity")
+    group.add_argument("--max-orders", type=int, default=d.max_orders,
+                       help=f"resting orders, all symbols (default {d.max_orders})")
+    group.add_argument("--max-symbols", type=int, default=d.max_symbols,
+                       help=f"symbols (default {d.max_symbols})")
+    group.add_argument("--band-ticks", type=int, default=d.band_ticks,
+                       help=f"price band per symbol in ticks (default {d.band_ticks})")
+    group.add_argument("--max-qty", type=int, default=d.max_qty,
+                       help=f"largest order in shares (default {d.max_qty})")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tickwire",
@@ -95,6 +115,7 @@ def build_parser():
     p.add_argument("--pcap", help="write the feed here")
     p.add_argument("--reports", help="write execution reports here (JSON lines)")
     p.add_argument("--summary", help="write the session summary here (JSON)")
+    _add_capacity_arguments(p)
     p.set_defaults(func=_replay)
 
     p = sub.add_parser("gen", help="write a realistic random command file",

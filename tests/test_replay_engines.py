@@ -6,9 +6,8 @@ and engine + feed encoder gateware under cocotb (Verilator through the command l
 through the API). With ``--engine cocotb`` the pcap is the gateware feed encoder's own frames
 (``CocotbEngine.frames``), not the host's encoding of the events.
 
-The command line has no capacity options (``open_engine(spec)`` takes the default
-``ModelParams``, whose Verilator build takes minutes), so the command-line run swaps in
-``open_engine(spec, PARAMS)``; everything else (parsing, replay, outputs) is the real path.
+The command-line run sizes the engine with ``--max-orders`` and friends (the default
+capacity's Verilator build takes minutes).
 
 Builds go to ``build/sim/<sim>/exchange_core_o64_s3_b64_q100000_l0`` (the engine's default),
 kept between runs.
@@ -101,15 +100,18 @@ def test_cocotb_verilator_cli_equals_model(day, model, tmp_path, monkeypatch):
     _require("verilator")
     engines = []
 
-    def small_engine(spec, params=None):
-        engines.append(open_engine(spec, PARAMS))
+    def recording_open_engine(spec, params=None):
+        engines.append(open_engine(spec, params))
         return engines[-1]
 
-    monkeypatch.setattr(replay_module, "open_engine", small_engine)
+    # Only to reach the engine object afterwards; the capacity comes from the command line.
+    monkeypatch.setattr(replay_module, "open_engine", recording_open_engine)
     feed, reports, summary = (tmp_path / "cocotb.pcap", tmp_path / "cocotb.jsonl",
                               tmp_path / "summary.json")
     assert main(["-q", "replay", str(day), "--engine", "cocotb", "--pcap", str(feed),
-                 "--reports", str(reports), "--summary", str(summary)]) == 0
+                 "--reports", str(reports), "--summary", str(summary),
+                 "--max-orders", str(PARAMS.max_orders), "--max-symbols", str(PARAMS.max_symbols),
+                 "--band-ticks", str(PARAMS.band_ticks), "--max-qty", str(PARAMS.max_qty)]) == 0
     [engine] = engines
     assert isinstance(engine, CocotbEngine) and engine.params == PARAMS
     _same((feed.read_bytes(), reports.read_text(), json.loads(summary.read_text())), model)
