@@ -99,6 +99,14 @@ def test_thousand_subscribers_conflated_and_a_stalled_one_holds_nobody():
             socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         t0 = time.monotonic()
         await drive(book, server, MESSAGES[:600], per_tick=10)
+        # Keep the book moving until the stalled client's buffers are full: how soon that is
+        # depends on the kernel's socket buffers and on how fast this machine drives the feed.
+        sent, stall_deadline = 600, time.monotonic() + 10
+        while (not stalled_client.sending and sent < len(MESSAGES)
+               and time.monotonic() < stall_deadline):
+            await drive(book, server, MESSAGES[sent:sent + 50], per_tick=10)
+            await asyncio.sleep(1 / rate)
+            sent += 50
         elapsed = time.monotonic() - t0
         finals = {s: render(book, book.locate_of(s), 5) for s in SYMBOLS}
         deadline = time.monotonic() + 10

@@ -52,6 +52,25 @@ _REPLACE = picker(b"U", ["stock_locate", "original_order_reference_number",
                          "new_order_reference_number", "shares", "price"])
 _LOCATE = picker(b"S", ["stock_locate"])
 _TRADING = picker(b"H", ["stock_locate", "trading_state"])
+_BLOCK = struct.Struct(">H").unpack_from
+
+
+def _message(buf, at, block=_BLOCK):
+    """The bytes of the message at ``at``: all of ``buf`` from there if ``at`` is 0 (a lone
+    message), else as long as the MoldUDP64 message block header before it says."""
+    if not at:
+        return bytes(buf)
+    return bytes(buf[at:at + block(buf, at - 2)[0]])
+
+
+class _Levels(dict):
+    """``locate * 2 + (side == "B")`` -> ``{price: level}``, made on first use."""
+
+    __slots__ = ()
+
+    def __missing__(self, key):
+        levels = self[key] = {}
+        return levels
 
 
 class SubscriberBook:
@@ -71,8 +90,11 @@ class SubscriberBook:
     system : bytes or None
         Last raw ``S`` message.
     handlers : list of callable
-        By type byte value: the function applying a message of that type (what
-        :meth:`apply` calls; a hot loop may index it directly).
+        By type byte value: ``handler(buffer, offset)`` applies the message that starts at
+        ``offset`` of ``buffer`` and returns its locate. At offset 0 the buffer is the
+        message (what :meth:`apply` passes); at any other offset the buffer is a MoldUDP64
+        packet and ``offset`` follows a message block's length field. A hot loop indexes
+        it directly and skips slicing the message out.
     """
 
     def __init__(self, book=None):
@@ -80,16 +102,10 @@ class SubscriberBook:
         self.directory = {}
         self.trading = {}
         self.system = None
-        self._orders = self.book.orders
-        self._lots = self.book.lots
-        self._levels = {}               # locate * 2 + (side == "B") -> {price: [shares, n]}
-        table = [self._other] * 256
-        for code, handler in ((b"A", self._add), (b"F", self._add), (b"E", self._executed),
-                              (b"C", self._executed_price), (b"X", self._cancel),
-                              (b"D", self._delete), (b"U", self._replace),
-                              (b"H", self._trading)):
-            table[code[0]] = handler
-        self.handlers = table
+        # locate * 2 + (side == "B") -> {price: [shares, orders, that dict, price, round lot]};
+        # each round-lot order on the book has its level list as ``_level`` (else None)
+        self._levels = _Levels()
+        self.handlers = self._handlers()
 
     # -- feeding -------------------------------------------------------------------------
 
@@ -102,146 +118,216 @@ class SubscriberBook:
             If the message names an order that is not on the book, or takes more shares
             than it has.
         """
-        return self.handlers[msg[0]](msg)
+        return self.handlers[msg[0]](msg, 0)
 
-    def _other(self, msg):
-        code = msg[0]
-        record = itch.decode(bytes(msg))
-        self.book.apply(record)
-        if code == 0x52:                        # R
-            self.directory[record.stock_locate] = bytes(msg)
-        elif code == 0x53:                      # S
-            self.system = bytes(msg)
-        return _LOCATE.unpack_from(msg)[0]
+    def _handlers(self):
+        """The dispatch table: closures over the book's state, for the hot path.
 
-    def _trading(self, msg):
-        locate, state = _TRADING.unpack_from(msg)
-        self.book.messages += 1
-        self.book.halted[locate] = state != 84          # "T"
-        self.trading[locate] = bytes(msg)
-        return locate
+        Everything they touch is a local of this frame (no ``self`` lookups), orders are
+        made without a call to ``BookOrder.__init__`` (same class, same fields), and the
+        fields come from one precompiled ``unpack_from`` at the message's offset.
+        """
+        book = self.book
+        orders, lots, last_trade, volume = book.orders, book.lots, book.last_trade, book.volume
+        all_levels, directory, trading = self._levels, self.directory, self.trading
+        get_order, pop_order, get_lot = orders.get, orders.pop, lots.get
+        make, Order = object.__new__, BookOrder
+        unpack_add, unpack_executed = _ADD.unpack_from, _EXECUTED.unpack_from
+        unpack_executed_price, unpack_cancel = _EXECUTED_PRICE.unpack_from, _CANCEL.unpack_from
+        unpack_delete, unpack_replace = _DELETE.unpack_from, _REPLACE.unpack_from
+        unpack_trading, unpack_locate, block = _TRADING.unpack_from, _LOCATE.unpack_from, _BLOCK
 
-    def _level_add(self, key, price, shares):
-        levels = self._levels.get(key)
-        if levels is None:
-            levels = self._levels[key] = {}
-        level = levels.get(price)
-        if level is None:
-            levels[price] = [shares, 1]
-        else:
-            level[0] += shares
-            level[1] += 1
+        def missing(ref):
+            return ValueError(f"feed names order {ref}, which is not on the book")
 
-    def _take(self, ref, shares):
-        order = self._orders.get(ref)
-        if order is None:
-            raise ValueError(f"feed names order {ref}, which is not on the book")
-        old = order.shares
-        if shares > old:
-            raise ValueError(f"feed takes {shares} shares from order {ref} of {old}")
-        new = old - shares
-        locate = order.locate
-        lot = self._lots.get(locate, 1)
-        if old >= lot:
-            levels = self._levels[locate * 2 + (order.side == "B")]
-            level = levels[order.price]
-            if new >= lot:
-                level[0] -= shares
+        def place(order, locate, key, shares, price):
+            """Count a new order in its level if it is a round lot (``order._level``)."""
+            lot = get_lot(locate, 1)
+            if shares >= lot:
+                levels = all_levels[key]
+                level = levels.get(price)
+                if level is None:
+                    order._level = levels[price] = [shares, 1, levels, price, lot]
+                else:
+                    level[0] += shares
+                    level[1] += 1
+                    order._level = level
             else:
-                level[0] -= old
+                order._level = None
+
+        def take(ref, shares):
+            """Take ``shares`` off order ``ref`` (and its level); the order, or raise."""
+            order = get_order(ref)
+            if order is None:
+                raise missing(ref)
+            old = order.shares
+            if shares > old:
+                raise ValueError(f"feed takes {shares} shares from order {ref} of {old}")
+            new = old - shares
+            level = order._level
+            if level is not None:
+                if new >= level[4]:
+                    level[0] -= shares
+                else:
+                    order._level = None
+                    level[0] -= old
+                    level[1] -= 1
+                    if not level[1]:
+                        del level[2][level[3]]
+            if new:
+                order.shares = new
+            else:
+                order.shares = 0
+                del orders[ref]
+            return order
+
+        def add(buf, at):
+            locate, ref, side, shares, price = unpack_add(buf, at)
+            book.messages += 1
+            order = make(Order)
+            order.locate = locate
+            order.side = "B" if side == 66 else "S"
+            order.shares = shares
+            order.price = price
+            orders[ref] = order
+            lot = get_lot(locate, 1)
+            if shares >= lot:
+                levels = all_levels[locate * 2 + (side == 66)]
+                level = levels.get(price)
+                if level is None:
+                    order._level = levels[price] = [shares, 1, levels, price, lot]
+                else:
+                    level[0] += shares
+                    level[1] += 1
+                    order._level = level
+            else:
+                order._level = None
+            return locate
+
+        def executed(buf, at):
+            locate, ref, shares = unpack_executed(buf, at)
+            book.messages += 1
+            order = get_order(ref)
+            if order is None or shares > order.shares:
+                take(ref, shares)                       # raises the right error
+            old = order.shares
+            new = old - shares
+            level = order._level
+            if level is not None:
+                if new >= level[4]:
+                    level[0] -= shares
+                else:
+                    order._level = None
+                    level[0] -= old
+                    level[1] -= 1
+                    if not level[1]:
+                        del level[2][level[3]]
+            if new:
+                order.shares = new
+            else:
+                order.shares = 0
+                del orders[ref]
+            where = order.locate
+            last_trade[where] = (order.price, shares)
+            volume[where] += shares
+            return locate
+
+        def executed_price(buf, at):
+            locate, ref, shares, price = unpack_executed_price(buf, at)
+            book.messages += 1
+            where = take(ref, shares).locate
+            last_trade[where] = (price, shares)
+            volume[where] += shares
+            return locate
+
+        def cancel(buf, at):
+            locate, ref, shares = unpack_cancel(buf, at)
+            book.messages += 1
+            order = get_order(ref)
+            if order is None or shares > order.shares:
+                take(ref, shares)                       # raises the right error
+            old = order.shares
+            new = old - shares
+            level = order._level
+            if level is not None:
+                if new >= level[4]:
+                    level[0] -= shares
+                else:
+                    order._level = None
+                    level[0] -= old
+                    level[1] -= 1
+                    if not level[1]:
+                        del level[2][level[3]]
+            if new:
+                order.shares = new
+            else:
+                order.shares = 0
+                del orders[ref]
+            return locate
+
+        def delete(buf, at):
+            locate, ref = unpack_delete(buf, at)
+            book.messages += 1
+            order = pop_order(ref, None)
+            if order is None:
+                raise missing(ref)
+            level = order._level
+            if level is not None:
+                order._level = None
+                level[0] -= order.shares
                 level[1] -= 1
                 if not level[1]:
-                    del levels[order.price]
-        order.shares = new
-        if not new:
-            del self._orders[ref]
-        return order
+                    del level[2][level[3]]
+            order.shares = 0
+            return locate
 
-    def _add(self, msg):
-        locate, ref, side, shares, price = _ADD.unpack_from(msg)
-        self.book.messages += 1
-        buy = side == 66                                 # "B"
-        self._orders[ref] = BookOrder(locate, "B" if buy else "S", shares, price)
-        if shares >= self._lots.get(locate, 1):
-            levels = self._levels.get(locate * 2 + buy)
-            level = None if levels is None else levels.get(price)
-            if level is None:
-                self._level_add(locate * 2 + buy, price, shares)
-            else:
-                level[0] += shares
-                level[1] += 1
-        return locate
-
-    def _executed(self, msg):
-        locate, ref, shares = _EXECUTED.unpack_from(msg)
-        book = self.book
-        book.messages += 1
-        order = self._orders.get(ref)
-        if order is None or shares > order.shares:
-            self._take(ref, shares)                     # raises the right error
-        old = order.shares
-        new = old - shares
-        lot = self._lots.get(order.locate, 1)
-        if old >= lot:
-            levels = self._levels[order.locate * 2 + (order.side == "B")]
-            level = levels[order.price]
-            if new >= lot:
-                level[0] -= shares
-            else:
-                level[0] -= old
+        def replace(buf, at):
+            locate, old_ref, new_ref, shares, price = unpack_replace(buf, at)
+            book.messages += 1
+            old = pop_order(old_ref, None)
+            if old is None:
+                raise missing(old_ref)
+            level = old._level
+            if level is not None:
+                old._level = None
+                level[0] -= old.shares
                 level[1] -= 1
                 if not level[1]:
-                    del levels[order.price]
-        if new:
-            order.shares = new
-        else:
-            del self._orders[ref]
-        book.last_trade[order.locate] = (order.price, shares)
-        book.volume[order.locate] += shares
-        return locate
+                    del level[2][level[3]]
+            old.shares = 0
+            order = make(Order)
+            order.locate = where = old.locate
+            order.side = side = old.side
+            order.shares = shares
+            order.price = price
+            orders[new_ref] = order
+            place(order, where, where * 2 + (side == "B"), shares, price)
+            return locate
 
-    def _executed_price(self, msg):
-        locate, ref, shares, price = _EXECUTED_PRICE.unpack_from(msg)
-        book = self.book
-        book.messages += 1
-        order = self._take(ref, shares)
-        book.last_trade[order.locate] = (price, shares)
-        book.volume[order.locate] += shares
-        return locate
+        def trading_action(buf, at):
+            locate, state = unpack_trading(buf, at)
+            book.messages += 1
+            book.halted[locate] = state != 84           # "T"
+            trading[locate] = _message(buf, at, block)
+            return locate
 
-    def _cancel(self, msg):
-        locate, ref, shares = _CANCEL.unpack_from(msg)
-        self.book.messages += 1
-        self._take(ref, shares)
-        return locate
+        def other(buf, at):
+            msg = _message(buf, at, block)
+            record = itch.decode(msg)
+            book.apply(record)
+            code = msg[0]
+            if code == 0x52:                            # R
+                directory[record.stock_locate] = msg
+            elif code == 0x53:                          # S
+                self.system = msg
+            return unpack_locate(msg)[0]
 
-    def _delete(self, msg):
-        locate, ref = _DELETE.unpack_from(msg)
-        self.book.messages += 1
-        order = self._orders.pop(ref, None)
-        if order is None:
-            raise ValueError(f"feed names order {ref}, which is not on the book")
-        if order.shares >= self._lots.get(order.locate, 1):
-            levels = self._levels[order.locate * 2 + (order.side == "B")]
-            level = levels[order.price]
-            level[0] -= order.shares
-            level[1] -= 1
-            if not level[1]:
-                del levels[order.price]
-        order.shares = 0
-        return locate
-
-    def _replace(self, msg):
-        locate, old_ref, new_ref, shares, price = _REPLACE.unpack_from(msg)
-        self.book.messages += 1
-        old = self._orders.get(old_ref)
-        if old is None:
-            raise ValueError(f"feed names order {old_ref}, which is not on the book")
-        self._take(old_ref, old.shares)
-        self._orders[new_ref] = BookOrder(old.locate, old.side, shares, price)
-        if shares >= self._lots.get(old.locate, 1):
-            self._level_add(old.locate * 2 + (old.side == "B"), price, shares)
-        return locate
+        table = [other] * 256
+        for code, handler in ((b"A", add), (b"F", add), (b"E", executed),
+                              (b"C", executed_price), (b"X", cancel), (b"D", delete),
+                              (b"U", replace), (b"H", trading_action)):
+            table[code[0]] = handler
+        return table
 
     # -- views ---------------------------------------------------------------------------
 
@@ -258,7 +344,7 @@ class SubscriberBook:
         if not levels:
             return []
         prices = sorted(levels, reverse=side == "B")[:depth]
-        return [(p, *levels[p]) for p in prices]
+        return [(p, levels[p][0], levels[p][1]) for p in prices]
 
     def best(self, locate, side):
         """``(price, shares)`` of the best round-lot level of a side, or ``None``."""

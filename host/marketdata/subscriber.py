@@ -40,8 +40,10 @@ __all__ = ["Subscriber", "multicast_receiver"]
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">10sQH")
+_HEAD = struct.Struct(">10sQH2xB")     # header, first block's length, first type byte
 _BLOCK = struct.Struct(">H")
 _MAX_REQUEST = moldudp64.MAX_MESSAGE_COUNT
+_ALWAYS = float("inf")
 
 
 def multicast_receiver(group, port, interface="127.0.0.1", rcvbuf=1 << 22):
@@ -121,21 +123,29 @@ class Subscriber:
         self.group, self.port, self.interface = group, port, interface
         self.rerequest, self.snapshot = rerequest, snapshot
         self.snapshot_login = snapshot_login
-        self.on_update, self.on_message, self.on_loss = on_update, on_message, on_loss
+        self.on_message, self.on_loss = on_message, on_loss
         self.rerequest_interval = rerequest_interval
         self._session = None if session is None else session.encode("ascii").ljust(10, b" ")
         self.book = SubscriberBook()
         self.expected = 1
-        self.high = 1
-        self.ended = self.stale = False
+        # ``messages`` is ``expected - _unapplied`` and ``packets`` is ``expected - _unpacketed``
+        # (the fast path applies one message per packet and moves ``expected`` only); ``high``
+        # is ``max(_high, expected)``. ``_watch`` is ``_high``, or infinity once ended: the fast
+        # path looks for gaps only when the next number is below it.
+        self._unapplied = self._unpacketed = 1
+        self._high = self._watch = 1
+        self._ended = self.stale = False
         self.complete = asyncio.Event()
         self.synced = asyncio.Event()
-        self.messages = self.packets = self.duplicates = self.requests = 0
+        self.duplicates = self.requests = 0
         self.replies = self.lost = self.errors = self.foreign = 0
         self._ahead = {}
         self._request = None            # (first, end, time) of the last request
         self._probe = None
         self._syncing = False
+        self._on_update = on_update
+        self._fast = None               # _session when the fast path may run, else None
+        self._regate()
         self._transports = []
         self._requester = None
         self._tasks = []
@@ -190,7 +200,128 @@ class Subscriber:
 
     # -- packets ---------------------------------------------------------------------------
 
-    def _on_packet(self, data, reply, _header=_HEADER.unpack_from):
+    @property
+    def messages(self):
+        return self.expected - self._unapplied
+
+    @messages.setter
+    def messages(self, value):
+        self._unapplied = self.expected - value
+
+    @property
+    def packets(self):
+        return self.expected - self._unpacketed
+
+    @packets.setter
+    def packets(self, value):
+        self._unpacketed = self.expected - value
+
+    @property
+    def high(self):
+        return max(self._high, self.expected)
+
+    @high.setter
+    def high(self, value):
+        self._high = value
+        self._watch = _ALWAYS if self._ended else value
+
+    @property
+    def ended(self):
+        return self._ended
+
+    @ended.setter
+    def ended(self, value):
+        self._ended = value
+        self._watch = _ALWAYS if value else self._high
+
+    @property
+    def on_update(self):
+        return self._on_update
+
+    @on_update.setter
+    def on_update(self, value):
+        self._on_update = value
+        self._regate()
+
+    def _regate(self):
+        """Open the fast path (``_fast`` = the session) unless syncing or notifying updates."""
+        self._fast = self._session if not self._syncing and self._on_update is None else None
+
+    def _advance(self, expected):
+        """A slow path applied the messages up to ``expected`` (they count as messages)."""
+        self._unpacketed += expected - self.expected
+        self.expected = expected
+
+    def _skip_to(self, expected):
+        """Go on from ``expected`` without applying anything up to it."""
+        delta = expected - self.expected
+        self._unpacketed += delta
+        self._unapplied += delta
+        self.expected = expected
+
+    @property
+    def book(self):
+        return self._book
+
+    @book.setter
+    def book(self, book):
+        self._book = book
+        self._handlers = book.handlers
+
+    def _on_packet(self, data, reply, _head=_HEAD.unpack_from, _block=_BLOCK.unpack_from):
+        """One datagram (multicast, or a re-request answer if ``reply``).
+
+        The common case is inline: the packet starts at the next number expected, nothing
+        is held back, no ``on_update`` to call. The MoldUDP64 header and the first
+        message's type byte come from one ``unpack_from``, and the book's handlers read
+        their fields straight out of the packet.
+        """
+        try:
+            session, seq, count, code = _head(data)
+        except struct.error:                    # heartbeat, end of session, or runt
+            self._on_other_packet(data, reply)
+            return
+        if seq != self.expected or session != self._fast or reply or self._ahead:
+            self._on_other_packet(data, reply)
+            return
+        if count == 1:
+            try:
+                self._handlers[code](data, 22)
+            except ValueError as exc:
+                self._book_error(exc)
+            if self.on_message is not None:
+                self.on_message(seq, data[22:])
+            seq += 1
+            self.expected = seq         # also counts the message and the packet
+            if self._watch > seq:
+                self._check_gap()
+            return
+        if not 1 < count < 0xFFFF:
+            self._on_other_packet(data, reply)
+            return
+        handlers, on_message = self._handlers, self.on_message
+        end = seq + count
+        offset = 20
+        try:
+            for s in range(seq, end):
+                (length,) = _block(data, offset)
+                start = offset + 2
+                offset = start + length
+                try:
+                    handlers[data[start]](data, start)
+                except ValueError as exc:
+                    self._book_error(exc)
+                if on_message is not None:
+                    on_message(s, data[start:offset])
+        except (struct.error, IndexError):
+            self.errors += 1
+            end = s
+        self._unpacketed += end - seq - 1
+        self.expected = end
+        if self._watch > end:
+            self._check_gap()
+
+    def _on_other_packet(self, data, reply, _header=_HEADER.unpack_from):
         try:
             session, seq, count = _header(data)
         except struct.error:
@@ -201,28 +332,11 @@ class Subscriber:
                 self.foreign += 1
                 return
             self._session = session
+            self._regate()
         self.packets += 1
         expected = self.expected
         if seq == expected and 0 < count < 0xFFFF and not self._ahead and not self._syncing:
-            if count != 1 or reply or self.on_update is not None:
-                self._in_order(data, seq, count, reply)
-                return
-            msg = data[22:]
-            try:
-                self.book.handlers[msg[0]](msg)
-            except ValueError as exc:
-                self._book_error(exc)
-            if self.on_message is not None:
-                self.on_message(seq, msg)
-            seq += 1
-            self.expected = seq
-            self.messages += 1
-            if seq > self.high:
-                self.high = seq
-            elif self.high > seq:
-                self._check_gap()
-            if self.ended:
-                self._check_gap()
+            self._in_order(data, seq, count, reply)
             return
         if count == 0 or count == 0xFFFF:
             if count == 0xFFFF:
@@ -279,8 +393,7 @@ class Subscriber:
                     self.duplicates += 1
         except struct.error:
             self.errors += 1
-        self.messages += expected - self.expected
-        self.expected = expected
+        self._advance(expected)
         if ahead and not syncing:
             self._drain(touched)
             return
@@ -291,41 +404,35 @@ class Subscriber:
 
     def _in_order(self, data, seq, count, reply, _block=_BLOCK.unpack_from):
         """The common case: the packet starts at the expected number, nothing held back."""
-        handlers, on_message = self.book.handlers, self.on_message
+        handlers, on_message, on_update = self._handlers, self.on_message, self.on_update
         end = seq + count
         if reply:
             self.replies += 1
-        if count == 1:
-            msg = data[22:]
-            try:
-                locate = handlers[msg[0]](msg)
-            except ValueError as exc:
-                self._book_error(exc)
-                locate = None
-            if on_message is not None:
-                on_message(seq, msg)
-            touched = (locate,) if locate is not None else ()
-        else:
-            touched = set()
-            offset = 20
+        touched = set() if on_update is not None else None
+        offset = 20
+        try:
             for s in range(seq, end):
                 (length,) = _block(data, offset)
                 start = offset + 2
                 offset = start + length
-                msg = data[start:offset]
                 try:
-                    touched.add(handlers[msg[0]](msg))
+                    locate = handlers[data[start]](data, start)
                 except ValueError as exc:
                     self._book_error(exc)
+                else:
+                    if touched is not None:
+                        touched.add(locate)
                 if on_message is not None:
-                    on_message(s, msg)
-        self.expected = end
-        self.messages += count
+                    on_message(s, data[start:offset])
+        except (struct.error, IndexError):
+            self.errors += 1
+            end = s
+        self._advance(end)
         if end > self.high:
             self.high = end
-        if self.on_update is not None:
+        if on_update is not None:
             for locate in touched:
-                self.on_update(locate)
+                on_update(locate)
         if self.high > end or self.ended:
             self._check_gap()
 
@@ -382,7 +489,7 @@ class Subscriber:
             return
         self.stale = True
         self.lost += upto - first
-        self.expected = upto
+        self._skip_to(upto)
         self._request = None
 
     # -- snapshots -------------------------------------------------------------------------
@@ -390,6 +497,7 @@ class Subscriber:
     def _start_resync(self):
         if not self._syncing:
             self._syncing = True
+            self._regate()
             self.synced.clear()
             self._tasks.append(asyncio.get_running_loop().create_task(self._resync()))
 
@@ -410,11 +518,12 @@ class Subscriber:
         self.book = book
         self.stale = False
         self._probe = self._request = None
-        self.expected = sequence
+        self._skip_to(sequence)
         if sequence > self.high:
             self.high = sequence
         self._ahead = {s: m for s, m in self._ahead.items() if s >= sequence}
         self._syncing = False
+        self._regate()
         self.synced.set()
         log.info("joined from a snapshot of %d messages at sequence %d", len(messages),
                  sequence)
@@ -435,8 +544,7 @@ class Subscriber:
             if self.on_message is not None:
                 self.on_message(expected, msg)
             expected += 1
-        self.messages += expected - self.expected
-        self.expected = expected
+        self._advance(expected)
         if self.on_update is not None:
             for locate in touched:
                 self.on_update(locate)
