@@ -269,7 +269,10 @@ def program_main(argv=None):
 
 
 def synth_figures(report_path="build/icebreaker/report.json"):
-    """``tickwire.bench.Figure`` rows from a build report: Fmax and utilisation."""
+    """``tickwire.bench.Figure`` rows from a build report: Fmax and utilisation.
+
+    Placement counts come from nextpnr (they exist even when the design does not fit);
+    Yosys' cell counts fill in where nextpnr gave none."""
     from .bench import Figure
     path = Path(report_path)
     if not path.exists():
@@ -277,14 +280,26 @@ def synth_figures(report_path="build/icebreaker/report.json"):
     report = json.loads(path.read_text())
     rows = []
     board = report["board"]
+    params = report.get("params", {})
+    built = (f"core: {report['core'].get('engine')}; {params.get('max_orders')} orders, "
+             f"{params.get('max_symbols')} symbols, {params.get('band_ticks')} ticks")
+    verdict = ("fits" if report.get("fits") else "does NOT fit") + ", " + (
+        "meets timing" if report.get("meets_timing") else "misses timing")
     for clock, value in report["fmax_mhz"].items():
         rows.append(Figure(f"{board} Fmax ({clock})", value, "MHz",
                            peer=f"target {report['target_mhz']} MHz",
-                           ratio=round(value / report["target_mhz"], 3),
-                           note=f"core: {report['core'].get('engine')}"))
-    for key, used in report["utilization"].items():
-        total = report["capacity"].get(key)
-        if total:
-            rows.append(Figure(f"{board} {key}", used, "cells", peer=f"{total} on device",
-                               ratio=round(used / total, 3)))
+                           ratio=round(value / report["target_mhz"], 3), note=built))
+    placed = {k: v for k, v in report.get("nextpnr_utilization", {}).items() if v[0]}
+    for i, (key, (used, total)) in enumerate(placed.items()):
+        rows.append(Figure(f"{board} {key} (nextpnr)", used, "cells", peer=f"{total} on device",
+                           ratio=round(used / total, 3), note=f"{verdict}; {built}" if i == 0
+                           else None))
+    if not placed:
+        for key, used in report["utilization"].items():
+            total = report["capacity"].get(key)
+            if total and used:
+                rows.append(Figure(f"{board} {key}", used, "cells", peer=f"{total} on device",
+                                   ratio=round(used / total, 3)))
+    if not rows:
+        rows.append(Figure(f"{board} build", 0, "", note=f"{verdict}; {built}"))
     return rows
