@@ -2,47 +2,60 @@
 
 Storage
 -------
-* **Symbol table** (registers, ``max_symbols`` entries): declared, halted, name, tick, round lot,
-  reference, ``band_low``, breaker. The band's upper edge is ``band_low + band_ticks − 1``.
+* **Symbol table** (registers, ``max_symbols`` entries): declared, halted, round lot (clamped
+  to ``max_qty + 1``), ``band_low``, and the breaker as offset bounds (``trip_lo``, ``trip_hi``,
+  computed at DECLARE: a level trips it iff its offset is ``< trip_lo`` or ``≥ trip_hi``).
   Prices inside the engine are tick offsets from ``band_low`` (``range(band_ticks)``).
 * **Order store** (block RAM, ``max_orders`` words, ``ORDER`` layout): valid, order id, open
-  shares, price offset, side, tif, firm, STP mode, symbol index. Two more RAMs hold the doubly
-  linked list of every price level: ``next`` and ``prev`` slot per slot (the list's end is
-  known from the level's head and tail, so the links of a head and a tail are never read).
-* **Price-level table** (block RAM, ``max_symbols · 2 · 2^⌈log2 band_ticks⌉`` words,
-  ``LEVEL`` layout): head and tail slot of each level's FIFO, addressed by
-  ``symbol ∥ side ∥ offset``. A level's word is meaningful only while its occupancy bit is set.
-* **Occupancy map** (:class:`~tickwire.hdl.occupancy_map.OccupancyMap`): one bit per level, the
-  count of occupied levels per side (``max_levels``), and the best-price search.
+  shares (``range(max_qty + 1)``), price offset, side, tif (1 bit: only DAY and GTC rest), firm,
+  STP mode, symbol index. Two more RAMs hold the doubly linked list of every price level:
+  ``next`` and ``prev`` slot per slot (the list's end is known from the level's head and tail,
+  so the links of a head and a tail are never read).
+* **Price-level table** (:class:`~tickwire.hdl.spram.SinglePortRAM`, ``max_symbols · 2 ·
+  2^⌈log2 band_ticks⌉`` words, ``LEVEL`` layout): head and tail slot of each level's FIFO and
+  an occupied bit, addressed by ``symbol ∥ side ∥ offset``. It is single-ported (no state both
+  reads and writes it) so that it can be the iCE40UP5K's SPRAM (``spram=True``); its contents
+  start undefined, so the ``INIT`` state clears it after reset (one cycle per word, ``i_cmd``
+  not ready meanwhile).
+* **Occupancy map** (:class:`~tickwire.hdl.occupancy_map.OccupancyMap`): one bit per level in
+  block RAM words with a one-bit-per-word summary in registers, the count of occupied levels per
+  side (``max_levels``), and the two-cycle best-price search.
 * **Free slots** (:class:`~tickwire.hdl.free_slot_stack.FreeSlotStack`): the model's LIFO.
+* **DAY orders resting** (a counter): tells whether an end-of-day expiry has more to do.
 
-Every RAM has one write port and one registered read port (transparent for that write port)
-with a read enable: read data holds until the next read is issued, so a state may consume it
-for as many cycles as it stalls.
+The order, link and free-slot RAMs have one write port and one registered read port
+(transparent for that write port) with a read enable: read data holds until the next read is
+issued, so a state may consume it for as many cycles as it stalls.
 
 Events
 ------
-An event made by a state goes into a one-event holding register; it is written to the output
-FIFO (4 deep, driving ``o_event``) when the next event of the same command is made, with
-``last`` = 0, or at the end of the command with ``last`` = 1. So ``last`` never needs looking
-ahead (the end-of-day expiry cannot know whether another DAY order follows). A state that
-makes an event waits while the FIFO is full: that is how ``o_event`` backpressure reaches
-the FSM.
+Every event is written, when made, into the output register that drives ``o_event``, with
+``last`` already right: whether an event ends its command is always known when it is made (an
+EXECUTE is last iff it fills the incoming order; an expiry DELETE iff it removes the last
+resting DAY order, from the counter; SYSTEM ``M`` iff none rests). A state that makes an event
+waits until the register is empty or being taken (``can_emit = ~valid | o_event.ready``, a
+combinational path from ``o_event.ready`` into the FSM): that is how backpressure reaches it.
 
 Cycles (no backpressure)
 ------------------------
-A command is taken in ``IDLE``; ``DONE`` hands out its last event and returns to ``IDLE``.
-Measured by ``tickwire.sim.engine_cycles`` (interval = edge taking the command to the first edge
-that can take the next; latency = to the first event): non-crossing NEW that rests 8 / latency
-7 (NEW, MATCH_LEVEL, MATCH_END, REST, REST_ADD, DONE); CANCEL 5 / 5; a NEW rejected at
-validation 4 / 4; the walk costs 1 cycle per fill (or STP delete) within a price level and
-3 per further level (search, level read, head read); the FOK / min-qty pre-count 1 cycle per
-resting order counted. SYSTEM ``M``: 1 cycle per slot, +2 per expired order.
+The command stays on ``i_cmd`` while it runs (no copy of it is kept); ``IDLE`` dispatches it,
+and the state making its last event (or finishing it) raises ``i_cmd.ready`` and returns to
+``IDLE``. Best-price searches start (cycle A) in the state before the one that needs the answer
+and are registered after cycle B, so the answer is there two cycles after the start (the first
+search of a NEW starts in ``IDLE``). Measured by ``tickwire.sim.engine_cycles`` with commands
+offered back to back (interval = the cycles a command occupies the engine; latency = from its
+first cycle to the edge that shows its first event on ``o_event``): non-crossing NEW that rests
+4 / latency 2 (IDLE, NEW, MATCH_LEVEL, REST_ADD); CANCEL 3 / 3 (IDLE, FIND, CANCEL); a NEW
+rejected at validation 2 / 2; the walk costs 1 cycle per fill (or STP delete) within a price
+level and 4 per further level (search B, level read, head read, first order); the FOK /
+min-qty pre-count 1 cycle per resting order counted; REPLACE one more cycle than CANCEL before
+its work (it reads the new price's level, then the order's). After reset, ``INIT`` clears the
+level table (one cycle per word). SYSTEM ``M``: 1 cycle per slot up to the last resting DAY
+order, +2 per expired order.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring, stream
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -53,6 +66,7 @@ from ..protocol.link import (
 from ..sim.model import ModelParams
 from .free_slot_stack import FreeSlotStack
 from .occupancy_map import OccupancyMap
+from .spram import SinglePortRAM
 
 __all__ = ["MatchingEngine", "order_layout", "level_layout"]
 
@@ -64,10 +78,10 @@ def order_layout(params):
     return data.StructLayout({
         "valid": 1,
         "order_id": 32,
-        "qty": 32,
+        "qty": range(params.max_qty + 1),      # open shares never exceed max_qty
         "offset": range(params.band_ticks),
         "side": 1,
-        "tif": 2,
+        "tif": 1,                              # resting orders are DAY (0) or GTC (1)
         "firm": 16,
         "stp": 2,
         "sym": range(params.max_symbols),
@@ -75,9 +89,17 @@ def order_layout(params):
 
 
 def level_layout(params):
-    """One price level: head (oldest) and tail (newest) slot of its FIFO."""
+    """One price level: head (oldest) and tail (newest) slot of its FIFO, and whether the level
+    is occupied (the same as its occupancy bit; kept here so that a level read tells it)."""
     return data.StructLayout({"head": range(params.max_orders),
-                              "tail": range(params.max_orders)})
+                              "tail": range(params.max_orders), "occ": 1})
+
+
+class _Port:
+    """Address, enable and data signals of one side of the single-port level table."""
+
+    def __init__(self, depth, layout):
+        self.addr, self.en, self.data = Signal(range(depth)), Signal(), Signal(layout)
 
 
 class MatchingEngine(wiring.Component):
@@ -88,11 +110,16 @@ class MatchingEngine(wiring.Component):
     ----------
     params : ModelParams
         ``max_levels`` may be ``None`` (= ``band_ticks``) or smaller.
+    spram : bool
+        Build the level table from iCE40UP5K ``SB_SPRAM256KA`` blocks (``Instance``; not
+        simulable) instead of the block-RAM model.
 
     Members
     -------
     i_cmd : In(stream.Signature(COMMAND_LAYOUT))
-        One command per transfer; accepted only between commands.
+        One command per transfer. The engine works on the offered command and takes it
+        (``ready``) in the command's last cycle, so ``ready`` depends combinationally on
+        ``valid`` and on ``o_event.ready``; not ready during ``INIT`` after reset.
     o_event : Out(stream.Signature(EVENT_LAYOUT))
         The command's events in model order; the last one has ``last`` set.
     """
@@ -100,11 +127,12 @@ class MatchingEngine(wiring.Component):
     i_cmd: In(stream.Signature(COMMAND_LAYOUT))
     o_event: Out(stream.Signature(EVENT_LAYOUT))
 
-    def __init__(self, params=ModelParams()):
+    def __init__(self, params=ModelParams(), spram=False):
         if params.max_orders > NO_SLOT or params.max_orders < 2:
             raise ValueError("max_orders must be in 2 .. 65535")
         self._params = params
         self._max_levels = params.max_levels or params.band_ticks
+        self._spram = spram
         super().__init__()
 
     @property
@@ -124,63 +152,84 @@ class MatchingEngine(wiring.Component):
         m.submodules.orders = orders = Memory(shape=ORDER, depth=N, init=[])
         m.submodules.nexts = nexts = Memory(shape=range(N), depth=N, init=[])
         m.submodules.prevs = prevs = Memory(shape=range(N), depth=N, init=[])
-        m.submodules.levels = levels = Memory(shape=LEVEL, depth=S * 2 << off_bits, init=[])
-        ord_wr, nx_wr, pv_wr, lv_wr = (mem.write_port() for mem in (orders, nexts, prevs, levels))
+        # The level table is single-ported (the iCE40's SPRAM): no state both reads and writes
+        # it, and it starts undefined, so the INIT state clears it after reset.
+        lv_depth = S * 2 << off_bits
+        m.submodules.levels = levels = SinglePortRAM(LEVEL.size, lv_depth, spram=self._spram)
+        lv_wr, lv_rd = _Port(lv_depth, LEVEL), _Port(lv_depth, LEVEL)
+        m.d.comb += [levels.addr.eq(Mux(lv_wr.en, lv_wr.addr, lv_rd.addr)),
+                     levels.we.eq(lv_wr.en), levels.en.eq(lv_rd.en),
+                     levels.wdata.eq(lv_wr.data), lv_rd.data.eq(levels.rdata)]
+        ord_wr, nx_wr, pv_wr = (mem.write_port() for mem in (orders, nexts, prevs))
         ord_rd = orders.read_port(transparent_for=(ord_wr,))
         nx_rd = nexts.read_port(transparent_for=(nx_wr,))
         pv_rd = prevs.read_port(transparent_for=(pv_wr,))
-        lv_rd = levels.read_port(transparent_for=(lv_wr,))
-        for port in (ord_rd, nx_rd, pv_rd, lv_rd):
+        for port in (ord_rd, nx_rd, pv_rd):
             m.d.comb += port.en.eq(0)
 
         def sym_array(name, shape):
             return Array(Signal(shape, name=f"{name}{i + 1}") for i in range(S))
 
         declared, halted = sym_array("declared", 1), sym_array("halted", 1)
-        names, ticks = sym_array("name", 64), sym_array("tick", 16)
-        lots, refs = sym_array("lot", 32), sym_array("reference", 32)
-        band_lows, breakers = sym_array("band_low", 32), sym_array("breaker", 32)
+        # The round lot, clamped to max_qty + 1 (shares are at most max_qty: same odd-lot test).
+        lots = sym_array("lot", range(p.max_qty + 2))
+        band_lows = sym_array("band_low", 32)
+        # The breaker as offsets: a level trips it iff breaker != 0 and offset < trip_lo or
+        # offset >= trip_hi (computed at DECLARE).
+        brk_on = sym_array("breaker_on", 1)
+        trip_los, trip_his = sym_array("trip_lo", range(band + 1)), sym_array("trip_hi",
+                                                                              range(band + 1))
 
         # -- registers -------------------------------------------------------------------------
-        c = Signal(COMMAND_LAYOUT)
+        # The command stays on ``i_cmd`` while it runs: ``ready`` rises in the cycle it ends,
+        # so the engine needs no copy of it (the stream keeps a payload offered and not taken).
+        c = self.i_cmd.payload
         bsym = Signal(range(S))                 # symbol index of the book concerned
-        t = Signal(ORDER)                       # the order a cancel/replace/expiry works on
-        t_slot, t_prev, t_next = (Signal(range(N), name=n) for n in ("t_slot", "t_prev",
-                                                                        "t_next"))
+        # The order a cancel/replace/expiry works on: the order RAM's read data, which holds
+        # from FIND / EXPIRE_CHECK until the command ends or the walk reads another order.
+        t, t_next, t_prev = ord_rd.data, nx_rd.data, pv_rd.data
+        t_slot = Signal(range(N))
         lv_addr = Signal(len(lv_wr.addr))
-        in_qty, in_id = Signal(32), Signal(32)   # incoming order (NEW or crossing REPLACE)
+        qty_shape = range(p.max_qty + 1)
+        in_qty, in_id = Signal(qty_shape), Signal(32)  # incoming order (NEW, crossing REPLACE)
         in_limit = Signal(range(band))
         in_side, in_tif, in_stp, in_firm = Signal(), Signal(2), Signal(2), Signal(16)
         rests, is_replace = Signal(), Signal()
         stop = Signal(8)
-        need, total = Signal(32), Signal(34)
-        scan_from, cur_off = Signal(range(band)), Signal(range(band))
+        # FOK / min-qty count: total < need <= max_qty before each addition of <= max_qty.
+        need, total = Signal(qty_shape), Signal(range(2 * p.max_qty + 1))
+        cur_off = Signal(range(band))
+        new_occ = Signal()                       # REPLACE: the new price's level is occupied
         cur_slot, cur_tail, rest_slot = Signal(range(N)), Signal(range(N)), Signal(range(N))
         match_no = Signal(32)
         exp_slot = Signal(range(N))
+        day_count = Signal(range(N + 1))           # resting DAY orders (SYSTEM M expires them)
 
         # -- derived values of the current book ------------------------------------------------
         band_low = Signal(32)
-        band_high = Signal(33)
-        reference, breaker, lot = Signal(32), Signal(32), Signal(32)
+        lot = Signal(range(p.max_qty + 2))
         m.d.comb += [
             band_low.eq(band_lows[bsym]),
-            band_high.eq(band_low + (band - 1)),
-            reference.eq(refs[bsym]),
-            breaker.eq(breakers[bsym]),
             lot.eq(lots[bsym]),
         ]
         locate = Signal(16)
         m.d.comb += locate.eq(bsym + 1)
         locate_ok = Signal()
         m.d.comb += locate_ok.eq((c.symbol >= 1) & (c.symbol <= S) & declared[bsym])
+        c_diff = Signal(signed(34))
+        m.d.comb += c_diff.eq(c.price - band_low)
         c_in_band = Signal()
-        m.d.comb += c_in_band.eq((c.price >= band_low) & (c.price <= band_high))
+        m.d.comb += c_in_band.eq((c_diff >= 0) & (c_diff < band))
         c_off = Signal(range(band))
-        m.d.comb += c_off.eq(c.price - band_low)
+        m.d.comb += c_off.eq(c_diff)
+
+        # One adder for every event price: each state names at most one offset.
+        ev_off, ev_price = Signal(range(band)), Signal(32)
+        m.d.comb += ev_price.eq(band_low + ev_off)
 
         def price_of(offset):
-            return (band_low + offset)[:32]
+            m.d.comb += ev_off.eq(offset)
+            return ev_price
 
         def level_addr(sym, side, offset):
             offset_bits = Signal(off_bits)
@@ -192,47 +241,54 @@ class MatchingEngine(wiring.Component):
             return Mux(in_side == Side.BUY, offset <= in_limit, offset >= in_limit)
 
         def breaks(offset):
-            price = Signal(33)
-            m.d.comb += price.eq(band_low + offset)
-            distance = Mux(price > reference, price - reference, reference - price)
-            return (breaker != 0) & (distance > breaker)
+            """|band_low + offset − reference| > breaker (breaker ≠ 0), as offset bounds."""
+            return brk_on[bsym] & ((offset < trip_los[bsym]) | (offset >= trip_his[bsym]))
 
-        contra_extreme = Mux(in_side == Side.BUY, 0, band - 1)
+        def extreme(side):
+            """Where the walk of the side contra to ``side`` starts."""
+            return Mux(side == Side.BUY, 0, band - 1)
 
         # -- events ----------------------------------------------------------------------------
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=EVENT_LAYOUT.size, depth=4)
-        m.d.comb += [
-            self.o_event.payload.eq(fifo.r_data),
-            self.o_event.valid.eq(fifo.r_rdy),
-            fifo.r_en.eq(self.o_event.ready),
-        ]
-        can_emit = fifo.w_rdy
+        # The output register: an event made in a cycle is offered from the next. The FSM may
+        # make one when the register is empty or being taken (``can_emit``).
+        out_valid = Signal()
         ev_new, ev_stb = Signal(EVENT_LAYOUT), Signal()
-        pend, pend_valid, flush = Signal(EVENT_LAYOUT), Signal(), Signal()
-        out_ev = Signal(EVENT_LAYOUT)
+        can_emit = Signal()
         m.d.comb += [
+            self.o_event.valid.eq(out_valid),
+            can_emit.eq(~out_valid | self.o_event.ready),
             ev_new.seq.eq(c.seq), ev_new.timestamp.eq(c.timestamp),
-            out_ev.eq(pend), out_ev.last.eq(flush),
-            fifo.w_data.eq(out_ev),
         ]
         with m.If(ev_stb):
-            m.d.sync += [pend.eq(ev_new), pend_valid.eq(1)]
-            m.d.comb += fifo.w_en.eq(pend_valid)
-        with m.Elif(flush):
-            m.d.sync += pend_valid.eq(0)
-            m.d.comb += fifo.w_en.eq(1)
+            m.d.sync += [self.o_event.payload.eq(ev_new), out_valid.eq(1)]
+        with m.Elif(self.o_event.ready):
+            m.d.sync += out_valid.eq(0)
+        # Whether an event is its command's last is always known when it is made.
+        LAST, MORE = 1, 0
 
-        def emit(kind, **fields):
-            m.d.comb += [ev_stb.eq(1), ev_new.kind.eq(kind)]
+        def emit(kind, last, **fields):
+            """Write an event into the output FIFO (the caller checks ``can_emit``); ``last``:
+            it is the command's last event (the caller then calls :func:`finish`, or ends the
+            command without another event)."""
+            m.d.comb += [ev_stb.eq(1), ev_new.kind.eq(kind), ev_new.last.eq(last)]
             for name, value in fields.items():
                 m.d.comb += Value.cast(getattr(ev_new, name)).eq(value)
 
+        cmd_done = Signal()
+
+        def finish():
+            """The command ends this cycle (``i_cmd`` transfers): back to ``IDLE``, which may
+            start the next command at once."""
+            m.d.comb += cmd_done.eq(1)
+            m.next = "IDLE"
+
         def reject(reason):
-            """REJECT of a command other than REPLACE."""
-            emit(_E.REJECT, symbol=c.symbol, side=c.side, reason=reason, order_id=c.order_id)
+            """REJECT of a command other than REPLACE (its only event)."""
+            emit(_E.REJECT, LAST, symbol=c.symbol, side=c.side, reason=reason,
+                 order_id=c.order_id)
 
         def reject_replace(reason):
-            emit(_E.REJECT, symbol=c.symbol, reason=reason, order_id=c.new_order_id,
+            emit(_E.REJECT, LAST, symbol=c.symbol, reason=reason, order_id=c.new_order_id,
                  other_id=c.order_id, slot=c.slot)
 
         # -- RAM helpers -----------------------------------------------------------------------
@@ -248,6 +304,12 @@ class MatchingEngine(wiring.Component):
             m.d.comb += [ord_wr.addr.eq(slot), ord_wr.en.eq(1), ord_wr.data.eq(record)]
             for name, value in fields.items():
                 m.d.comb += Value.cast(getattr(ord_wr.data, name)).eq(value)
+            # Count resting DAY orders (an order leaves with valid = 0, rests with valid = 1).
+            if "valid" in fields:
+                tif = fields.get("tif", record.tif if not isinstance(record, int) else 0)
+                with m.If(tif == Tif.DAY):
+                    m.d.sync += day_count.eq(day_count + 1 if fields["valid"] else
+                                             day_count - 1)
 
         def set_occupancy(sym, side, offset, value):
             m.d.comb += [occ.u_en.eq(1), occ.u_sym.eq(sym), occ.u_side.eq(side),
@@ -257,26 +319,29 @@ class MatchingEngine(wiring.Component):
             """Take ``slot`` out of its level's list (level word at ``addr``)."""
             with m.If((head == slot) & (tail == slot)):
                 set_occupancy(sym, side, offset, 0)
+                m.d.comb += [lv_wr.addr.eq(addr), lv_wr.en.eq(1), lv_wr.data.occ.eq(0)]
             with m.Elif(head == slot):
                 m.d.comb += [lv_wr.addr.eq(addr), lv_wr.en.eq(1),
-                             lv_wr.data.head.eq(nxt), lv_wr.data.tail.eq(tail)]
+                             lv_wr.data.head.eq(nxt), lv_wr.data.tail.eq(tail),
+                             lv_wr.data.occ.eq(1)]
             with m.Elif(tail == slot):
                 m.d.comb += [lv_wr.addr.eq(addr), lv_wr.en.eq(1),
-                             lv_wr.data.head.eq(head), lv_wr.data.tail.eq(prev)]
+                             lv_wr.data.head.eq(head), lv_wr.data.tail.eq(prev),
+                             lv_wr.data.occ.eq(1)]
             with m.Else():
                 m.d.comb += [nx_wr.addr.eq(prev), nx_wr.data.eq(nxt), nx_wr.en.eq(1),
                              pv_wr.addr.eq(nxt), pv_wr.data.eq(prev), pv_wr.en.eq(1)]
             if push:
                 m.d.comb += [free.push.eq(1), free.push_slot.eq(slot)]
 
-        def probe(sym, side, offset):
-            m.d.comb += [occ.p_sym.eq(sym), occ.p_side.eq(side), occ.p_offset.eq(offset)]
+        def probe(sym, side):
+            m.d.comb += [occ.p_sym.eq(sym), occ.p_side.eq(side)]
 
         def append(slot, sym, side, offset):
             """Put ``slot`` at the tail of the level read into ``lv_rd`` (address ``lv_addr``)."""
-            probe(sym, side, offset)
-            m.d.comb += [lv_wr.addr.eq(lv_addr), lv_wr.en.eq(1), lv_wr.data.tail.eq(slot)]
-            with m.If(~occ.p_occupied):
+            m.d.comb += [lv_wr.addr.eq(lv_addr), lv_wr.en.eq(1), lv_wr.data.tail.eq(slot),
+                         lv_wr.data.occ.eq(1)]
+            with m.If(~lv_rd.data.occ):
                 m.d.comb += lv_wr.data.head.eq(slot)
                 set_occupancy(sym, side, offset, 1)
             with m.Else():
@@ -285,33 +350,60 @@ class MatchingEngine(wiring.Component):
                              pv_wr.addr.eq(slot), pv_wr.data.eq(lv_rd.data.tail),
                              pv_wr.en.eq(1)]
 
-        def search(sym, side, start):
-            m.d.comb += [occ.q_sym.eq(sym), occ.q_side.eq(side), occ.q_from.eq(start)]
-            return occ.q_found, occ.q_offset
+        def start_search(side, start, after=0, sym=bsym):
+            """Cycle A of a best-price search of ``sym``'s ``side`` (harmless if unused)."""
+            m.d.comb += [occ.q_start.eq(1), occ.q_sym.eq(sym), occ.q_side.eq(side),
+                         occ.q_from.eq(start), occ.q_after.eq(after)]
 
-        def delete_event(record, slot, reason):
-            emit(_E.DELETE, symbol=record.sym + 1, side=record.side, order_id=record.order_id,
+        def search_result():
+            """Cycle B: the result of the search started in the previous state."""
+            return occ.r_found, occ.r_offset
+
+        def delete_event(record, slot, reason, when):
+            emit(_E.DELETE, when, symbol=record.sym + 1, side=record.side, order_id=record.order_id,
                  slot=slot, qty=record.qty, price=price_of(record.offset), reason=reason)
 
-        def replace_event(mode):
-            emit(_E.REPLACE, symbol=t.sym + 1, side=t.side, order_id=t.order_id,
+        def replace_event(replace_mode, when):
+            emit(_E.REPLACE, when, symbol=t.sym + 1, side=t.side, order_id=t.order_id,
                  other_id=c.new_order_id, slot=t_slot, qty=c.qty, remaining=t.qty,
-                 price=c.price, mode=mode)
+                 price=c.price, mode=replace_mode)
+
+        def start_rest():
+            """Take the resting slot (the top free slot, or a replace's own) and read the level
+            it joins; wait in REST while the free-slot stack's top is being refreshed."""
+            with m.If(is_replace | free.ready):
+                m.d.sync += rest_slot.eq(Mux(is_replace, t_slot, free.top))
+                m.d.comb += free.pop.eq(~is_replace)
+                read_level(level_addr(bsym, in_side, in_limit))
+                m.next = "REST_ADD"
+            with m.Else():
+                m.next = "REST"
 
         # -- the command FSM -------------------------------------------------------------------
         r = ord_rd.data
         max_levels = self._max_levels
         payload = self.i_cmd.payload
-        # ``ready`` is a register (set exactly while in IDLE) rather than a decode of the state:
-        # Icarus leaves an ``always @*`` decode of an unchanged state X after reset.
-        idle = Signal(init=1)
-        m.d.comb += self.i_cmd.ready.eq(idle)
-        with m.FSM(name="engine"):
+        m.d.comb += self.i_cmd.ready.eq(cmd_done)
+        init_addr = Signal(range(lv_depth))
+        with m.FSM(name="engine", init="INIT"):
+            with m.State("INIT"):
+                m.d.comb += [lv_wr.addr.eq(init_addr), lv_wr.en.eq(1), lv_wr.data.eq(0)]
+                m.d.sync += init_addr.eq(init_addr + 1)
+                with m.If(init_addr == lv_depth - 1):
+                    m.next = "IDLE"
+
             with m.State("IDLE"):
                 with m.If(self.i_cmd.valid):
-                    m.d.sync += [c.eq(payload), bsym.eq(payload.symbol - 1), idle.eq(0)]
+                    m.d.sync += bsym.eq(payload.symbol - 1)
                     with m.Switch(payload.action):
                         with m.Case(Action.NEW):
+                            # The level the order would rest in (for NEW's room check).
+                            p_sym = Signal(range(S))
+                            m.d.comb += p_sym.eq(payload.symbol - 1)
+                            # The walk's first search: NEW and COUNT_LEVEL / MATCH_LEVEL use it.
+                            start_search(~payload.side, extreme(payload.side), sym=p_sym)
+                            read_level(level_addr(p_sym, payload.side,
+                                                  payload.price - band_lows[p_sym]))
                             m.next = "NEW"
                         with m.Case(Action.CANCEL, Action.REPLACE):
                             read_order(payload.slot)
@@ -327,14 +419,8 @@ class MatchingEngine(wiring.Component):
 
             with m.State("REJECT"):
                 with m.If(can_emit):
-                    emit(_E.REJECT, reason=Reason.NONE, order_id=c.order_id)
-                    m.next = "DONE"
-
-            with m.State("DONE"):
-                with m.If(can_emit):
-                    m.d.comb += flush.eq(1)
-                    m.d.sync += idle.eq(1)
-                    m.next = "IDLE"
+                    emit(_E.REJECT, LAST, reason=Reason.NONE, order_id=c.order_id)
+                    finish()
 
             # DECLARE, HALT / RESUME, SYSTEM ---------------------------------------------------
             with m.State("DECLARE"):
@@ -343,23 +429,32 @@ class MatchingEngine(wiring.Component):
                 with m.If(can_emit):
                     with m.If(~ok):
                         reject(Reason.BAD_DECLARATION)
-                        m.next = "DONE"
+                        finish()
                     with m.Else():
                         half = band // 2
                         m.d.sync += [
-                            declared[bsym].eq(1), halted[bsym].eq(0), names[bsym].eq(c.name),
-                            ticks[bsym].eq(c.tick), lots[bsym].eq(c.qty),
-                            refs[bsym].eq(c.price), breakers[bsym].eq(c.breaker),
+                            declared[bsym].eq(1), halted[bsym].eq(0),
+                            lots[bsym].eq(Mux(c.qty > p.max_qty, p.max_qty + 1, c.qty)),
                             band_lows[bsym].eq(Mux(c.price > half, c.price - half, 1)),
                         ]
-                        emit(_E.DIRECTORY, symbol=c.symbol, name=c.name, qty=c.qty, tick=c.tick,
-                             price=c.price)
+                        emit(_E.DIRECTORY, MORE, symbol=c.symbol, name=c.name, qty=c.qty,
+                             tick=c.tick, price=c.price)
                         m.next = "DECLARE_TRADING"
 
             with m.State("DECLARE_TRADING"):
+                def clamp(value):
+                    v = Signal(signed(36))
+                    m.d.comb += v.eq(value)
+                    return Mux(v < 0, 0, Mux(v > band, band, v))
+
+                # ``c`` still holds the DECLARE: price = reference.
+                lo = c.price - c.breaker - band_lows[bsym]
+                hi = c.price + c.breaker - band_lows[bsym] + 1
+                m.d.sync += [brk_on[bsym].eq(c.breaker != 0),
+                             trip_los[bsym].eq(clamp(lo)), trip_his[bsym].eq(clamp(hi))]
                 with m.If(can_emit):
-                    emit(_E.TRADING, symbol=c.symbol, reason=Reason.NONE)
-                    m.next = "DONE"
+                    emit(_E.TRADING, LAST, symbol=c.symbol, reason=Reason.NONE)
+                    finish()
 
             with m.State("HALT"):
                 with m.If(can_emit):
@@ -368,39 +463,40 @@ class MatchingEngine(wiring.Component):
                     with m.Else():
                         halt = c.action == Action.HALT
                         m.d.sync += halted[bsym].eq(halt)
-                        emit(_E.TRADING, symbol=c.symbol, halted=halt, reason=Reason.OPERATOR)
-                    m.next = "DONE"
+                        emit(_E.TRADING, LAST, symbol=c.symbol, halted=halt,
+                             reason=Reason.OPERATOR)
+                    finish()
 
             with m.State("SYSTEM"):
                 with m.If(can_emit):
-                    emit(_E.SYSTEM, reason=c.code)
-                    with m.If(c.code == ord("M")):
+                    expire = (c.code == ord("M")) & (day_count != 0)
+                    emit(_E.SYSTEM, ~expire, reason=c.code)
+                    with m.If(expire):
                         m.d.sync += exp_slot.eq(0)
                         read_order(0)
                         m.next = "EXPIRE_CHECK"
                     with m.Else():
-                        m.next = "DONE"
+                        finish()
 
             with m.State("EXPIRE_CHECK"):
                 with m.If(r.valid & (r.tif == Tif.DAY)):
-                    m.d.sync += [t.eq(r), t_slot.eq(exp_slot), t_next.eq(nx_rd.data),
-                                 t_prev.eq(pv_rd.data), bsym.eq(r.sym)]
+                    m.d.sync += [t_slot.eq(exp_slot), bsym.eq(r.sym)]
                     read_level(level_addr(r.sym, r.side, r.offset))
                     m.next = "EXPIRE_DELETE"
                 with m.Elif(exp_slot == N - 1):
-                    m.next = "DONE"
+                    finish()
                 with m.Else():
                     m.d.sync += exp_slot.eq(exp_slot + 1)
                     read_order(exp_slot + 1)
 
             with m.State("EXPIRE_DELETE"):
                 with m.If(can_emit):
-                    delete_event(t, t_slot, Reason.EXPIRED)
+                    delete_event(t, t_slot, Reason.EXPIRED, day_count == 1)
                     unlink(t_slot, t.sym, t.side, t.offset, t_prev, t_next, lv_rd.data.head,
                            lv_rd.data.tail, lv_addr)
                     write_order(t_slot, t, valid=0)
-                    with m.If(exp_slot == N - 1):
-                        m.next = "DONE"
+                    with m.If((day_count == 1) | (exp_slot == N - 1)):
+                        finish()
                     with m.Else():
                         m.d.sync += exp_slot.eq(exp_slot + 1)
                         read_order(exp_slot + 1)
@@ -411,29 +507,29 @@ class MatchingEngine(wiring.Component):
                 market = c.market
                 limit = Mux(market, Mux(c.side == Side.BUY, band - 1, 0), c_off)
                 will_rest = ~market & (c.tif <= Tif.GTC)
-                probe(bsym, c.side, limit)
-                room = ~free.empty & (occ.p_occupied | (occ.p_count < max_levels))
+                probe(bsym, c.side)
+                room = ~free.empty & (lv_rd.data.occ | (occ.p_count < max_levels))
                 with m.If(can_emit):
                     with m.If(~locate_ok):
                         reject(Reason.UNKNOWN_SYMBOL)
-                        m.next = "DONE"
+                        finish()
                     with m.Elif(halted[bsym]):
                         reject(Reason.HALTED)
-                        m.next = "DONE"
+                        finish()
                     with m.Elif((c.qty == 0) | (c.qty > p.max_qty)):
                         reject(Reason.BAD_QTY)
-                        m.next = "DONE"
+                        finish()
                     with m.Elif(c.min_qty > c.qty):
                         reject(Reason.BAD_MIN_QTY)
-                        m.next = "DONE"
+                        finish()
                     with m.Elif(~market & ~c_in_band):
                         reject(Reason.OUT_OF_BAND)
-                        m.next = "DONE"
+                        finish()
                     with m.Elif(will_rest & ~room):
                         reject(Reason.BOOK_FULL)
-                        m.next = "DONE"
+                        finish()
                     with m.Else():
-                        emit(_E.ACCEPT, symbol=c.symbol, side=c.side, order_id=c.order_id,
+                        emit(_E.ACCEPT, MORE, symbol=c.symbol, side=c.side, order_id=c.order_id,
                              qty=c.qty, remaining=c.qty, price=Mux(market, 0, c.price))
                         m.d.sync += [
                             in_qty.eq(c.qty), in_id.eq(c.order_id), in_limit.eq(limit),
@@ -441,7 +537,6 @@ class MatchingEngine(wiring.Component):
                             in_firm.eq(c.firm), rests.eq(will_rest), is_replace.eq(0),
                             stop.eq(Reason.NONE), total.eq(0),
                             need.eq(Mux(c.tif == Tif.FOK, c.qty, c.min_qty)),
-                            scan_from.eq(Mux(c.side == Side.BUY, 0, band - 1)),
                         ]
                         with m.If((c.tif == Tif.FOK) | (c.min_qty != 0)):
                             m.next = "COUNT_LEVEL"
@@ -450,13 +545,14 @@ class MatchingEngine(wiring.Component):
 
             # FOK / minimum quantity: count what matching would fill -----------------------
             with m.State("COUNT_LEVEL"):
-                found, offset = search(bsym, ~in_side, scan_from)
-                with m.If(~found | ~crosses(offset) | breaks(offset)):
-                    m.next = "COUNT_DONE"
-                with m.Else():
-                    m.d.sync += cur_off.eq(offset)
-                    read_level(level_addr(bsym, ~in_side, offset))
-                    m.next = "COUNT_HEAD"
+                with m.If(occ.r_valid):        # the search started a cycle ago
+                    found, offset = search_result()
+                    with m.If(~found | ~crosses(offset) | breaks(offset)):
+                        m.next = "COUNT_DONE"
+                    with m.Else():
+                        m.d.sync += cur_off.eq(offset)
+                        read_level(level_addr(bsym, ~in_side, offset))
+                        m.next = "COUNT_HEAD"
 
             with m.State("COUNT_HEAD"):
                 m.d.sync += [cur_slot.eq(lv_rd.data.head), cur_tail.eq(lv_rd.data.tail)]
@@ -464,8 +560,9 @@ class MatchingEngine(wiring.Component):
                 m.next = "COUNT_ORDER"
 
             with m.State("COUNT_ORDER"):
+                start_search(~in_side, cur_off, after=1)
                 same_firm = (in_firm != 0) & (r.firm == in_firm)
-                new_total = Signal(34)
+                new_total = Signal(range(2 * p.max_qty + 1))
                 m.d.comb += new_total.eq(total + Mux(same_firm, 0, r.qty))
                 m.d.sync += total.eq(new_total)
                 with m.If(same_firm & (in_stp != Stp.CANCEL_OLDEST)):
@@ -477,43 +574,51 @@ class MatchingEngine(wiring.Component):
                         with m.If(cur_off == band - 1):
                             m.next = "COUNT_DONE"
                         with m.Else():
-                            m.d.sync += scan_from.eq(cur_off + 1)
                             m.next = "COUNT_LEVEL"
                     with m.Else():
                         with m.If(cur_off == 0):
                             m.next = "COUNT_DONE"
                         with m.Else():
-                            m.d.sync += scan_from.eq(cur_off - 1)
                             m.next = "COUNT_LEVEL"
                 with m.Else():
                     m.d.sync += cur_slot.eq(nx_rd.data)
                     read_order(nx_rd.data)
 
             with m.State("COUNT_DONE"):
+                start_search(~in_side, extreme(in_side))
                 with m.If(total < need):
                     with m.If(can_emit):
-                        emit(_E.KILL, symbol=c.symbol, side=c.side, order_id=c.order_id,
+                        emit(_E.KILL, LAST, symbol=c.symbol, side=c.side, order_id=c.order_id,
                              qty=c.qty, slot=NO_SLOT,
                              reason=Mux(c.tif == Tif.FOK, Reason.FOK, Reason.MIN_QTY))
-                        m.next = "DONE"
+                        finish()
                 with m.Else():
                     m.next = "MATCH_LEVEL"
 
             # Matching -------------------------------------------------------------------------
             with m.State("MATCH_LEVEL"):
-                found, offset = search(bsym, ~in_side, contra_extreme)
-                trips = breaks(offset)
-                with m.If(~found | ~crosses(offset)):
-                    m.next = "MATCH_END"
-                with m.Elif(trips):
-                    with m.If(can_emit):
-                        m.d.sync += [halted[bsym].eq(1), stop.eq(Reason.BREAKER)]
-                        emit(_E.TRADING, symbol=locate, halted=1, reason=Reason.BREAKER)
-                        m.next = "MATCH_END"
-                with m.Else():
-                    m.d.sync += cur_off.eq(offset)
-                    read_level(level_addr(bsym, ~in_side, offset))
-                    m.next = "MATCH_HEAD"
+                with m.If(occ.r_valid):        # the search started a cycle ago
+                    found, offset = search_result()
+                    trips = breaks(offset)
+                    with m.If(~found | ~crosses(offset)):
+                        # Shares remain and ``stop`` is NONE here: MATCH_END's work, done now.
+                        with m.If(rests):
+                            start_rest()
+                        with m.Elif(can_emit):
+                            emit(_E.KILL, LAST, symbol=locate, side=in_side, order_id=in_id,
+                                 qty=in_qty, slot=NO_SLOT, reason=Reason.IOC)
+                            with m.If(is_replace):
+                                m.d.comb += [free.push.eq(1), free.push_slot.eq(t_slot)]
+                            finish()
+                    with m.Elif(trips):
+                        with m.If(can_emit):
+                            m.d.sync += [halted[bsym].eq(1), stop.eq(Reason.BREAKER)]
+                            emit(_E.TRADING, MORE, symbol=locate, halted=1, reason=Reason.BREAKER)
+                            m.next = "MATCH_END"
+                    with m.Else():
+                        m.d.sync += cur_off.eq(offset)
+                        read_level(level_addr(bsym, ~in_side, offset))
+                        m.next = "MATCH_HEAD"
 
             with m.State("MATCH_HEAD"):
                 m.d.sync += [cur_slot.eq(lv_rd.data.head), cur_tail.eq(lv_rd.data.tail)]
@@ -521,6 +626,8 @@ class MatchingEngine(wiring.Component):
                 m.next = "MATCH_ORDER"
 
             with m.State("MATCH_ORDER"):
+                # The level is left only once all its orders are gone: look beyond it.
+                start_search(~in_side, cur_off, after=1)
                 price = price_of(cur_off)
 
                 def advance():
@@ -541,7 +648,8 @@ class MatchingEngine(wiring.Component):
                             m.d.sync += stop.eq(Reason.SELF_TRADE)
                             m.next = "MATCH_END"
                         with m.Else():
-                            emit(_E.DELETE, symbol=locate, side=r.side, order_id=r.order_id,
+                            emit(_E.DELETE, MORE, symbol=locate, side=r.side,
+                                 order_id=r.order_id,
                                  slot=cur_slot, qty=r.qty, price=price, reason=Reason.SELF_TRADE)
                             remove_head()
                             with m.If(in_stp == Stp.CANCEL_BOTH):
@@ -550,18 +658,24 @@ class MatchingEngine(wiring.Component):
                             with m.Else():
                                 advance()
                     with m.Else():
-                        fill, left = Signal(32), Signal(32)
-                        m.d.comb += [fill.eq(Mux(r.qty < in_qty, r.qty, in_qty)),
+                        fill, left = Signal(qty_shape), Signal(qty_shape)
+                        # Compares straight from the RAM word, not through fill and left.
+                        emptied, filled = Signal(), Signal()
+                        m.d.comb += [emptied.eq(r.qty <= in_qty), filled.eq(in_qty <= r.qty),
+                                     fill.eq(Mux(emptied, r.qty, in_qty)),
                                      left.eq(r.qty - fill)]
-                        emit(_E.EXECUTE, symbol=locate, side=r.side, order_id=r.order_id,
+                        emit(_E.EXECUTE, filled, symbol=locate, side=r.side,
+                                 order_id=r.order_id,
                              other_id=in_id, slot=cur_slot, qty=fill, remaining=left,
                              price=price, match=match_no + 1)
                         m.d.sync += [match_no.eq(match_no + 1), in_qty.eq(in_qty - fill)]
-                        with m.If(left == 0):
+                        with m.If(emptied):
                             remove_head()
                         with m.Else():
                             write_order(cur_slot, r, qty=left)
-                        with m.If(in_qty == fill):
+                        with m.If(filled & ~is_replace):
+                            finish()
+                        with m.Elif(filled):
                             m.next = "MATCH_END"
                         with m.Else():
                             advance()
@@ -570,22 +684,18 @@ class MatchingEngine(wiring.Component):
                 with m.If(in_qty == 0):
                     with m.If(is_replace):
                         m.d.comb += [free.push.eq(1), free.push_slot.eq(t_slot)]
-                    m.next = "DONE"
+                    finish()
                 with m.Elif((stop == Reason.NONE) & rests):
-                    m.next = "REST"
+                    start_rest()
                 with m.Elif(can_emit):
-                    emit(_E.KILL, symbol=locate, side=in_side, order_id=in_id, qty=in_qty,
+                    emit(_E.KILL, LAST, symbol=locate, side=in_side, order_id=in_id, qty=in_qty,
                          slot=NO_SLOT, reason=Mux(stop == Reason.NONE, Reason.IOC, stop))
                     with m.If(is_replace):
                         m.d.comb += [free.push.eq(1), free.push_slot.eq(t_slot)]
-                    m.next = "DONE"
+                    finish()
 
             with m.State("REST"):
-                with m.If(is_replace | free.ready):
-                    m.d.sync += rest_slot.eq(Mux(is_replace, t_slot, free.top))
-                    m.d.comb += free.pop.eq(~is_replace)
-                    read_level(level_addr(bsym, in_side, in_limit))
-                    m.next = "REST_ADD"
+                start_rest()
 
             with m.State("REST_ADD"):
                 with m.If(can_emit):
@@ -593,66 +703,73 @@ class MatchingEngine(wiring.Component):
                     write_order(rest_slot, 0, valid=1, order_id=in_id, qty=in_qty,
                                 offset=in_limit, side=in_side, tif=in_tif, firm=in_firm,
                                 stp=in_stp, sym=bsym)
-                    emit(_E.ADD, symbol=locate, side=in_side, order_id=in_id, slot=rest_slot,
+                    emit(_E.ADD, LAST, symbol=locate, side=in_side, order_id=in_id, slot=rest_slot,
                          qty=in_qty, remaining=in_qty, price=price_of(in_limit),
                          odd_lot=in_qty < lot)
-                    m.next = "DONE"
+                    finish()
 
             # CANCEL and REPLACE ---------------------------------------------------------------
             with m.State("FIND"):
                 found = (c.slot < N) & r.valid & (r.order_id == c.order_id)
                 with m.If(~found):
                     with m.If(can_emit):
-                        emit(_E.CANCEL_REJECT, symbol=c.symbol, order_id=c.order_id,
+                        emit(_E.CANCEL_REJECT, LAST, symbol=c.symbol, order_id=c.order_id,
                              slot=c.slot, reason=Reason.NOT_FOUND)
-                        m.next = "DONE"
+                        finish()
                 with m.Else():
-                    m.d.sync += [t.eq(r), t_slot.eq(c.slot), t_next.eq(nx_rd.data),
-                                 t_prev.eq(pv_rd.data), bsym.eq(r.sym)]
-                    read_level(level_addr(r.sym, r.side, r.offset))
+                    m.d.sync += [t_slot.eq(c.slot), bsym.eq(r.sym)]
                     with m.If(c.action == Action.CANCEL):
+                        read_level(level_addr(r.sym, r.side, r.offset))
                         m.next = "CANCEL"
                     with m.Else():
-                        m.next = "REPLACE"
+                        # First the level at the new price (is it occupied?), then the order's.
+                        read_level(level_addr(r.sym, r.side, c.price - band_lows[r.sym]))
+                        m.next = "REPLACE_PROBE"
+
+            with m.State("REPLACE_PROBE"):
+                m.d.sync += new_occ.eq(lv_rd.data.occ)
+                read_level(level_addr(t.sym, t.side, t.offset))
+                m.next = "REPLACE"
 
             with m.State("CANCEL"):
                 with m.If(can_emit):
                     with m.If(c.qty == 0):
-                        delete_event(t, t_slot, Reason.USER)
+                        delete_event(t, t_slot, Reason.USER, LAST)
                         unlink(t_slot, t.sym, t.side, t.offset, t_prev, t_next,
                                lv_rd.data.head, lv_rd.data.tail, lv_addr)
                         write_order(t_slot, t, valid=0)
                     with m.Elif(c.qty < t.qty):
-                        emit(_E.REDUCE, symbol=t.sym + 1, side=t.side, order_id=t.order_id,
+                        emit(_E.REDUCE, LAST, symbol=t.sym + 1, side=t.side, order_id=t.order_id,
                              slot=t_slot, qty=t.qty - c.qty, remaining=c.qty,
                              price=price_of(t.offset), reason=Reason.USER)
                         write_order(t_slot, t, qty=c.qty)
                     with m.Else():
-                        emit(_E.CANCEL_REJECT, symbol=t.sym + 1, side=t.side,
+                        emit(_E.CANCEL_REJECT, LAST, symbol=t.sym + 1, side=t.side,
                              order_id=c.order_id, slot=c.slot, reason=Reason.NOTHING_TO_CANCEL)
-                    m.next = "DONE"
+                    finish()
 
             with m.State("REPLACE"):
-                probe(bsym, t.side, c_off)
-                room = occ.p_occupied | (occ.p_count < max_levels)
+                probe(bsym, t.side)
+                start_search(~t.side, extreme(t.side))
+                room = new_occ | (occ.p_count < max_levels)
                 moves = c_off != t.offset
                 with m.If(can_emit):
                     with m.If(halted[bsym]):
                         reject_replace(Reason.HALTED)
-                        m.next = "DONE"
+                        finish()
                     with m.Elif((c.qty == 0) | (c.qty > p.max_qty)):
                         reject_replace(Reason.BAD_QTY)
-                        m.next = "DONE"
+                        finish()
                     with m.Elif(~c_in_band):
                         reject_replace(Reason.OUT_OF_BAND)
-                        m.next = "DONE"
+                        finish()
                     with m.Elif(moves & ~room & (lv_rd.data.head != lv_rd.data.tail)):
                         reject_replace(Reason.BOOK_FULL)
-                        m.next = "DONE"
+                        finish()
                     with m.Elif(~moves & (c.qty <= t.qty)):
                         write_order(t_slot, t, qty=c.qty)
-                        replace_event(ReplaceMode.KEPT)
-                        m.next = "DONE"
+                        replace_event(ReplaceMode.KEPT, LAST)
+                        finish()
                     with m.Else():
                         unlink(t_slot, t.sym, t.side, t.offset, t_prev, t_next,
                                lv_rd.data.head, lv_rd.data.tail, lv_addr, push=False)
@@ -665,21 +782,23 @@ class MatchingEngine(wiring.Component):
                         m.next = "REPLACE_CROSS"
 
             with m.State("REPLACE_CROSS"):
-                found, offset = search(bsym, ~in_side, contra_extreme)
-                with m.If(can_emit):
-                    with m.If(found & crosses(offset)):
-                        replace_event(ReplaceMode.CROSSED)
-                        write_order(t_slot, t, valid=0)
-                        m.next = "MATCH_LEVEL"
-                    with m.Else():
-                        read_level(level_addr(bsym, in_side, in_limit))
-                        m.next = "REPLACE_MOVE"
+                with m.If(occ.r_valid):        # the search started a cycle ago
+                    found, offset = search_result()
+                    with m.If(can_emit):
+                        with m.If(found & crosses(offset)):
+                            start_search(~in_side, extreme(in_side))
+                            replace_event(ReplaceMode.CROSSED, MORE)
+                            write_order(t_slot, t, valid=0)
+                            m.next = "MATCH_LEVEL"
+                        with m.Else():
+                            read_level(level_addr(bsym, in_side, in_limit))
+                            m.next = "REPLACE_MOVE"
 
             with m.State("REPLACE_MOVE"):
                 with m.If(can_emit):
                     append(t_slot, bsym, in_side, in_limit)
                     write_order(t_slot, t, order_id=in_id, qty=in_qty, offset=in_limit)
-                    replace_event(ReplaceMode.MOVED)
-                    m.next = "DONE"
+                    replace_event(ReplaceMode.MOVED, LAST)
+                    finish()
 
         return m

@@ -2,112 +2,211 @@
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["OccupancyMap", "priority_encode"]
 
 
 def priority_encode(m, bits):
-    """Index of the lowest set bit of ``bits`` (combinational); returns ``(any, index)``."""
+    """Index of the lowest set bit of ``bits`` (combinational, a balanced tree of depth
+    ``log2(len(bits))``); returns ``(any, index)``."""
     width = len(bits)
-    index = Signal(range(max(width, 2)))
-    for i in reversed(range(width)):
-        with m.If(bits[i]):
-            m.d.comb += index.eq(i)
-    return bits.any(), index
+    size = 1 << max(1, (width - 1).bit_length())
+    level = [(bits[i], Const(0, 0)) if i < width else (Const(0, 1), Const(0, 0))
+             for i in range(size)]
+    while len(level) > 1:
+        nxt = []
+        for (lo_any, lo_idx), (hi_any, hi_idx) in zip(level[0::2], level[1::2]):
+            nxt.append((lo_any | hi_any, Cat(Mux(lo_any, lo_idx, hi_idx), ~lo_any)
+                        if len(lo_idx) else ~lo_any))
+        level = nxt
+    found, index = Signal(), Signal(range(max(width, 2)))
+    m.d.comb += [found.eq(level[0][0]), index.eq(level[0][1])]
+    return found, index
 
 
 class OccupancyMap(wiring.Component):
-    """One bit per price level (tick offset in the band) per side per symbol: set while the level
-    holds at least one order, plus the count of occupied levels of every side.
+    """One bit per price level (tick offset in the band) per side per symbol, set while the level
+    holds at least one order; the count of occupied levels of every side; the best-price search.
 
-    The search finds the best occupied level of a side from a starting offset: for the ask side
-    (``side`` = 1) the lowest set offset ``≥ from``, for the bid side the highest ``≤ from``
-    (the bid bitmap is searched bit-reversed). It is a two-level priority encoder: bitmaps are cut
-    into 32-bit words, one encoder picks the first non-empty word after masking below ``from``,
-    a second the first bit in that word; the result is combinational (the engine registers it by
-    using it in the next state). The bitmaps are registers: ``2 · max_symbols · band_ticks``
-    flip-flops.
+    Storage is hierarchical. The bitmaps are cut into ``word``-bit words held in block RAM
+    (``2 · max_symbols · ⌈band_ticks / word⌉`` words; three copies, one per read port); a
+    *summary* register per book side holds one bit per word, set while the word is not zero
+    (``2 · max_symbols · ⌈band_ticks / word⌉`` flip-flops).
+
+    **Search**, two cycles. For the ask side (``side`` = 1) it finds the lowest set offset
+    ``≥ from`` (``> from`` with ``q_after``), for the bid side the highest ``≤ from`` (``<``);
+    the bid side is *stored* in reversed coordinates ``r = P − 1 − offset`` (``P`` the band
+    padded to whole words), so both become "the lowest set ``r ≥ r_from``". Cycle A (``q_start``): the
+    RAM word holding ``r_from`` is read, and a priority encoder over the book's summary picks the
+    first non-empty word *after* it, which is read too. Cycle B: the result comes from the first
+    word (bits below ``r_from`` masked) if any bit is left, else from the second, into the
+    ``r_found``/``r_offset`` registers, valid (``r_valid``) from the next cycle until the next
+    ``q_start``. The read ports re-read their addresses every cycle, so the result stays exact
+    for as long as the engine holds it.
+
+    **Update** (read-modify-write, two cycles, one may start every cycle): ``u_en`` reads the word
+    and adjusts the count at once; next cycle the word is written back with the bit changed and
+    its summary bit recomputed (cycle A already sees that bit). The engine only sets a clear level and clears a set one. Cycle B takes a word being
+    written in the same cycle from the write (the read ports are transparent for later cycles),
+    so a search started together with a clear sees it. Only the summary bit of a clear requested
+    in the very cycle of a search's start is stale: harmless for ``r_from``'s own word (it is
+    read anyway), so such a clear must be at or before the search's start (the engine clears the
+    level it walked, then searches *after* it). A set is never requested together with a search.
 
     Parameters
     ----------
-    max_symbols : int
-    band_ticks : int
+    max_symbols, band_ticks : int
+    word : int or None
+        Bits per RAM word, a power of two; default ``min(32, band_ticks rounded up to a power
+        of two)``. Wider words mean fewer summary bits (fewer LUTs and flip-flops) and wider
+        word encoders; on the iCE40 a 32-bit word takes two EBRs per read port.
 
     Members
     -------
-    q_sym, q_side, q_from : In
-        Search: symbol index (locate − 1), side, starting offset.
-    q_found, q_offset : Out
-        An occupied level at or beyond ``q_from`` exists; its offset.
-    p_sym, p_side, p_offset : In
-        Probe one level.
-    p_occupied, p_count : Out
-        That level is occupied; occupied levels on that side.
+    q_start, q_sym, q_side, q_from, q_after : In
+        Start a search: symbol index (locate − 1), side, starting offset, exclude ``q_from``.
+    r_valid, r_found, r_offset : Out
+        From the second cycle after ``q_start`` (``r_valid``) up to and including the cycle of
+        the next ``q_start``: an occupied level at or beyond the start exists; its offset.
+    p_sym, p_side : In
+    p_count : Out
+        Occupied levels on that side.
     u_en, u_sym, u_side, u_offset, u_value : In
         Update: set (``u_value`` = 1) or clear one level's bit.
     """
 
-    WORD = 32
-
-    def __init__(self, max_symbols, band_ticks):
+    def __init__(self, max_symbols, band_ticks, word=None):
         self._symbols = max_symbols
         self._band = band_ticks
+        if word is None:
+            word = min(32, 1 << max(1, (band_ticks - 1).bit_length()))
+        if word < 2 or word & (word - 1):
+            raise ValueError("word must be a power of two, at least 2")
+        self._word = word
         sym, off = range(max_symbols), range(band_ticks)
         super().__init__({
-            "q_sym": In(sym), "q_side": In(1), "q_from": In(off),
-            "q_found": Out(1), "q_offset": Out(off),
-            "p_sym": In(sym), "p_side": In(1), "p_offset": In(off),
-            "p_occupied": Out(1), "p_count": Out(range(band_ticks + 1)),
+            "q_start": In(1), "q_sym": In(sym), "q_side": In(1), "q_from": In(off),
+            "q_after": In(1),
+            "r_valid": Out(1), "r_found": Out(1), "r_offset": Out(off),
+            "p_sym": In(sym), "p_side": In(1), "p_count": Out(range(band_ticks + 1)),
             "u_en": In(1), "u_sym": In(sym), "u_side": In(1), "u_offset": In(off),
             "u_value": In(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        band = self._band
+        band, W = self._band, self._word
         books = 2 * self._symbols
-        maps = Array(Signal(band, name=f"map{i}") for i in range(books))
+        nwords = (band + W - 1) // W
+        P = nwords * W
+        wbits = max(1, (nwords - 1).bit_length())
+        bbits = max(1, (W - 1).bit_length())
+        bkbits = max(1, (books - 1).bit_length())
+
+        m.submodules.words = mem = Memory(shape=W, depth=books << wbits, init=[])
+        wr = mem.write_port()
+        rd_first = mem.read_port(transparent_for=(wr,))
+        rd_next = mem.read_port(transparent_for=(wr,))
+        rd_upd = mem.read_port(transparent_for=(wr,))
+        summary = Array(Signal(nwords, name=f"summary{i}") for i in range(books))
         counts = Array(Signal(range(band + 1), name=f"count{i}") for i in range(books))
 
-        # Search.
-        bits = maps[Cat(self.q_side, self.q_sym)]
-        reverse = Cat(bits[i] for i in reversed(range(band)))
-        start = Signal(range(band))
-        m.d.comb += start.eq(Mux(self.q_side, self.q_from, band - 1 - self.q_from))
-        ordered = Signal(band)
-        m.d.comb += ordered.eq(Mux(self.q_side, bits, reverse)
-                               & (Const((1 << band) - 1, band) << start)[:band])
-        word = min(self.WORD, band)
-        nwords = (band + word - 1) // word
-        padded = Cat(ordered, Const(0, nwords * word - band))
-        words = [padded[i * word:(i + 1) * word] for i in range(nwords)]
-        found, word_index = priority_encode(m, Cat(w.any() for w in words))
-        chosen = Signal(word)
-        m.d.comb += chosen.eq(Array(words)[word_index])
-        _, bit_index = priority_encode(m, chosen)
-        index = Signal(range(nwords * word))
-        m.d.comb += index.eq(word_index * word + bit_index)
-        m.d.comb += [
-            self.q_found.eq(found),
-            self.q_offset.eq(Mux(self.q_side, index, band - 1 - index)),
-        ]
+        def addr(book, word):
+            book_bits, word_bits = Signal(bkbits), Signal(wbits)
+            m.d.comb += [book_bits.eq(book), word_bits.eq(word)]
+            return Cat(word_bits, book_bits)
 
         # Probe.
-        probe = Cat(self.p_side, self.p_sym)
+        m.d.comb += self.p_count.eq(counts[Cat(self.p_side, self.p_sym)])
+
+        # Every side is stored in search order: the ask side by offset, the bid side by
+        # ``r = P − 1 − offset`` (for a power-of-two ``P`` just the offset's complement).
+        def to_r(side, offset):
+            r = Signal(range(P))
+            m.d.comb += r.eq(Mux(side, offset, P - 1 - offset))
+            return r
+
+        # Update: stage 1 reads the word, stage 2 writes it back.
+        u_book = Signal(bkbits)
+        m.d.comb += u_book.eq(Cat(self.u_side, self.u_sym))
+        u_r = to_r(self.u_side, self.u_offset)
+        m.d.comb += [rd_upd.addr.eq(addr(u_book, u_r // W)), rd_upd.en.eq(self.u_en)]
+        s2, s2_addr, s2_bit, s2_value = Signal(), Signal(len(wr.addr)), Signal(bbits), Signal()
+        s2_book, s2_word = Signal(bkbits), Signal(wbits)
+        m.d.sync += [s2.eq(self.u_en), s2_addr.eq(rd_upd.addr), s2_book.eq(u_book),
+                     s2_word.eq(u_r // W), s2_bit.eq(u_r % W),
+                     s2_value.eq(self.u_value)]
+        new_word = Signal(W)
+        m.d.comb += new_word.eq(rd_upd.data)
+        m.d.comb += new_word.bit_select(s2_bit, 1).eq(s2_value)
+        with m.If(s2):
+            m.d.comb += [wr.addr.eq(s2_addr), wr.data.eq(new_word), wr.en.eq(1)]
+            m.d.sync += summary[s2_book].bit_select(s2_word, 1).eq(new_word.any())
+        with m.If(self.u_en):
+            with m.If(self.u_value):
+                m.d.sync += counts[u_book].eq(counts[u_book] + 1)
+            with m.Else():
+                m.d.sync += counts[u_book].eq(counts[u_book] - 1)
+
+        # Search, cycle A.
+        a_book = Signal(bkbits)
+        m.d.comb += a_book.eq(Cat(self.q_side, self.q_sym))
+        r_from = Signal(range(P + 1))
+        m.d.comb += r_from.eq(to_r(self.q_side, self.q_from) + self.q_after)
+        a_word = Signal(range(nwords + 1))
+        m.d.comb += a_word.eq(r_from // W)
+        current = Signal(nwords)             # the summary, with a write-back in progress
+        m.d.comb += current.eq(summary[a_book])
+        with m.If(s2 & (s2_book == a_book)):
+            m.d.comb += current.bit_select(s2_word, 1).eq(new_word.any())
+        later = Signal(nwords)
+        m.d.comb += later.eq(current
+                             & (Const((1 << nwords) - 1, nwords) << (a_word + 1))[:nwords])
+        a_any, a_index = priority_encode(m, later)
+
+        b_side, b_none, b_any = Signal(), Signal(), Signal()
+        b_word, b_next = Signal(wbits), Signal(wbits)
+        b_bit = Signal(bbits)
+        b_first_addr, b_next_addr = Signal(len(wr.addr)), Signal(len(wr.addr))
+        first_addr = addr(a_book, a_word)
+        next_addr = addr(a_book, a_index)
+        with m.If(self.q_start):
+            m.d.sync += [b_side.eq(self.q_side), b_none.eq(r_from >= P), b_any.eq(a_any),
+                         b_word.eq(a_word), b_next.eq(a_index), b_bit.eq(r_from % W),
+                         b_first_addr.eq(first_addr), b_next_addr.eq(next_addr)]
         m.d.comb += [
-            self.p_occupied.eq(maps[probe].bit_select(self.p_offset, 1)),
-            self.p_count.eq(counts[probe]),
+            rd_first.addr.eq(Mux(self.q_start, first_addr, b_first_addr)), rd_first.en.eq(1),
+            rd_next.addr.eq(Mux(self.q_start, next_addr, b_next_addr)), rd_next.en.eq(1),
         ]
 
-        # Update.
-        book = Cat(self.u_side, self.u_sym)
-        bit = Signal()
-        m.d.comb += bit.eq(maps[book].bit_select(self.u_offset, 1))
-        with m.If(self.u_en & (bit != self.u_value)):
-            m.d.sync += maps[book].bit_select(self.u_offset, 1).eq(self.u_value)
-            with m.If(self.u_value):
-                m.d.sync += counts[book].eq(counts[book] + 1)
-            with m.Else():
-                m.d.sync += counts[book].eq(counts[book] - 1)
+        # Search, cycle B.
+        def fresh(port, at):
+            data = Signal(W)
+            m.d.comb += data.eq(Mux(s2 & (s2_addr == at), new_word, port.data))
+            return data
+
+        first = Signal(W)
+        m.d.comb += first.eq(fresh(rd_first, b_first_addr)
+                             & (Const((1 << W) - 1, W) << b_bit)[:W])
+        following = Signal(W)
+        m.d.comb += following.eq(fresh(rd_next, b_next_addr))
+        first_hit, first_index = priority_encode(m, first)
+        next_hit, next_index = priority_encode(m, following)
+        r = Signal(range(P))
+        if nwords > 1:
+            m.d.comb += r.eq(Mux(first_hit, Cat(first_index[:bbits], b_word),
+                                 Cat(next_index[:bbits], b_next)))
+        else:
+            m.d.comb += r.eq(first_index)
+        # The result is registered (cut after the encoders): valid from the second cycle after
+        # q_start, and exact for as long as no new search starts (the ports keep re-reading).
+        started = Signal()
+        m.d.sync += [
+            self.r_found.eq(~b_none & (first_hit | (b_any & next_hit))),
+            self.r_offset.eq(Mux(b_side, r, P - 1 - r)),
+            started.eq(self.q_start),
+        ]
+        m.d.comb += self.r_valid.eq(~started)    # (not ~q_start: a consumer may start the next)
         return m

@@ -2,9 +2,9 @@
 
 :func:`hdl_engine_cycles` plays small command sequences into
 :class:`~tickwire.hdl.matching_engine.MatchingEngine` (``o_event`` always ready, commands
-offered back to back) and measures, per command, its *interval* (cycles from the edge that takes
-it to the first edge that could take the next one) and its *latency* (cycles from the edge that
-takes its only input beat to the edge that hands out its first event).
+offered back to back) and measures, per command, its *interval* (the cycles it occupies the
+engine: the sustained issue rate) and its *latency* (cycles from its start to the edge that
+hands out its first event); see :func:`measure`.
 """
 
 from amaranth.sim import Simulator
@@ -19,36 +19,52 @@ _DEFAULT = ModelParams(max_orders=64, max_symbols=2, band_ticks=64, max_qty=1_00
 
 
 def measure(params, commands):
-    """[(interval, latency)] per command (cycles)."""
+    """[(interval, latency)] per command (cycles; ``None`` for the first command).
+
+    Commands are offered back to back (``i_cmd.valid`` never drops) and ``o_event`` is always
+    ready. The engine keeps a command on ``i_cmd`` while it runs and takes it (``ready``) in its
+    last cycle, so command ``i`` occupies the cycles from the edge that took command ``i − 1``
+    to the edge that takes it: its interval, the sustained issue rate of that command in its
+    context. Its latency counts from the first of those cycles (the one a command-registering
+    design would spend taking it) to the edge that hands out its first event.
+    """
     dut = MatchingEngine(params)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    out = []
+    taken, first = [], {}
 
-    async def bench(ctx):
+    async def driver(ctx):
         ctx.set(dut.o_event.ready, 1)
-        payload = dut.o_event.payload.as_value()
+        cycle = 0
         for seq, cmd in enumerate(commands, 1):
             cmd.seq, cmd.timestamp = seq, 1000 + seq
             ctx.set(dut.i_cmd.payload.as_value(), cmd.to_int())
             ctx.set(dut.i_cmd.valid, 1)
-            await ctx.tick().until(dut.i_cmd.ready)
-            ctx.set(dut.i_cmd.valid, 0)
-            cycles, latency, finished = 0, None, False
             while True:
-                _, _, valid, value, ready = await ctx.tick().sample(
-                    dut.o_event.valid, payload, dut.i_cmd.ready)
-                cycles += 1
-                if valid and latency is None:
-                    latency = cycles
-                if valid and Event.from_int(value).last:
-                    finished = True
-                if ready and finished:
+                _, _, ready = await ctx.tick().sample(dut.i_cmd.ready)
+                cycle += 1
+                if ready:
+                    taken.append(cycle)
                     break
-            out.append((cycles, latency))
+        ctx.set(dut.i_cmd.valid, 0)
 
-    sim.add_testbench(bench)
+    async def monitor(ctx):
+        cycle, done = 0, 0
+        payload = dut.o_event.payload.as_value()
+        while done < len(commands):
+            _, _, valid, value = await ctx.tick().sample(dut.o_event.valid, payload)
+            cycle += 1
+            if valid:
+                event = Event.from_int(value)
+                first.setdefault(event.seq, cycle)
+                done += event.last
+
+    sim.add_testbench(driver)
+    sim.add_testbench(monitor)
     sim.run()
+    out = [(None, None)]
+    for i in range(1, len(taken)):
+        out.append((taken[i] - taken[i - 1], first[i + 1] - taken[i - 1] - 1))
     return out
 
 
@@ -71,17 +87,18 @@ def hdl_engine_cycles(params=_DEFAULT, fills=8):
     own level; ``fok_count_per_order``: the FOK pre-count per resting order counted.
     """
     base = [_declare()]
+    end = Command(action=Action.NOP)
     # Non-crossing add, cancel, reject.
     seq = base + [_new(Side.BUY, 100, 90, 1), _new(Side.BUY, 100, 91, 2),
                   Command(action=Action.CANCEL, symbol=1, order_id=1, slot=0),
-                  _new(Side.BUY, 0, 90, 3)]
+                  _new(Side.BUY, 0, 90, 3), end]
     r = measure(params, seq)
     add, add2, cancel, reject = r[1], r[2], r[3], r[4]
 
     def sweep(levels, n, tif=Tif.IOC):
         cmds = base + [_new(Side.BUY, 100, 95 - (i if levels else 0), 10 + i) for i in range(n)]
-        cmds.append(_new(Side.SELL, 100 * n, 68, 99, tif=tif))
-        return measure(params, cmds)[-1]
+        cmds += [_new(Side.SELL, 100 * n, 68, 99, tif=tif), end]
+        return measure(params, cmds)[-2]
 
     one, many = sweep(False, 1), sweep(False, fills)
     one_l, many_l = sweep(True, 1), sweep(True, fills)

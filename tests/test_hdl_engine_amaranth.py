@@ -485,3 +485,88 @@ def test_replay_amaranth_engine_writes_the_model_pcap(tmp_path):
                reports_path=str(tmp_path / f"{engine}.jsonl"), params=params)
     assert (tmp_path / "model.pcap").read_bytes() == (tmp_path / "amaranth.pcap").read_bytes()
     assert (tmp_path / "model.jsonl").read_text() == (tmp_path / "amaranth.jsonl").read_text()
+
+
+# -- occupancy map ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("symbols,band,word,seed", [(2, 16, None, 1), (1, 40, 8, 2),
+                                                    (3, 64, None, 3), (2, 100, 16, 4)])
+def test_occupancy_map_search_and_update(symbols, band, word, seed):
+    """The block-RAM occupancy map against a set of bits: random sets and clears (some in the same
+    cycle as a search, as the engine does: a clear at or before the search's start), searches from
+    random offsets in both directions, the result held for a few cycles, and the counts."""
+    from tickwire.hdl.occupancy_map import OccupancyMap
+
+    dut = OccupancyMap(symbols, band, word)
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    rng = random.Random(seed)
+    bits = {(s, side): set() for s in range(symbols) for side in (0, 1)}
+
+    def best(book, side, start, after):
+        if side:        # ask: lowest >= start (> with after)
+            found = [o for o in bits[book] if o > start - (not after)]
+            return min(found) if found else None
+        found = [o for o in bits[book] if o < start + (not after)]
+        return max(found) if found else None
+
+    async def bench(ctx):
+        for _ in range(1500):
+            sym, side = rng.randrange(symbols), rng.randrange(2)
+            book = (sym, side)
+            search = rng.random() < 0.5
+            start, after = rng.randrange(band), rng.randrange(2)
+            update = None
+            if search and bits[book] and rng.random() < 0.5:
+                # A clear the engine may do with a search: at or before the search's start.
+                behind = [o for o in bits[book] if (o <= start if side else o >= start)]
+                if behind:
+                    update = (sym, side, rng.choice(behind), 0)
+            elif not search:
+                usym, uside = rng.randrange(symbols), rng.randrange(2)
+                offset = rng.randrange(band)
+                update = (usym, uside, offset, int(offset not in bits[(usym, uside)]))
+            if update:
+                usym, uside, offset, value = update
+                ctx.set(dut.u_en, 1)
+                ctx.set(dut.u_sym, usym)
+                ctx.set(dut.u_side, uside)
+                ctx.set(dut.u_offset, offset)
+                ctx.set(dut.u_value, value)
+                (bits[(usym, uside)].add if value else bits[(usym, uside)].discard)(offset)
+            if search:
+                ctx.set(dut.q_start, 1)
+                ctx.set(dut.q_sym, sym)
+                ctx.set(dut.q_side, side)
+                ctx.set(dut.q_from, start)
+                ctx.set(dut.q_after, after)
+            await ctx.tick()
+            ctx.set(dut.u_en, 0)
+            ctx.set(dut.q_start, 0)
+            if search:
+                want = best(book, side, start, after)
+                assert not ctx.get(dut.r_valid)
+                await ctx.tick()                    # cycle B: the result is registered
+                for _ in range(rng.randrange(1, 3)):
+                    assert ctx.get(dut.r_valid)
+                    found, offset = ctx.get(dut.r_found), ctx.get(dut.r_offset)
+                    assert (offset if found else None) == want, (book, start, after, bits[book])
+                    await ctx.tick()
+            for (s, sd), members in bits.items():
+                ctx.set(dut.p_sym, s)
+                ctx.set(dut.p_side, sd)
+                assert ctx.get(dut.p_count) == len(members)
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_spram_level_table_elaborates_to_sb_spram256ka():
+    """``spram=True`` puts the level table in iCE40UP5K SPRAMs (two 16-bit blocks side by side
+    for a 19-bit level word), instead of the simulation model used everywhere else."""
+    from amaranth.back import rtlil
+
+    params = ModelParams(max_orders=512, max_symbols=2, band_ticks=1024, max_qty=1_000_000)
+    text = rtlil.convert(MatchingEngine(params, spram=True), name="engine")
+    assert text.count("cell \\SB_SPRAM256KA ") == 2
+    assert "SB_SPRAM256KA" not in rtlil.convert(MatchingEngine(params), name="engine")
