@@ -187,6 +187,31 @@ def _engine_gateware():
     ]
 
 
+def _engine_synthesis():
+    """Resources and Fmax of the engine alone (a 4-pin wrapper around it), at the largest
+    capacities that place on each device today; the issue's capacities do not fit."""
+    from .sim.engine_synth import engine_synth
+    from .sim.model import ModelParams
+    rows = []
+    for device, params in (
+            ("up5k", ModelParams(max_orders=256, max_symbols=2, band_ticks=128)),
+            ("ecp5", ModelParams(max_orders=1024, max_symbols=2, band_ticks=1024))):
+        r = engine_synth(device, params)
+        built = f"{params.max_orders} orders, {params.max_symbols} symbols, " \
+                f"{params.band_ticks} ticks"
+        if r.get("fmax_mhz") is not None:
+            rows.append(Figure(f"engine {device} Fmax", r["fmax_mhz"], "MHz",
+                               peer=f"goal {r['target_mhz']} MHz",
+                               ratio=round(r["fmax_mhz"] / r["target_mhz"], 3), note=built))
+        for cell, (used, total) in r.get("nextpnr_util", {}).items():
+            if cell in ("ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_SPRAM", "TRELLIS_COMB",
+                        "TRELLIS_FF", "DP16KD"):
+                rows.append(Figure(f"engine {device} {cell}", used, "cells",
+                                   peer=f"{total} on device", ratio=round(used / total, 3),
+                                   note=r.get("error", "")[:60] or None))
+    return rows
+
+
 def _feed_gateware():
     from .sim.feed_cycles import estimate_luts, measure_cycles
     c = measure_cycles()
@@ -221,6 +246,7 @@ BENCHMARKS = {
     "model": model_orders_per_second,
     "gateway": _gateway,
     "engine": _engine_gateware,
+    "engine_synthesis": _engine_synthesis,
     "feed": _feed_gateware,
     "link": _link,
     "marketdata": _marketdata,
