@@ -51,7 +51,10 @@ class _Firm:
         self.name = name
         self.client = None
         self.sent = {}          # token -> send time (ns, perf counter)
-        self.aliases = {}       # replace: existing token -> replacement token
+        # A replace is answered under its replacement token, or by a Cancel Reject under the
+        # existing one; the same order may have several replaces in flight.
+        self.aliases = {}       # existing token -> replacement tokens unanswered, oldest first
+        self.replacing = {}     # replacement token -> existing token
         self.latencies = []
         self.window = window
         self.room = asyncio.Event()
@@ -63,10 +66,9 @@ class _Firm:
         code = raw[:1]
         if code in _ANSWERS:
             token = record[1]
-            if code == b"I" and token not in self.sent:
-                token = self.aliases.pop(token, token)
-            elif code == b"U":
-                self.aliases.pop(record.previous_order_token, None)
+            if code == b"I" and token not in self.sent and token in self.aliases:
+                token = self.aliases[token][0]
+            self._forget_alias(token)
             t0 = self.sent.pop(token, None)
             if t0 is not None:
                 self.latencies.append(time.perf_counter_ns() - t0)
@@ -76,13 +78,22 @@ class _Firm:
         elif code == b"E":
             self.fills += 1
 
+    def _forget_alias(self, replacement):
+        existing = self.replacing.pop(replacement, None)
+        if existing is not None:
+            pending = self.aliases[existing]
+            pending.remove(replacement)
+            if not pending:
+                del self.aliases[existing]
+
     async def request(self, token, send, alias=None):
         while len(self.sent) >= self.window:
             self.room.clear()
             await self.room.wait()
         self.sent[token] = time.perf_counter_ns()
         if alias is not None:
-            self.aliases[alias] = token
+            self.aliases.setdefault(alias, []).append(token)
+            self.replacing[token] = alias
         send()
 
 

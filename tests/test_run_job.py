@@ -31,3 +31,13 @@ def test_bench_gateway_small(tmp_path):
         assert 0 < report[phase]["p50_us"] <= report[phase]["p99.9_us"]
     assert report["wal_append"]["records_per_fsync"] > 1
     assert json.loads((tmp_path / "b.json").read_text())["sustained_orders_per_s"] > 0
+
+
+def test_every_request_is_answered_when_one_order_has_several_replaces_in_flight(tmp_path):
+    # Seed 1's day replaces one order twice while its symbol is halted: both replaces must
+    # be matched to their answers, or the job waits out its deadline with one unanswered.
+    report = asyncio.run(run_session(orders=20000, clients=8, seed=1, symbols=4,
+                                     out_dir=str(tmp_path), progress=False, fsync="none",
+                                     plot=False))
+    assert report["requests"] > 19_900 and report["unanswered"] == 0
+    assert report["elapsed_s"] < 25
