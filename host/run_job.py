@@ -22,7 +22,7 @@ from .accounts import make_config, parse_config
 from .commands import format_price
 from .gen import generate
 from .progress import progress as progress_bar
-from .protocol.link import Side, Tif
+from .protocol.link import REASON_TEXT, Side, Tif
 from .ouch_client import OuchClient
 from .serve import Venue
 
@@ -287,7 +287,9 @@ def print_report(r, echo=print):
     if lat:
         echo(f"latency send → ack: p50 {lat['p50_us']:,.0f} µs, p99 {lat['p99_us']:,.0f} µs, "
              f"p99.9 {lat['p99.9_us']:,.0f} µs, max {lat['max_us']:,.0f} µs")
-    rejects = {**r["rejects"], **{f"risk {k}": v for k, v in r["risk_rejects"].items()}}
+    words = {chr(reason): text for reason, text in REASON_TEXT.items()}
+    rejects = {**{words.get(k, k): v for k, v in r["rejects"].items()},
+               **{f"risk {k}": v for k, v in r["risk_rejects"].items()}}
     if rejects:
         echo("rejects: " + ", ".join(f"{k} {v:,}" for k, v in rejects.items()))
     echo(f"WAL: {r['wal']['records']:,} records, {r['wal']['fsyncs']:,} fsyncs; "
