@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import os
 import random
 import signal
 import subprocess
@@ -193,8 +192,8 @@ def test_sigkill_recovery_loses_and_duplicates_nothing(tmp_path):
     for n in range(kills + 1):
         proc, port = _start_server(tmp_path, config_path, n)
         if n < kills:
-            clients = asyncio.run(_run_and_kill(session, port, proc, rng.uniform(0.3, 1.2),
-                                                close_all))
+            asyncio.run(_run_and_kill(session, port, proc, rng.uniform(0.3, 1.2),
+                                      close_all))
         else:
             async def last():
                 clients = await session(port, 0.5)
