@@ -204,34 +204,10 @@ class SubscriberBook:
                 order._level = None
             return locate
 
-        def reduce(ref, shares):
-            """Take shares off an order (execution or cancel), keeping its L2 level right."""
-            order = get_order(ref)
-            if order is None or shares > order.shares:
-                take(ref, shares)                       # raises the right error
-            old = order.shares
-            new = old - shares
-            level = order._level
-            if level is not None:
-                if new >= level[4]:
-                    level[0] -= shares
-                else:
-                    order._level = None
-                    level[0] -= old
-                    level[1] -= 1
-                    if not level[1]:
-                        del level[2][level[3]]
-            if new:
-                order.shares = new
-            else:
-                order.shares = 0
-                del orders[ref]
-            return order
-
         def executed(buf, at):
             locate, ref, shares = unpack_executed(buf, at)
             book.messages += 1
-            order = reduce(ref, shares)
+            order = take(ref, shares)
             where = order.locate
             last_trade[where] = (order.price, shares)
             volume[where] += shares
@@ -248,7 +224,7 @@ class SubscriberBook:
         def cancel(buf, at):
             locate, ref, shares = unpack_cancel(buf, at)
             book.messages += 1
-            reduce(ref, shares)
+            take(ref, shares)
             return locate
 
         def delete(buf, at):
