@@ -152,7 +152,7 @@ async def serve(config, wal_path, engine="model", host="127.0.0.1", port=0, fsyn
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
-            pass
+            pass        # not the main thread (tests serve from a thread): stop comes from `stop`
     try:
         while not stop.is_set():
             try:

@@ -172,11 +172,6 @@ def test_stalled_board_trips_heartbeat(board_factory):
 def test_gateware_core_matches_model(board_factory):
     """The board's own core (gateware matching engine and feed encoder), simulated behind the
     link: the same events and MoldUDP64 packets as the reference model."""
-    try:
-        from tickwire.hdl.feed_encoder import FeedEncoder  # noqa: F401
-        from tickwire.hdl.matching_engine import MatchingEngine  # noqa: F401
-    except ImportError as error:
-        pytest.skip(f"gateware core not there yet: {error}")
     board = board_factory("--core", "gateware")
     commands = command_stream(30, seed=5)
     expected, packets = _reference(commands)

@@ -227,9 +227,8 @@ class SubscriberBook:
             take(ref, shares)
             return locate
 
-        def delete(buf, at):
-            locate, ref = unpack_delete(buf, at)
-            book.messages += 1
+        def remove(ref):
+            """Take order ``ref`` off the book (and its level); the order, or raise."""
             order = pop_order(ref, None)
             if order is None:
                 raise missing(ref)
@@ -241,22 +240,18 @@ class SubscriberBook:
                 if not level[1]:
                     del level[2][level[3]]
             order.shares = 0
+            return order
+
+        def delete(buf, at):
+            locate, ref = unpack_delete(buf, at)
+            book.messages += 1
+            remove(ref)
             return locate
 
         def replace(buf, at):
             locate, old_ref, new_ref, shares, price = unpack_replace(buf, at)
             book.messages += 1
-            old = pop_order(old_ref, None)
-            if old is None:
-                raise missing(old_ref)
-            level = old._level
-            if level is not None:
-                old._level = None
-                level[0] -= old.shares
-                level[1] -= 1
-                if not level[1]:
-                    del level[2][level[3]]
-            old.shares = 0
+            old = remove(old_ref)
             order = make(Order)
             order.locate = where = old.locate
             order.side = side = old.side
