@@ -15,14 +15,11 @@ import os
 import signal
 
 from .accounts import load_config
-from .book import FeedBook
 from .engine import open_engine
-from .feed import FeedPublisher
 from .gateway import DEFAULT_CLIENT_TIMEOUT, DEFAULT_HEARTBEAT, GatewayServer
-from .protocol import pcap
 from .risk import RiskManager
 from .sequencer import Sequencer
-from .session import FeedAddress
+from .session import FeedRecorder
 from .wal import WriteAheadLog
 
 __all__ = ["Venue", "serve", "serve_main", "add_serve_arguments"]
@@ -55,11 +52,9 @@ class Venue:
         self.config = config
         self.engine = open_engine(engine) if isinstance(engine, str) else engine
         self.wal = WriteAheadLog(wal_path, fsync)
-        self.book = FeedBook()
         self._pcap_file = open(feed_pcap, "wb") if feed_pcap else None
-        self._pcap = pcap.PcapWriter(self._pcap_file) if self._pcap_file else None
-        self.feed = FeedPublisher(self._packet, on_message=self.book.apply_bytes)
-        self.packets = 0
+        self.recorder = FeedRecorder(self._pcap_file)
+        self.book, self.feed = self.recorder.book, self.recorder.publisher
         self.risk = RiskManager(config, decision_log)
         self.sequencer = Sequencer(self.engine, self.wal, config, self.risk,
                                    listeners=[self.feed.publish])
@@ -67,10 +62,9 @@ class Venue:
                                      client_timeout, tap=tap)
         self.closed_day = False
 
-    def _packet(self, payload, timestamp):
-        self.packets += 1
-        if self._pcap is not None:
-            self._pcap.write(FeedAddress.frame(payload), timestamp)
+    @property
+    def packets(self):
+        return self.recorder.packets
 
     async def start(self):
         """Recover the WAL, open the day if it is new, start listening."""

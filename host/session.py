@@ -18,7 +18,7 @@ from .feed import DEFAULT_SESSION, FeedPublisher
 from .protocol import pcap
 from .protocol.link import REASON_TEXT, EventKind
 
-__all__ = ["TradingSession", "FeedAddress", "atomic_output"]
+__all__ = ["TradingSession", "FeedAddress", "FeedRecorder", "atomic_output"]
 
 _E = EventKind
 _REASONS = {chr(reason): text for reason, text in REASON_TEXT.items()}
@@ -35,6 +35,30 @@ class FeedAddress:
     def frame(cls, payload):
         """The Ethernet/IPv4/UDP frame (no FCS) carrying one MoldUDP64 packet of the feed."""
         return pcap.ethernet_udp_frame(payload, cls.source, cls.group, cls.source_port, cls.port)
+
+
+class FeedRecorder:
+    """A day's feed: events → ITCH → MoldUDP64 (``publisher``), each packet framed for the
+    multicast group into a pcap, and a :class:`~tickwire.book.FeedBook` built from the feed.
+
+    Parameters
+    ----------
+    pcap_file : binary file object, optional
+    session : str
+        MoldUDP64 session name.
+    """
+
+    def __init__(self, pcap_file=None, session=DEFAULT_SESSION):
+        self.book = FeedBook()
+        self.pcap = pcap.PcapWriter(pcap_file) if pcap_file is not None else None
+        self.publisher = FeedPublisher(self._packet, session=session,
+                                       on_message=self.book.apply_bytes)
+        self.packets = 0
+
+    def _packet(self, payload, timestamp):
+        self.packets += 1
+        if self.pcap is not None:
+            self.pcap.write(FeedAddress.frame(payload), timestamp)
 
 
 class atomic_output:
@@ -73,16 +97,13 @@ class TradingSession:
 
     def __init__(self, engine, pcap_file=None, reports_file=None, defaults=SymbolDefaults(),
                  feed_session=DEFAULT_SESSION):
-        self.book = FeedBook()
-        self.pcap = pcap.PcapWriter(pcap_file) if pcap_file is not None else None
+        self.recorder = FeedRecorder(pcap_file, feed_session)
+        self.book, self.feed = self.recorder.book, self.recorder.publisher
         self.reports_file = reports_file
-        self.feed = FeedPublisher(self._packet, session=feed_session,
-                                  on_message=self.book.apply_bytes)
         self.exchange = Exchange(engine, defaults, listeners=[self.feed.publish, self._count])
         self.counts = Counter()
         self.rejects = Counter()
         self.cancels = Counter()
-        self.packets = 0
         self.volume = 0
         self.opened = self.closed = False
         self.top_at_close = {}
@@ -119,11 +140,6 @@ class TradingSession:
         self.closed = True
 
     # -- recording ------------------------------------------------------------------------
-
-    def _packet(self, payload, timestamp):
-        self.packets += 1
-        if self.pcap is not None:
-            self.pcap.write(FeedAddress.frame(payload), timestamp)
 
     def _count(self, events):
         counts = self.counts
@@ -169,7 +185,7 @@ class TradingSession:
             "halts": self.counts["halts"],
             "rejects": dict(sorted(self.rejects.items())),
             "cancels": dict(sorted(self.cancels.items())),
-            "feed": {"messages": self.book.messages, "packets": self.packets,
+            "feed": {"messages": self.book.messages, "packets": self.recorder.packets,
                      "next_sequence": self.feed.packetizer.next_sequence},
             "top_of_book_at_close": self.top_at_close,
             "resting_after_close": len(self.book.orders),
