@@ -137,7 +137,7 @@ class CocotbEngine:
 
     The spec ``cocotb:icarus`` picks Icarus; the default is Verilator. ``build_dir`` (default
     ``build/sim/<sim>/exchange_core_<capacity>``) is kept between runs; a given directory gets
-    its own ``exchange_core`` subdirectory, so that it never overwrites another design's build.
+    its own sibling ``<dir>_exchange_core``, so that it never mixes with another design's build.
     """
 
     name = "cocotb"
@@ -183,7 +183,9 @@ class CocotbEngine:
                 f"exchange_core_o{p.max_orders}_s{p.max_symbols}_b{p.band_ticks}"
                 f"_q{p.max_qty}_l{p.max_levels or 0}")
         else:
-            build_dir = Path(self.build_dir) / "exchange_core"
+            # A sibling, never a subdirectory: a build nested in another design's build links
+            # that design's cocotb main (``../verilator.o``) and crashes.
+            build_dir = Path(f"{self.build_dir}_exchange_core")
         with tempfile.TemporaryDirectory(prefix="tickwire-cocotb-") as tmp:
             events, self.frames = run_core(p, commands, build_dir=build_dir.resolve(),
                                            feed_options=self.feed_options(p), sim=sim,
