@@ -9,6 +9,7 @@ is skipped, saying so.
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from tickwire.commands import write_commands
@@ -40,7 +41,7 @@ def test_waves_written_in_build_dir(sim, tmp_path, monkeypatch):
     if sim == "verilator" and not _lz4_headers():
         pytest.skip("Verilator's FST tracing needs lz4.h: apt-get install liblz4-dev")
     root = (BUILD_ROOT / sim / "waves").resolve()
-    build_dir = root / "exchange_core"          # where CocotbEngine builds under build_dir
+    build_dir = Path(f"{root}_exchange_core")   # where CocotbEngine builds for build_dir=root
     if build_dir.exists():
         for old in build_dir.iterdir():
             if old.suffix in WAVEFORMS:
