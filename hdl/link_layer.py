@@ -8,7 +8,7 @@ from ..protocol.link import COMMAND_LAYOUT, EVENT_LAYOUT
 from .link_cobs import FRAME_LAYOUT, CobsDecoder, CobsEncoder
 from .link_protocol import STATUS_LAYOUT
 from .link_rx import LinkReceiver
-from .link_tx import LinkTransmitter
+from .link_tx import LinkTransmitter, countdown
 
 __all__ = ["LinkLayer"]
 
@@ -103,20 +103,19 @@ class LinkLayer(wiring.Component):
                      self.o_tx.payload.eq(encoder.o_byte.payload),
                      encoder.o_byte.ready.eq(self.o_tx.ready & open_)]
         spent = self.o_tx.valid & self.o_tx.ready
-        with m.If(receiver.o_hello):
-            m.d.sync += allowance.eq(receiver.o_grant)
-        with m.Elif(receiver.o_credit):
-            total = allowance - spent + receiver.o_grant
-            m.d.sync += allowance.eq(Mux(total > 0xFFFF, 0xFFFF, total))
-        with m.Elif(spent):
-            m.d.sync += allowance.eq(allowance - 1)
+        # One adder for all three updates: HELLO sets (0 + grant), CREDIT adds (saturating at
+        # 0xFFFF, the 17th bit), and a byte sent takes one (allowance - 1 + 0).
+        base = Signal(16)
+        total = Signal(17)
+        m.d.comb += [base.eq(Mux(receiver.o_hello, 0, allowance - spent)),
+                     total.eq(base + Mux(receiver.o_hello | receiver.o_credit,
+                                         receiver.o_grant, 0))]
+        with m.If(receiver.o_hello | receiver.o_credit | spent):
+            m.d.sync += allowance.eq(total[:16] | total[16].replicate(16))
 
-        link_timer = Signal(range(self._link_timeout_cycles + 1))
-        with m.If(receiver.o_good):
-            m.d.sync += link_timer.eq(self._link_timeout_cycles)
-        with m.Elif(link_timer != 0):
-            m.d.sync += link_timer.eq(link_timer - 1)
-        m.d.comb += self.o_link_up.eq(link_timer != 0)
+        link_down = countdown(m, self._link_timeout_cycles, receiver.o_good, running=False,
+                              name="link_timer")
+        m.d.comb += self.o_link_up.eq(~link_down)
 
         for counter, pulse in ((status.crc_errors, receiver.o_crc_error),
                                (status.framing_errors, receiver.o_framing_error),

@@ -9,7 +9,69 @@ from .link_cobs import FRAME_LAYOUT
 from .link_protocol import STATUS_BYTES, STATUS_LAYOUT, FrameType
 from .link_rx import LINK_CRC_INIT, crc_step
 
-__all__ = ["LinkTransmitter"]
+__all__ = ["LinkTransmitter", "countdown"]
+
+# Taps (1-based bit positions) of maximal-length LFSRs by width, from Xilinx XAPP052.
+_LFSR_TAPS = {
+    3: (3, 2), 4: (4, 3), 5: (5, 3), 6: (6, 5), 7: (7, 6), 8: (8, 6, 5, 4), 9: (9, 5),
+    10: (10, 7), 11: (11, 9), 12: (12, 6, 4, 1), 13: (13, 4, 3, 1), 14: (14, 5, 3, 1),
+    15: (15, 14), 16: (16, 15, 13, 4), 17: (17, 14), 18: (18, 11), 19: (19, 6, 2, 1),
+    20: (20, 17), 21: (21, 19), 22: (22, 21), 23: (23, 18), 24: (24, 23, 22, 17),
+    25: (25, 22), 26: (26, 6, 2, 1), 27: (27, 5, 2, 1), 28: (28, 25), 29: (29, 27),
+    30: (30, 6, 4, 1), 31: (31, 28), 32: (32, 22, 2, 1),
+}
+
+
+def lfsr_step(state, width):
+    """The next state of the ``width``-bit LFSR: shifted left, the taps' XOR shifted in."""
+    feedback = 0
+    for tap in _LFSR_TAPS[width]:
+        feedback ^= (state >> (tap - 1)) & 1
+    return ((state << 1) | feedback) & ((1 << width) - 1)
+
+
+def lfsr_jump(state, width, steps):
+    """The LFSR state ``steps`` steps after ``state`` (the step is linear over GF(2): its
+    matrix, as the images of the unit vectors, squared and applied bit by bit)."""
+    def apply(columns, vector):
+        out = 0
+        for i, column in enumerate(columns):
+            if (vector >> i) & 1:
+                out ^= column
+        return out
+    power = [lfsr_step(1 << i, width) for i in range(width)]
+    while steps:
+        if steps & 1:
+            state = apply(power, state)
+        power = [apply(power, column) for column in power]
+        steps >>= 1
+    return state
+
+
+def countdown(m, cycles, restart, *, running=True, name="timer"):
+    """An exact timer: ``expired`` rises ``cycles`` cycles after a cycle with ``restart`` high
+    (or after reset if ``running``, else it starts expired) and stays high until the next.
+
+    The count is an LFSR from a seed to the state ``cycles`` steps later: its bits only shift
+    (flip-flops with enable and synchronous set/reset, no LUT4 each as a binary counter's
+    adder needs), and the end is one compare with a constant.
+    """
+    if cycles < 1:
+        raise ValueError("cycles must be positive")
+    width = max(3, (cycles + 1).bit_length())      # period 2**width - 1 > cycles: no repeats
+    seed = 1
+    final = lfsr_jump(seed, width, cycles)
+    state = Signal(width, init=seed if running else final, name=name)
+    expired = Signal(name=f"{name}_expired")
+    feedback = 0
+    for tap in _LFSR_TAPS[width]:
+        feedback ^= state[tap - 1]
+    m.d.comb += expired.eq(state == final)
+    with m.If(~expired):
+        m.d.sync += state.eq(Cat(feedback, state[:-1]))
+    with m.If(restart):
+        m.d.sync += state.eq(seed)
+    return expired
 
 
 class LinkTransmitter(wiring.Component):
@@ -144,15 +206,10 @@ class LinkTransmitter(wiring.Component):
             m.d.sync += nak_pending.eq(1)
         with m.If(self.i_send_status):
             m.d.sync += status_pending.eq(1)
-        # Counts down from heartbeat_cycles - 1 after each frame start; the heartbeat is due
-        # once it passes 0, i.e. heartbeat_cycles cycles after the start (the sign bit).
-        quiet = Signal(range(-1, self._heartbeat_cycles), init=self._heartbeat_cycles - 1)
-        due = quiet[-1]
-        with m.If(~due):
-            m.d.sync += quiet.eq(quiet - 1)
+        start = Signal()
+        due = countdown(m, self._heartbeat_cycles, start, name="quiet")
         m.d.sync += self.o_started.eq(0)
         with m.If(~busy):
-            start = Signal()
             choice = [("nak", nak_pending), ("status", status_pending),
                       ("event", self.i_event.valid), ("mold", self.i_mold.valid),
                       ("heartbeat", due)]
@@ -167,6 +224,5 @@ class LinkTransmitter(wiring.Component):
             with m.Elif(status_pending):
                 m.d.sync += status_pending.eq(self.i_send_status)
             with m.If(start):
-                m.d.sync += [busy.eq(1), quiet.eq(self._heartbeat_cycles - 1),
-                             self.o_started.eq(1)]
+                m.d.sync += [busy.eq(1), self.o_started.eq(1)]
         return m
