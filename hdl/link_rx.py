@@ -8,9 +8,9 @@ from ..protocol.link import COMMAND_BYTES, COMMAND_LAYOUT
 from .link_cobs import DECODED_LAYOUT
 from .link_protocol import HOST_FRAME_LENGTHS, FrameType, NakReason
 
-__all__ = ["LINK_CRC", "LINK_CRC_INIT", "LinkReceiver", "crc_step"]
+__all__ = ["LINK_CRC", "LINK_CRC_INIT", "LinkCrc", "LinkReceiver"]
 
-#: The link's CRC (see :mod:`.link_protocol`); the gateware steps it with :func:`crc_step`.
+#: The link's CRC (see :mod:`.link_protocol`), as the gateware computes it in :class:`LinkCrc`.
 LINK_CRC = crc.catalog.CRC16_CCITT_FALSE
 #: Its initial value; over a whole frame, its CRC appended big-endian, the register ends at 0.
 LINK_CRC_INIT = 0xFFFF
@@ -33,21 +33,54 @@ def _crc_step_terms():
 _CRC_STEP = _crc_step_terms()
 
 
-def crc_step(reg, data):
-    """The link CRC register after ``data`` (8 bits), from ``reg`` (16 bits): XORs only.
+class LinkCrc(wiring.Component):
+    """The link's CRC register, stepped a byte at a time by XORs only.
 
-    ``amaranth.lib.crc`` puts a start multiplexer in front of these XORs; the link resets its
-    registers between frames instead, which costs nothing on a flip-flop with synchronous
-    reset.
+    The register's high byte always meets the data bit for bit (``reg[8 + j] ^ data[j]``),
+    which the XORs share. ``amaranth.lib.crc`` puts a start multiplexer in front of them;
+    here ``i_clear`` resets the register between frames. The register is kept complemented,
+    so that its initial 0xFFFF is 0, which an iCE40 flip-flop starts at and resets to for
+    free. About 23 LUT4 (the flat XORs of each bit from the register and data map to 39, and
+a register that starts at 0xFFFF needs more).
+
+    Members
+    -------
+    i_data : In(8)
+    i_step : In(1)
+        Process ``i_data``.
+    i_clear : In(1)
+        Back to the initial value (0xFFFF), overriding ``i_step``.
+    o_crc_n : Out(16)
+        The CRC of the bytes since the last clear, complemented (the consumer's LUT4s absorb
+        the inversion; 16 more here otherwise): 0xFFFF after a whole frame with its CRC.
     """
-    source = {"crc": reg, "data": data}
-    bits = []
-    for terms in _CRC_STEP:
-        bit = 0
-        for name, i in sorted(terms):
-            bit = bit ^ source[name][i]
-        bits.append(bit)
-    return Cat(*bits)
+
+    i_data: In(8)
+    i_step: In(1)
+    i_clear: In(1)
+    o_crc_n: Out(16)
+
+    def elaborate(self, platform):
+        m = Module()
+        reg_n = Signal(16)
+        reg = ~reg_n
+        mixed = Signal(8)
+        m.d.comb += [mixed.eq(reg[8:] ^ self.i_data), self.o_crc_n.eq(reg_n)]
+        bits = []
+        for terms in _CRC_STEP:
+            bit = 0
+            for j in range(8):
+                if ("crc", 8 + j) in terms and ("data", j) in terms:
+                    terms = terms - {("crc", 8 + j), ("data", j)}
+                    bit = bit ^ mixed[j]
+            for name, i in sorted(terms):
+                bit = bit ^ (reg if name == "crc" else self.i_data)[i]
+            bits.append(bit)
+        with m.If(self.i_step):
+            m.d.sync += reg_n.eq(~Cat(*bits))
+        with m.If(self.i_clear):
+            m.d.sync += reg_n.eq(0)
+        return m
 
 
 class LinkReceiver(wiring.Component):
@@ -97,7 +130,7 @@ class LinkReceiver(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         beat = self.i_data.payload
-        check = Signal(16, init=LINK_CRC_INIT)
+        m.submodules.crc = check = LinkCrc()
         index = Signal(range(64))          # bytes of this frame so far, stops at 63
         # The frame's type, one flag per type the device accepts (none: unknown type).
         kinds = {code: Signal(name=f"is_{chr(code)}") for code in HOST_FRAME_LENGTHS}
@@ -123,8 +156,9 @@ class LinkReceiver(wiring.Component):
         take = self.i_data.valid & self.i_data.ready
         m.d.comb += self.o_grant.eq(arg)
 
+        m.d.comb += [check.i_data.eq(beat.data), check.i_step.eq(take & ~beat.end),
+                     check.i_clear.eq(take & beat.end)]
         with m.If(take & ~beat.end):
-            m.d.sync += check.eq(crc_step(check, beat.data))
             with m.If(index != 63):
                 m.d.sync += index.eq(index + 1)
             with m.If(index == 0):
@@ -145,7 +179,7 @@ class LinkReceiver(wiring.Component):
 
         with m.If(take & beat.end):
             m.d.sync += [index.eq(0), lost.eq(0), line_error.eq(0), busy.eq(0),
-                         check.eq(LINK_CRC_INIT)]
+]
             m.d.sync += [flag.eq(0) for flag in kinds.values()]
             length_ok = 0
             for code, length in HOST_FRAME_LENGTHS.items():
@@ -160,7 +194,7 @@ class LinkReceiver(wiring.Component):
             with m.Elif(beat.error | line_error | ~length_ok):
                 m.d.sync += [self.o_framing_error.eq(1), self.o_nak.eq(1),
                              self.o_nak_reason.eq(NakReason.FRAMING)]
-            with m.Elif(check != 0):
+            with m.Elif(check.o_crc_n != 0xFFFF):
                 m.d.sync += [self.o_crc_error.eq(1), self.o_nak.eq(1),
                              self.o_nak_reason.eq(NakReason.CRC)]
             with m.Else():

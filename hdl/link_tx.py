@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from ..protocol.link import EVENT_BYTES, EVENT_LAYOUT
 from .link_cobs import FRAME_LAYOUT
 from .link_protocol import STATUS_BYTES, STATUS_LAYOUT, FrameType
-from .link_rx import LINK_CRC_INIT, crc_step
+from .link_rx import LinkCrc
 
 __all__ = ["LinkTransmitter", "countdown"]
 
@@ -152,7 +152,8 @@ class LinkTransmitter(wiring.Component):
         crc_hi = Signal()                  # then the CRC, high byte first
         crc_lo = Signal()
         busy = Signal()                    # a frame is chosen and not all made
-        crc = Signal(16, init=LINK_CRC_INIT)
+        m.submodules.crc = gen = LinkCrc()
+        crc = ~gen.o_crc_n
 
         # The byte made now: each position's byte ANDed with its bit, all ORed; constant bytes
         # (types, ``info``) are ORs of position bits.
@@ -170,6 +171,7 @@ class LinkTransmitter(wiring.Component):
             acc = acc | term
         m.d.comb += byte.eq(acc)
 
+
         # A byte is made when the output register is empty or being emptied (and, streaming,
         # when the packet has one).
         room = ~out.valid | out.ready
@@ -177,6 +179,9 @@ class LinkTransmitter(wiring.Component):
         m.d.comb += [make.eq(busy & room & (~streaming | self.i_mold.valid)),
                      self.i_mold.ready.eq(streaming & room),
                      self.i_event.ready.eq(make & pos[final["event"]])]
+        # The CRC takes every byte made but its own, and clears with the frame's last.
+        m.d.comb += [gen.i_data.eq(byte), gen.i_step.eq(make & ~crc_hi & ~crc_lo),
+                     gen.i_clear.eq(make & crc_lo)]
         with m.If(out.ready):
             m.d.sync += out.valid.eq(0)
         with m.If(make):
@@ -195,9 +200,7 @@ class LinkTransmitter(wiring.Component):
                          crc_hi.eq(Cat(*ends).any() | (streaming & self.i_mold.payload.last)),
                          crc_lo.eq(crc_hi)]
             with m.If(crc_lo):
-                m.d.sync += [busy.eq(0), crc.eq(LINK_CRC_INIT)]
-            with m.Elif(~crc_hi):
-                m.d.sync += crc.eq(crc_step(crc, byte))
+                m.d.sync += busy.eq(0)
 
         # Choosing the next frame.
         nak_pending = Signal()
