@@ -23,54 +23,72 @@ _LFSR_TAPS = {
 
 
 def lfsr_step(state, width):
-    """The next state of the ``width``-bit LFSR: shifted left, the taps' XOR shifted in."""
-    feedback = 0
+    """The next state of the ``width``-bit LFSR: shifted left, the taps' XNOR shifted in
+    (as in XAPP052: all ones is the state it never leaves, 0 is an ordinary state)."""
+    feedback = 1
     for tap in _LFSR_TAPS[width]:
         feedback ^= (state >> (tap - 1)) & 1
     return ((state << 1) | feedback) & ((1 << width) - 1)
 
 
 def lfsr_jump(state, width, steps):
-    """The LFSR state ``steps`` steps after ``state`` (the step is linear over GF(2): its
-    matrix, as the images of the unit vectors, squared and applied bit by bit)."""
+    """The LFSR state ``steps`` steps after ``state``.
+
+    A step is affine over GF(2), ``x → Ax + b``; as the linear map ``(x, 1) → (Ax + b, 1)``
+    on ``width + 1`` bits it is squared and applied bit by bit.
+    """
+    one = 1 << width                              # the extra constant coordinate
+
+    def step(vector):
+        image = lfsr_step(vector & (one - 1), width) ^ lfsr_step(0, width)   # A x
+        return image ^ (lfsr_step(0, width) if vector & one else 0) | (vector & one)
+
     def apply(columns, vector):
         out = 0
         for i, column in enumerate(columns):
             if (vector >> i) & 1:
                 out ^= column
         return out
-    power = [lfsr_step(1 << i, width) for i in range(width)]
+    power = [step(1 << i) for i in range(width + 1)]
+    state |= one
     while steps:
         if steps & 1:
             state = apply(power, state)
         power = [apply(power, column) for column in power]
         steps >>= 1
-    return state
+    return state & (one - 1)
 
 
 def countdown(m, cycles, restart, *, running=True, name="timer"):
     """An exact timer: ``expired`` rises ``cycles`` cycles after a cycle with ``restart`` high
     (or after reset if ``running``, else it starts expired) and stays high until the next.
 
-    The count is an LFSR from a seed to the state ``cycles`` steps later: its bits only shift
-    (flip-flops with enable and synchronous set/reset, no LUT4 each as a binary counter's
-    adder needs), and the end is one compare with a constant.
+    The count is an LFSR from 0 to the state ``cycles`` steps later: its bits only shift
+    (flip-flops with enable and synchronous reset, no LUT4 each as a binary counter's adder
+    needs), and the end is one compare with a constant.
     """
     if cycles < 1:
         raise ValueError("cycles must be positive")
     width = max(3, (cycles + 1).bit_length())      # period 2**width - 1 > cycles: no repeats
-    seed = 1
-    final = lfsr_jump(seed, width, cycles)
-    state = Signal(width, init=seed if running else final, name=name)
+    final = lfsr_jump(0, width, cycles)
+    state = Signal(width, name=name)
     expired = Signal(name=f"{name}_expired")
-    feedback = 0
+    feedback = 1
     for tap in _LFSR_TAPS[width]:
         feedback ^= state[tap - 1]
-    m.d.comb += expired.eq(state == final)
+    if running:
+        m.d.comb += expired.eq(state == final)
+    else:
+        # Expired until the first restart, without a non-zero initial state (which costs
+        # LUT4s on iCE40).
+        started = Signal(name=f"{name}_started")
+        with m.If(restart):
+            m.d.sync += started.eq(1)
+        m.d.comb += expired.eq(~started | (state == final))
     with m.If(~expired):
         m.d.sync += state.eq(Cat(feedback, state[:-1]))
     with m.If(restart):
-        m.d.sync += state.eq(seed)
+        m.d.sync += state.eq(0)
     return expired
 
 
