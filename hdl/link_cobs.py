@@ -48,7 +48,9 @@ class CobsEncoder(wiring.Component):
         m = Module()
         m.submodules.buffer = buffer = Memory(shape=8, depth=256, init=[])
         wr = buffer.write_port()
-        rd = buffer.read_port()
+        # Reads (sending) and writes (collecting) never share a cycle, so transparency changes
+        # nothing; asking for it spares Yosys's read-first emulation (write port registers).
+        rd = buffer.read_port(transparent_for=(wr,))
         code = Signal(8, init=1)        # 1 + non-zero bytes collected; the next write address
         addr = Signal(8, init=1)        # the next buffered byte to read
         end = Signal()                  # the frame ends after this block
