@@ -103,13 +103,14 @@ class LinkLayer(wiring.Component):
                      self.o_tx.payload.eq(encoder.o_byte.payload),
                      encoder.o_byte.ready.eq(self.o_tx.ready & open_)]
         spent = self.o_tx.valid & self.o_tx.ready
-        # One adder for all three updates: HELLO sets (0 + grant), CREDIT adds (saturating at
-        # 0xFFFF, the 17th bit), and a byte sent takes one (allowance - 1 + 0).
-        base = Signal(16)
+        # HELLO sets (0 + grant), CREDIT adds (saturating at 0xFFFF, the 17th bit), and a
+        # byte sent takes one. The byte sent (which comes from the encoder and the UART late
+        # in the cycle) only enters the second adder, as a decrement.
+        added = Signal(17)
         total = Signal(17)
-        m.d.comb += [base.eq(Mux(receiver.o_hello, 0, allowance - spent)),
-                     total.eq(base + Mux(receiver.o_hello | receiver.o_credit,
-                                         receiver.o_grant, 0))]
+        m.d.comb += [added.eq(Mux(receiver.o_hello, 0, allowance)
+                              + Mux(receiver.o_hello | receiver.o_credit, receiver.o_grant, 0)),
+                     total.eq(added - (spent & ~receiver.o_hello))]
         with m.If(receiver.o_hello | receiver.o_credit | spent):
             m.d.sync += allowance.eq(total[:16] | total[16].replicate(16))
 
