@@ -106,8 +106,9 @@ class LinkTransmitter(wiring.Component):
     one-hot position register (a shift register, no decoder), and the byte out is the OR of
     each position's byte ANDed with its bit: about two bits of input per LUT4, where a binary
     indexed multiplexer costs more than one. ``o_frame`` is a register (one frame byte per
-    cycle while the encoder takes them), so the byte multiplexer and the CRC end there.
-    A frame starts one cycle after it is chosen.
+    cycle while the encoder takes them, but for one cycle before the CRC), so the byte
+    multiplexer ends there; the CRC takes each byte from that register. A frame starts one
+    cycle after it is chosen.
 
     Parameters
     ----------
@@ -194,11 +195,16 @@ class LinkTransmitter(wiring.Component):
         # when the packet has one).
         room = ~out.valid | out.ready
         make = Signal()
-        m.d.comb += [make.eq(busy & room & (~streaming | self.i_mold.valid)),
+        # The CRC takes each byte from the output register, the cycle after it is made (the
+        # byte multiplexer and the CRC's XORs are separate paths): its high byte waits for the
+        # last payload byte to be in.
+        fresh = Signal()
+        m.d.comb += [make.eq(busy & room & (~streaming | self.i_mold.valid) & ~(crc_hi & fresh)),
                      self.i_mold.ready.eq(streaming & room),
                      self.i_event.ready.eq(make & pos[final["event"]])]
-        # The CRC takes every byte made but its own, and clears with the frame's last.
-        m.d.comb += [gen.i_data.eq(byte), gen.i_step.eq(make & ~crc_hi & ~crc_lo),
+        # The CRC covers every byte made but its own, and clears with the frame's last.
+        m.d.sync += fresh.eq(make & ~crc_hi & ~crc_lo)
+        m.d.comb += [gen.i_data.eq(out.payload.data), gen.i_step.eq(fresh),
                      gen.i_clear.eq(make & crc_lo)]
         with m.If(out.ready):
             m.d.sync += out.valid.eq(0)
