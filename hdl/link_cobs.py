@@ -27,8 +27,8 @@ class CobsEncoder(wiring.Component):
 
     A block is collected in a block RAM buffer until its end is known, then sent: input waits
     while a block goes out. Empty frames cannot be expressed (``last`` comes with a byte).
-    One byte per cycle both ways: a block of ``n`` bytes takes ``n`` cycles in and
-    ``n + 1`` out (with its code byte), the delimiter one more.
+    One byte per cycle both ways (in while collecting; out while sending the code byte, the
+    block's bytes, an empty block for a frame ending in a zero, and the delimiter).
 
     One counter, ``code``, is both the block's code byte (1 + its non-zero bytes) and the
     next write address: non-zero bytes go to addresses 1 … 254 of the buffer. Sending, the

@@ -88,7 +88,7 @@ class UartRx(wiring.Component):
     The line is synchronized by two flip-flops, a start bit is checked at its middle and every
     bit sampled at its middle. A line cannot wait: a byte completed while the previous one is
     still unread replaces it and pulses ``o_overflow``; a stop bit read as 0 drops the byte and
-    pulses ``o_frame_error``. Put a FIFO behind it.
+    pulses ``o_frame_error``. Read it every cycle (the link layer does) or put a FIFO behind it.
 
     Parameters
     ----------
