@@ -8,12 +8,10 @@ from ..protocol.link import COMMAND_BYTES, COMMAND_LAYOUT
 from .link_cobs import DECODED_LAYOUT
 from .link_protocol import HOST_FRAME_LENGTHS, FrameType, NakReason
 
-__all__ = ["LINK_CRC", "LINK_CRC_INIT", "LinkCrc", "LinkReceiver"]
+__all__ = ["LINK_CRC", "LinkCrc", "LinkReceiver"]
 
 #: The link's CRC (see :mod:`.link_protocol`), as the gateware computes it in :class:`LinkCrc`.
 LINK_CRC = crc.catalog.CRC16_CCITT_FALSE
-#: Its initial value; over a whole frame, its CRC appended big-endian, the register ends at 0.
-LINK_CRC_INIT = 0xFFFF
 
 
 def _crc_step_terms():

@@ -105,10 +105,11 @@ class LinkTransmitter(wiring.Component):
     Every byte of the NAK, STATUS and EVENT frames, type bytes included, has its own bit in a
     one-hot position register (a shift register, no decoder), and the byte out is the OR of
     each position's byte ANDed with its bit: about two bits of input per LUT4, where a binary
-    indexed multiplexer costs more than one. ``o_frame`` is a register (one frame byte per
-    cycle while the encoder takes them, but for one cycle before the CRC), so the byte
-    multiplexer ends there; the CRC takes each byte from that register. A frame starts one
-    cycle after it is chosen.
+    indexed multiplexer costs more than one. ``o_frame`` is a register, where the byte
+    multiplexer ends; the CRC takes each byte from it a cycle later, so a frame's CRC comes
+    two cycles after its last payload byte. Otherwise a byte per cycle while the encoder
+    takes them. A frame starts one cycle after it is chosen. The heartbeat's quiet time is
+    counted by :func:`countdown`.
 
     Parameters
     ----------
