@@ -25,9 +25,15 @@ DECODED_LAYOUT = data.StructLayout({"data": 8, "end": 1, "error": 1})
 class CobsEncoder(wiring.Component):
     """Frames in (``last`` on the final byte), COBS bytes out, each frame followed by 0x00.
 
-    A block is collected in a 254-byte block RAM buffer until its end is known, then sent:
-    input waits while a block goes out. Empty frames cannot be expressed (``last`` comes with a
-    byte).
+    A block is collected in a block RAM buffer until its end is known, then sent: input waits
+    while a block goes out. Empty frames cannot be expressed (``last`` comes with a byte).
+    One byte per cycle both ways (in while collecting; out while sending the code byte, the
+    block's bytes, an empty block for a frame ending in a zero, and the delimiter).
+
+    One counter, ``code``, is both the block's code byte (1 + its non-zero bytes) and the
+    next write address: non-zero bytes go to addresses 1 … 254 of the buffer. Sending, the
+    read address counts from 1 and the block ends when it reaches ``code``; a frame that ends
+    in a zero gets one more block, code 1 alone, sent by the same state.
 
     Members
     -------
@@ -42,56 +48,51 @@ class CobsEncoder(wiring.Component):
         m = Module()
         m.submodules.buffer = buffer = Memory(shape=8, depth=256, init=[])
         wr = buffer.write_port()
-        rd = buffer.read_port()
-        count = Signal(range(256))       # bytes in the block being collected
-        index = Signal(range(256))       # next buffered byte to send
-        code = Signal(8)
-        end = Signal()                   # the frame ends after this block
-        tail = Signal()                  # then one more empty block (the frame ended in a zero)
+        # Reads (sending) and writes (collecting) never share a cycle, so transparency changes
+        # nothing; asking for it spares Yosys's read-first emulation (write port registers).
+        rd = buffer.read_port(transparent_for=(wr,))
+        code = Signal(8, init=1)        # 1 + non-zero bytes collected; the next write address
+        addr = Signal(8, init=1)        # the next buffered byte to read
+        end = Signal()                  # the frame ends after this block
+        tail = Signal()                 # then one more empty block (the frame ended in a zero)
         inp, out = self.i_frame, self.o_byte
+        sent = out.valid & out.ready
 
-        m.d.comb += [wr.addr.eq(count), wr.data.eq(inp.payload.data), rd.addr.eq(index)]
+        m.d.comb += [wr.addr.eq(code), wr.data.eq(inp.payload.data), rd.addr.eq(addr),
+                     rd.en.eq(0)]
 
         with m.FSM():
             with m.State("FILL"):
                 m.d.comb += inp.ready.eq(1)
                 with m.If(inp.valid):
-                    zero = inp.payload.data == 0
-                    with m.If(~zero):
-                        m.d.comb += wr.en.eq(1)
-                    filled = count + ~zero
-                    m.d.sync += [index.eq(0), end.eq(inp.payload.last), tail.eq(0)]
-                    with m.If(zero):
-                        m.d.sync += [code.eq(count + 1), tail.eq(inp.payload.last)]
+                    nonzero = inp.payload.data != 0
+                    m.d.comb += wr.en.eq(nonzero)
+                    m.d.sync += [code.eq(code + nonzero), end.eq(inp.payload.last),
+                                 tail.eq(~nonzero & inp.payload.last)]
+                    with m.If(~nonzero | inp.payload.last | (code == 254)):
                         m.next = "CODE"
-                    with m.Elif(inp.payload.last | (filled == 254)):
-                        m.d.sync += code.eq(filled + 1)
-                        m.next = "CODE"
-                    with m.Else():
-                        m.d.sync += count.eq(filled)
-            with m.State("CODE"):
-                m.d.comb += [out.valid.eq(1), out.payload.eq(code)]
-                with m.If(out.ready):
-                    m.d.sync += count.eq(0)
-                    with m.If(code == 1):
-                        m.next = "AFTER"
+            # The code byte, then the block's bytes: each byte sent fetches the next (the read
+            # port holds its data while ``en`` is low).
+            def send_block():
+                with m.If(sent):
+                    m.d.comb += rd.en.eq(1)
+                    m.d.sync += addr.eq(addr + 1)
+                    with m.If(addr == code):
+                        m.d.sync += [code.eq(1), addr.eq(1), tail.eq(0)]
+                        with m.If(tail):
+                            m.next = "CODE"
+                        with m.Elif(end):
+                            m.next = "DELIMIT"
+                        with m.Else():
+                            m.next = "FILL"
                     with m.Else():
                         m.next = "DATA"
+            with m.State("CODE"):
+                m.d.comb += [out.valid.eq(1), out.payload.eq(code)]
+                send_block()
             with m.State("DATA"):
                 m.d.comb += [out.valid.eq(1), out.payload.eq(rd.data)]
-                with m.If(out.ready):
-                    m.d.comb += rd.addr.eq(index + 1)
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index + 2 == code):
-                        m.next = "AFTER"
-            with m.State("AFTER"):
-                with m.If(tail):
-                    m.d.sync += [code.eq(1), tail.eq(0)]
-                    m.next = "CODE"
-                with m.Elif(end):
-                    m.next = "DELIMIT"
-                with m.Else():
-                    m.next = "FILL"
+                send_block()
             with m.State("DELIMIT"):
                 m.d.comb += [out.valid.eq(1), out.payload.eq(0)]
                 with m.If(out.ready):
@@ -115,17 +116,20 @@ class CobsDecoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        remaining = Signal(8)        # bytes left in the current block
+        # One more than the bytes left in the current block, so that a code byte loads as it
+        # is: 1 at a block boundary (and outside frames).
+        left = Signal(8, init=1)
         zero_next = Signal()         # the current block ends in a zero (code < 255)
         in_frame = Signal()
         inp, out = self.i_byte, self.o_data
         byte = inp.payload
         emit = Signal()
+        boundary = left == 1
 
         with m.If(byte == 0):
             m.d.comb += [emit.eq(in_frame), out.payload.end.eq(1),
-                         out.payload.error.eq(remaining != 0)]
-        with m.Elif(remaining == 0):
+                         out.payload.error.eq(~boundary)]
+        with m.Elif(boundary):
             m.d.comb += [emit.eq(in_frame & zero_next), out.payload.data.eq(0)]
         with m.Else():
             m.d.comb += [emit.eq(1), out.payload.data.eq(byte)]
@@ -133,9 +137,9 @@ class CobsDecoder(wiring.Component):
         m.d.comb += [out.valid.eq(inp.valid & emit), inp.ready.eq(~emit | out.ready)]
         with m.If(inp.valid & inp.ready):
             with m.If(byte == 0):
-                m.d.sync += [in_frame.eq(0), remaining.eq(0), zero_next.eq(0)]
-            with m.Elif(remaining == 0):
-                m.d.sync += [in_frame.eq(1), remaining.eq(byte - 1), zero_next.eq(byte != 255)]
+                m.d.sync += [in_frame.eq(0), left.eq(1), zero_next.eq(0)]
+            with m.Elif(boundary):
+                m.d.sync += [in_frame.eq(1), left.eq(byte), zero_next.eq(byte != 255)]
             with m.Else():
-                m.d.sync += remaining.eq(remaining - 1)
+                m.d.sync += left.eq(left - 1)
         return m

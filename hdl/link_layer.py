@@ -2,14 +2,13 @@
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..protocol.link import COMMAND_LAYOUT, EVENT_LAYOUT
 from .link_cobs import FRAME_LAYOUT, CobsDecoder, CobsEncoder
 from .link_protocol import STATUS_LAYOUT
 from .link_rx import LinkReceiver
-from .link_tx import LinkTransmitter
+from .link_tx import LinkTransmitter, countdown
 
 __all__ = ["LinkLayer"]
 
@@ -17,8 +16,9 @@ __all__ = ["LinkLayer"]
 class LinkLayer(wiring.Component):
     """Frames, checks, counts and paces everything between the host and the exchange core.
 
-    Receive: UART bytes → FIFO (``rx_fifo_depth``; a byte arriving when it is full is lost and
-    counted as an overflow) → :class:`CobsDecoder` → :class:`LinkReceiver` → ``o_cmd``.
+    Receive: UART bytes → :class:`CobsDecoder` → :class:`LinkReceiver` → ``o_cmd``, a byte
+    every cycle, so without a FIFO (``i_rx.ready`` stays high; a byte the UART lost is counted
+    as an overflow).
     Transmit: ``i_event``, ``i_mold`` and link control → :class:`LinkTransmitter` →
     :class:`CobsEncoder` → allowance gate → ``o_tx``. The frame format, reliability and flow
     control rules are in :mod:`.link_protocol`.
@@ -31,14 +31,13 @@ class LinkLayer(wiring.Component):
         ``o_link_up`` stays high this long after a good frame from the host.
     info : bytes
         Sent after the counters in every STATUS frame (``encode_params(params)``).
-    rx_fifo_depth : int
     initial_allowance : int
         Bytes the device may send before the host's first HELLO or CREDIT.
 
     Members
     -------
     i_rx : In(stream.Signature(8))
-        From the UART receiver; ``ready`` is ignored by a UART, so a full FIFO loses bytes.
+        From the UART receiver (which ignores ``ready``; it is always high here).
     i_rx_error, i_rx_overflow : In(1)
         UART stop bit error / byte lost inside the UART.
     o_tx : Out(stream.Signature(8))
@@ -62,17 +61,15 @@ class LinkLayer(wiring.Component):
     o_status: Out(STATUS_LAYOUT)
 
     def __init__(self, heartbeat_cycles, link_timeout_cycles=None, info=b"",
-                 rx_fifo_depth=512, initial_allowance=0):
+                 initial_allowance=0):
         self._heartbeat_cycles = heartbeat_cycles
         self._link_timeout_cycles = link_timeout_cycles or 4 * heartbeat_cycles
         self._info = bytes(info)
-        self._rx_fifo_depth = rx_fifo_depth
         self._initial_allowance = initial_allowance
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.rx_fifo = fifo = SyncFIFOBuffered(width=8, depth=self._rx_fifo_depth)
         m.submodules.decoder = decoder = CobsDecoder()
         m.submodules.receiver = receiver = LinkReceiver()
         m.submodules.transmitter = transmitter = LinkTransmitter(
@@ -80,12 +77,12 @@ class LinkLayer(wiring.Component):
         m.submodules.encoder = encoder = CobsEncoder()
         status = self.o_status
 
-        m.d.comb += [fifo.w_data.eq(self.i_rx.payload), fifo.w_en.eq(self.i_rx.valid),
-                     self.i_rx.ready.eq(1)]
+        # The decoder and the receiver take a byte every cycle, so no receive FIFO: a byte is
+        # lost only if the decoder ever refused one, or inside the UART.
+        m.d.comb += [decoder.i_byte.valid.eq(self.i_rx.valid),
+                     decoder.i_byte.payload.eq(self.i_rx.payload), self.i_rx.ready.eq(1)]
         lost = Signal()
-        m.d.comb += lost.eq((self.i_rx.valid & ~fifo.w_rdy) | self.i_rx_overflow)
-        m.d.comb += [decoder.i_byte.valid.eq(fifo.r_rdy), decoder.i_byte.payload.eq(fifo.r_data),
-                     fifo.r_en.eq(decoder.i_byte.ready)]
+        m.d.comb += lost.eq((self.i_rx.valid & ~decoder.i_byte.ready) | self.i_rx_overflow)
         wiring.connect(m, decoder.o_data, receiver.i_data)
         m.d.comb += [receiver.i_lost.eq(lost), receiver.i_line_error.eq(self.i_rx_error)]
         wiring.connect(m, receiver.o_cmd, wiring.flipped(self.o_cmd))
@@ -96,14 +93,9 @@ class LinkLayer(wiring.Component):
                      transmitter.i_send_status.eq(receiver.o_query | receiver.o_hello),
                      transmitter.i_send_nak.eq(receiver.o_nak),
                      transmitter.i_nak_reason.eq(receiver.o_nak_reason)]
-        # A register stage between the frame's byte multiplexers and the COBS encoder's
-        # block logic: one long combinational path otherwise (19 MHz on iCE40UP5K).
-        m.submodules.tx_stage = stage = SyncFIFOBuffered(width=9, depth=2)
-        m.d.comb += [stage.w_data.eq(transmitter.o_frame.payload.as_value()),
-                     stage.w_en.eq(transmitter.o_frame.valid),
-                     transmitter.o_frame.ready.eq(stage.w_rdy),
-                     encoder.i_frame.payload.eq(stage.r_data),
-                     encoder.i_frame.valid.eq(stage.r_rdy), stage.r_en.eq(encoder.i_frame.ready)]
+        # The transmitter's output is a register: its byte multiplexer and the encoder's block
+        # logic are separate paths.
+        wiring.connect(m, transmitter.o_frame, encoder.i_frame)
 
         allowance = Signal(16, init=self._initial_allowance)
         open_ = allowance != 0
@@ -111,20 +103,20 @@ class LinkLayer(wiring.Component):
                      self.o_tx.payload.eq(encoder.o_byte.payload),
                      encoder.o_byte.ready.eq(self.o_tx.ready & open_)]
         spent = self.o_tx.valid & self.o_tx.ready
-        with m.If(receiver.o_hello):
-            m.d.sync += allowance.eq(receiver.o_grant)
-        with m.Elif(receiver.o_credit):
-            total = allowance - spent + receiver.o_grant
-            m.d.sync += allowance.eq(Mux(total > 0xFFFF, 0xFFFF, total))
-        with m.Elif(spent):
-            m.d.sync += allowance.eq(allowance - 1)
+        # HELLO sets (0 + grant), CREDIT adds (saturating at 0xFFFF, the 17th bit), and a
+        # byte sent takes one. The byte sent (which comes from the encoder and the UART late
+        # in the cycle) only enters the second adder, as a decrement.
+        added = Signal(17)
+        total = Signal(17)
+        m.d.comb += [added.eq(Mux(receiver.o_hello, 0, allowance)
+                              + Mux(receiver.o_hello | receiver.o_credit, receiver.o_grant, 0)),
+                     total.eq(added - (spent & ~receiver.o_hello))]
+        with m.If(receiver.o_hello | receiver.o_credit | spent):
+            m.d.sync += allowance.eq(total[:16] | total[16].replicate(16))
 
-        link_timer = Signal(range(self._link_timeout_cycles + 1))
-        with m.If(receiver.o_good):
-            m.d.sync += link_timer.eq(self._link_timeout_cycles)
-        with m.Elif(link_timer != 0):
-            m.d.sync += link_timer.eq(link_timer - 1)
-        m.d.comb += self.o_link_up.eq(link_timer != 0)
+        link_down = countdown(m, self._link_timeout_cycles, receiver.o_good, running=False,
+                              name="link_timer")
+        m.d.comb += self.o_link_up.eq(~link_down)
 
         for counter, pulse in ((status.crc_errors, receiver.o_crc_error),
                                (status.framing_errors, receiver.o_framing_error),

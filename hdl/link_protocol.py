@@ -27,8 +27,8 @@ cycles with nothing else sent.
 
 Reliability. A command frame carries an 8-bit link sequence number; the device executes it only
 if it is the one expected, else answers NAK ``S`` with the number it expects. A command frame
-that fails its CRC, its COBS decoding or its length, or that lost bytes to a full receive FIFO,
-is dropped, counted and answered by NAK (reason ``C``, ``F`` or ``O``): the host sends it again.
+that fails its CRC, its COBS decoding or its length, or that lost a byte (UART overrun), is
+dropped, counted and answered by NAK (reason ``C``, ``F`` or ``O``): the host sends it again.
 So is a command frame that comes before the engine took the previous one (``B``): the receiver
 never waits, so control frames always get through.
 So a command runs once or not at all. Frames from the device carry no sequence number: one
@@ -97,7 +97,7 @@ HOST_FRAME_LENGTHS = {
 STATUS_FIELDS = (
     ("crc_errors", 16),       # frames dropped for a bad CRC
     ("framing_errors", 16),   # bad COBS, bad length or type, UART stop bit errors
-    ("overflows", 16),        # frames hit by a full receive FIFO, or commands while busy
+    ("overflows", 16),        # frames that lost a byte (UART overrun), or commands while busy
     ("rx_frames", 16),        # good frames received
     ("tx_frames", 16),        # frames sent
     ("expected_seq", 8),      # the link sequence number of the next command

@@ -8,23 +8,92 @@ from ..protocol.link import COMMAND_BYTES, COMMAND_LAYOUT
 from .link_cobs import DECODED_LAYOUT
 from .link_protocol import HOST_FRAME_LENGTHS, FrameType, NakReason
 
-__all__ = ["LINK_CRC", "LinkReceiver"]
+__all__ = ["LINK_CRC", "LinkCrc", "LinkReceiver"]
 
-#: The link's CRC (see :mod:`.link_protocol`).
+#: The link's CRC (see :mod:`.link_protocol`), as the gateware computes it in :class:`LinkCrc`.
 LINK_CRC = crc.catalog.CRC16_CCITT_FALSE
+
+
+def _crc_step_terms():
+    """For each bit of the next CRC register: the register bits and data bits XORed into it.
+
+    One byte of CRC-16/CCITT-FALSE (polynomial 0x1021, no reflection), bit by bit from the
+    most significant data bit, kept as sets over GF(2) so that repeated terms cancel.
+    """
+    reg = [frozenset({("crc", i)}) for i in range(16)]
+    for k in range(8):
+        feedback = reg[15] ^ {("data", 7 - k)}
+        reg = [frozenset()] + reg[:15]
+        reg = [bits ^ feedback if (0x1021 >> i) & 1 else bits for i, bits in enumerate(reg)]
+    return reg
+
+
+_CRC_STEP = _crc_step_terms()
+
+
+class LinkCrc(wiring.Component):
+    """The link's CRC register, stepped a byte at a time by XORs only.
+
+    The register's high byte always meets the data bit for bit (``reg[8 + j] ^ data[j]``),
+    which the XORs share. ``amaranth.lib.crc`` puts a start multiplexer in front of them;
+    here ``i_clear`` resets the register between frames. The register is kept complemented,
+    so that its initial 0xFFFF is 0, which an iCE40 flip-flop starts at and resets to for
+    free. About 23 LUT4 (the flat XORs of each bit from the register and data map to 39, and
+a register that starts at 0xFFFF needs more).
+
+    Members
+    -------
+    i_data : In(8)
+    i_step : In(1)
+        Process ``i_data``.
+    i_clear : In(1)
+        Back to the initial value (0xFFFF), overriding ``i_step``.
+    o_crc_n : Out(16)
+        The CRC of the bytes since the last clear, complemented (the consumer's LUT4s absorb
+        the inversion; 16 more here otherwise): 0xFFFF after a whole frame with its CRC.
+    """
+
+    i_data: In(8)
+    i_step: In(1)
+    i_clear: In(1)
+    o_crc_n: Out(16)
+
+    def elaborate(self, platform):
+        m = Module()
+        reg_n = Signal(16)
+        reg = ~reg_n
+        mixed = Signal(8)
+        m.d.comb += [mixed.eq(reg[8:] ^ self.i_data), self.o_crc_n.eq(reg_n)]
+        bits = []
+        for terms in _CRC_STEP:
+            bit = 0
+            for j in range(8):
+                if ("crc", 8 + j) in terms and ("data", j) in terms:
+                    terms = terms - {("crc", 8 + j), ("data", j)}
+                    bit = bit ^ mixed[j]
+            for name, i in sorted(terms):
+                bit = bit ^ (reg if name == "crc" else self.i_data)[i]
+            bits.append(bit)
+        with m.If(self.i_step):
+            m.d.sync += reg_n.eq(~Cat(*bits))
+        with m.If(self.i_clear):
+            m.d.sync += reg_n.eq(0)
+        return m
 
 
 class LinkReceiver(wiring.Component):
     """Checks decoded host frames and acts on them.
 
-    A command frame's record is shifted into the ``o_cmd`` register as it arrives. A command
-    frame that comes while the previous command has not been taken is refused (NAK ``B``,
-    counted as an overflow): input never waits for the engine, so credit and status frames
-    always get through, whatever the engine and the host are doing. Each frame ends in exactly
-    one of: good (``o_good``, then its action), or dropped and answered by a NAK (``o_nak``
-    with ``o_nak_reason``), counted by reason: ``o_overflow`` (``i_lost`` pulsed since the last
-    frame end, or busy), ``o_framing_error`` (COBS, UART stop bit via ``i_line_error``, length
-    or type), ``o_crc_error``.
+    Takes a decoded byte every cycle (``i_data.ready`` is always high). A command frame's
+    record is shifted into the ``o_cmd`` register as it arrives (a shift register: no write
+    decoder). A command frame that comes while the previous command has not been taken is
+    refused (NAK ``B``, counted as an overflow): input never waits for the engine, so credit
+    and status frames always get through, whatever the engine and the host are doing. Each
+    frame ends in exactly one of: good (``o_good``, then its action), or dropped and answered
+    by a NAK (``o_nak`` with ``o_nak_reason``, held until the next NAK), counted by reason:
+    ``o_overflow`` (``i_lost`` pulsed since the last frame end, or busy), ``o_framing_error``
+    (COBS, UART stop bit via ``i_line_error``, length or type), ``o_crc_error``. Outcome and
+    action come the cycle after the frame end.
 
     Members
     -------
@@ -58,12 +127,12 @@ class LinkReceiver(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.crc = check = LINK_CRC(8).create()
         beat = self.i_data.payload
-        index = Signal(range(64))
-        ftype = Signal(8)
-        seq = Signal(8)
-        arg = Signal(16)
+        m.submodules.crc = check = LinkCrc()
+        index = Signal(range(64))          # bytes of this frame so far, stops at 63
+        # The frame's type, one flag per type the device accepts (none: unknown type).
+        kinds = {code: Signal(name=f"is_{chr(code)}") for code in HOST_FRAME_LENGTHS}
+        arg = Signal(16)                   # bytes 1-2: a command's sequence number, a grant
         lost = Signal()
         line_error = Signal()
         # The layout is not a whole number of bytes: shift whole bytes, use the low bits.
@@ -81,59 +150,61 @@ class LinkReceiver(wiring.Component):
             m.d.sync += line_error.eq(1)
 
         busy = Signal()
-        in_record = (index >= 2) & (index < 2 + COMMAND_BYTES)
         m.d.comb += self.i_data.ready.eq(1)
         take = self.i_data.valid & self.i_data.ready
         m.d.comb += self.o_grant.eq(arg)
 
+        m.d.comb += [check.i_data.eq(beat.data), check.i_step.eq(take & ~beat.end),
+                     check.i_clear.eq(take & beat.end)]
         with m.If(take & ~beat.end):
-            m.d.comb += [check.valid.eq(1), check.data.eq(beat.data), check.start.eq(index == 0)]
             with m.If(index != 63):
                 m.d.sync += index.eq(index + 1)
-            with m.Switch(index):
-                with m.Case(0):
-                    m.d.sync += ftype.eq(beat.data)
-                with m.Case(1):
-                    m.d.sync += [seq.eq(beat.data), arg[:8].eq(beat.data)]
-                with m.Case(2):
-                    m.d.sync += arg[8:].eq(beat.data)
-            with m.If(in_record):
-                with m.If(self.o_cmd.valid):
-                    m.d.sync += busy.eq(1)
-                with m.Else():
+            with m.If(index == 0):
+                for code, flag in kinds.items():
+                    m.d.sync += flag.eq(beat.data == code)
+            with m.If(index == 1):
+                m.d.sync += arg[:8].eq(beat.data)
+            with m.If(index == 2):
+                m.d.sync += arg[8:].eq(beat.data)
+            # Every byte up to the record's last is shifted in: the type and sequence bytes
+            # fall out at the far end. A byte of the record while the register is full marks
+            # the frame as refused.
+            with m.If(index < 2 + COMMAND_BYTES):
+                with m.If(~self.o_cmd.valid):
                     m.d.sync += cmd.eq(Cat(cmd[8:], beat.data))
+                with m.Elif(index >= 2):
+                    m.d.sync += busy.eq(1)
 
         with m.If(take & beat.end):
-            m.d.sync += [index.eq(0), lost.eq(0), line_error.eq(0), ftype.eq(0), busy.eq(0)]
+            m.d.sync += [index.eq(0), lost.eq(0), line_error.eq(0), busy.eq(0),
+]
+            m.d.sync += [flag.eq(0) for flag in kinds.values()]
             length_ok = 0
             for code, length in HOST_FRAME_LENGTHS.items():
-                length_ok |= (ftype == code) & (index == length)
+                length_ok |= kinds[code] & (index == length)
+            is_command = kinds[FrameType.COMMAND]
             with m.If(lost | self.i_lost):
                 m.d.sync += [self.o_overflow.eq(1), self.o_nak.eq(1),
                              self.o_nak_reason.eq(NakReason.OVERFLOW)]
-            with m.Elif(busy & (ftype == FrameType.COMMAND) & length_ok):
+            with m.Elif(busy & is_command & length_ok):
                 m.d.sync += [self.o_overflow.eq(1), self.o_nak.eq(1),
                              self.o_nak_reason.eq(NakReason.BUSY)]
             with m.Elif(beat.error | line_error | ~length_ok):
                 m.d.sync += [self.o_framing_error.eq(1), self.o_nak.eq(1),
                              self.o_nak_reason.eq(NakReason.FRAMING)]
-            with m.Elif(~check.match_detected):
+            with m.Elif(check.o_crc_n != 0xFFFF):
                 m.d.sync += [self.o_crc_error.eq(1), self.o_nak.eq(1),
                              self.o_nak_reason.eq(NakReason.CRC)]
             with m.Else():
                 m.d.sync += self.o_good.eq(1)
-                with m.Switch(ftype):
-                    with m.Case(FrameType.COMMAND):
-                        with m.If(seq == self.o_expected_seq):
-                            m.d.sync += [self.o_cmd.valid.eq(1),
-                                         self.o_expected_seq.eq(self.o_expected_seq + 1)]
-                        with m.Else():
-                            m.d.sync += [self.o_nak.eq(1),
-                                         self.o_nak_reason.eq(NakReason.SEQUENCE)]
-                    with m.Case(FrameType.CREDIT):
-                        m.d.sync += self.o_credit.eq(1)
-                    with m.Case(FrameType.HELLO):
-                        m.d.sync += self.o_hello.eq(1)
-                    with m.Case(FrameType.QUERY):
-                        m.d.sync += self.o_query.eq(1)
+                with m.If(is_command):
+                    with m.If(arg[:8] == self.o_expected_seq):
+                        m.d.sync += [self.o_cmd.valid.eq(1),
+                                     self.o_expected_seq.eq(self.o_expected_seq + 1)]
+                    with m.Else():
+                        m.d.sync += [self.o_nak.eq(1),
+                                     self.o_nak_reason.eq(NakReason.SEQUENCE)]
+                m.d.sync += [self.o_credit.eq(kinds[FrameType.CREDIT]),
+                             self.o_hello.eq(kinds[FrameType.HELLO]),
+                             self.o_query.eq(kinds[FrameType.QUERY])]
         return m

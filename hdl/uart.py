@@ -56,21 +56,29 @@ class UartTx(wiring.Component):
         timer = Signal(range(self._divisor))
         bits = Signal(10, init=0x3FF)
         left = Signal(range(11))
+        next_timer = Signal.like(timer)
+        next_bits = Signal.like(bits)
+        next_left = Signal.like(left)
 
-        # The next byte is taken as the stop bit ends: bytes go out back to back.
-        done = (left == 0) | ((left == 1) & (timer == 0))
+        # The next byte is taken as the stop bit ends: bytes go out back to back. ``done`` is
+        # a register, made from the next state: ``ready`` leaves the UART without logic (the
+        # link's byte allowance counts on it in the same cycle).
+        done = Signal(init=1)
         m.d.comb += [self.i_data.ready.eq(done), self.o_busy.eq(left != 0)]
         m.d.comb += self.o_tx.eq(bits[0])
+        m.d.comb += [next_timer.eq(timer), next_bits.eq(bits), next_left.eq(left)]
         with m.If(done & self.i_data.valid):
-            m.d.sync += [bits.eq(Cat(0, self.i_data.payload, 1)), left.eq(10),
-                         timer.eq(self._divisor - 1)]
+            m.d.comb += [next_bits.eq(Cat(0, self.i_data.payload, 1)), next_left.eq(10),
+                         next_timer.eq(self._divisor - 1)]
         with m.Elif(left == 0):
             pass
         with m.Elif(timer == 0):
-            m.d.sync += [bits.eq(Cat(bits[1:], 1)), left.eq(left - 1),
-                         timer.eq(self._divisor - 1)]
+            m.d.comb += [next_bits.eq(Cat(bits[1:], 1)), next_left.eq(left - 1),
+                         next_timer.eq(self._divisor - 1)]
         with m.Else():
-            m.d.sync += timer.eq(timer - 1)
+            m.d.comb += next_timer.eq(timer - 1)
+        m.d.sync += [timer.eq(next_timer), bits.eq(next_bits), left.eq(next_left),
+                     done.eq((next_left == 0) | ((next_left == 1) & (next_timer == 0)))]
         return m
 
 
@@ -80,7 +88,7 @@ class UartRx(wiring.Component):
     The line is synchronized by two flip-flops, a start bit is checked at its middle and every
     bit sampled at its middle. A line cannot wait: a byte completed while the previous one is
     still unread replaces it and pulses ``o_overflow``; a stop bit read as 0 drops the byte and
-    pulses ``o_frame_error``. Put a FIFO behind it.
+    pulses ``o_frame_error``. Read it every cycle (the link layer does) or put a FIFO behind it.
 
     Parameters
     ----------

@@ -194,3 +194,77 @@ def test_heartbeat_when_idle_and_rx_overflow():
     status, _ = decode_status(host.of_type(FrameType.STATUS)[-1])
     assert status["overflows"] == 1
     assert host.of_type(FrameType.NAK) == [bytes([0, NakReason.OVERFLOW])]
+
+
+def test_heartbeat_period_and_link_timeout_are_exact():
+    """Heartbeats start every ``heartbeat_cycles + 1`` cycles on an idle link (the cycle
+    choosing the frame, then ``heartbeat_cycles`` of quiet counted from it), and the link is
+    up for exactly ``link_timeout_cycles`` cycles after a good frame."""
+    heartbeat, timeout = 97, 300
+
+    async def script(ctx, host, link):
+        starts, up = [], 0
+        for byte in _hello():       # sent here, not by ``host.send``, to count every cycle
+            ctx.set(link.i_rx.payload, byte)
+            ctx.set(link.i_rx.valid, 1)
+            await ctx.tick()
+            up += ctx.get(link.o_link_up)
+        ctx.set(link.i_rx.valid, 0)
+        for cycle in range(4 * heartbeat + timeout):
+            frames, link_up = ctx.get(link.o_status.tx_frames), ctx.get(link.o_link_up)
+            up += link_up
+            if not starts or frames != starts[-1][1]:
+                starts.append((cycle, frames))
+            await ctx.tick()
+        assert up == timeout
+        # The STATUS answer to the hello, then heartbeats only.
+        periods = {b[0] - a[0] for a, b in zip(starts[2:], starts[3:])}
+        assert periods == {heartbeat + 1}, starts
+
+    _run(script, heartbeat=heartbeat, link_timeout_cycles=timeout)
+
+
+def test_lfsr_timer_jump_ahead():
+    from tickwire.hdl.link_tx import lfsr_jump, lfsr_step
+    for width in range(3, 15):
+        state, seen = 0, set()
+        while state not in seen:
+            seen.add(state)
+            state = lfsr_step(state, width)
+        assert len(seen) == 2 ** width - 1      # maximal length: every count is exact
+    for width, steps in ((7, 100), (22, 5000), (25, 777)):
+        state = 5
+        for _ in range(steps):
+            state = lfsr_step(state, width)
+        assert lfsr_jump(5, width, steps) == state
+
+
+def test_link_crc_matches_catalog():
+    """``LinkCrc`` (XORs, complemented register, clear) against ``amaranth.lib.crc``'s
+    software model of the same CRC, over frames one after another."""
+    import random
+
+    from tickwire.hdl.link_rx import LINK_CRC, LinkCrc
+    params = LINK_CRC(8)
+    rng = random.Random(5)
+    frames = [b"123456789"] + [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 60)))
+                               for _ in range(20)]
+    dut = LinkCrc()
+
+    async def testbench(ctx):
+        for frame in frames:
+            for byte in frame:
+                ctx.set(dut.i_data, byte)
+                ctx.set(dut.i_step, 1)
+                await ctx.tick()
+            ctx.set(dut.i_step, 0)
+            assert ctx.get(dut.o_crc_n) ^ 0xFFFF == params.compute(frame)
+            ctx.set(dut.i_clear, 1)
+            await ctx.tick()
+            ctx.set(dut.i_clear, 0)
+            assert ctx.get(dut.o_crc_n) ^ 0xFFFF == 0xFFFF
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
