@@ -158,8 +158,9 @@ def build_board(board, out_dir=None, params=None, clk_mhz=None, baud=3_000_000, 
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    bar = None
-    if progress:
+    # A live stage display on a terminal; one line per stage in logs (CI), not a redraw each tick.
+    bar, shown = None, None
+    if progress and sys.stderr.isatty():
         try:
             from tqdm import tqdm
             bar = tqdm(total=None, desc=f"{board}: elaboration", bar_format="{desc} {elapsed}",
@@ -168,9 +169,14 @@ def build_board(board, out_dir=None, params=None, clk_mhz=None, baud=3_000_000, 
             bar = None
     while thread.is_alive():
         thread.join(0.5)
+        stage = _stages(out_dir, board)
         if bar is not None:
-            bar.set_description_str(f"{board}: {_stages(out_dir, board)}")
+            bar.set_description_str(f"{board}: {stage}")
             bar.update(0)
+        elif progress and stage != shown:
+            print(f"{board}: {stage} ({time.monotonic() - started:.0f} s)", file=sys.stderr,
+                  flush=True)
+            shown = stage
     if bar is not None:
         bar.close()
     seconds = time.monotonic() - started
