@@ -83,7 +83,10 @@ class ExchangeCore(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i_cmd), engine.i_cmd)
         src = engine.o_event
 
-        # Fork: the event is taken once both the link and the feed have it.
+        # Fork: each output takes the event once; the source's ``ready`` is the AND of
+        # registered "taken" flags, a cycle after the last output took it. That costs one cycle
+        # per event (the link is far slower) and keeps the consumers' combinational ``ready``
+        # (the ITCH encoder decodes the payload for it) out of the engine's paths.
         outputs = [self.o_event]
         if self.feed is not None:
             m.submodules.feed = feed = self.feed
@@ -92,18 +95,17 @@ class ExchangeCore(wiring.Component):
             if hasattr(feed, "o_frame"):
                 # No Ethernet on these boards: the feed's UDP frames are dropped.
                 m.d.comb += feed.o_frame.ready.eq(1)
-        done = [Signal(name=f"fork_done_{i}") for i in range(len(outputs))]
-        finished = [d | (out.valid & out.ready) for d, out in zip(done, outputs)]
-        all_done = 1
-        for f in finished:
-            all_done = all_done & f
-        m.d.comb += src.ready.eq(all_done)
-        for d, out, f in zip(done, outputs, finished):
-            m.d.comb += [out.payload.eq(src.payload), out.valid.eq(src.valid & ~d)]
+        taken = [Signal(name=f"fork_taken_{i}") for i in range(len(outputs))]
+        all_taken = 1
+        for t in taken:
+            all_taken = all_taken & t
+        m.d.comb += src.ready.eq(all_taken)
+        for t, out in zip(taken, outputs):
+            m.d.comb += [out.payload.eq(src.payload), out.valid.eq(src.valid & ~t)]
             with m.If(src.valid & src.ready):
-                m.d.sync += d.eq(0)
-            with m.Elif(src.valid):
-                m.d.sync += d.eq(f)
+                m.d.sync += t.eq(0)
+            with m.Elif(out.valid & out.ready):
+                m.d.sync += t.eq(1)
 
         halted = Signal(8)
         ev = src.payload
