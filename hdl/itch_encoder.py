@@ -13,17 +13,17 @@ from ..protocol.link import EVENT_LAYOUT, EventKind, ReplaceMode
 __all__ = ["ItchType", "MESSAGE_LAYOUT", "MAX_MESSAGE", "ItchEncoder", "spec_bytes", "message_bytes"]
 
 
-class ItchType(enum.Enum, shape=8):
-    """The ITCH messages the feed sends, by their ASCII type code; ``NONE``: no message."""
+class ItchType(enum.Enum, shape=4):
+    """The ITCH messages the feed sends; ``NONE``: no message."""
     NONE = 0
-    S = ord("S")
-    R = ord("R")
-    H = ord("H")
-    A = ord("A")
-    E = ord("E")
-    X = ord("X")
-    D = ord("D")
-    U = ord("U")
+    S = 1
+    R = 2
+    H = 3
+    A = 4
+    E = 5
+    X = 6
+    D = 7
+    U = 8
 
 
 MAX_MESSAGE = max(itch.SPECS[t.name.encode()].length for t in ItchType if t is not ItchType.NONE)
@@ -63,9 +63,15 @@ def spec_bytes(spec, values):
             out += [packed[8 * i:8 * i + 8] for i in range(n)]
         elif field.kind is Kind.CHAR:
             out.append(Const(ord(value), 8) if isinstance(value, str) else Value.cast(value))
+        elif isinstance(value, int):
+            out += [Const(byte, 8) for byte in value.to_bytes(n, "big")]
         else:
-            wide = Cat(value, Const(0, 8 * n))
-            out += [wide[8 * (n - 1 - i):8 * (n - i)] for i in range(n)]
+            value = Value.cast(value)
+            for i in reversed(range(n)):
+                if 8 * i >= len(value):     # bytes above the value are constant zeros
+                    out.append(Const(0, 8))
+                else:
+                    out.append(Cat(value[8 * i:8 * i + 8], Const(0, 8))[:8])
     assert len(out) == spec.length
     return out
 
@@ -78,14 +84,22 @@ def message_bytes(type_code, values):
 class ItchEncoder(wiring.Component):
     """Turns engine events into ITCH 5.0 messages, byte for byte as ``tickwire.feed.FeedEncoder``.
 
-    An accepted event's message starts on the next cycle and goes out at one byte per cycle;
-    the next event is accepted with the last byte. ``price × tick`` (A, U) comes from a
-    shift-and-add multiplier that finishes before the price bytes are due.
+    The message is made straight from the input stream's payload, which the producer holds
+    still while ``valid`` and not ``ready`` (the stream contract): the first byte is on
+    ``o_msg`` in the cycle the event is valid, then one byte per cycle while ``o_msg`` is
+    ready, and the event is taken (``ready``) with the message's last byte. An event without
+    a message is taken at once, or with its ``empty`` flush beat if it ends its command.
+
+    The stock locate table (name and tick size per locate, written by DIRECTORY events while
+    their R message goes out) is one byte wide in block RAM: 16 bytes per locate, read a byte
+    per cycle as the message needs it. ``price × tick`` (A, U) is a most-significant-bit-first
+    shift-and-add, one tick bit per byte sent (bytes 1 to 16), done before the price bytes.
 
     Parameters
     ----------
     locates : int
-        Entries of the stock locate table (locates ``0 … locates − 1``; higher locates alias).
+        Entries of the stock locate table, rounded up to a power of two (higher locates
+        alias).
 
     Members
     -------
@@ -97,50 +111,52 @@ class ItchEncoder(wiring.Component):
     o_msg: Out(stream.Signature(MESSAGE_LAYOUT))
 
     def __init__(self, locates=64):
-        self._locates = locates
+        self._locate_bits = max(1, (locates - 1).bit_length())
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.stocks = stocks = Memory(shape=STOCK_LAYOUT, depth=self._locates, init=[])
+        inp, out = self.i_event, self.o_msg
+        ev = inp.payload
+        index = Signal(range(MAX_MESSAGE))
+        advance = Signal()
+        m.d.comb += advance.eq(out.valid & out.ready)
+
+        # The stock locate table: per locate, the tick size's high and low bytes at 0 and 1,
+        # the name's bytes (first character first) at 8 to 15, so that an A message's stock
+        # bytes (24 to 31) are read at their own index modulo 16.
+        m.submodules.stocks = stocks = Memory(shape=8, depth=16 << self._locate_bits, init=[])
         wr = stocks.write_port()
         rd = stocks.read_port()
-        stock, tick = rd.data.name, rd.data.tick
+        locate = ev.symbol[:self._locate_bits]
 
-        inp, out = self.i_event, self.o_msg
-        pev = inp.payload
-        ev = Signal(EVENT_LAYOUT)
         typ = Signal(ItchType)
-        x_shares = Signal(32)
-        index = Signal(range(MAX_MESSAGE))
-        sending = Signal()      # a message or an empty marker is on o_msg
-
-        # What the incoming event becomes.
-        next_typ = Signal(ItchType)
-        with m.Switch(pev.kind):
+        with m.Switch(ev.kind):
             for kind, code in ((EventKind.SYSTEM, ItchType.S), (EventKind.DIRECTORY, ItchType.R),
                                (EventKind.TRADING, ItchType.H), (EventKind.ADD, ItchType.A),
                                (EventKind.EXECUTE, ItchType.E), (EventKind.REDUCE, ItchType.X),
                                (EventKind.DELETE, ItchType.D)):
                 with m.Case(kind):
-                    m.d.comb += next_typ.eq(code)
+                    m.d.comb += typ.eq(code)
             with m.Case(EventKind.REPLACE):
-                with m.Switch(pev.mode):
+                with m.Switch(ev.mode):
                     with m.Case(ReplaceMode.KEPT):
-                        m.d.comb += next_typ.eq(
-                            Mux(pev.remaining == pev.qty, ItchType.NONE, ItchType.X))
+                        m.d.comb += typ.eq(Mux(ev.remaining == ev.qty, ItchType.NONE, ItchType.X))
                     with m.Case(ReplaceMode.MOVED):
-                        m.d.comb += next_typ.eq(ItchType.U)
+                        m.d.comb += typ.eq(ItchType.U)
                     with m.Default():
-                        m.d.comb += next_typ.eq(ItchType.D)
+                        m.d.comb += typ.eq(ItchType.D)
 
-        # Message bytes of each type, from the ITCH tables.
+        # Message bytes of each type, from the ITCH tables. The stock name of H and A is the
+        # table byte read for the current index, whichever it is.
+        stock = Cat(*[rd.data] * 8)
         header = {"stock_locate": ev.symbol, "timestamp": ev.timestamp}
         h_reason = Signal(32, init=_alpha("", 4).value)
         for (halted, reason), text in TRADING_REASONS.items():
             with m.If((ev.halted == halted) & (ev.reason == reason)):
                 m.d.comb += h_reason.eq(_alpha(text, 4))
-        price = Signal(32)      # ev.price × tick, ready 16 cycles after the event
+        x_shares = Mux(ev.kind == EventKind.REPLACE, ev.remaining - ev.qty, ev.qty)[:32]
+        price = Signal(32)      # ev.price × tick, complete once byte 16 has gone out
         messages = {
             ItchType.S: message_bytes(b"S", {"stock_locate": 0, "timestamp": ev.timestamp,
                                              "event_code": ev.reason}),
@@ -159,7 +175,7 @@ class ItchEncoder(wiring.Component):
                 "buy_sell_indicator": Mux(ev.side, ord("S"), ord("B")), "shares": ev.qty,
                 "stock": stock, "price": price}),
             ItchType.E: message_bytes(b"E", {
-                **header, "order_reference_number": ev.order_id, "executed_shares": ev.qty,
+                **header, "order_reference_number": ev.order_id, "executed_shares": x_shares,
                 "match_number": ev.match}),
             ItchType.X: message_bytes(b"X", {
                 **header, "order_reference_number": ev.order_id, "canceled_shares": x_shares}),
@@ -168,59 +184,78 @@ class ItchEncoder(wiring.Component):
                 **header, "original_order_reference_number": ev.order_id,
                 "new_order_reference_number": ev.other_id, "shares": ev.qty, "price": price}),
         }
-
         length = Signal.like(out.payload.length)
         with m.Switch(typ):
             for code, msg in messages.items():
                 with m.Case(code):
                     m.d.comb += length.eq(len(msg))
-                    with m.Switch(index):
-                        for i, byte in enumerate(msg):
-                            with m.Case(i):
-                                m.d.comb += out.payload.data.eq(byte)
+        _byte_select(m, out.payload.data, index, typ, messages)
 
         is_last = Signal()
         m.d.comb += [
             is_last.eq((typ == ItchType.NONE) | (index == length - 1)),
-            out.valid.eq(sending),
+            # Events without a message go out only to carry the end of their command.
+            out.valid.eq(inp.valid & ((typ != ItchType.NONE) | ev.last)),
             out.payload.last.eq(is_last),
             out.payload.flush.eq(ev.last),
             out.payload.empty.eq(typ == ItchType.NONE),
             out.payload.length.eq(length),
+            inp.ready.eq(Mux(out.valid, out.ready & is_last, 1)),
         ]
+        with m.If(advance):
+            m.d.sync += index.eq(Mux(is_last, 0, index + 1))
 
-        with m.If(out.valid & out.ready):
-            m.d.sync += index.eq(index + 1)
-            with m.If(is_last):
-                m.d.sync += sending.eq(0)
+        # Table reads: the byte for the next index, read as the current one goes out.
+        slot = Signal(4)
+        with m.If(typ == ItchType.H):
+            m.d.comb += slot.eq(index - 2)                  # stock bytes 11 to 18
+        with m.Elif(index < 16):
+            m.d.comb += slot.eq(Cat(index[3], Const(0, 3)))  # tick bytes for bytes 1 to 16
+        with m.Else():
+            m.d.comb += slot.eq(index + 1)                  # A: stock bytes 24 to 31
+        m.d.comb += [rd.addr.eq(Cat(slot, locate)), rd.en.eq(advance)]
 
-        # A new event is taken when nothing is being sent or with the last byte going out.
+        # Table writes, while the R message is valid: tick bytes at indexes 3 and 4, name bytes
+        # as they go out (11 to 18).
+        in_name = (index >= 11) & (index <= 18)
         m.d.comb += [
-            inp.ready.eq(~sending | (out.ready & is_last)),
-            rd.addr.eq(pev.symbol),
-            rd.en.eq(inp.ready),
-            wr.addr.eq(pev.symbol),
-            wr.data.name.eq(pev.name),
-            wr.data.tick.eq(pev.tick),
-            wr.en.eq(inp.valid & inp.ready & (pev.kind == EventKind.DIRECTORY)),
+            wr.addr.eq(Cat((index - 3)[:4], locate)),
+            wr.data.eq(Mux(in_name, out.payload.data, Mux(index[0], ev.tick[8:], ev.tick[:8]))),
+            wr.en.eq(out.valid & (typ == ItchType.R) & (in_name | (index == 3) | (index == 4))),
         ]
-        with m.If(inp.valid & inp.ready):
-            m.d.sync += [
-                ev.eq(pev),
-                typ.eq(next_typ),
-                index.eq(0),
-                x_shares.eq(Mux(pev.kind == EventKind.REPLACE, pev.remaining - pev.qty, pev.qty)),
-                # Events without a message go out only to carry the end of their command.
-                sending.eq((next_typ != ItchType.NONE) | pev.last),
-            ]
 
-        # Shift-and-add price × tick, one tick bit per cycle from the cycle after acceptance.
-        step = Signal(range(17), init=16)
-        multiplicand = Signal(32)
-        with m.If(inp.valid & inp.ready):
-            m.d.sync += [step.eq(0), price.eq(0), multiplicand.eq(pev.price)]
-        with m.Elif(step != 16):
-            m.d.sync += [step.eq(step + 1), multiplicand.eq(multiplicand << 1)]
-            with m.If(tick.bit_select(step, 1)):
-                m.d.sync += price.eq(price + multiplicand)
+        # price × tick: with byte k (1 to 16) going out, the table byte holds tick bit 16 − k.
+        tick_bit = rd.data.bit_select((0 - index)[:3], 1)
+        with m.If(advance & (index == 0)):
+            m.d.sync += price.eq(0)
+        with m.Elif(advance & (index <= 16)):
+            m.d.sync += price.eq((price << 1) + Mux(tick_bit, ev.price, 0))
         return m
+
+
+def _byte_select(m, data, index, typ, messages):
+    """``data`` = byte ``index`` of the message of type ``typ``, as an OR of the distinct bytes
+    (by expression), each gated by the positions and types that send it."""
+    sources = {}
+    for code, msg in messages.items():
+        for i, byte in enumerate(msg):
+            sources.setdefault(repr(byte), (byte, {}))[1].setdefault(i, []).append(code)
+    at = {i: Signal(name=f"at_{i}") for i in range(max(len(msg) for msg in messages.values()))}
+    for i, s in at.items():
+        m.d.comb += s.eq(index == i)
+    terms = []
+    for key, (byte, where) in sources.items():
+        sel = 0
+        for i, codes in where.items():
+            if len(codes) == len(messages):
+                sel = sel | at[i]
+            else:
+                cond = 0
+                for c in codes:
+                    cond = cond | (typ == c)
+                sel = sel | (at[i] & cond)
+        terms.append(Mux(sel, byte, 0))
+    acc = 0
+    for t in terms:
+        acc = acc | t
+    m.d.comb += data.eq(acc)
