@@ -14,7 +14,8 @@ __all__ = ["ItchType", "MESSAGE_LAYOUT", "MAX_MESSAGE", "ItchEncoder", "spec_byt
 
 
 class ItchType(enum.Enum, shape=4):
-    """The ITCH messages the feed sends; ``NONE``: no message."""
+    """The ITCH messages the feed sends; ``NONE``: no message. ``X`` cancels an order's
+    ``qty`` (REDUCE), ``XR`` its ``remaining − qty`` (REPLACE keeping priority)."""
     NONE = 0
     S = 1
     R = 2
@@ -22,11 +23,13 @@ class ItchType(enum.Enum, shape=4):
     A = 4
     E = 5
     X = 6
-    D = 7
-    U = 8
+    XR = 7
+    D = 8
+    U = 9
 
 
-MAX_MESSAGE = max(itch.SPECS[t.name.encode()].length for t in ItchType if t is not ItchType.NONE)
+MAX_MESSAGE = max(itch.SPECS[t.name[:1].encode()].length
+                  for t in ItchType if t is not ItchType.NONE)
 
 #: One beat of the message stream. ``length`` (the whole message's, in bytes) is valid on every
 #: beat so that the packetizer knows at the first byte whether the message fits. ``flush``
@@ -49,7 +52,7 @@ def spec_bytes(spec, values):
 
     ``values`` maps field names to Amaranth values or Python constants: integer fields are
     numbers (sent big-endian), ALPHA fields a ``str`` or a value packed first character in the
-    least significant byte, CHAR fields a 1-character ``str`` or an 8-bit value. Fields with a
+    least significant byte (or a list of its byte values, first character first), CHAR fields a 1-character ``str`` or an 8-bit value. Fields with a
     default in the spec may be left out.
     """
     out = [Const(code, 8) for code in spec.type_code]
@@ -58,7 +61,9 @@ def spec_bytes(spec, values):
         if value is None:
             raise ValueError(f"{spec.name}.{field.name} has no value")
         n = field.length
-        if field.kind is Kind.ALPHA:
+        if field.kind is Kind.ALPHA and isinstance(value, (list, tuple)):
+            out += list(value)
+        elif field.kind is Kind.ALPHA:
             packed = _alpha(value, n) if isinstance(value, str) else Value.cast(value)
             out += [packed[8 * i:8 * i + 8] for i in range(n)]
         elif field.kind is Kind.CHAR:
@@ -119,6 +124,7 @@ class ItchEncoder(wiring.Component):
         inp, out = self.i_event, self.o_msg
         ev = inp.payload
         index = Signal(range(MAX_MESSAGE))
+        at = Signal(MAX_MESSAGE, init=1)       # one-hot index
         advance = Signal()
         m.d.comb += advance.eq(out.valid & out.ready)
 
@@ -131,6 +137,9 @@ class ItchEncoder(wiring.Component):
         locate = ev.symbol[:self._locate_bits]
 
         typ = Signal(ItchType)
+        kept_typ = Signal(ItchType)
+        x_shares = Signal(32)
+        m.d.comb += x_shares.eq(ev.remaining - ev.qty)
         with m.Switch(ev.kind):
             for kind, code in ((EventKind.SYSTEM, ItchType.S), (EventKind.DIRECTORY, ItchType.R),
                                (EventKind.TRADING, ItchType.H), (EventKind.ADD, ItchType.A),
@@ -141,7 +150,7 @@ class ItchEncoder(wiring.Component):
             with m.Case(EventKind.REPLACE):
                 with m.Switch(ev.mode):
                     with m.Case(ReplaceMode.KEPT):
-                        m.d.comb += typ.eq(Mux(ev.remaining == ev.qty, ItchType.NONE, ItchType.X))
+                        m.d.comb += typ.eq(Mux(x_shares == 0, ItchType.NONE, ItchType.XR))
                     with m.Case(ReplaceMode.MOVED):
                         m.d.comb += typ.eq(ItchType.U)
                     with m.Default():
@@ -149,13 +158,12 @@ class ItchEncoder(wiring.Component):
 
         # Message bytes of each type, from the ITCH tables. The stock name of H and A is the
         # table byte read for the current index, whichever it is.
-        stock = Cat(*[rd.data] * 8)
+        stock = [rd.data] * 8
         header = {"stock_locate": ev.symbol, "timestamp": ev.timestamp}
         h_reason = Signal(32, init=_alpha("", 4).value)
         for (halted, reason), text in TRADING_REASONS.items():
             with m.If((ev.halted == halted) & (ev.reason == reason)):
                 m.d.comb += h_reason.eq(_alpha(text, 4))
-        x_shares = Mux(ev.kind == EventKind.REPLACE, ev.remaining - ev.qty, ev.qty)[:32]
         price = Signal(32)      # ev.price × tick, complete once byte 16 has gone out
         messages = {
             ItchType.S: message_bytes(b"S", {"stock_locate": 0, "timestamp": ev.timestamp,
@@ -175,9 +183,11 @@ class ItchEncoder(wiring.Component):
                 "buy_sell_indicator": Mux(ev.side, ord("S"), ord("B")), "shares": ev.qty,
                 "stock": stock, "price": price}),
             ItchType.E: message_bytes(b"E", {
-                **header, "order_reference_number": ev.order_id, "executed_shares": x_shares,
+                **header, "order_reference_number": ev.order_id, "executed_shares": ev.qty,
                 "match_number": ev.match}),
             ItchType.X: message_bytes(b"X", {
+                **header, "order_reference_number": ev.order_id, "canceled_shares": ev.qty}),
+            ItchType.XR: message_bytes(b"X", {
                 **header, "order_reference_number": ev.order_id, "canceled_shares": x_shares}),
             ItchType.D: message_bytes(b"D", {**header, "order_reference_number": ev.order_id}),
             ItchType.U: message_bytes(b"U", {
@@ -185,15 +195,30 @@ class ItchEncoder(wiring.Component):
                 "new_order_reference_number": ev.other_id, "shares": ev.qty, "price": price}),
         }
         length = Signal.like(out.payload.length)
+        kept_length = Signal.like(out.payload.length)
+        for t, l in ((typ, length), (kept_typ, kept_length)):
+            with m.Switch(t):
+                for code, msg in messages.items():
+                    with m.Case(code):
+                        m.d.comb += l.eq(len(msg))
+        # From byte 1 on, the bytes are selected by the event's type kept in a register, so
+        # that the type's logic (which includes a 32-bit comparison) is not merged into the
+        # byte selection; byte 0, the type code, comes from the event itself.
+        with m.If(index == 0):
+            m.d.sync += kept_typ.eq(typ)
+        body = Signal(8)
+        _byte_select(m, body, at, kept_typ, {code: [Const(0, 8)] + msg[1:]
+                                                for code, msg in messages.items()})
+        type_code = Signal(8)
         with m.Switch(typ):
             for code, msg in messages.items():
                 with m.Case(code):
-                    m.d.comb += length.eq(len(msg))
-        _byte_select(m, out.payload.data, index, typ, messages)
+                    m.d.comb += type_code.eq(msg[0])
+        m.d.comb += out.payload.data.eq(Mux(index == 0, type_code, body))
 
         is_last = Signal()
         m.d.comb += [
-            is_last.eq((typ == ItchType.NONE) | (index == length - 1)),
+            is_last.eq((typ == ItchType.NONE) | ((index != 0) & (index == kept_length - 1))),
             # Events without a message go out only to carry the end of their command.
             out.valid.eq(inp.valid & ((typ != ItchType.NONE) | ev.last)),
             out.payload.last.eq(is_last),
@@ -204,10 +229,11 @@ class ItchEncoder(wiring.Component):
         ]
         with m.If(advance):
             m.d.sync += index.eq(Mux(is_last, 0, index + 1))
+            m.d.sync += at.eq(Mux(is_last, 1, at << 1))
 
         # Table reads: the byte for the next index, read as the current one goes out.
         slot = Signal(4)
-        with m.If(typ == ItchType.H):
+        with m.If((kept_typ == ItchType.H) & (index >= 8)):
             m.d.comb += slot.eq(index - 2)                  # stock bytes 11 to 18
         with m.Elif(index < 16):
             m.d.comb += slot.eq(Cat(index[3], Const(0, 3)))  # tick bytes for bytes 1 to 16
@@ -221,7 +247,7 @@ class ItchEncoder(wiring.Component):
         m.d.comb += [
             wr.addr.eq(Cat((index - 3)[:4], locate)),
             wr.data.eq(Mux(in_name, out.payload.data, Mux(index[0], ev.tick[8:], ev.tick[:8]))),
-            wr.en.eq(out.valid & (typ == ItchType.R) & (in_name | (index == 3) | (index == 4))),
+            wr.en.eq(out.valid & (kept_typ == ItchType.R) & (in_name | (index == 3) | (index == 4))),
         ]
 
         # price × tick: with byte k (1 to 16) going out, the table byte holds tick bit 16 − k.
@@ -229,7 +255,7 @@ class ItchEncoder(wiring.Component):
         with m.If(advance & (index == 0)):
             m.d.sync += price.eq(0)
         with m.Elif(advance & (index <= 16)):
-            m.d.sync += price.eq((price << 1) + Mux(tick_bit, ev.price, 0))
+            m.d.sync += price.eq(Mux(tick_bit, (price << 1) + ev.price, price << 1))
         return m
 
 
@@ -240,9 +266,7 @@ def _byte_select(m, data, index, typ, messages):
     for code, msg in messages.items():
         for i, byte in enumerate(msg):
             sources.setdefault(repr(byte), (byte, {}))[1].setdefault(i, []).append(code)
-    at = {i: Signal(name=f"at_{i}") for i in range(max(len(msg) for msg in messages.values()))}
-    for i, s in at.items():
-        m.d.comb += s.eq(index == i)
+    at = index
     terms = []
     for key, (byte, where) in sources.items():
         sel = 0

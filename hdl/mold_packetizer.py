@@ -13,7 +13,7 @@ __all__ = ["PACKET_LAYOUT", "MOLD_LAYOUT", "MoldPacketizer"]
 HEADER_LENGTH = moldudp64.HEADER_LENGTH
 
 #: The shortest message the ITCH encoder sends, which bounds the count of a packet.
-MIN_MESSAGE = min(itch.SPECS[t.name.encode()].length for t in ItchType if t is not ItchType.NONE)
+MIN_MESSAGE = min(itch.SPECS[t.name[:1].encode()].length for t in ItchType if t is not ItchType.NONE)
 
 #: Block RAM depth in 8-bit mode: the second packet buffer starts at a multiple of it, so that
 #: only the address bits above it need an adder.
