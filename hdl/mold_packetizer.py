@@ -135,20 +135,31 @@ class MoldPacketizer(wiring.Component):
         fill_count = Signal(count_bits)
         wstate = Signal(_Write)
 
-        # The packet being read out (shared by the readers). ``seq`` is its sequence number;
-        # the next one's is ``seq + pkt_count`` (heartbeats and the end of session count 0).
+        # The packet being read out (shared by the readers).
         pkt_len = Signal.like(wptr)
         pkt_count = Signal(count_bits)
         pkt_eos = Signal()
-        seq = Signal(64, init=1)
         count = Mux(pkt_eos, moldudp64.END_OF_SESSION, pkt_count)
         header = spec_bytes(moldudp64.HEADER, {
-            "session": self._session, "sequence": seq, "count": count})
+            "session": self._session, "sequence": 0, "count": count})
 
         # Loading a packet into the readers: a data packet, a heartbeat or the end of session.
         load = Signal()
         load_data = Signal()
         load_eos = Signal()
+
+        # The sequence number lives in the buffer memory, at the first buffer's header bytes
+        # 10 to 17 (which no block uses), where the readers read it like payload bytes. A load
+        # adds the previous packet's count to it there, a byte per cycle from the least
+        # significant, through the first read port and the write port, in the 8 cycles after
+        # the load: before any reader can be at byte 10 (the writer waits meanwhile).
+        seq_first = HEADER_LENGTH - 3             # address of its least significant byte
+        update = Signal()
+        update_byte = Signal(3)
+        update_carry = Signal()
+        prev_count = Signal(count_bits)           # count of the packet before the loaded one
+        fresh = Signal(init=1)                    # no sequence number yet: it is 1
+        total = Signal(9)
 
         outputs = []
         if self._packet_output:
@@ -156,24 +167,36 @@ class MoldPacketizer(wiring.Component):
         if self._mold_output:
             outputs.append(self.o_mold)
         busies = []
-        for out in outputs:
+        for number, out in enumerate(outputs):
             rd = buffer.read_port()
             busy = Signal()
             pos = Signal(range(max_payload))
             pos_inc = Signal.like(wptr)
+            next_pos = Signal.like(pos)
+            from_header = Signal()
             hbyte = Signal(8)
             with m.Switch(pos[:(HEADER_LENGTH - 1).bit_length()]):
                 for i, byte in enumerate(header):
-                    with m.Case(i):
-                        m.d.comb += hbyte.eq(byte)
+                    if i < HEADER_LENGTH - 10 or i >= HEADER_LENGTH - 2:
+                        with m.Case(i):
+                            m.d.comb += hbyte.eq(byte)
             advance = out.valid & out.ready
             m.d.comb += [
                 pos_inc.eq(pos + 1),
+                next_pos.eq(Mux(advance, pos_inc, pos)),
+                from_header.eq((pos < HEADER_LENGTH - 10) |
+                               ((pos >= HEADER_LENGTH - 2) & (pos < HEADER_LENGTH))),
                 out.valid.eq(busy),
-                out.payload.data.eq(Mux(pos < HEADER_LENGTH, hbyte, rd.data)),
+                out.payload.data.eq(Mux(from_header, hbyte, rd.data)),
                 out.payload.last.eq(pos_inc == pkt_len),
-                rd.addr.eq(address(Mux(advance, pos_inc, pos), ~wbuf)),
+                rd.addr.eq(address(next_pos, ~wbuf & (next_pos >= HEADER_LENGTH))),
             ]
+            if number == 0:
+                m.d.comb += total.eq(rd.data + Mux(update_byte == 0, prev_count, update_carry))
+                with m.If(load):
+                    m.d.comb += rd.addr.eq(seq_first)
+                with m.Elif(update):
+                    m.d.comb += rd.addr.eq(seq_first - 1 - update_byte)
             with m.If(advance):
                 m.d.sync += pos.eq(pos_inc)
                 with m.If(out.payload.last):
@@ -190,10 +213,16 @@ class MoldPacketizer(wiring.Component):
                 pkt_len.eq(Mux(load_data, wptr, HEADER_LENGTH)),
                 pkt_count.eq(load_count),
                 pkt_eos.eq(load_eos),
-                seq.eq(seq + pkt_count),
+                prev_count.eq(pkt_count),
+                update.eq(1),
+                update_byte.eq(0),
             ]
             with m.If(load_data):
                 m.d.sync += [fill_count.eq(0), wptr.eq(HEADER_LENGTH), wbuf.eq(~wbuf)]
+        with m.If(update):
+            m.d.sync += [update_byte.eq(update_byte + 1), update_carry.eq(total[8])]
+            with m.If(update_byte == 7):
+                m.d.sync += [update.eq(0), fresh.eq(0)]
 
         # End of session and heartbeats.
         eos_pending = Signal()
@@ -210,17 +239,26 @@ class MoldPacketizer(wiring.Component):
                 m.d.sync += idle.eq(0)
             m.d.comb += hb_due.eq(idle == self._heartbeat_cycles)
 
-        # Writing blocks.
+        # Writing blocks, or the sequence number while it is updated.
         beat = self.i_msg.payload
+        write = Signal()
         write_byte = Signal(8)
-        m.d.comb += [
-            wr.addr.eq(address(wptr, wbuf)),
-            wr.data.eq(write_byte),
-        ]
-        with m.If(wr.en):
+        with m.If(update):
+            m.d.comb += [
+                wr.addr.eq(seq_first - update_byte),
+                wr.data.eq(Mux(fresh, update_byte == 0, total[:8])),
+                wr.en.eq(1),
+            ]
+        with m.Else():
+            m.d.comb += [
+                wr.addr.eq(address(wptr, wbuf)),
+                wr.data.eq(write_byte),
+                wr.en.eq(write),
+            ]
+        with m.If(write):
             m.d.sync += wptr.eq(wptr + 1)
         fits = wptr + 2 + beat.length <= max_payload
-        with m.Switch(wstate):
+        with m.If(~update), m.Switch(wstate):   # the writer waits for the update
             with m.Case(_Write.IDLE):
                 with m.If(eos_pending):
                     with m.If(fill_count != 0):
@@ -238,16 +276,16 @@ class MoldPacketizer(wiring.Component):
                     with m.Elif(~fits & (fill_count != 0)):
                         m.d.comb += [load.eq(readers_idle), load_data.eq(1)]
                     with m.Else():
-                        m.d.comb += [write_byte.eq(beat.length >> 8), wr.en.eq(1)]
+                        m.d.comb += [write_byte.eq(beat.length >> 8), write.eq(1)]
                         m.d.sync += wstate.eq(_Write.LEN_LO)
                 with m.Elif(hb_due & readers_idle):
                     m.d.comb += load.eq(1)
             with m.Case(_Write.LEN_LO):
-                m.d.comb += [write_byte.eq(beat.length), wr.en.eq(1)]
+                m.d.comb += [write_byte.eq(beat.length), write.eq(1)]
                 m.d.sync += wstate.eq(_Write.DATA)
             with m.Case(_Write.DATA):
                 m.d.comb += [self.i_msg.ready.eq(1), write_byte.eq(beat.data),
-                             wr.en.eq(self.i_msg.valid)]
+                             write.eq(self.i_msg.valid)]
                 with m.If(self.i_msg.valid & beat.last):
                     m.d.sync += fill_count.eq(fill_count + 1)
                     with m.If(beat.flush | (wptr == max_payload - 1)):
@@ -261,19 +299,23 @@ class MoldPacketizer(wiring.Component):
 
         if self._packet_output:
             # The payload's checksum sum: the blocks' words as they are written (a packet
-            # starts at an even offset), the header's at the load.
+            # starts at an even offset), the header's at the load, from a copy of the sequence
+            # number in a register.
+            seq = Signal(64, init=1)
             fill_sum = Signal(24)
             pkt_sum = Signal(24)
             session_sum = sum(int.from_bytes(moldudp64.HEADER.encode(
                 session=self._session, sequence=0, count=0)[i:i + 2], "big")
                 for i in range(0, 10, 2))
-            with m.If(wr.en):
+            with m.If(write):
                 m.d.sync += fill_sum.eq(fill_sum + Mux(wptr[0], write_byte, write_byte << 8))
             with m.If(load):
-                m.d.sync += pkt_sum.eq(
-                    Mux(load_data, fill_sum, 0) + session_sum +
-                    _words_sum((seq + pkt_count)[:64], 64) +
-                    Mux(load_eos, moldudp64.END_OF_SESSION, load_count))
+                m.d.sync += [
+                    seq.eq(seq + pkt_count),
+                    pkt_sum.eq(Mux(load_data, fill_sum, 0) + session_sum +
+                               _words_sum((seq + pkt_count)[:64], 64) +
+                               Mux(load_eos, moldudp64.END_OF_SESSION, load_count)),
+                ]
                 with m.If(load_data):
                     m.d.sync += fill_sum.eq(0)
             m.d.comb += [
