@@ -257,7 +257,7 @@ class MoldPacketizer(wiring.Component):
             ]
         with m.If(write):
             m.d.sync += wptr.eq(wptr + 1)
-        fits = wptr + 2 + beat.length <= max_payload
+        fits = wptr + beat.length <= max_payload - 2
         with m.If(~update), m.Switch(wstate):   # the writer waits for the update
             with m.Case(_Write.IDLE):
                 with m.If(eos_pending):
