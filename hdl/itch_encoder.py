@@ -38,22 +38,15 @@ MAX_MESSAGE = max(itch.SPECS[t.name[:1].encode()].length
 MESSAGE_LAYOUT = data.StructLayout({
     "data": 8, "last": 1, "flush": 1, "empty": 1, "length": range(MAX_MESSAGE + 1)})
 
-#: One entry of the stock locate table, written by DIRECTORY events.
-STOCK_LAYOUT = data.StructLayout({"name": 64, "tick": 16})
-
-
-def _alpha(text, length):
-    """A constant ALPHA field value packed like the event ``name`` (first character LSB)."""
-    return Const(int.from_bytes(text.encode("ascii").ljust(length, b" "), "little"), 8 * length)
-
-
 def spec_bytes(spec, values):
     """Byte expressions of one message of a table-driven ``MessageSpec``, type byte included.
 
     ``values`` maps field names to Amaranth values or Python constants: integer fields are
-    numbers (sent big-endian), ALPHA fields a ``str`` or a value packed first character in the
-    least significant byte (or a list of its byte values, first character first), CHAR fields a 1-character ``str`` or an 8-bit value. Fields with a
-    default in the spec may be left out.
+    numbers (sent big-endian), ALPHA fields a ``str``, a value packed first character in the
+    least significant byte or a list of its byte values (first character first), CHAR fields
+    a 1-character ``str`` or an 8-bit value. Fields with a default in the spec may be left
+    out. Constant bytes are ``Const`` (a number's bytes above its width too), so that a byte
+    program can tell them from the variable ones.
     """
     out = [Const(code, 8) for code in spec.type_code]
     for field in spec.fields:
@@ -63,8 +56,10 @@ def spec_bytes(spec, values):
         n = field.length
         if field.kind is Kind.ALPHA and isinstance(value, (list, tuple)):
             out += list(value)
+        elif field.kind is Kind.ALPHA and isinstance(value, str):
+            out += [Const(byte, 8) for byte in value.encode("ascii").ljust(n, b" ")]
         elif field.kind is Kind.ALPHA:
-            packed = _alpha(value, n) if isinstance(value, str) else Value.cast(value)
+            packed = Value.cast(value)
             out += [packed[8 * i:8 * i + 8] for i in range(n)]
         elif field.kind is Kind.CHAR:
             out.append(Const(ord(value), 8) if isinstance(value, str) else Value.cast(value))
@@ -95,6 +90,12 @@ class ItchEncoder(wiring.Component):
     ready, and the event is taken (``ready``) with the message's last byte. An event without
     a message is taken at once, or with its ``empty`` flush beat if it ends its command.
 
+    Bytes 1 on come from a byte program in block RAM (one 512 × 8 block): per message type
+    and index, a constant byte or which of the 48 distinct variable bytes (event fields, the
+    stock table byte, the price) to send; it is read a cycle ahead, for the next index, as a
+    byte goes out. The type is kept in a register from byte 1 on. H messages have one program
+    per trading state and reason text.
+
     The stock locate table (name and tick size per locate, written by DIRECTORY events while
     their R message goes out) is one byte wide in block RAM: 16 bytes per locate, read a byte
     per cycle as the message needs it. ``price × tick`` (A, U) is a most-significant-bit-first
@@ -104,7 +105,7 @@ class ItchEncoder(wiring.Component):
     ----------
     locates : int
         Entries of the stock locate table, rounded up to a power of two (higher locates
-        alias).
+        alias); 32 fill one block RAM.
 
     Members
     -------
@@ -124,7 +125,6 @@ class ItchEncoder(wiring.Component):
         inp, out = self.i_event, self.o_msg
         ev = inp.payload
         index = Signal(range(MAX_MESSAGE))
-        at = Signal(MAX_MESSAGE, init=1)       # one-hot index
         advance = Signal()
         m.d.comb += advance.eq(out.valid & out.ready)
 
@@ -160,11 +160,11 @@ class ItchEncoder(wiring.Component):
         # table byte read for the current index, whichever it is.
         stock = [rd.data] * 8
         header = {"stock_locate": ev.symbol, "timestamp": ev.timestamp}
-        h_reason = Signal(32, init=_alpha("", 4).value)
-        for (halted, reason), text in TRADING_REASONS.items():
-            with m.If((ev.halted == halted) & (ev.reason == reason)):
-                m.d.comb += h_reason.eq(_alpha(text, 4))
         price = Signal(32)      # ev.price × tick, complete once byte 16 has gone out
+        # H: one message per trading state and reason text (each its own byte program).
+        trading = {(halted, text): message_bytes(b"H", {
+            **header, "stock": stock, "reason": text, "trading_state": "H" if halted else "T"})
+            for halted, text in _TRADING_PROGRAMS}
         messages = {
             ItchType.S: message_bytes(b"S", {"stock_locate": 0, "timestamp": ev.timestamp,
                                              "event_code": ev.reason}),
@@ -175,9 +175,7 @@ class ItchEncoder(wiring.Component):
                 "authenticity": "P", "short_sale_threshold_indicator": "N", "ipo_flag": "N",
                 "luld_reference_price_tier": "1", "etp_flag": "N", "etp_leverage_factor": 0,
                 "inverse_indicator": "N"}),
-            ItchType.H: message_bytes(b"H", {
-                **header, "stock": stock, "reason": h_reason,
-                "trading_state": Mux(ev.halted, ord("H"), ord("T"))}),
+            ItchType.H: trading[0, ""],
             ItchType.A: message_bytes(b"A", {
                 **header, "order_reference_number": ev.order_id,
                 "buy_sell_indicator": Mux(ev.side, ord("S"), ord("B")), "shares": ev.qty,
@@ -196,25 +194,59 @@ class ItchEncoder(wiring.Component):
         }
         length = Signal.like(out.payload.length)
         kept_length = Signal.like(out.payload.length)
-        for t, l in ((typ, length), (kept_typ, kept_length)):
-            with m.Switch(t):
+        for selector, value in ((typ, length), (kept_typ, kept_length)):
+            with m.Switch(selector):
                 for code, msg in messages.items():
                     with m.Case(code):
-                        m.d.comb += l.eq(len(msg))
-        # From byte 1 on, the bytes are selected by the event's type kept in a register, so
-        # that the type's logic (which includes a 32-bit comparison) is not merged into the
-        # byte selection; byte 0, the type code, comes from the event itself.
+                        m.d.comb += value.eq(len(msg))
+        # From byte 1 on, the message is driven by the event's type kept in a register, so
+        # that the type's logic (which includes a 32-bit comparison) stays out of the byte
+        # selection; byte 0, the type code, comes from the event itself.
         with m.If(index == 0):
             m.d.sync += kept_typ.eq(typ)
-        body = Signal(8)
-        _byte_select(m, body, at, kept_typ, {code: [Const(0, 8)] + msg[1:]
-                                                for code, msg in messages.items()})
         type_code = Signal(8)
         with m.Switch(typ):
             for code, msg in messages.items():
                 with m.Case(code):
                     m.d.comb += type_code.eq(msg[0])
-        m.d.comb += out.payload.data.eq(Mux(index == 0, type_code, body))
+
+        # Bytes 1 on: a program in block RAM gives, per type and index, either the constant
+        # byte or which of the (at most 64) distinct variable bytes to send, as a group of 8
+        # and a lane in it; it is read for the next index as the current byte goes out.
+        programs = {_PLACES[code]: msg for code, msg in messages.items() if code is not ItchType.H}
+        programs.update({place: trading[key] for key, place in _TRADING_PROGRAMS.items()})
+        contents, groups = _byte_program(programs)
+        m.submodules.program = program = Memory(shape=8, depth=len(contents), init=contents)
+        step = program.read_port()
+        step_typ = Mux(index == 0, typ, kept_typ)
+        step_index = index + 1
+        step_slot, step_high = Signal(3), Signal(2)
+        with m.Switch(step_typ):
+            for code, (slot, high) in _PLACES.items():
+                with m.Case(code):
+                    m.d.comb += [step_slot.eq(slot), step_high.eq(high)]
+            with m.Case(ItchType.H):
+                cases = [(ev.halted == halted, _TRADING_PROGRAMS[halted, ""]) for halted in (0, 1)]
+                cases += [((ev.halted == halted) & (ev.reason == reason),
+                           _TRADING_PROGRAMS[halted, text])
+                          for (halted, reason), text in TRADING_REASONS.items()]
+                for condition, (slot, high) in cases:
+                    with m.If(condition):
+                        m.d.comb += [step_slot.eq(slot), step_high.eq(high)]
+        m.d.comb += [
+            step.addr.eq(Cat(step_index[:4], step_index[4:6] | step_high, step_slot)),
+            step.en.eq(advance),
+        ]
+        variable = step.data[7]
+        group, lane = step.data[3:6], step.data[:3]
+        selected = 0
+        for number, sources in enumerate(groups):
+            in_group = 0
+            for position, source in enumerate(sources):
+                in_group = in_group | Mux(lane == position, source, 0)
+            selected = selected | Mux(group == number, in_group, 0)
+        m.d.comb += out.payload.data.eq(Mux(index == 0, type_code,
+                                            Mux(variable, selected, step.data[:7])))
 
         is_last = Signal()
         m.d.comb += [
@@ -229,7 +261,6 @@ class ItchEncoder(wiring.Component):
         ]
         with m.If(advance):
             m.d.sync += index.eq(Mux(is_last, 0, index + 1))
-            m.d.sync += at.eq(Mux(is_last, 1, at << 1))
 
         # Table reads: the byte for the next index, read as the current one goes out.
         slot = Signal(4)
@@ -247,7 +278,8 @@ class ItchEncoder(wiring.Component):
         m.d.comb += [
             wr.addr.eq(Cat((index - 3)[:4], locate)),
             wr.data.eq(Mux(in_name, out.payload.data, Mux(index[0], ev.tick[8:], ev.tick[:8]))),
-            wr.en.eq(out.valid & (kept_typ == ItchType.R) & (in_name | (index == 3) | (index == 4))),
+            wr.en.eq(out.valid & (kept_typ == ItchType.R) &
+                     (in_name | (index == 3) | (index == 4))),
         ]
 
         # price × tick: with byte k (1 to 16) going out, the table byte holds tick bit 16 − k.
@@ -259,27 +291,41 @@ class ItchEncoder(wiring.Component):
         return m
 
 
-def _byte_select(m, data, index, typ, messages):
-    """``data`` = byte ``index`` of the message of type ``typ``, as an OR of the distinct bytes
-    (by expression), each gated by the positions and types that send it."""
-    sources = {}
-    for code, msg in messages.items():
-        for i, byte in enumerate(msg):
-            sources.setdefault(repr(byte), (byte, {}))[1].setdefault(i, []).append(code)
-    at = index
-    terms = []
-    for key, (byte, where) in sources.items():
-        sel = 0
-        for i, codes in where.items():
-            if len(codes) == len(messages):
-                sel = sel | at[i]
-            else:
-                cond = 0
-                for c in codes:
-                    cond = cond | (typ == c)
-                sel = sel | (at[i] & cond)
-        terms.append(Mux(sel, byte, 0))
-    acc = 0
-    for t in terms:
-        acc = acc | t
-    m.d.comb += data.eq(acc)
+#: Where each type's byte program is in the block RAM: ``(slot, high)``, the entry of index
+#: ``i`` being ``slot << 6 | i | high << 4``. The RAM has 8 slots of 64 entries; S shares D's
+#: slot at entries 48 + i (D has 19 bytes), the H programs (by trading state and reason text)
+#: use H's slot and the upper halves (32 + i) of the types shorter than 32 bytes.
+_PLACES = {ItchType.R: (0, 0), ItchType.A: (2, 0), ItchType.E: (3, 0), ItchType.X: (4, 0),
+           ItchType.XR: (5, 0), ItchType.D: (6, 0), ItchType.S: (6, 3), ItchType.U: (7, 0)}
+_TRADING_PROGRAMS = dict(zip(
+    sorted({(0, ""), (1, "")} | {(halted, text) for (halted, _), text in TRADING_REASONS.items()}),
+    [(1, 0), (1, 2), (3, 2), (4, 2), (5, 2)], strict=True))
+
+
+def _byte_program(programs):
+    """The byte program of ``programs`` (place → message bytes) and its variable bytes.
+
+    Returns ``(contents, groups)``: ``contents[address]`` is a constant byte (below 0x80) or
+    ``0x80 | group << 3 | lane`` for the variable byte ``groups[group][lane]``; a variable
+    byte (by expression) used at several places is listed once. Byte 0 (the type code) is
+    not in the program.
+    """
+    contents = [None] * (8 << 6)
+    lanes = {}
+    variables = []
+    for (slot, high), msg in programs.items():
+        for index, byte in enumerate(msg[1:], 1):
+            address = slot << 6 | index | high << 4
+            assert contents[address] is None, "two programs overlap"
+            if isinstance(byte, Const):
+                assert byte.value < 0x80
+                contents[address] = byte.value
+                continue
+            key = repr(byte)
+            if key not in lanes:
+                lanes[key] = len(variables)
+                variables.append(byte)
+            contents[address] = 0x80 | lanes[key]
+    assert len(variables) <= 64, "more variable bytes than the program can select"
+    groups = [variables[i:i + 8] for i in range(0, len(variables), 8)]
+    return [value or 0 for value in contents], groups

@@ -1,6 +1,6 @@
 """ITCH messages → MoldUDP64 packets, buffered in block RAM (gateware of ``moldudp64.Packetizer``)."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -13,7 +13,8 @@ __all__ = ["PACKET_LAYOUT", "MOLD_LAYOUT", "MoldPacketizer"]
 HEADER_LENGTH = moldudp64.HEADER_LENGTH
 
 #: The shortest message the ITCH encoder sends, which bounds the count of a packet.
-MIN_MESSAGE = min(itch.SPECS[t.name[:1].encode()].length for t in ItchType if t is not ItchType.NONE)
+MIN_MESSAGE = min(itch.SPECS[t.name[:1].encode()].length
+                  for t in ItchType if t is not ItchType.NONE)
 
 #: Block RAM depth in 8-bit mode: the second packet buffer starts at a multiple of it, so that
 #: only the address bits above it need an adder.
