@@ -85,16 +85,16 @@ class ItchEncoder(wiring.Component):
     """Turns engine events into ITCH 5.0 messages, byte for byte as ``tickwire.feed.FeedEncoder``.
 
     The message is made straight from the input stream's payload, which the producer holds
-    still while ``valid`` and not ``ready`` (the stream contract): the first byte is on
-    ``o_msg`` in the cycle the event is valid, then one byte per cycle while ``o_msg`` is
-    ready, and the event is taken (``ready``) with the message's last byte. An event without
-    a message is taken at once, or with its ``empty`` flush beat if it ends its command.
+    still while ``valid`` and not ``ready`` (the stream contract). In the first cycle an event
+    is valid its message type goes into a register; the first byte is on ``o_msg`` the cycle
+    after, then one byte per cycle while ``o_msg`` is ready, and the event is taken
+    (``ready``) with the message's last byte. An event without a message is taken in its
+    second cycle, or with its ``empty`` flush beat if it ends its command.
 
     Bytes 1 on come from a byte program in block RAM (one 512 × 8 block): per message type
     and index, a constant byte or which of the 48 distinct variable bytes (event fields, the
     stock table byte, the price) to send; it is read a cycle ahead, for the next index, as a
-    byte goes out. The type is kept in a register from byte 1 on. H messages have one program
-    per trading state and reason text.
+    byte goes out. H messages have one program per trading state and reason text.
 
     The stock locate table (name and tick size per locate, written by DIRECTORY events while
     their R message goes out) is one byte wide in block RAM: 16 bytes per locate, read a byte
@@ -192,23 +192,21 @@ class ItchEncoder(wiring.Component):
                 **header, "original_order_reference_number": ev.order_id,
                 "new_order_reference_number": ev.other_id, "shares": ev.qty, "price": price}),
         }
+        # The event's type goes into a register in the cycle the event is first valid, and
+        # the message follows from the next cycle: the type's logic (with its 32-bit
+        # subtraction and comparison) stays out of the valid/ready paths and of the byte
+        # selection.
+        decoded = Signal()
+        with m.If(inp.valid & ~decoded):
+            m.d.sync += [kept_typ.eq(typ), decoded.eq(1)]
+        with m.If(inp.valid & inp.ready):
+            m.d.sync += decoded.eq(0)
         length = Signal.like(out.payload.length)
-        kept_length = Signal.like(out.payload.length)
-        for selector, value in ((typ, length), (kept_typ, kept_length)):
-            with m.Switch(selector):
-                for code, msg in messages.items():
-                    with m.Case(code):
-                        m.d.comb += value.eq(len(msg))
-        # From byte 1 on, the message is driven by the event's type kept in a register, so
-        # that the type's logic (which includes a 32-bit comparison) stays out of the byte
-        # selection; byte 0, the type code, comes from the event itself.
-        with m.If(index == 0):
-            m.d.sync += kept_typ.eq(typ)
         type_code = Signal(8)
-        with m.Switch(typ):
+        with m.Switch(kept_typ):
             for code, msg in messages.items():
                 with m.Case(code):
-                    m.d.comb += type_code.eq(msg[0])
+                    m.d.comb += [length.eq(len(msg)), type_code.eq(msg[0])]
 
         # Bytes 1 on: a program in block RAM gives, per type and index, either the constant
         # byte or which of the (at most 64) distinct variable bytes to send, as a group of 8
@@ -218,7 +216,7 @@ class ItchEncoder(wiring.Component):
         contents, groups = _byte_program(programs)
         m.submodules.program = program = Memory(shape=8, depth=len(contents), init=contents)
         step = program.read_port()
-        step_typ = Mux(index == 0, typ, kept_typ)
+        step_typ = kept_typ
         step_index = index + 1
         step_slot, step_high = Signal(3), Signal(2)
         with m.Switch(step_typ):
@@ -249,15 +247,17 @@ class ItchEncoder(wiring.Component):
                                             Mux(variable, selected, step.data[:7])))
 
         is_last = Signal()
+        sends = Signal()
         m.d.comb += [
-            is_last.eq((typ == ItchType.NONE) | ((index != 0) & (index == kept_length - 1))),
+            is_last.eq((kept_typ == ItchType.NONE) | (index == length - 1)),
             # Events without a message go out only to carry the end of their command.
-            out.valid.eq(inp.valid & ((typ != ItchType.NONE) | ev.last)),
+            sends.eq((kept_typ != ItchType.NONE) | ev.last),
+            out.valid.eq(inp.valid & decoded & sends),
             out.payload.last.eq(is_last),
             out.payload.flush.eq(ev.last),
-            out.payload.empty.eq(typ == ItchType.NONE),
+            out.payload.empty.eq(kept_typ == ItchType.NONE),
             out.payload.length.eq(length),
-            inp.ready.eq(Mux(out.valid, out.ready & is_last, 1)),
+            inp.ready.eq(decoded & Mux(sends, out.ready & is_last, 1)),
         ]
         with m.If(advance):
             m.d.sync += index.eq(Mux(is_last, 0, index + 1))

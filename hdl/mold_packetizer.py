@@ -258,7 +258,14 @@ class MoldPacketizer(wiring.Component):
             ]
         with m.If(write):
             m.d.sync += wptr.eq(wptr + 1)
-        fits = wptr + beat.length <= max_payload - 2
+        # Whether the message's block fits: its write position must not pass a limit given
+        # by the length from a table (no adder before the comparison, a short path).
+        limit = Signal.like(wptr)
+        with m.Switch(beat.length):
+            for length in range(MAX_MESSAGE + 1):
+                with m.Case(length):
+                    m.d.comb += limit.eq(max(max_payload - 2 - length, 0))
+        fits = wptr <= limit
         with m.If(~update), m.Switch(wstate):   # the writer waits for the update
             with m.Case(_Write.IDLE):
                 with m.If(eos_pending):
