@@ -56,12 +56,16 @@ class MoldPacketizer(wiring.Component):
     A packet closes after a message flagged ``flush`` (or an ``empty`` flush marker), when it
     reaches ``max_payload`` bytes exactly, or before a message that would pass ``max_payload``.
     Blocks (length and message) are written into one of two block RAM buffers while the other
-    is being read out, because the header's count is known only at the close; the header is
-    made from registers at read-out. Each buffer holds a packet at its own byte offsets (the
-    first 20 bytes, the header's, stay unused), so a write or read position is the byte's
-    offset in the packet; the second buffer starts at ``max_payload`` rounded up to 512 bytes
-    (1,400: 2 × 1,400 bytes in 2,936 bytes, six 512 × 8 block RAMs per read port). The first
-    sequence number is 1.
+    is being read out, because the header's count is known only at the close. Each buffer
+    holds a packet at its own byte offsets (the first 20 bytes, the header's, are not written
+    by blocks), so a write or read position is the byte's offset in the packet; the second
+    buffer starts at ``max_payload`` rounded up to 512 bytes (1,400: 2 × 1,400 bytes in 2,936
+    bytes, six 512 × 8 block RAMs per read port). At read-out, the header's session name and
+    count come from constants and registers; its sequence number is read from the first
+    buffer's bytes 10 to 17, where it is kept: in the 8 cycles after each packet starts, it
+    is advanced by the previous packet's count, a byte per cycle through the first read port
+    and the write port, while the block writer waits. The first sequence number is 1 (also
+    after a reset).
 
     After ``heartbeat_cycles`` cycles with nothing to do, a heartbeat (count 0, next sequence
     number) goes out, and again every ``heartbeat_cycles`` cycles. A pulse on

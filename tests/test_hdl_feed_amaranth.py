@@ -160,6 +160,35 @@ def test_mold_heartbeat():
     assert got[2:] == [moldudp64.encode_heartbeat(DEFAULT_SESSION, 2)] * 2
 
 
+def test_mold_sequence_after_reset():
+    """The sequence number kept in block RAM starts again at 1 after a reset."""
+    from amaranth.hdl import Module, ResetInserter, Signal
+
+    rst = Signal()
+    dut = MoldPacketizer(DEFAULT_SESSION, 200, packet_output=False)
+    top = Module()
+    top.submodules.dut = ResetInserter(rst)(dut)
+    got = []
+    msg = bytes(range(1, 20))
+
+    async def source(ctx):
+        for round_ in range(3):
+            for i, data in enumerate(msg):
+                ctx.set(dut.i_msg.payload, {"data": data, "last": i == len(msg) - 1,
+                                            "flush": 1, "empty": 0, "length": len(msg)})
+                ctx.set(dut.i_msg.valid, 1)
+                await ctx.tick().until(dut.i_msg.ready)
+            ctx.set(dut.i_msg.valid, 0)
+            await ctx.tick().repeat(80)
+            if round_ == 1:
+                ctx.set(rst, 1)
+                await ctx.tick()
+                ctx.set(rst, 0)
+
+    _run(top, source, _sink(dut.o_mold, got, 3, random.Random(1), 1.0))
+    assert got == [moldudp64.encode_packet(DEFAULT_SESSION, seq, [msg]) for seq in (1, 2, 1)]
+
+
 def _payload_with_zero_checksum():
     """A payload whose UDP checksum computes to 0 (sent as 0xFFFF)."""
     base = b"\x12\x34" * 15 + b"\0\0"
