@@ -202,11 +202,13 @@ class ItchEncoder(wiring.Component):
         with m.If(inp.valid & inp.ready):
             m.d.sync += decoded.eq(0)
         length = Signal.like(out.payload.length)
+        last_index = Signal.like(index)
         type_code = Signal(8)
         with m.Switch(kept_typ):
             for code, msg in messages.items():
                 with m.Case(code):
-                    m.d.comb += [length.eq(len(msg)), type_code.eq(msg[0])]
+                    m.d.comb += [length.eq(len(msg)), last_index.eq(len(msg) - 1),
+                                 type_code.eq(msg[0])]
 
         # Bytes 1 on: a program in block RAM gives, per type and index, either the constant
         # byte or which of the (at most 64) distinct variable bytes to send, as a group of 8
@@ -216,10 +218,9 @@ class ItchEncoder(wiring.Component):
         contents, groups = _byte_program(programs)
         m.submodules.program = program = Memory(shape=8, depth=len(contents), init=contents)
         step = program.read_port()
-        step_typ = kept_typ
         step_index = index + 1
         step_slot, step_high = Signal(3), Signal(2)
-        with m.Switch(step_typ):
+        with m.Switch(kept_typ):
             for code, (slot, high) in _PLACES.items():
                 with m.Case(code):
                     m.d.comb += [step_slot.eq(slot), step_high.eq(high)]
@@ -249,7 +250,7 @@ class ItchEncoder(wiring.Component):
         is_last = Signal()
         sends = Signal()
         m.d.comb += [
-            is_last.eq((kept_typ == ItchType.NONE) | (index == length - 1)),
+            is_last.eq((kept_typ == ItchType.NONE) | (index == last_index)),
             # Events without a message go out only to carry the end of their command.
             sends.eq((kept_typ != ItchType.NONE) | ev.last),
             out.valid.eq(inp.valid & decoded & sends),
@@ -272,18 +273,24 @@ class ItchEncoder(wiring.Component):
             m.d.comb += slot.eq(index + 1)                  # A: stock bytes 24 to 31
         m.d.comb += [rd.addr.eq(Cat(slot, locate)), rd.en.eq(advance)]
 
-        # Table writes, while the R message is valid: tick bytes at indexes 3 and 4, name bytes
-        # as they go out (11 to 18).
+        # Table writes, while the R message is valid: tick bytes at indexes 3 and 4 (their bit
+        # b stored at bit −b mod 8, so that the multiplier selects it by the index as it is),
+        # name bytes as they go out (11 to 18).
+        def tick_byte(byte):
+            return Cat(byte[0], byte[1:][::-1])
+
         in_name = (index >= 11) & (index <= 18)
         m.d.comb += [
             wr.addr.eq(Cat((index - 3)[:4], locate)),
-            wr.data.eq(Mux(in_name, out.payload.data, Mux(index[0], ev.tick[8:], ev.tick[:8]))),
+            wr.data.eq(Mux(in_name, out.payload.data,
+                           Mux(index[0], tick_byte(ev.tick[8:]), tick_byte(ev.tick[:8])))),
             wr.en.eq(out.valid & (kept_typ == ItchType.R) &
                      (in_name | (index == 3) | (index == 4))),
         ]
 
-        # price × tick: with byte k (1 to 16) going out, the table byte holds tick bit 16 − k.
-        tick_bit = rd.data.bit_select((0 - index)[:3], 1)
+        # price × tick: with byte k (1 to 16) going out, the table byte holds tick bit 16 − k
+        # (high byte for k ≤ 8), stored at bit k mod 8.
+        tick_bit = rd.data.bit_select(index[:3], 1)
         with m.If(advance & (index == 0)):
             m.d.sync += price.eq(0)
         with m.Elif(advance & (index <= 16)):
