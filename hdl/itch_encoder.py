@@ -92,7 +92,7 @@ class ItchEncoder(wiring.Component):
     second cycle, or with its ``empty`` flush beat if it ends its command.
 
     Bytes 1 on come from a byte program in block RAM (one 512 × 8 block): per message type
-    and index, a constant byte or which of the 48 distinct variable bytes (event fields, the
+    and index, a constant byte or which of the 43 distinct variable bytes (event fields, the
     stock table byte, the price) to send; it is read a cycle ahead, for the next index, as a
     byte goes out. H messages have one program per trading state and reason text.
 
