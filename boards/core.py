@@ -4,8 +4,8 @@
 ``COMMAND_LAYOUT`` / ``EVENT_LAYOUT``) and any feed component (``i_event`` → ``o_mold``, MoldUDP64
 packet bytes) together: each event goes both to the link and to the feed. :func:`make_core`
 builds it from the real gateware (``tickwire.hdl.matching_engine.MatchingEngine``,
-``tickwire.hdl.feed_encoder.FeedEncoder``) when those import and elaborate, and otherwise from
-the clearly named stand-ins below, saying which it used.
+``tickwire.hdl.feed_encoder.FeedEncoder`` without its Ethernet stage) when those import and
+elaborate, and otherwise from the clearly named stand-ins below, saying which it used.
 """
 
 import importlib
@@ -115,12 +115,12 @@ class ExchangeCore(wiring.Component):
         return m
 
 
-def _try(module, name, *args):
+def _try(module, name, *args, **kwargs):
     try:
         cls = getattr(importlib.import_module(module), name)
-        component = cls(*args)
+        component = cls(*args, **kwargs)
         Fragment.get(component, None)       # elaborates, so a broken one is caught here
-        return cls(*args), None
+        return cls(*args, **kwargs), None
     except Exception as error:              # noqa: BLE001 - any failure selects the stand-in
         return None, f"{module}.{name}: {type(error).__name__}: {error}"
 
@@ -143,8 +143,12 @@ def make_core(params, feed=True, stand_in=False):
         notes["engine"] = "MatchingEngine"
     feed_component = None
     if feed:
+        # The boards have no Ethernet: the MoldUDP64-only feed (no UDP frame builder, one
+        # packet buffer reader); a locate table of 32 fills one block RAM and covers the
+        # engine's locates 1 … max_symbols up to 31.
         feed_component, why = (None, "stand-in requested") if stand_in else _try(
-            "tickwire.hdl.feed_encoder", "FeedEncoder")
+            "tickwire.hdl.feed_encoder", "FeedEncoder", ethernet=False,
+            locates=max(32, params.max_symbols + 1))
         notes["feed"] = "FeedEncoder" if feed_component is not None else "none"
         if why:
             notes["feed_missing"] = why

@@ -1,8 +1,9 @@
 """The matching engine and the feed encoder wired together: commands in; events and feed out.
 
-``boards/core.py``'s ``ExchangeCore`` drops the feed's Ethernet frames (the boards have no
-Ethernet) and falls back to stand-ins when the gateware does not elaborate; a replay through the
-gateware needs the frames and must never run a stand-in, hence this component.
+``boards/core.py``'s ``ExchangeCore`` uses the feed without its Ethernet stage (the boards have
+no Ethernet) and falls back to stand-ins when the gateware does not elaborate; a replay through
+the gateware needs the frames and must never run a stand-in, hence this component (with the
+default, Ethernet, ``FeedEncoder``).
 """
 
 from amaranth.hdl import Module, Signal

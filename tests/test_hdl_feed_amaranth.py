@@ -95,13 +95,14 @@ def test_itch_encoder(p_ready):
     assert got == expected
 
 
-@pytest.mark.parametrize("max_payload, p_ready", [(EDGE_MAX_PAYLOAD, 1.0),
-                                                  (EDGE_MAX_PAYLOAD, 0.5), (1400, 0.7)])
-def test_mold_packetizer(max_payload, p_ready):
+@pytest.mark.parametrize("max_payload, p_ready, packet_output", [
+    (EDGE_MAX_PAYLOAD, 1.0, True), (EDGE_MAX_PAYLOAD, 0.5, True), (1400, 0.7, True),
+    (EDGE_MAX_PAYLOAD, 0.5, False), (1400, 1.0, False)])
+def test_mold_packetizer(max_payload, p_ready, packet_output):
     events = edge_events() + session_events(20, 5)
     messages = _messages(events)
     expected = expected_packets(events, max_payload=max_payload)
-    dut = MoldPacketizer(DEFAULT_SESSION, max_payload)
+    dut = MoldPacketizer(DEFAULT_SESSION, max_payload, packet_output=packet_output)
     got, mold, sums = [], [], []
 
     async def source(ctx):
@@ -113,7 +114,7 @@ def test_mold_packetizer(max_payload, p_ready):
                 ctx.set(dut.i_msg.valid, 1)
                 await ctx.tick().until(dut.i_msg.ready)
         ctx.set(dut.i_msg.valid, 0)
-        await ctx.tick().until(dut.o_packet.valid == 0)
+        await ctx.tick().until((dut.o_packet if packet_output else dut.o_mold).valid == 0)
         await ctx.tick().repeat(50)
         ctx.set(dut.i_end_of_session, 1)
         await ctx.tick()
@@ -124,8 +125,13 @@ def test_mold_packetizer(max_payload, p_ready):
             sums.append((payload.length, payload.sum))
         return False
 
+    sinks = [_sink(dut.o_mold, mold, len(expected), random.Random(3), p_ready)]
+    if not packet_output:
+        _run(dut, source, *sinks)
+        assert mold == expected
+        return
     _run(dut, source, _sink(dut.o_packet, got, len(expected), random.Random(2), p_ready, record),
-         _sink(dut.o_mold, mold, len(expected), random.Random(3), p_ready))
+         *sinks)
     assert got == expected
     assert mold == expected
     for packet, (length, total) in zip(got, sums):
@@ -152,6 +158,35 @@ def test_mold_heartbeat():
     assert got[0] == heartbeat
     assert got[1] == moldudp64.encode_packet(DEFAULT_SESSION, 1, [msg])
     assert got[2:] == [moldudp64.encode_heartbeat(DEFAULT_SESSION, 2)] * 2
+
+
+def test_mold_sequence_after_reset():
+    """The sequence number kept in block RAM starts again at 1 after a reset."""
+    from amaranth.hdl import Module, ResetInserter, Signal
+
+    rst = Signal()
+    dut = MoldPacketizer(DEFAULT_SESSION, 200, packet_output=False)
+    top = Module()
+    top.submodules.dut = ResetInserter(rst)(dut)
+    got = []
+    msg = bytes(range(1, 20))
+
+    async def source(ctx):
+        for round_ in range(3):
+            for i, data in enumerate(msg):
+                ctx.set(dut.i_msg.payload, {"data": data, "last": i == len(msg) - 1,
+                                            "flush": 1, "empty": 0, "length": len(msg)})
+                ctx.set(dut.i_msg.valid, 1)
+                await ctx.tick().until(dut.i_msg.ready)
+            ctx.set(dut.i_msg.valid, 0)
+            await ctx.tick().repeat(80)
+            if round_ == 1:
+                ctx.set(rst, 1)
+                await ctx.tick()
+                ctx.set(rst, 0)
+
+    _run(top, source, _sink(dut.o_mold, got, 3, random.Random(1), 1.0))
+    assert got == [moldudp64.encode_packet(DEFAULT_SESSION, seq, [msg]) for seq in (1, 2, 1)]
 
 
 def _payload_with_zero_checksum():
@@ -217,9 +252,36 @@ def test_feed_encoder_session():
     _run(dut, source, _sink(dut.o_frame, got, len(expected), random.Random(6), 0.8),
          _sink(dut.o_mold, mold, len(expected), random.Random(7), 0.3))
     assert got == expected
+    assert mold == expected_packets(events, end_of_session=False)
 
 
-def test_measured_figures():
-    figures = measure_cycles(orders=20, seed=1)
+@pytest.mark.parametrize("p_ready", [1.0, 0.4])
+def test_feed_encoder_mold_only(p_ready):
+    """The boards' feed: MoldUDP64 packets only, with the end of session."""
+    events = edge_events() + session_events(40, 8)
+    expected = expected_packets(events)
+    dut = FeedEncoder(ethernet=False, locates=8)
+    assert not hasattr(dut, "o_frame")
+    mold = []
+
+    async def source(ctx):
+        for ev in events:
+            ctx.set(dut.i_event.payload.as_value(), ev.to_int())
+            ctx.set(dut.i_event.valid, 1)
+            await ctx.tick().until(dut.i_event.ready)
+        ctx.set(dut.i_event.valid, 0)
+        await ctx.tick().until(dut.o_mold.valid)
+        await ctx.tick().repeat(2000)
+        ctx.set(dut.i_end_of_session, 1)
+        await ctx.tick()
+        ctx.set(dut.i_end_of_session, 0)
+
+    _run(dut, source, _sink(dut.o_mold, mold, len(expected), random.Random(9), p_ready))
+    assert mold == expected
+
+
+@pytest.mark.parametrize("ethernet", [True, False])
+def test_measured_figures(ethernet):
+    figures = measure_cycles(orders=20, seed=1, ethernet=ethernet)
     assert figures["bytes_per_cycle"] == 1.0
     assert 0 < figures["latency_cycles"] < 30
