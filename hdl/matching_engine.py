@@ -188,40 +188,67 @@ class MatchingEngine(wiring.Component):
         # The order a cancel/replace/expiry works on: the order RAM's read data, which holds
         # from FIND / EXPIRE_CHECK until the command ends or the walk reads another order.
         t, t_next, t_prev = ord_rd.data, nx_rd.data, pv_rd.data
+        # A cancel/replace's slot is the command's (checked < N in FIND before it is used).
         t_slot = Signal(range(N))
+        m.d.comb += t_slot.eq(c.slot)
         lv_addr = Signal(len(lv_wr.addr))
         qty_shape = range(p.max_qty + 1)
-        in_qty, in_id = Signal(qty_shape), Signal(32)  # incoming order (NEW, crossing REPLACE)
+        qb = len(Signal(qty_shape))
+        # Shares of a validated command (1 .. max_qty): the bits above ``qb`` are zero.
+        cq = c.qty[:qb]
+        in_qty = Signal(qty_shape)              # incoming order (NEW, crossing REPLACE)
+        is_replace = Signal()
+        # The incoming order's id: the command stays on ``i_cmd`` while it runs.
+        in_id = Signal(32)
+        m.d.comb += in_id.eq(Mux(is_replace, c.new_order_id, c.order_id))
         in_limit = Signal(range(band))
         in_side, in_tif, in_stp, in_firm = Signal(), Signal(2), Signal(2), Signal(16)
-        rests, is_replace = Signal(), Signal()
+        rests = Signal()
         stop = Signal(8)
         # FOK / min-qty count: total < need <= max_qty before each addition of <= max_qty.
         need, total = Signal(qty_shape), Signal(range(2 * p.max_qty + 1))
         cur_off = Signal(range(band))
-        new_occ = Signal()                       # REPLACE: the new price's level is occupied
-        cur_slot, cur_tail, rest_slot = Signal(range(N)), Signal(range(N)), Signal(range(N))
+        # The walk's order and its level's tail; also the slot an order rests in (REST_ADD),
+        # the slot an expiry looks at, and a replaced order's level (REPLACE_PROBE, REPLACE).
+        cur_slot, cur_tail = Signal(range(N)), Signal(range(N))
         match_no = Signal(32)
-        exp_slot = Signal(range(N))
         day_count = Signal(range(N + 1))           # resting DAY orders (SYSTEM M expires them)
 
         # -- derived values of the current book ------------------------------------------------
+        # ``IDLE`` dispatches on the command's own symbol (``bsym`` is loaded at its end), every
+        # later state on ``bsym``: so one price-to-offset subtractor serves every state.
+        in_idle = Signal()
+        sym_sel = Signal(range(S))
+        m.d.comb += sym_sel.eq(Mux(in_idle, c.symbol - 1, bsym))
         band_low = Signal(32)
         lot = Signal(range(p.max_qty + 2))
         m.d.comb += [
-            band_low.eq(band_lows[bsym]),
+            band_low.eq(band_lows[sym_sel]),
             lot.eq(lots[bsym]),
         ]
         locate = Signal(16)
         m.d.comb += locate.eq(bsym + 1)
         locate_ok = Signal()
         m.d.comb += locate_ok.eq((c.symbol >= 1) & (c.symbol <= S) & declared[bsym])
-        c_diff = Signal(signed(34))
+        c_diff = Signal(signed(34))             # the command's price as an offset
         m.d.comb += c_diff.eq(c.price - band_low)
         c_in_band = Signal()
         m.d.comb += c_in_band.eq((c_diff >= 0) & (c_diff < band))
         c_off = Signal(range(band))
         m.d.comb += c_off.eq(c_diff)
+
+        # The fill decision from two subtractors whose borrows are the compares: a resting
+        # order's shares (the order RAM's word) against the incoming order's (MATCH_ORDER), or
+        # against a cancel's new size (``in_qty`` = the command's qty clamped to max_qty, CANCEL).
+        in_minus, t_minus = Signal(qb + 1), Signal(qb + 1)
+        emptied, filled = Signal(), Signal()    # in_qty >= t.qty, t.qty >= in_qty
+        left, in_left = Signal(qty_shape), Signal(qty_shape)
+        m.d.comb += [
+            in_minus.eq(in_qty - t.qty), t_minus.eq(t.qty - in_qty),
+            emptied.eq(~in_minus[qb]), filled.eq(~t_minus[qb]),
+            left.eq(Mux(emptied, 0, t_minus[:qb])),       # the resting order's after a fill
+            in_left.eq(Mux(emptied, in_minus[:qb], 0)),   # the incoming order's
+        ]
 
         # One adder for every event price: each state names at most one offset.
         ev_off, ev_price = Signal(range(band)), Signal(32)
@@ -360,19 +387,19 @@ class MatchingEngine(wiring.Component):
             return occ.r_found, occ.r_offset
 
         def delete_event(record, slot, reason, when):
-            emit(_E.DELETE, when, symbol=record.sym + 1, side=record.side, order_id=record.order_id,
+            emit(_E.DELETE, when, symbol=locate, side=record.side, order_id=record.order_id,
                  slot=slot, qty=record.qty, price=price_of(record.offset), reason=reason)
 
         def replace_event(replace_mode, when):
-            emit(_E.REPLACE, when, symbol=t.sym + 1, side=t.side, order_id=t.order_id,
-                 other_id=c.new_order_id, slot=t_slot, qty=c.qty, remaining=t.qty,
+            emit(_E.REPLACE, when, symbol=locate, side=t.side, order_id=t.order_id,
+                 other_id=c.new_order_id, slot=t_slot, qty=cq, remaining=t.qty,
                  price=c.price, mode=replace_mode)
 
         def start_rest():
             """Take the resting slot (the top free slot, or a replace's own) and read the level
             it joins; wait in REST while the free-slot stack's top is being refreshed."""
             with m.If(is_replace | free.ready):
-                m.d.sync += rest_slot.eq(Mux(is_replace, t_slot, free.top))
+                m.d.sync += cur_slot.eq(Mux(is_replace, t_slot, free.top))
                 m.d.comb += free.pop.eq(~is_replace)
                 read_level(level_addr(bsym, in_side, in_limit))
                 m.next = "REST_ADD"
@@ -393,17 +420,15 @@ class MatchingEngine(wiring.Component):
                     m.next = "IDLE"
 
             with m.State("IDLE"):
+                m.d.comb += in_idle.eq(1)
                 with m.If(self.i_cmd.valid):
-                    m.d.sync += bsym.eq(payload.symbol - 1)
+                    m.d.sync += bsym.eq(sym_sel)
                     with m.Switch(payload.action):
                         with m.Case(Action.NEW):
                             # The level the order would rest in (for NEW's room check).
-                            p_sym = Signal(range(S))
-                            m.d.comb += p_sym.eq(payload.symbol - 1)
                             # The walk's first search: NEW and COUNT_LEVEL / MATCH_LEVEL use it.
-                            start_search(~payload.side, extreme(payload.side), sym=p_sym)
-                            read_level(level_addr(p_sym, payload.side,
-                                                  payload.price - band_lows[p_sym]))
+                            start_search(~payload.side, extreme(payload.side), sym=sym_sel)
+                            read_level(level_addr(sym_sel, payload.side, c_off))
                             m.next = "NEW"
                         with m.Case(Action.CANCEL, Action.REPLACE):
                             read_order(payload.slot)
@@ -442,16 +467,23 @@ class MatchingEngine(wiring.Component):
                         m.next = "DECLARE_TRADING"
 
             with m.State("DECLARE_TRADING"):
-                def clamp(value):
-                    v = Signal(signed(36))
-                    m.d.comb += v.eq(value)
-                    return Mux(v < 0, 0, Mux(v > band, band, v))
-
-                # ``c`` still holds the DECLARE: price = reference.
-                lo = c.price - c.breaker - band_lows[bsym]
-                hi = c.price + c.breaker - band_lows[bsym] + 1
+                # ``c`` still holds the DECLARE: price = reference. The bounds are
+                # ``reference − band_low ∓ breaker`` (+1 for ``trip_hi``) clamped to
+                # ``[0, band]``, where ``ref_off = reference − band_low`` is ``band // 2`` or
+                # ``reference − 1`` (``band_low`` is 1): narrow adds, not 32-bit ones.
+                half = band // 2
+                bw = len(Signal(range(band + 1)))
+                ref_off = Signal(range(half + 1))
+                m.d.comb += ref_off.eq(Mux(c.price > half, half, c.price[:bw] - 1))
+                far = c.breaker[bw:] != 0           # beyond the band from any reference
+                brk = c.breaker[:bw]
+                lo, hi = Signal(range(band + 1)), Signal(range(band + 1))
+                m.d.comb += [
+                    lo.eq(Mux(far | (brk > ref_off), 0, ref_off - brk)),
+                    hi.eq(Mux(far | (brk >= band - ref_off), band, ref_off + brk + 1)),
+                ]
                 m.d.sync += [brk_on[bsym].eq(c.breaker != 0),
-                             trip_los[bsym].eq(clamp(lo)), trip_his[bsym].eq(clamp(hi))]
+                             trip_los[bsym].eq(lo), trip_his[bsym].eq(hi)]
                 with m.If(can_emit):
                     emit(_E.TRADING, LAST, symbol=c.symbol, reason=Reason.NONE)
                     finish()
@@ -472,7 +504,7 @@ class MatchingEngine(wiring.Component):
                     expire = (c.code == ord("M")) & (day_count != 0)
                     emit(_E.SYSTEM, ~expire, reason=c.code)
                     with m.If(expire):
-                        m.d.sync += exp_slot.eq(0)
+                        m.d.sync += cur_slot.eq(0)
                         read_order(0)
                         m.next = "EXPIRE_CHECK"
                     with m.Else():
@@ -480,26 +512,26 @@ class MatchingEngine(wiring.Component):
 
             with m.State("EXPIRE_CHECK"):
                 with m.If(r.valid & (r.tif == Tif.DAY)):
-                    m.d.sync += [t_slot.eq(exp_slot), bsym.eq(r.sym)]
+                    m.d.sync += bsym.eq(r.sym)
                     read_level(level_addr(r.sym, r.side, r.offset))
                     m.next = "EXPIRE_DELETE"
-                with m.Elif(exp_slot == N - 1):
+                with m.Elif(cur_slot == N - 1):
                     finish()
                 with m.Else():
-                    m.d.sync += exp_slot.eq(exp_slot + 1)
-                    read_order(exp_slot + 1)
+                    m.d.sync += cur_slot.eq(cur_slot + 1)
+                    read_order(cur_slot + 1)
 
             with m.State("EXPIRE_DELETE"):
                 with m.If(can_emit):
-                    delete_event(t, t_slot, Reason.EXPIRED, day_count == 1)
-                    unlink(t_slot, t.sym, t.side, t.offset, t_prev, t_next, lv_rd.data.head,
+                    delete_event(t, cur_slot, Reason.EXPIRED, day_count == 1)
+                    unlink(cur_slot, t.sym, t.side, t.offset, t_prev, t_next, lv_rd.data.head,
                            lv_rd.data.tail, lv_addr)
-                    write_order(t_slot, t, valid=0)
-                    with m.If((day_count == 1) | (exp_slot == N - 1)):
+                    write_order(cur_slot, t, valid=0)
+                    with m.If((day_count == 1) | (cur_slot == N - 1)):
                         finish()
                     with m.Else():
-                        m.d.sync += exp_slot.eq(exp_slot + 1)
-                        read_order(exp_slot + 1)
+                        m.d.sync += cur_slot.eq(cur_slot + 1)
+                        read_order(cur_slot + 1)
                         m.next = "EXPIRE_CHECK"
 
             # NEW ------------------------------------------------------------------------------
@@ -530,13 +562,13 @@ class MatchingEngine(wiring.Component):
                         finish()
                     with m.Else():
                         emit(_E.ACCEPT, MORE, symbol=c.symbol, side=c.side, order_id=c.order_id,
-                             qty=c.qty, remaining=c.qty, price=Mux(market, 0, c.price))
+                             qty=cq, remaining=cq, price=Mux(market, 0, c.price))
                         m.d.sync += [
-                            in_qty.eq(c.qty), in_id.eq(c.order_id), in_limit.eq(limit),
+                            in_qty.eq(cq), in_limit.eq(limit),
                             in_side.eq(c.side), in_tif.eq(c.tif), in_stp.eq(c.stp),
                             in_firm.eq(c.firm), rests.eq(will_rest), is_replace.eq(0),
                             stop.eq(Reason.NONE), total.eq(0),
-                            need.eq(Mux(c.tif == Tif.FOK, c.qty, c.min_qty)),
+                            need.eq(Mux(c.tif == Tif.FOK, cq, c.min_qty[:qb])),
                         ]
                         with m.If((c.tif == Tif.FOK) | (c.min_qty != 0)):
                             m.next = "COUNT_LEVEL"
@@ -589,7 +621,7 @@ class MatchingEngine(wiring.Component):
                 with m.If(total < need):
                     with m.If(can_emit):
                         emit(_E.KILL, LAST, symbol=c.symbol, side=c.side, order_id=c.order_id,
-                             qty=c.qty, slot=NO_SLOT,
+                             qty=cq, slot=NO_SLOT,
                              reason=Mux(c.tif == Tif.FOK, Reason.FOK, Reason.MIN_QTY))
                         finish()
                 with m.Else():
@@ -658,17 +690,13 @@ class MatchingEngine(wiring.Component):
                             with m.Else():
                                 advance()
                     with m.Else():
-                        fill, left = Signal(qty_shape), Signal(qty_shape)
-                        # Compares straight from the RAM word, not through fill and left.
-                        emptied, filled = Signal(), Signal()
-                        m.d.comb += [emptied.eq(r.qty <= in_qty), filled.eq(in_qty <= r.qty),
-                                     fill.eq(Mux(emptied, r.qty, in_qty)),
-                                     left.eq(r.qty - fill)]
+                        fill = Signal(qty_shape)
+                        m.d.comb += fill.eq(Mux(emptied, r.qty, in_qty))
                         emit(_E.EXECUTE, filled, symbol=locate, side=r.side,
                                  order_id=r.order_id,
                              other_id=in_id, slot=cur_slot, qty=fill, remaining=left,
                              price=price, match=match_no + 1)
-                        m.d.sync += [match_no.eq(match_no + 1), in_qty.eq(in_qty - fill)]
+                        m.d.sync += [match_no.eq(match_no + 1), in_qty.eq(in_left)]
                         with m.If(emptied):
                             remove_head()
                         with m.Else():
@@ -699,11 +727,11 @@ class MatchingEngine(wiring.Component):
 
             with m.State("REST_ADD"):
                 with m.If(can_emit):
-                    append(rest_slot, bsym, in_side, in_limit)
-                    write_order(rest_slot, 0, valid=1, order_id=in_id, qty=in_qty,
+                    append(cur_slot, bsym, in_side, in_limit)
+                    write_order(cur_slot, 0, valid=1, order_id=in_id, qty=in_qty,
                                 offset=in_limit, side=in_side, tif=in_tif, firm=in_firm,
                                 stp=in_stp, sym=bsym)
-                    emit(_E.ADD, LAST, symbol=locate, side=in_side, order_id=in_id, slot=rest_slot,
+                    emit(_E.ADD, LAST, symbol=locate, side=in_side, order_id=in_id, slot=cur_slot,
                          qty=in_qty, remaining=in_qty, price=price_of(in_limit),
                          odd_lot=in_qty < lot)
                     finish()
@@ -717,18 +745,22 @@ class MatchingEngine(wiring.Component):
                              slot=c.slot, reason=Reason.NOT_FOUND)
                         finish()
                 with m.Else():
-                    m.d.sync += [t_slot.eq(c.slot), bsym.eq(r.sym)]
+                    # CANCEL compares the new size with the order's shares in the fill
+                    # subtractors (a size beyond max_qty cancels nothing either).
+                    m.d.sync += [bsym.eq(r.sym),
+                                 in_qty.eq(Mux(c.qty > p.max_qty, p.max_qty, cq))]
+                    # The order's own level (REPLACE then also reads the new price's).
+                    read_level(level_addr(r.sym, r.side, r.offset))
                     with m.If(c.action == Action.CANCEL):
-                        read_level(level_addr(r.sym, r.side, r.offset))
                         m.next = "CANCEL"
                     with m.Else():
-                        # First the level at the new price (is it occupied?), then the order's.
-                        read_level(level_addr(r.sym, r.side, c.price - band_lows[r.sym]))
                         m.next = "REPLACE_PROBE"
 
             with m.State("REPLACE_PROBE"):
-                m.d.sync += new_occ.eq(lv_rd.data.occ)
-                read_level(level_addr(t.sym, t.side, t.offset))
+                # Keep the order's level (head, tail) and read the new price's (``bsym`` is
+                # the order's symbol now: the shared price-to-offset subtractor gives it).
+                m.d.sync += [cur_slot.eq(lv_rd.data.head), cur_tail.eq(lv_rd.data.tail)]
+                read_level(level_addr(bsym, t.side, c_off))
                 m.next = "REPLACE"
 
             with m.State("CANCEL"):
@@ -738,20 +770,20 @@ class MatchingEngine(wiring.Component):
                         unlink(t_slot, t.sym, t.side, t.offset, t_prev, t_next,
                                lv_rd.data.head, lv_rd.data.tail, lv_addr)
                         write_order(t_slot, t, valid=0)
-                    with m.Elif(c.qty < t.qty):
-                        emit(_E.REDUCE, LAST, symbol=t.sym + 1, side=t.side, order_id=t.order_id,
-                             slot=t_slot, qty=t.qty - c.qty, remaining=c.qty,
+                    with m.Elif(~emptied):               # c.qty < t.qty
+                        emit(_E.REDUCE, LAST, symbol=locate, side=t.side, order_id=t.order_id,
+                             slot=t_slot, qty=left, remaining=in_qty,
                              price=price_of(t.offset), reason=Reason.USER)
-                        write_order(t_slot, t, qty=c.qty)
+                        write_order(t_slot, t, qty=in_qty)
                     with m.Else():
-                        emit(_E.CANCEL_REJECT, LAST, symbol=t.sym + 1, side=t.side,
+                        emit(_E.CANCEL_REJECT, LAST, symbol=locate, side=t.side,
                              order_id=c.order_id, slot=c.slot, reason=Reason.NOTHING_TO_CANCEL)
                     finish()
 
             with m.State("REPLACE"):
                 probe(bsym, t.side)
                 start_search(~t.side, extreme(t.side))
-                room = new_occ | (occ.p_count < max_levels)
+                room = lv_rd.data.occ | (occ.p_count < max_levels)    # the new price's level
                 moves = c_off != t.offset
                 with m.If(can_emit):
                     with m.If(halted[bsym]):
@@ -763,18 +795,19 @@ class MatchingEngine(wiring.Component):
                     with m.Elif(~c_in_band):
                         reject_replace(Reason.OUT_OF_BAND)
                         finish()
-                    with m.Elif(moves & ~room & (lv_rd.data.head != lv_rd.data.tail)):
+                    with m.Elif(moves & ~room & (cur_slot != cur_tail)):
                         reject_replace(Reason.BOOK_FULL)
                         finish()
-                    with m.Elif(~moves & (c.qty <= t.qty)):
-                        write_order(t_slot, t, qty=c.qty)
+                    with m.Elif(~moves & filled):          # c.qty (= in_qty) <= t.qty
+                        write_order(t_slot, t, qty=cq)
                         replace_event(ReplaceMode.KEPT, LAST)
                         finish()
                     with m.Else():
                         unlink(t_slot, t.sym, t.side, t.offset, t_prev, t_next,
-                               lv_rd.data.head, lv_rd.data.tail, lv_addr, push=False)
+                               cur_slot, cur_tail, level_addr(bsym, t.side, t.offset),
+                               push=False)
                         m.d.sync += [
-                            in_qty.eq(c.qty), in_id.eq(c.new_order_id), in_limit.eq(c_off),
+                            in_qty.eq(cq), in_limit.eq(c_off),
                             in_side.eq(t.side), in_tif.eq(t.tif), in_stp.eq(t.stp),
                             in_firm.eq(t.firm), rests.eq(1), is_replace.eq(1),
                             stop.eq(Reason.NONE),

@@ -46,9 +46,10 @@ class OccupancyMap(wiring.Component):
     ``q_start``. The read ports re-read their addresses every cycle, so the result stays exact
     for as long as the engine holds it.
 
-    **Update** (read-modify-write, two cycles, one may start every cycle): ``u_en`` reads the word
-    and adjusts the count at once; next cycle the word is written back with the bit changed and
-    its summary bit recomputed (cycle A already sees that bit). The engine only sets a clear level and clears a set one. Cycle B takes a word being
+    **Update** (read-modify-write, two cycles, one may start every cycle): ``u_en`` reads the word;
+    next cycle the word is written back with the bit changed, its summary bit recomputed (cycle A
+    already sees that bit) and the count adjusted (``p_count`` shows it from the second cycle
+    after ``u_en``). The engine only sets a clear level and clears a set one. Cycle B takes a word being
     written in the same cycle from the write (the read ports are transparent for later cycles),
     so a search started together with a clear sees it. Only the summary bit of a clear requested
     in the very cycle of a search's start is stale: harmless for ``r_from``'s own word (it is
@@ -59,9 +60,11 @@ class OccupancyMap(wiring.Component):
     ----------
     max_symbols, band_ticks : int
     word : int or None
-        Bits per RAM word, a power of two; default ``min(32, band_ticks rounded up to a power
-        of two)``. Wider words mean fewer summary bits (fewer LUTs and flip-flops) and wider
-        word encoders; on the iCE40 a 32-bit word takes two EBRs per read port.
+        Bits per RAM word, a power of two; default ``min(16, band_ticks rounded up to a power
+        of two)``. Wider words mean fewer summary bits and wider word encoders, masks and
+        bypass muxes; 16 is the iCE40 EBR's widest port (one EBR per read port up to 256
+        words, where a 32-bit word takes two), and at 2 symbols × 128 ticks it costs about a
+        fifth fewer LUTs than 32.
 
     Members
     -------
@@ -81,7 +84,7 @@ class OccupancyMap(wiring.Component):
         self._symbols = max_symbols
         self._band = band_ticks
         if word is None:
-            word = min(32, 1 << max(1, (band_ticks - 1).bit_length()))
+            word = min(16, 1 << max(1, (band_ticks - 1).bit_length()))
         if word < 2 or word & (word - 1):
             raise ValueError("word must be a power of two, at least 2")
         self._word = word
@@ -144,11 +147,13 @@ class OccupancyMap(wiring.Component):
         with m.If(s2):
             m.d.comb += [wr.addr.eq(s2_addr), wr.data.eq(new_word), wr.en.eq(1)]
             m.d.sync += summary[s2_book].bit_select(s2_word, 1).eq(new_word.any())
-        with m.If(self.u_en):
-            with m.If(self.u_value):
-                m.d.sync += counts[u_book].eq(counts[u_book] + 1)
+        # The count changes with the write-back, not at ``u_en``: that keeps the engine's
+        # decision to update (late in its cycle) off the counter's carry chain.
+        with m.If(s2):
+            with m.If(s2_value):
+                m.d.sync += counts[s2_book].eq(counts[s2_book] + 1)
             with m.Else():
-                m.d.sync += counts[u_book].eq(counts[u_book] - 1)
+                m.d.sync += counts[s2_book].eq(counts[s2_book] - 1)
 
         # Search, cycle A.
         a_book = Signal(bkbits)
