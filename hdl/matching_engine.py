@@ -255,8 +255,9 @@ class MatchingEngine(wiring.Component):
         m.d.comb += ev_price.eq(band_low + ev_off)
 
         def price_of(offset):
+            """The event price source for a tick offset of the current book."""
             m.d.comb += ev_off.eq(offset)
-            return ev_price
+            return "book"
 
         def level_addr(sym, side, offset):
             offset_bits = Signal(off_bits)
@@ -293,13 +294,53 @@ class MatchingEngine(wiring.Component):
         # Whether an event is its command's last is always known when it is made.
         LAST, MORE = 1, 0
 
+        # Every wide field is one flat multiplexer over its few sources (a field no source
+        # drives is 0), steered by a small select code that the emitting states set: the
+        # states' nested conditions then steer a few code bits, not the 32-bit data.
+        qty_sources = {"cmd": c.qty, "in": in_qty, "order": t.qty, "left": left}
+        sources = {
+            "symbol": {"cmd": c.symbol, "book": locate},
+            "order_id": {"cmd": c.order_id, "new": c.new_order_id, "order": t.order_id},
+            "other_id": {"cmd": c.order_id, "new": c.new_order_id},
+            "slot": {"cmd": c.slot, "cur": cur_slot, "none": NO_SLOT},
+            "qty": qty_sources,                 # "cmd": validated (≤ max_qty) but DIRECTORY's
+            "remaining": qty_sources,
+            "price": {"cmd": c.price, "book": ev_price},
+            "match": {"next": match_no + 1},
+        }
+        selects = {name: Signal(range(len(srcs) + 1), name=f"ev_{name}_sel")
+                   for name, srcs in sources.items()}
+        for name, srcs in sources.items():
+            field = Value.cast(getattr(ev_new, name))
+            with m.Switch(selects[name]):
+                for code, value in enumerate(srcs.values(), 1):
+                    with m.Case(code):
+                        m.d.comb += field.eq(value)
+
+        def code(name, source):
+            """The select code of ``sources[name][source]`` (``None``: the field is 0)."""
+            return 0 if source is None else list(sources[name]).index(source) + 1
+
+        def pick(name, cond, if_true, if_false):
+            """A select code chosen by ``cond`` between two sources of field ``name``."""
+            return Mux(cond, code(name, if_true), code(name, if_false))
+
+        def in_id_src(name):
+            """The incoming order's id (a replace's new id) as a source of field ``name``."""
+            return pick(name, is_replace, "new", "cmd")
+
         def emit(kind, last, **fields):
-            """Write an event into the output FIFO (the caller checks ``can_emit``); ``last``:
-            it is the command's last event (the caller then calls :func:`finish`, or ends the
-            command without another event)."""
+            """Write an event into the output register (the caller checks ``can_emit``);
+            ``last``: it is the command's last event (the caller then calls :func:`finish`, or
+            ends the command without another event). A field of ``sources`` is given as a
+            source name or a select code (:func:`pick`), any other as its value."""
             m.d.comb += [ev_stb.eq(1), ev_new.kind.eq(kind), ev_new.last.eq(last)]
             for name, value in fields.items():
-                m.d.comb += Value.cast(getattr(ev_new, name)).eq(value)
+                if name in sources:
+                    m.d.comb += selects[name].eq(code(name, value) if isinstance(value, str)
+                                                 else value)
+                else:
+                    m.d.comb += Value.cast(getattr(ev_new, name)).eq(value)
 
         cmd_done = Signal()
 
@@ -311,12 +352,11 @@ class MatchingEngine(wiring.Component):
 
         def reject(reason):
             """REJECT of a command other than REPLACE (its only event)."""
-            emit(_E.REJECT, LAST, symbol=c.symbol, side=c.side, reason=reason,
-                 order_id=c.order_id)
+            emit(_E.REJECT, LAST, symbol="cmd", side=c.side, reason=reason, order_id="cmd")
 
         def reject_replace(reason):
-            emit(_E.REJECT, LAST, symbol=c.symbol, reason=reason, order_id=c.new_order_id,
-                 other_id=c.order_id, slot=c.slot)
+            emit(_E.REJECT, LAST, symbol="cmd", reason=reason, order_id="new", other_id="cmd",
+                 slot="cmd")
 
         # -- RAM helpers -----------------------------------------------------------------------
         def read_order(slot):
@@ -387,13 +427,13 @@ class MatchingEngine(wiring.Component):
             return occ.r_found, occ.r_offset
 
         def delete_event(record, slot, reason, when):
-            emit(_E.DELETE, when, symbol=locate, side=record.side, order_id=record.order_id,
-                 slot=slot, qty=record.qty, price=price_of(record.offset), reason=reason)
+            emit(_E.DELETE, when, symbol="book", side=record.side, order_id="order",
+                 slot=slot, qty="order", price=price_of(record.offset), reason=reason)
 
         def replace_event(replace_mode, when):
-            emit(_E.REPLACE, when, symbol=locate, side=t.side, order_id=t.order_id,
-                 other_id=c.new_order_id, slot=t_slot, qty=cq, remaining=t.qty,
-                 price=c.price, mode=replace_mode)
+            emit(_E.REPLACE, when, symbol="book", side=t.side, order_id="order",
+                 other_id="new", slot="cmd", qty="cmd", remaining="order",
+                 price="cmd", mode=replace_mode)
 
         def start_rest():
             """Take the resting slot (the top free slot, or a replace's own) and read the level
@@ -444,7 +484,7 @@ class MatchingEngine(wiring.Component):
 
             with m.State("REJECT"):
                 with m.If(can_emit):
-                    emit(_E.REJECT, LAST, reason=Reason.NONE, order_id=c.order_id)
+                    emit(_E.REJECT, LAST, reason=Reason.NONE, order_id="cmd")
                     finish()
 
             # DECLARE, HALT / RESUME, SYSTEM ---------------------------------------------------
@@ -462,8 +502,8 @@ class MatchingEngine(wiring.Component):
                             lots[bsym].eq(Mux(c.qty > p.max_qty, p.max_qty + 1, c.qty)),
                             band_lows[bsym].eq(Mux(c.price > half, c.price - half, 1)),
                         ]
-                        emit(_E.DIRECTORY, MORE, symbol=c.symbol, name=c.name, qty=c.qty,
-                             tick=c.tick, price=c.price)
+                        emit(_E.DIRECTORY, MORE, symbol="cmd", name=c.name, qty="cmd",
+                             tick=c.tick, price="cmd")
                         m.next = "DECLARE_TRADING"
 
             with m.State("DECLARE_TRADING"):
@@ -485,7 +525,7 @@ class MatchingEngine(wiring.Component):
                 m.d.sync += [brk_on[bsym].eq(c.breaker != 0),
                              trip_los[bsym].eq(lo), trip_his[bsym].eq(hi)]
                 with m.If(can_emit):
-                    emit(_E.TRADING, LAST, symbol=c.symbol, reason=Reason.NONE)
+                    emit(_E.TRADING, LAST, symbol="cmd", reason=Reason.NONE)
                     finish()
 
             with m.State("HALT"):
@@ -495,7 +535,7 @@ class MatchingEngine(wiring.Component):
                     with m.Else():
                         halt = c.action == Action.HALT
                         m.d.sync += halted[bsym].eq(halt)
-                        emit(_E.TRADING, LAST, symbol=c.symbol, halted=halt,
+                        emit(_E.TRADING, LAST, symbol="cmd", halted=halt,
                              reason=Reason.OPERATOR)
                     finish()
 
@@ -523,7 +563,7 @@ class MatchingEngine(wiring.Component):
 
             with m.State("EXPIRE_DELETE"):
                 with m.If(can_emit):
-                    delete_event(t, cur_slot, Reason.EXPIRED, day_count == 1)
+                    delete_event(t, "cur", Reason.EXPIRED, day_count == 1)
                     unlink(cur_slot, t.sym, t.side, t.offset, t_prev, t_next, lv_rd.data.head,
                            lv_rd.data.tail, lv_addr)
                     write_order(cur_slot, t, valid=0)
@@ -561,8 +601,8 @@ class MatchingEngine(wiring.Component):
                         reject(Reason.BOOK_FULL)
                         finish()
                     with m.Else():
-                        emit(_E.ACCEPT, MORE, symbol=c.symbol, side=c.side, order_id=c.order_id,
-                             qty=cq, remaining=cq, price=Mux(market, 0, c.price))
+                        emit(_E.ACCEPT, MORE, symbol="cmd", side=c.side, order_id="cmd",
+                             qty="cmd", remaining="cmd", price=pick("price", market, None, "cmd"))
                         m.d.sync += [
                             in_qty.eq(cq), in_limit.eq(limit),
                             in_side.eq(c.side), in_tif.eq(c.tif), in_stp.eq(c.stp),
@@ -620,8 +660,8 @@ class MatchingEngine(wiring.Component):
                 start_search(~in_side, extreme(in_side))
                 with m.If(total < need):
                     with m.If(can_emit):
-                        emit(_E.KILL, LAST, symbol=c.symbol, side=c.side, order_id=c.order_id,
-                             qty=cq, slot=NO_SLOT,
+                        emit(_E.KILL, LAST, symbol="cmd", side=c.side, order_id="cmd",
+                             qty="cmd", slot="none",
                              reason=Mux(c.tif == Tif.FOK, Reason.FOK, Reason.MIN_QTY))
                         finish()
                 with m.Else():
@@ -637,15 +677,16 @@ class MatchingEngine(wiring.Component):
                         with m.If(rests):
                             start_rest()
                         with m.Elif(can_emit):
-                            emit(_E.KILL, LAST, symbol=locate, side=in_side, order_id=in_id,
-                                 qty=in_qty, slot=NO_SLOT, reason=Reason.IOC)
+                            emit(_E.KILL, LAST, symbol="book", side=in_side,
+                                 order_id=in_id_src("order_id"),
+                                 qty="in", slot="none", reason=Reason.IOC)
                             with m.If(is_replace):
                                 m.d.comb += [free.push.eq(1), free.push_slot.eq(t_slot)]
                             finish()
                     with m.Elif(trips):
                         with m.If(can_emit):
                             m.d.sync += [halted[bsym].eq(1), stop.eq(Reason.BREAKER)]
-                            emit(_E.TRADING, MORE, symbol=locate, halted=1, reason=Reason.BREAKER)
+                            emit(_E.TRADING, MORE, symbol="book", halted=1, reason=Reason.BREAKER)
                             m.next = "MATCH_END"
                     with m.Else():
                         m.d.sync += cur_off.eq(offset)
@@ -680,9 +721,8 @@ class MatchingEngine(wiring.Component):
                             m.d.sync += stop.eq(Reason.SELF_TRADE)
                             m.next = "MATCH_END"
                         with m.Else():
-                            emit(_E.DELETE, MORE, symbol=locate, side=r.side,
-                                 order_id=r.order_id,
-                                 slot=cur_slot, qty=r.qty, price=price, reason=Reason.SELF_TRADE)
+                            emit(_E.DELETE, MORE, symbol="book", side=r.side, order_id="order",
+                                 slot="cur", qty="order", price=price, reason=Reason.SELF_TRADE)
                             remove_head()
                             with m.If(in_stp == Stp.CANCEL_BOTH):
                                 m.d.sync += stop.eq(Reason.SELF_TRADE)
@@ -690,12 +730,11 @@ class MatchingEngine(wiring.Component):
                             with m.Else():
                                 advance()
                     with m.Else():
-                        fill = Signal(qty_shape)
-                        m.d.comb += fill.eq(Mux(emptied, r.qty, in_qty))
-                        emit(_E.EXECUTE, filled, symbol=locate, side=r.side,
-                                 order_id=r.order_id,
-                             other_id=in_id, slot=cur_slot, qty=fill, remaining=left,
-                             price=price, match=match_no + 1)
+                        # fill = min(r.qty, in_qty), left = r.qty - fill
+                        emit(_E.EXECUTE, filled, symbol="book", side=r.side, order_id="order",
+                             other_id=in_id_src("other_id"), slot="cur",
+                             qty=pick("qty", emptied, "order", "in"), remaining="left",
+                             price=price, match="next")
                         m.d.sync += [match_no.eq(match_no + 1), in_qty.eq(in_left)]
                         with m.If(emptied):
                             remove_head()
@@ -716,8 +755,9 @@ class MatchingEngine(wiring.Component):
                 with m.Elif((stop == Reason.NONE) & rests):
                     start_rest()
                 with m.Elif(can_emit):
-                    emit(_E.KILL, LAST, symbol=locate, side=in_side, order_id=in_id, qty=in_qty,
-                         slot=NO_SLOT, reason=Mux(stop == Reason.NONE, Reason.IOC, stop))
+                    emit(_E.KILL, LAST, symbol="book", side=in_side,
+                         order_id=in_id_src("order_id"), qty="in",
+                         slot="none", reason=Mux(stop == Reason.NONE, Reason.IOC, stop))
                     with m.If(is_replace):
                         m.d.comb += [free.push.eq(1), free.push_slot.eq(t_slot)]
                     finish()
@@ -731,8 +771,9 @@ class MatchingEngine(wiring.Component):
                     write_order(cur_slot, 0, valid=1, order_id=in_id, qty=in_qty,
                                 offset=in_limit, side=in_side, tif=in_tif, firm=in_firm,
                                 stp=in_stp, sym=bsym)
-                    emit(_E.ADD, LAST, symbol=locate, side=in_side, order_id=in_id, slot=cur_slot,
-                         qty=in_qty, remaining=in_qty, price=price_of(in_limit),
+                    emit(_E.ADD, LAST, symbol="book", side=in_side,
+                         order_id=in_id_src("order_id"), slot="cur",
+                         qty="in", remaining="in", price=price_of(in_limit),
                          odd_lot=in_qty < lot)
                     finish()
 
@@ -741,8 +782,8 @@ class MatchingEngine(wiring.Component):
                 found = (c.slot < N) & r.valid & (r.order_id == c.order_id)
                 with m.If(~found):
                     with m.If(can_emit):
-                        emit(_E.CANCEL_REJECT, LAST, symbol=c.symbol, order_id=c.order_id,
-                             slot=c.slot, reason=Reason.NOT_FOUND)
+                        emit(_E.CANCEL_REJECT, LAST, symbol="cmd", order_id="cmd",
+                             slot="cmd", reason=Reason.NOT_FOUND)
                         finish()
                 with m.Else():
                     # CANCEL compares the new size with the order's shares in the fill
@@ -766,18 +807,18 @@ class MatchingEngine(wiring.Component):
             with m.State("CANCEL"):
                 with m.If(can_emit):
                     with m.If(c.qty == 0):
-                        delete_event(t, t_slot, Reason.USER, LAST)
+                        delete_event(t, "cmd", Reason.USER, LAST)
                         unlink(t_slot, t.sym, t.side, t.offset, t_prev, t_next,
                                lv_rd.data.head, lv_rd.data.tail, lv_addr)
                         write_order(t_slot, t, valid=0)
                     with m.Elif(~emptied):               # c.qty < t.qty
-                        emit(_E.REDUCE, LAST, symbol=locate, side=t.side, order_id=t.order_id,
-                             slot=t_slot, qty=left, remaining=in_qty,
+                        emit(_E.REDUCE, LAST, symbol="book", side=t.side, order_id="order",
+                             slot="cmd", qty="left", remaining="in",
                              price=price_of(t.offset), reason=Reason.USER)
                         write_order(t_slot, t, qty=in_qty)
                     with m.Else():
-                        emit(_E.CANCEL_REJECT, LAST, symbol=locate, side=t.side,
-                             order_id=c.order_id, slot=c.slot, reason=Reason.NOTHING_TO_CANCEL)
+                        emit(_E.CANCEL_REJECT, LAST, symbol="book", side=t.side,
+                             order_id="cmd", slot="cmd", reason=Reason.NOTHING_TO_CANCEL)
                     finish()
 
             with m.State("REPLACE"):
