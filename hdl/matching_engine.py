@@ -367,16 +367,38 @@ class MatchingEngine(wiring.Component):
             m.d.comb += [lv_rd.addr.eq(addr), lv_rd.en.eq(1)]
             m.d.sync += lv_addr.eq(addr)
 
-        def write_order(slot, record, **fields):
-            m.d.comb += [ord_wr.addr.eq(slot), ord_wr.en.eq(1), ord_wr.data.eq(record)]
-            for name, value in fields.items():
-                m.d.comb += Value.cast(getattr(ord_wr.data, name)).eq(value)
+        # The order RAM's write is the order read (``t``) with a few fields changed, or a new
+        # order from the ``in_*`` registers: flat muxes steered by a few flags that the states
+        # set (as for the events), at ``cur_slot`` or the command's slot.
+        wo_at_cur, wo_valid, wo_fresh, wo_moved = Signal(), Signal(), Signal(), Signal()
+        wo_qty = Signal(2)                      # 0: t.qty, 1: left, 2: in_qty
+        m.d.comb += [
+            ord_wr.addr.eq(Mux(wo_at_cur, cur_slot, t_slot)),
+            ord_wr.data.valid.eq(wo_valid),
+            ord_wr.data.order_id.eq(Mux(wo_fresh | wo_moved, in_id, t.order_id)),
+            ord_wr.data.qty.eq(Mux(wo_qty[1], in_qty, Mux(wo_qty[0], left, t.qty))),
+            ord_wr.data.offset.eq(Mux(wo_fresh | wo_moved, in_limit, t.offset)),
+            ord_wr.data.side.eq(Mux(wo_fresh, in_side, t.side)),
+            ord_wr.data.tif.eq(Mux(wo_fresh, in_tif, t.tif)),
+            ord_wr.data.firm.eq(Mux(wo_fresh, in_firm, t.firm)),
+            ord_wr.data.stp.eq(Mux(wo_fresh, in_stp, t.stp)),
+            ord_wr.data.sym.eq(Mux(wo_fresh, bsym, t.sym)),
+        ]
+
+        def write_order(at_cur, valid=1, qty=0, fresh=False, moved=False):
+            """Write the order at ``cur_slot`` (``at_cur``) or the command's slot: ``t`` with
+            ``valid``, shares ``qty`` (0: t.qty, 1: left, 2: in_qty), or a new resting order
+            (``fresh``: every field from ``in_*``), or ``t`` moved (``moved``: id and offset
+            from ``in_*``)."""
+            m.d.comb += [ord_wr.en.eq(1), wo_at_cur.eq(at_cur), wo_valid.eq(valid),
+                         wo_qty.eq(qty), wo_fresh.eq(fresh), wo_moved.eq(moved)]
             # Count resting DAY orders (an order leaves with valid = 0, rests with valid = 1).
-            if "valid" in fields:
-                tif = fields.get("tif", record.tif if not isinstance(record, int) else 0)
-                with m.If(tif == Tif.DAY):
-                    m.d.sync += day_count.eq(day_count + 1 if fields["valid"] else
-                                             day_count - 1)
+            if fresh:
+                with m.If(in_tif == Tif.DAY):
+                    m.d.sync += day_count.eq(day_count + 1)
+            elif not valid:
+                with m.If(t.tif == Tif.DAY):
+                    m.d.sync += day_count.eq(day_count - 1)
 
         def set_occupancy(sym, side, offset, value):
             m.d.comb += [occ.u_en.eq(1), occ.u_sym.eq(sym), occ.u_side.eq(side),
@@ -566,7 +588,7 @@ class MatchingEngine(wiring.Component):
                     delete_event(t, "cur", Reason.EXPIRED, day_count == 1)
                     unlink(cur_slot, t.sym, t.side, t.offset, t_prev, t_next, lv_rd.data.head,
                            lv_rd.data.tail, lv_addr)
-                    write_order(cur_slot, t, valid=0)
+                    write_order(1, valid=0)
                     with m.If((day_count == 1) | (cur_slot == N - 1)):
                         finish()
                     with m.Else():
@@ -713,7 +735,7 @@ class MatchingEngine(wiring.Component):
                 def remove_head():
                     unlink(cur_slot, bsym, ~in_side, cur_off, 0, nx_rd.data, cur_slot,
                            cur_tail, lv_addr)
-                    write_order(cur_slot, r, valid=0)
+                    write_order(1, valid=0)
 
                 with m.If(can_emit):
                     with m.If((in_firm != 0) & (r.firm == in_firm)):
@@ -739,7 +761,7 @@ class MatchingEngine(wiring.Component):
                         with m.If(emptied):
                             remove_head()
                         with m.Else():
-                            write_order(cur_slot, r, qty=left)
+                            write_order(1, qty=1)
                         with m.If(filled & ~is_replace):
                             finish()
                         with m.Elif(filled):
@@ -768,9 +790,7 @@ class MatchingEngine(wiring.Component):
             with m.State("REST_ADD"):
                 with m.If(can_emit):
                     append(cur_slot, bsym, in_side, in_limit)
-                    write_order(cur_slot, 0, valid=1, order_id=in_id, qty=in_qty,
-                                offset=in_limit, side=in_side, tif=in_tif, firm=in_firm,
-                                stp=in_stp, sym=bsym)
+                    write_order(1, qty=2, fresh=True)
                     emit(_E.ADD, LAST, symbol="book", side=in_side,
                          order_id=in_id_src("order_id"), slot="cur",
                          qty="in", remaining="in", price=price_of(in_limit),
@@ -810,12 +830,12 @@ class MatchingEngine(wiring.Component):
                         delete_event(t, "cmd", Reason.USER, LAST)
                         unlink(t_slot, t.sym, t.side, t.offset, t_prev, t_next,
                                lv_rd.data.head, lv_rd.data.tail, lv_addr)
-                        write_order(t_slot, t, valid=0)
+                        write_order(0, valid=0)
                     with m.Elif(~emptied):               # c.qty < t.qty
                         emit(_E.REDUCE, LAST, symbol="book", side=t.side, order_id="order",
                              slot="cmd", qty="left", remaining="in",
                              price=price_of(t.offset), reason=Reason.USER)
-                        write_order(t_slot, t, qty=in_qty)
+                        write_order(0, qty=2)
                     with m.Else():
                         emit(_E.CANCEL_REJECT, LAST, symbol="book", side=t.side,
                              order_id="cmd", slot="cmd", reason=Reason.NOTHING_TO_CANCEL)
@@ -840,7 +860,7 @@ class MatchingEngine(wiring.Component):
                         reject_replace(Reason.BOOK_FULL)
                         finish()
                     with m.Elif(~moves & filled):          # c.qty (= in_qty) <= t.qty
-                        write_order(t_slot, t, qty=cq)
+                        write_order(0, qty=2)              # in_qty = c.qty here
                         replace_event(ReplaceMode.KEPT, LAST)
                         finish()
                     with m.Else():
@@ -862,7 +882,7 @@ class MatchingEngine(wiring.Component):
                         with m.If(found & crosses(offset)):
                             start_search(~in_side, extreme(in_side))
                             replace_event(ReplaceMode.CROSSED, MORE)
-                            write_order(t_slot, t, valid=0)
+                            write_order(0, valid=0)
                             m.next = "MATCH_LEVEL"
                         with m.Else():
                             read_level(level_addr(bsym, in_side, in_limit))
@@ -871,7 +891,7 @@ class MatchingEngine(wiring.Component):
             with m.State("REPLACE_MOVE"):
                 with m.If(can_emit):
                     append(t_slot, bsym, in_side, in_limit)
-                    write_order(t_slot, t, order_id=in_id, qty=in_qty, offset=in_limit)
+                    write_order(0, qty=2, moved=True)
                     replace_event(ReplaceMode.MOVED, LAST)
                     finish()
 
