@@ -192,6 +192,7 @@ class MatchingEngine(wiring.Component):
         t_slot = Signal(range(N))
         m.d.comb += t_slot.eq(c.slot)
         lv_addr = Signal(len(lv_wr.addr))
+        init_addr = Signal(range(lv_depth))     # INIT: the level word being cleared
         qty_shape = range(p.max_qty + 1)
         qb = len(Signal(qty_shape))
         # Shares of a validated command (1 .. max_qty): the bits above ``qb`` are zero.
@@ -372,8 +373,10 @@ class MatchingEngine(wiring.Component):
         # set (as for the events), at ``cur_slot`` or the command's slot.
         wo_at_cur, wo_valid, wo_fresh, wo_moved = Signal(), Signal(), Signal(), Signal()
         wo_qty = Signal(2)                      # 0: t.qty, 1: left, 2: in_qty
+        w_slot = Signal(range(N))    # the slot written, unlinked, appended or pushed
         m.d.comb += [
-            ord_wr.addr.eq(Mux(wo_at_cur, cur_slot, t_slot)),
+            w_slot.eq(Mux(wo_at_cur, cur_slot, t_slot)),
+            ord_wr.addr.eq(w_slot),
             ord_wr.data.valid.eq(wo_valid),
             ord_wr.data.order_id.eq(Mux(wo_fresh | wo_moved, in_id, t.order_id)),
             ord_wr.data.qty.eq(Mux(wo_qty[1], in_qty, Mux(wo_qty[0], left, t.qty))),
@@ -400,44 +403,57 @@ class MatchingEngine(wiring.Component):
                 with m.If(t.tif == Tif.DAY):
                     m.d.sync += day_count.eq(day_count - 1)
 
-        def set_occupancy(sym, side, offset, value):
-            m.d.comb += [occ.u_en.eq(1), occ.u_sym.eq(sym), occ.u_side.eq(side),
-                         occ.u_offset.eq(offset), occ.u_value.eq(value)]
+        # Level lists. An unlink takes the order ``t`` (at ``w_slot``) out of its level,
+        # ``symbol ∥ t.side ∥ t.offset`` of the book ``bsym`` (so also for the walk: the
+        # resting order is on the contra side at ``cur_off``); the level's head and tail are the
+        # level word read (``lv_rd``) or, for the walk and REPLACE, ``cur_slot``/``cur_tail``.
+        # An append puts ``w_slot`` at the tail of the level read (address ``lv_addr``). Both
+        # are flat muxes steered by flags, like the events.
+        ul_en, ul_regs, ap_en, lv_init = Signal(), Signal(), Signal(), Signal()
+        ul_head, ul_tail, is_head, is_tail = (Signal(range(N)), Signal(range(N)), Signal(),
+                                               Signal())
+        own_level = level_addr(bsym, t.side, t.offset)
+        m.d.comb += [
+            ul_head.eq(Mux(ul_regs, cur_slot, lv_rd.data.head)),
+            ul_tail.eq(Mux(ul_regs, cur_tail, lv_rd.data.tail)),
+            is_head.eq(ul_head == w_slot), is_tail.eq(ul_tail == w_slot),
+            # The level word: INIT clears it; an unlink of the only order clears it, of the
+            # head or tail moves that end; an append sets the tail (and the head if empty).
+            lv_wr.en.eq(lv_init | ap_en | (ul_en & (is_head | is_tail))),
+            lv_wr.addr.eq(Mux(lv_init, init_addr, Mux(ap_en, lv_addr, own_level))),
+            lv_wr.data.occ.eq(~lv_init & (ap_en | ~(is_head & is_tail))),
+            lv_wr.data.head.eq(Mux(ap_en, Mux(lv_rd.data.occ, lv_rd.data.head, w_slot),
+                                   Mux(is_head, t_next, ul_head))),
+            lv_wr.data.tail.eq(Mux(ap_en, w_slot, Mux(is_tail, t_prev, ul_tail))),
+            # The links: an unlink from the middle joins its neighbours; an append to an
+            # occupied level links the old tail and the new order.
+            nx_wr.en.eq((ul_en & ~is_head & ~is_tail) | (ap_en & lv_rd.data.occ)),
+            pv_wr.en.eq(nx_wr.en),
+            nx_wr.addr.eq(Mux(ap_en, lv_rd.data.tail, t_prev)),
+            nx_wr.data.eq(Mux(ap_en, w_slot, t_next)),
+            pv_wr.addr.eq(Mux(ap_en, w_slot, t_next)),
+            pv_wr.data.eq(Mux(ap_en, lv_rd.data.tail, t_prev)),
+            # The occupancy bit: cleared with the last order, set with the first.
+            occ.u_en.eq((ul_en & is_head & is_tail) | (ap_en & ~lv_rd.data.occ)),
+            occ.u_sym.eq(bsym), occ.u_side.eq(Mux(ap_en, in_side, t.side)),
+            occ.u_offset.eq(Mux(ap_en, in_limit, t.offset)), occ.u_value.eq(ap_en),
+            free.push_slot.eq(w_slot),
+        ]
 
-        def unlink(slot, sym, side, offset, prev, nxt, head, tail, addr, push=True):
-            """Take ``slot`` out of its level's list (level word at ``addr``)."""
-            with m.If((head == slot) & (tail == slot)):
-                set_occupancy(sym, side, offset, 0)
-                m.d.comb += [lv_wr.addr.eq(addr), lv_wr.en.eq(1), lv_wr.data.occ.eq(0)]
-            with m.Elif(head == slot):
-                m.d.comb += [lv_wr.addr.eq(addr), lv_wr.en.eq(1),
-                             lv_wr.data.head.eq(nxt), lv_wr.data.tail.eq(tail),
-                             lv_wr.data.occ.eq(1)]
-            with m.Elif(tail == slot):
-                m.d.comb += [lv_wr.addr.eq(addr), lv_wr.en.eq(1),
-                             lv_wr.data.head.eq(head), lv_wr.data.tail.eq(prev),
-                             lv_wr.data.occ.eq(1)]
-            with m.Else():
-                m.d.comb += [nx_wr.addr.eq(prev), nx_wr.data.eq(nxt), nx_wr.en.eq(1),
-                             pv_wr.addr.eq(nxt), pv_wr.data.eq(prev), pv_wr.en.eq(1)]
+        def unlink(regs=False, push=True):
+            """Take the order ``t`` at ``w_slot`` out of its level's list; the level's head and
+            tail from ``cur_slot``/``cur_tail`` (``regs``) or the level word read."""
+            m.d.comb += [ul_en.eq(1), ul_regs.eq(regs)]
             if push:
-                m.d.comb += [free.push.eq(1), free.push_slot.eq(slot)]
+                m.d.comb += free.push.eq(1)
 
         def probe(sym, side):
             m.d.comb += [occ.p_sym.eq(sym), occ.p_side.eq(side)]
 
-        def append(slot, sym, side, offset):
-            """Put ``slot`` at the tail of the level read into ``lv_rd`` (address ``lv_addr``)."""
-            m.d.comb += [lv_wr.addr.eq(lv_addr), lv_wr.en.eq(1), lv_wr.data.tail.eq(slot),
-                         lv_wr.data.occ.eq(1)]
-            with m.If(~lv_rd.data.occ):
-                m.d.comb += lv_wr.data.head.eq(slot)
-                set_occupancy(sym, side, offset, 1)
-            with m.Else():
-                m.d.comb += [lv_wr.data.head.eq(lv_rd.data.head),
-                             nx_wr.addr.eq(lv_rd.data.tail), nx_wr.data.eq(slot), nx_wr.en.eq(1),
-                             pv_wr.addr.eq(slot), pv_wr.data.eq(lv_rd.data.tail),
-                             pv_wr.en.eq(1)]
+        def append():
+            """Put ``w_slot`` at the tail of the level read into ``lv_rd`` (address
+            ``lv_addr``): the level of ``in_side`` at ``in_limit`` in ``bsym``'s book."""
+            m.d.comb += ap_en.eq(1)
 
         def start_search(side, start, after=0, sym=bsym):
             """Cycle A of a best-price search of ``sym``'s ``side`` (harmless if unused)."""
@@ -473,10 +489,9 @@ class MatchingEngine(wiring.Component):
         max_levels = self._max_levels
         payload = self.i_cmd.payload
         m.d.comb += self.i_cmd.ready.eq(cmd_done)
-        init_addr = Signal(range(lv_depth))
         with m.FSM(name="engine", init="INIT"):
             with m.State("INIT"):
-                m.d.comb += [lv_wr.addr.eq(init_addr), lv_wr.en.eq(1), lv_wr.data.eq(0)]
+                m.d.comb += lv_init.eq(1)
                 m.d.sync += init_addr.eq(init_addr + 1)
                 with m.If(init_addr == lv_depth - 1):
                     m.next = "IDLE"
@@ -586,8 +601,7 @@ class MatchingEngine(wiring.Component):
             with m.State("EXPIRE_DELETE"):
                 with m.If(can_emit):
                     delete_event(t, "cur", Reason.EXPIRED, day_count == 1)
-                    unlink(cur_slot, t.sym, t.side, t.offset, t_prev, t_next, lv_rd.data.head,
-                           lv_rd.data.tail, lv_addr)
+                    unlink()
                     write_order(1, valid=0)
                     with m.If((day_count == 1) | (cur_slot == N - 1)):
                         finish()
@@ -703,7 +717,7 @@ class MatchingEngine(wiring.Component):
                                  order_id=in_id_src("order_id"),
                                  qty="in", slot="none", reason=Reason.IOC)
                             with m.If(is_replace):
-                                m.d.comb += [free.push.eq(1), free.push_slot.eq(t_slot)]
+                                m.d.comb += free.push.eq(1)    # the replaced order's slot
                             finish()
                     with m.Elif(trips):
                         with m.If(can_emit):
@@ -733,8 +747,7 @@ class MatchingEngine(wiring.Component):
                         read_order(nx_rd.data)
 
                 def remove_head():
-                    unlink(cur_slot, bsym, ~in_side, cur_off, 0, nx_rd.data, cur_slot,
-                           cur_tail, lv_addr)
+                    unlink(regs=True)
                     write_order(1, valid=0)
 
                 with m.If(can_emit):
@@ -772,7 +785,7 @@ class MatchingEngine(wiring.Component):
             with m.State("MATCH_END"):
                 with m.If(in_qty == 0):
                     with m.If(is_replace):
-                        m.d.comb += [free.push.eq(1), free.push_slot.eq(t_slot)]
+                        m.d.comb += free.push.eq(1)    # the replaced order's slot
                     finish()
                 with m.Elif((stop == Reason.NONE) & rests):
                     start_rest()
@@ -781,7 +794,7 @@ class MatchingEngine(wiring.Component):
                          order_id=in_id_src("order_id"), qty="in",
                          slot="none", reason=Mux(stop == Reason.NONE, Reason.IOC, stop))
                     with m.If(is_replace):
-                        m.d.comb += [free.push.eq(1), free.push_slot.eq(t_slot)]
+                        m.d.comb += free.push.eq(1)    # the replaced order's slot
                     finish()
 
             with m.State("REST"):
@@ -789,7 +802,7 @@ class MatchingEngine(wiring.Component):
 
             with m.State("REST_ADD"):
                 with m.If(can_emit):
-                    append(cur_slot, bsym, in_side, in_limit)
+                    append()
                     write_order(1, qty=2, fresh=True)
                     emit(_E.ADD, LAST, symbol="book", side=in_side,
                          order_id=in_id_src("order_id"), slot="cur",
@@ -828,8 +841,7 @@ class MatchingEngine(wiring.Component):
                 with m.If(can_emit):
                     with m.If(c.qty == 0):
                         delete_event(t, "cmd", Reason.USER, LAST)
-                        unlink(t_slot, t.sym, t.side, t.offset, t_prev, t_next,
-                               lv_rd.data.head, lv_rd.data.tail, lv_addr)
+                        unlink()
                         write_order(0, valid=0)
                     with m.Elif(~emptied):               # c.qty < t.qty
                         emit(_E.REDUCE, LAST, symbol="book", side=t.side, order_id="order",
@@ -864,9 +876,7 @@ class MatchingEngine(wiring.Component):
                         replace_event(ReplaceMode.KEPT, LAST)
                         finish()
                     with m.Else():
-                        unlink(t_slot, t.sym, t.side, t.offset, t_prev, t_next,
-                               cur_slot, cur_tail, level_addr(bsym, t.side, t.offset),
-                               push=False)
+                        unlink(regs=True, push=False)
                         m.d.sync += [
                             in_qty.eq(cq), in_limit.eq(c_off),
                             in_side.eq(t.side), in_tif.eq(t.tif), in_stp.eq(t.stp),
@@ -890,7 +900,7 @@ class MatchingEngine(wiring.Component):
 
             with m.State("REPLACE_MOVE"):
                 with m.If(can_emit):
-                    append(t_slot, bsym, in_side, in_limit)
+                    append()
                     write_order(0, qty=2, moved=True)
                     replace_event(ReplaceMode.MOVED, LAST)
                     finish()
