@@ -233,10 +233,14 @@ class MatchingEngine(wiring.Component):
         m.d.comb += locate_ok.eq((c.symbol >= 1) & (c.symbol <= S) & declared[bsym])
         c_diff = Signal(signed(34))             # the command's price as an offset
         m.d.comb += c_diff.eq(c.price - band_low)
-        c_in_band = Signal()
-        m.d.comb += c_in_band.eq((c_diff >= 0) & (c_diff < band))
         c_off = Signal(range(band))
         m.d.comb += c_off.eq(c_diff)
+        # The same, registered every cycle: NEW and REPLACE decide on it (the symbol and price
+        # they need were already there the cycle before), which keeps the subtractor's carry
+        # chain out of the FSM's decisions; only the level reads of IDLE and REPLACE_PROBE use
+        # ``c_off`` itself (into a RAM address).
+        c_in_band, c_off_q = Signal(), Signal(range(band))
+        m.d.sync += [c_in_band.eq((c_diff >= 0) & (c_diff < band)), c_off_q.eq(c_diff)]
 
         # The fill decision from two subtractors whose borrows are the compares: a resting
         # order's shares (the order RAM's word) against the incoming order's (MATCH_ORDER), or
@@ -613,7 +617,7 @@ class MatchingEngine(wiring.Component):
             # NEW ------------------------------------------------------------------------------
             with m.State("NEW"):
                 market = c.market
-                limit = Mux(market, Mux(c.side == Side.BUY, band - 1, 0), c_off)
+                limit = Mux(market, Mux(c.side == Side.BUY, band - 1, 0), c_off_q)
                 will_rest = ~market & (c.tif <= Tif.GTC)
                 probe(bsym, c.side)
                 room = ~free.empty & (lv_rd.data.occ | (occ.p_count < max_levels))
@@ -857,7 +861,7 @@ class MatchingEngine(wiring.Component):
                 probe(bsym, t.side)
                 start_search(~t.side, extreme(t.side))
                 room = lv_rd.data.occ | (occ.p_count < max_levels)    # the new price's level
-                moves = c_off != t.offset
+                moves = c_off_q != t.offset
                 with m.If(can_emit):
                     with m.If(halted[bsym]):
                         reject_replace(Reason.HALTED)
@@ -878,7 +882,7 @@ class MatchingEngine(wiring.Component):
                     with m.Else():
                         unlink(regs=True, push=False)
                         m.d.sync += [
-                            in_qty.eq(cq), in_limit.eq(c_off),
+                            in_qty.eq(cq), in_limit.eq(c_off_q),
                             in_side.eq(t.side), in_tif.eq(t.tif), in_stp.eq(t.stp),
                             in_firm.eq(t.firm), rests.eq(1), is_replace.eq(1),
                             stop.eq(Reason.NONE),
