@@ -377,7 +377,10 @@ class MatchingEngine(wiring.Component):
         # set (as for the events), at ``cur_slot`` or the command's slot.
         wo_at_cur, wo_valid, wo_fresh, wo_moved = Signal(), Signal(), Signal(), Signal()
         wo_qty = Signal(2)                      # 0: t.qty, 1: left, 2: in_qty
-        w_slot = Signal(range(N))    # the slot written, unlinked, appended or pushed
+        # The slot written, unlinked, appended or pushed. It and the other muxes' steering
+        # flags (``ul_regs``, ``ap_mode``) depend on the state only, not on its decisions,
+        # which keeps those decisions off the RAMs' address and data paths.
+        w_slot = Signal(range(N))
         m.d.comb += [
             w_slot.eq(Mux(wo_at_cur, cur_slot, t_slot)),
             ord_wr.addr.eq(w_slot),
@@ -392,12 +395,13 @@ class MatchingEngine(wiring.Component):
             ord_wr.data.sym.eq(Mux(wo_fresh, bsym, t.sym)),
         ]
 
-        def write_order(at_cur, valid=1, qty=0, fresh=False, moved=False):
-            """Write the order at ``cur_slot`` (``at_cur``) or the command's slot: ``t`` with
+        def write_order(valid=1, qty=0, fresh=False, moved=False):
+            """Write the order at ``w_slot`` (``cur_slot`` in the states that call
+            :func:`at_cur`, else the command's slot): ``t`` with
             ``valid``, shares ``qty`` (0: t.qty, 1: left, 2: in_qty), or a new resting order
             (``fresh``: every field from ``in_*``), or ``t`` moved (``moved``: id and offset
             from ``in_*``)."""
-            m.d.comb += [ord_wr.en.eq(1), wo_at_cur.eq(at_cur), wo_valid.eq(valid),
+            m.d.comb += [ord_wr.en.eq(1), wo_valid.eq(valid),
                          wo_qty.eq(qty), wo_fresh.eq(fresh), wo_moved.eq(moved)]
             # Count resting DAY orders (an order leaves with valid = 0, rests with valid = 1).
             if fresh:
@@ -413,7 +417,8 @@ class MatchingEngine(wiring.Component):
         # level word read (``lv_rd``) or, for the walk and REPLACE, ``cur_slot``/``cur_tail``.
         # An append puts ``w_slot`` at the tail of the level read (address ``lv_addr``). Both
         # are flat muxes steered by flags, like the events.
-        ul_en, ul_regs, ap_en, lv_init = Signal(), Signal(), Signal(), Signal()
+        ul_en, ul_regs, ap_en, ap_mode, lv_init = (Signal(), Signal(), Signal(), Signal(),
+                                                   Signal())
         ul_head, ul_tail, is_head, is_tail = (Signal(range(N)), Signal(range(N)), Signal(),
                                                Signal())
         own_level = level_addr(bsym, t.side, t.offset)
@@ -424,30 +429,37 @@ class MatchingEngine(wiring.Component):
             # The level word: INIT clears it; an unlink of the only order clears it, of the
             # head or tail moves that end; an append sets the tail (and the head if empty).
             lv_wr.en.eq(lv_init | ap_en | (ul_en & (is_head | is_tail))),
-            lv_wr.addr.eq(Mux(lv_init, init_addr, Mux(ap_en, lv_addr, own_level))),
-            lv_wr.data.occ.eq(~lv_init & (ap_en | ~(is_head & is_tail))),
-            lv_wr.data.head.eq(Mux(ap_en, Mux(lv_rd.data.occ, lv_rd.data.head, w_slot),
+            lv_wr.addr.eq(Mux(lv_init, init_addr, Mux(ap_mode, lv_addr, own_level))),
+            lv_wr.data.occ.eq(~lv_init & (ap_mode | ~(is_head & is_tail))),
+            lv_wr.data.head.eq(Mux(ap_mode, Mux(lv_rd.data.occ, lv_rd.data.head, w_slot),
                                    Mux(is_head, t_next, ul_head))),
-            lv_wr.data.tail.eq(Mux(ap_en, w_slot, Mux(is_tail, t_prev, ul_tail))),
+            lv_wr.data.tail.eq(Mux(ap_mode, w_slot, Mux(is_tail, t_prev, ul_tail))),
             # The links: an unlink from the middle joins its neighbours; an append to an
             # occupied level links the old tail and the new order.
             nx_wr.en.eq((ul_en & ~is_head & ~is_tail) | (ap_en & lv_rd.data.occ)),
             pv_wr.en.eq(nx_wr.en),
-            nx_wr.addr.eq(Mux(ap_en, lv_rd.data.tail, t_prev)),
-            nx_wr.data.eq(Mux(ap_en, w_slot, t_next)),
-            pv_wr.addr.eq(Mux(ap_en, w_slot, t_next)),
-            pv_wr.data.eq(Mux(ap_en, lv_rd.data.tail, t_prev)),
+            nx_wr.addr.eq(Mux(ap_mode, lv_rd.data.tail, t_prev)),
+            nx_wr.data.eq(Mux(ap_mode, w_slot, t_next)),
+            pv_wr.addr.eq(Mux(ap_mode, w_slot, t_next)),
+            pv_wr.data.eq(Mux(ap_mode, lv_rd.data.tail, t_prev)),
             # The occupancy bit: cleared with the last order, set with the first.
             occ.u_en.eq((ul_en & is_head & is_tail) | (ap_en & ~lv_rd.data.occ)),
-            occ.u_sym.eq(bsym), occ.u_side.eq(Mux(ap_en, in_side, t.side)),
-            occ.u_offset.eq(Mux(ap_en, in_limit, t.offset)), occ.u_value.eq(ap_en),
+            occ.u_sym.eq(bsym), occ.u_side.eq(Mux(ap_mode, in_side, t.side)),
+            occ.u_offset.eq(Mux(ap_mode, in_limit, t.offset)), occ.u_value.eq(ap_mode),
             free.push_slot.eq(w_slot),
         ]
 
-        def unlink(regs=False, push=True):
+        def at_cur(regs=False):
+            """This state writes, unlinks, appends and pushes ``cur_slot`` (not the command's
+            slot); ``regs``: an unlink takes the level's head and tail from ``cur_slot`` /
+            ``cur_tail``. Called at the top of a state, never under a condition."""
+            m.d.comb += [wo_at_cur.eq(1), ul_regs.eq(regs)]
+
+        def unlink(push=True):
             """Take the order ``t`` at ``w_slot`` out of its level's list; the level's head and
-            tail from ``cur_slot``/``cur_tail`` (``regs``) or the level word read."""
-            m.d.comb += [ul_en.eq(1), ul_regs.eq(regs)]
+            tail from ``cur_slot``/``cur_tail`` (REPLACE, MATCH_ORDER) or the level word
+            read."""
+            m.d.comb += ul_en.eq(1)
             if push:
                 m.d.comb += free.push.eq(1)
 
@@ -456,7 +468,8 @@ class MatchingEngine(wiring.Component):
 
         def append():
             """Put ``w_slot`` at the tail of the level read into ``lv_rd`` (address
-            ``lv_addr``): the level of ``in_side`` at ``in_limit`` in ``bsym``'s book."""
+            ``lv_addr``): the level of ``in_side`` at ``in_limit`` in ``bsym``'s book. Only in
+            REST_ADD and REPLACE_MOVE, whose muxes are steered by ``ap_mode``."""
             m.d.comb += ap_en.eq(1)
 
         def start_search(side, start, after=0, sym=bsym):
@@ -603,10 +616,11 @@ class MatchingEngine(wiring.Component):
                     read_order(cur_slot + 1)
 
             with m.State("EXPIRE_DELETE"):
+                at_cur()
                 with m.If(can_emit):
                     delete_event(t, "cur", Reason.EXPIRED, day_count == 1)
                     unlink()
-                    write_order(1, valid=0)
+                    write_order(valid=0)
                     with m.If((day_count == 1) | (cur_slot == N - 1)):
                         finish()
                     with m.Else():
@@ -739,6 +753,7 @@ class MatchingEngine(wiring.Component):
                 m.next = "MATCH_ORDER"
 
             with m.State("MATCH_ORDER"):
+                at_cur(regs=True)
                 # The level is left only once all its orders are gone: look beyond it.
                 start_search(~in_side, cur_off, after=1)
                 price = price_of(cur_off)
@@ -751,8 +766,8 @@ class MatchingEngine(wiring.Component):
                         read_order(nx_rd.data)
 
                 def remove_head():
-                    unlink(regs=True)
-                    write_order(1, valid=0)
+                    unlink()
+                    write_order(valid=0)
 
                 with m.If(can_emit):
                     with m.If((in_firm != 0) & (r.firm == in_firm)):
@@ -778,7 +793,7 @@ class MatchingEngine(wiring.Component):
                         with m.If(emptied):
                             remove_head()
                         with m.Else():
-                            write_order(1, qty=1)
+                            write_order(qty=1)
                         with m.If(filled & ~is_replace):
                             finish()
                         with m.Elif(filled):
@@ -805,9 +820,11 @@ class MatchingEngine(wiring.Component):
                 start_rest()
 
             with m.State("REST_ADD"):
+                at_cur()
+                m.d.comb += ap_mode.eq(1)
                 with m.If(can_emit):
                     append()
-                    write_order(1, qty=2, fresh=True)
+                    write_order(qty=2, fresh=True)
                     emit(_E.ADD, LAST, symbol="book", side=in_side,
                          order_id=in_id_src("order_id"), slot="cur",
                          qty="in", remaining="in", price=price_of(in_limit),
@@ -846,18 +863,19 @@ class MatchingEngine(wiring.Component):
                     with m.If(c.qty == 0):
                         delete_event(t, "cmd", Reason.USER, LAST)
                         unlink()
-                        write_order(0, valid=0)
+                        write_order(valid=0)
                     with m.Elif(~emptied):               # c.qty < t.qty
                         emit(_E.REDUCE, LAST, symbol="book", side=t.side, order_id="order",
                              slot="cmd", qty="left", remaining="in",
                              price=price_of(t.offset), reason=Reason.USER)
-                        write_order(0, qty=2)
+                        write_order(qty=2)
                     with m.Else():
                         emit(_E.CANCEL_REJECT, LAST, symbol="book", side=t.side,
                              order_id="cmd", slot="cmd", reason=Reason.NOTHING_TO_CANCEL)
                     finish()
 
             with m.State("REPLACE"):
+                m.d.comb += ul_regs.eq(1)         # the order's level is in cur_slot/cur_tail
                 probe(bsym, t.side)
                 start_search(~t.side, extreme(t.side))
                 room = lv_rd.data.occ | (occ.p_count < max_levels)    # the new price's level
@@ -876,11 +894,11 @@ class MatchingEngine(wiring.Component):
                         reject_replace(Reason.BOOK_FULL)
                         finish()
                     with m.Elif(~moves & filled):          # c.qty (= in_qty) <= t.qty
-                        write_order(0, qty=2)              # in_qty = c.qty here
+                        write_order(qty=2)              # in_qty = c.qty here
                         replace_event(ReplaceMode.KEPT, LAST)
                         finish()
                     with m.Else():
-                        unlink(regs=True, push=False)
+                        unlink(push=False)
                         m.d.sync += [
                             in_qty.eq(cq), in_limit.eq(c_off_q),
                             in_side.eq(t.side), in_tif.eq(t.tif), in_stp.eq(t.stp),
@@ -896,16 +914,17 @@ class MatchingEngine(wiring.Component):
                         with m.If(found & crosses(offset)):
                             start_search(~in_side, extreme(in_side))
                             replace_event(ReplaceMode.CROSSED, MORE)
-                            write_order(0, valid=0)
+                            write_order(valid=0)
                             m.next = "MATCH_LEVEL"
                         with m.Else():
                             read_level(level_addr(bsym, in_side, in_limit))
                             m.next = "REPLACE_MOVE"
 
             with m.State("REPLACE_MOVE"):
+                m.d.comb += ap_mode.eq(1)
                 with m.If(can_emit):
                     append()
-                    write_order(0, qty=2, moved=True)
+                    write_order(qty=2, moved=True)
                     replace_event(ReplaceMode.MOVED, LAST)
                     finish()
 
