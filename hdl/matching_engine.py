@@ -515,17 +515,19 @@ class MatchingEngine(wiring.Component):
 
             with m.State("IDLE"):
                 m.d.comb += in_idle.eq(1)
+                # Reads and the search start whatever the command (harmless for the others):
+                # their addresses then do not wait for the action's decoding.
+                # NEW: the level the order would rest in (for its room check), and the walk's
+                # first search (NEW and COUNT_LEVEL / MATCH_LEVEL use it).
+                start_search(~payload.side, extreme(payload.side), sym=sym_sel)
+                read_level(level_addr(sym_sel, payload.side, c_off))
+                read_order(payload.slot)                # CANCEL, REPLACE: the order
                 with m.If(self.i_cmd.valid):
                     m.d.sync += bsym.eq(sym_sel)
                     with m.Switch(payload.action):
                         with m.Case(Action.NEW):
-                            # The level the order would rest in (for NEW's room check).
-                            # The walk's first search: NEW and COUNT_LEVEL / MATCH_LEVEL use it.
-                            start_search(~payload.side, extreme(payload.side), sym=sym_sel)
-                            read_level(level_addr(sym_sel, payload.side, c_off))
                             m.next = "NEW"
                         with m.Case(Action.CANCEL, Action.REPLACE):
-                            read_order(payload.slot)
                             m.next = "FIND"
                         with m.Case(Action.DECLARE):
                             m.next = "DECLARE"
@@ -910,14 +912,16 @@ class MatchingEngine(wiring.Component):
             with m.State("REPLACE_CROSS"):
                 with m.If(occ.r_valid):        # the search started a cycle ago
                     found, offset = search_result()
+                    # Whichever way it goes (and again if it stalls: the same search):
+                    # MATCH_LEVEL's search and REPLACE_MOVE's level read.
+                    start_search(~in_side, extreme(in_side))
+                    read_level(level_addr(bsym, in_side, in_limit))
                     with m.If(can_emit):
                         with m.If(found & crosses(offset)):
-                            start_search(~in_side, extreme(in_side))
                             replace_event(ReplaceMode.CROSSED, MORE)
                             write_order(valid=0)
                             m.next = "MATCH_LEVEL"
                         with m.Else():
-                            read_level(level_addr(bsym, in_side, in_limit))
                             m.next = "REPLACE_MOVE"
 
             with m.State("REPLACE_MOVE"):
