@@ -147,7 +147,10 @@ class MatchingEngine(wiring.Component):
         ORDER, LEVEL = order_layout(p), level_layout(p)
 
         # -- storage ---------------------------------------------------------------------------
-        m.submodules.occ = occ = OccupancyMap(S, band)
+        # With max_levels = band_ticks a side always has room for a level that is not occupied:
+        # no counts then.
+        limited = self._max_levels < band
+        m.submodules.occ = occ = OccupancyMap(S, band, count=limited)
         m.submodules.free = free = FreeSlotStack(N)
         m.submodules.orders = orders = Memory(shape=ORDER, depth=N, init=[])
         m.submodules.nexts = nexts = Memory(shape=range(N), depth=N, init=[])
@@ -463,8 +466,12 @@ class MatchingEngine(wiring.Component):
             if push:
                 m.d.comb += free.push.eq(1)
 
-        def probe(sym, side):
+        def level_room(sym, side):
+            """A new level fits on ``sym``'s ``side`` (fewer than ``max_levels`` occupied)."""
+            if not limited:
+                return 1
             m.d.comb += [occ.p_sym.eq(sym), occ.p_side.eq(side)]
+            return occ.p_count < max_levels
 
         def append():
             """Put ``w_slot`` at the tail of the level read into ``lv_rd`` (address
@@ -635,8 +642,7 @@ class MatchingEngine(wiring.Component):
                 market = c.market
                 limit = Mux(market, Mux(c.side == Side.BUY, band - 1, 0), c_off_q)
                 will_rest = ~market & (c.tif <= Tif.GTC)
-                probe(bsym, c.side)
-                room = ~free.empty & (lv_rd.data.occ | (occ.p_count < max_levels))
+                room = ~free.empty & (lv_rd.data.occ | level_room(bsym, c.side))
                 with m.If(can_emit):
                     with m.If(~locate_ok):
                         reject(Reason.UNKNOWN_SYMBOL)
@@ -878,9 +884,8 @@ class MatchingEngine(wiring.Component):
 
             with m.State("REPLACE"):
                 m.d.comb += ul_regs.eq(1)         # the order's level is in cur_slot/cur_tail
-                probe(bsym, t.side)
                 start_search(~t.side, extreme(t.side))
-                room = lv_rd.data.occ | (occ.p_count < max_levels)    # the new price's level
+                room = lv_rd.data.occ | level_room(bsym, t.side)      # the new price's level
                 moves = c_off_q != t.offset
                 with m.If(can_emit):
                     with m.If(halted[bsym]):

@@ -65,6 +65,9 @@ class OccupancyMap(wiring.Component):
         bypass muxes; 16 is the iCE40 EBR's widest port (one EBR per read port up to 256
         words, where a 32-bit word takes two), and at 2 symbols × 128 ticks it costs about a
         fifth fewer LUTs than 32.
+    count : bool
+        Keep the count of occupied levels per side (``p_count``; else it reads 0): needed only
+        when a side may hold fewer levels than ``band_ticks``.
 
     Members
     -------
@@ -80,8 +83,9 @@ class OccupancyMap(wiring.Component):
         Update: set (``u_value`` = 1) or clear one level's bit.
     """
 
-    def __init__(self, max_symbols, band_ticks, word=None):
+    def __init__(self, max_symbols, band_ticks, word=None, count=True):
         self._symbols = max_symbols
+        self._count = count
         self._band = band_ticks
         if word is None:
             word = min(16, 1 << max(1, (band_ticks - 1).bit_length()))
@@ -122,7 +126,8 @@ class OccupancyMap(wiring.Component):
             return Cat(word_bits, book_bits)
 
         # Probe.
-        m.d.comb += self.p_count.eq(counts[Cat(self.p_side, self.p_sym)])
+        if self._count:
+            m.d.comb += self.p_count.eq(counts[Cat(self.p_side, self.p_sym)])
 
         # Every side is stored in search order: the ask side by offset, the bid side by
         # ``r = P − 1 − offset`` (for a power-of-two ``P`` just the offset's complement).
@@ -149,7 +154,7 @@ class OccupancyMap(wiring.Component):
             m.d.sync += summary[s2_book].bit_select(s2_word, 1).eq(new_word.any())
         # The count changes with the write-back, not at ``u_en``: that keeps the engine's
         # decision to update (late in its cycle) off the counter's carry chain.
-        with m.If(s2):
+        with m.If(s2 if self._count else 0):
             with m.If(s2_value):
                 m.d.sync += counts[s2_book].eq(counts[s2_book] + 1)
             with m.Else():
