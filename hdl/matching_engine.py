@@ -200,6 +200,8 @@ class MatchingEngine(wiring.Component):
         qb = len(Signal(qty_shape))
         # Shares of a validated command (1 .. max_qty): the bits above ``qb`` are zero.
         cq = c.qty[:qb]
+        c_big = Signal()
+        m.d.comb += c_big.eq(c.qty > p.max_qty)
         in_qty = Signal(qty_shape)              # incoming order (NEW, crossing REPLACE)
         is_replace = Signal()
         # The incoming order's id: the command stays on ``i_cmd`` while it runs.
@@ -209,8 +211,8 @@ class MatchingEngine(wiring.Component):
         in_side, in_tif, in_stp, in_firm = Signal(), Signal(2), Signal(2), Signal(16)
         rests = Signal()
         stop = Signal(8)
-        # FOK / min-qty count: total < need <= max_qty before each addition of <= max_qty.
-        need, total = Signal(qty_shape), Signal(range(2 * p.max_qty + 1))
+        # FOK / min-qty count: the shares still needed, counted down.
+        need = Signal(qty_shape)
         cur_off = Signal(range(band))
         # The walk's order and its level's tail; also the slot an order rests in (REST_ADD),
         # the slot an expiry looks at, and a replaced order's level (REPLACE_PROBE, REPLACE).
@@ -305,13 +307,13 @@ class MatchingEngine(wiring.Component):
         # Every wide field is one flat multiplexer over its few sources (a field no source
         # drives is 0), steered by a small select code that the emitting states set: the
         # states' nested conditions then steer a few code bits, not the 32-bit data.
-        qty_sources = {"cmd": c.qty, "in": in_qty, "order": t.qty, "left": left}
+        qty_sources = {"in": in_qty, "order": t.qty, "left": left}
         sources = {
             "symbol": {"cmd": c.symbol, "book": locate},
             "order_id": {"cmd": c.order_id, "new": c.new_order_id, "order": t.order_id},
             "other_id": {"cmd": c.order_id, "new": c.new_order_id},
             "slot": {"cmd": c.slot, "cur": cur_slot, "none": NO_SLOT},
-            "qty": qty_sources,                 # "cmd": validated (≤ max_qty) but DIRECTORY's
+            "qty": qty_sources,                 # DIRECTORY: and c.qty's upper bits (ev_dir)
             "remaining": qty_sources,
             "price": {"cmd": c.price, "book": ev_price},
             "match": {"next": match_no + 1},
@@ -324,6 +326,12 @@ class MatchingEngine(wiring.Component):
                 for code, value in enumerate(srcs.values(), 1):
                     with m.Case(code):
                         m.d.comb += field.eq(value)
+        # DIRECTORY's own fields (0 in every other event): name, tick and the round lot, whose
+        # low bits come through ``in_qty`` (the lot is not checked against max_qty).
+        ev_dir = Signal()
+        m.d.comb += [ev_new.name.eq(Mux(ev_dir, c.name, 0)),
+                     ev_new.tick.eq(Mux(ev_dir, c.tick, 0)),
+                     ev_new.qty[qb:].eq(Mux(ev_dir, c.qty[qb:], 0))]
 
         def code(name, source):
             """The select code of ``sources[name][source]`` (``None``: the field is 0)."""
@@ -494,7 +502,7 @@ class MatchingEngine(wiring.Component):
 
         def replace_event(replace_mode, when):
             emit(_E.REPLACE, when, symbol="book", side=t.side, order_id="order",
-                 other_id="new", slot="cmd", qty="cmd", remaining="order",
+                 other_id="new", slot="cmd", qty="in", remaining="order",
                  price="cmd", mode=replace_mode)
 
         def start_rest():
@@ -522,6 +530,10 @@ class MatchingEngine(wiring.Component):
 
             with m.State("IDLE"):
                 m.d.comb += in_idle.eq(1)
+                # The command's shares (truncated; equal to c.qty once checked ≤ max_qty):
+                # the event source of every validated qty and the fill subtractors' operand
+                # (CANCEL compares its new size with the order's shares in them).
+                m.d.sync += in_qty.eq(c.qty[:qb])
                 # Reads and the search start whatever the command (harmless for the others):
                 # their addresses then do not wait for the action's decoding.
                 # NEW: the level the order would rest in (for its room check), and the walk's
@@ -562,11 +574,11 @@ class MatchingEngine(wiring.Component):
                         half = band // 2
                         m.d.sync += [
                             declared[bsym].eq(1), halted[bsym].eq(0),
-                            lots[bsym].eq(Mux(c.qty > p.max_qty, p.max_qty + 1, c.qty)),
+                            lots[bsym].eq(Mux(c_big, p.max_qty + 1, c.qty)),
                             band_lows[bsym].eq(Mux(c.price > half, c.price - half, 1)),
                         ]
-                        emit(_E.DIRECTORY, MORE, symbol="cmd", name=c.name, qty="cmd",
-                             tick=c.tick, price="cmd")
+                        emit(_E.DIRECTORY, MORE, symbol="cmd", qty="in", price="cmd")
+                        m.d.comb += ev_dir.eq(1)
                         m.next = "DECLARE_TRADING"
 
             with m.State("DECLARE_TRADING"):
@@ -664,12 +676,12 @@ class MatchingEngine(wiring.Component):
                         finish()
                     with m.Else():
                         emit(_E.ACCEPT, MORE, symbol="cmd", side=c.side, order_id="cmd",
-                             qty="cmd", remaining="cmd", price=pick("price", market, None, "cmd"))
+                             qty="in", remaining="in", price=pick("price", market, None, "cmd"))
                         m.d.sync += [
-                            in_qty.eq(cq), in_limit.eq(limit),
+                            in_limit.eq(limit),
                             in_side.eq(c.side), in_tif.eq(c.tif), in_stp.eq(c.stp),
                             in_firm.eq(c.firm), rests.eq(will_rest), is_replace.eq(0),
-                            stop.eq(Reason.NONE), total.eq(0),
+                            stop.eq(Reason.NONE),
                             need.eq(Mux(c.tif == Tif.FOK, cq, c.min_qty[:qb])),
                         ]
                         with m.If((c.tif == Tif.FOK) | (c.min_qty != 0)):
@@ -696,12 +708,14 @@ class MatchingEngine(wiring.Component):
             with m.State("COUNT_ORDER"):
                 start_search(~in_side, cur_off, after=1)
                 same_firm = (in_firm != 0) & (r.firm == in_firm)
-                new_total = Signal(range(2 * p.max_qty + 1))
-                m.d.comb += new_total.eq(total + Mux(same_firm, 0, r.qty))
-                m.d.sync += total.eq(new_total)
+                need_left = Signal(qb + 1)       # need - r.qty, negative if r.qty covers it
+                m.d.comb += need_left.eq(need - r.qty)
+                covered = ~same_firm & (need_left[qb] | (need_left[:qb] == 0))
+                with m.If(~same_firm):
+                    m.d.sync += need.eq(Mux(need_left[qb], 0, need_left[:qb]))
                 with m.If(same_firm & (in_stp != Stp.CANCEL_OLDEST)):
                     m.next = "COUNT_DONE"
-                with m.Elif(new_total >= need):
+                with m.Elif(covered):
                     m.next = "COUNT_DONE"
                 with m.Elif(cur_slot == cur_tail):
                     with m.If(in_side == Side.BUY):
@@ -720,10 +734,10 @@ class MatchingEngine(wiring.Component):
 
             with m.State("COUNT_DONE"):
                 start_search(~in_side, extreme(in_side))
-                with m.If(total < need):
+                with m.If(need != 0):
                     with m.If(can_emit):
                         emit(_E.KILL, LAST, symbol="cmd", side=c.side, order_id="cmd",
-                             qty="cmd", slot="none",
+                             qty="in", slot="none",
                              reason=Mux(c.tif == Tif.FOK, Reason.FOK, Reason.MIN_QTY))
                         finish()
                 with m.Else():
@@ -848,10 +862,7 @@ class MatchingEngine(wiring.Component):
                              slot="cmd", reason=Reason.NOT_FOUND)
                         finish()
                 with m.Else():
-                    # CANCEL compares the new size with the order's shares in the fill
-                    # subtractors (a size beyond max_qty cancels nothing either).
-                    m.d.sync += [bsym.eq(r.sym),
-                                 in_qty.eq(Mux(c.qty > p.max_qty, p.max_qty, cq))]
+                    m.d.sync += bsym.eq(r.sym)
                     # The order's own level (REPLACE then also reads the new price's).
                     read_level(level_addr(r.sym, r.side, r.offset))
                     with m.If(c.action == Action.CANCEL):
@@ -872,7 +883,7 @@ class MatchingEngine(wiring.Component):
                         delete_event(t, "cmd", Reason.USER, LAST)
                         unlink()
                         write_order(valid=0)
-                    with m.Elif(~emptied):               # c.qty < t.qty
+                    with m.Elif(~emptied & ~c_big):      # c.qty (in_qty if ~c_big) < t.qty
                         emit(_E.REDUCE, LAST, symbol="book", side=t.side, order_id="order",
                              slot="cmd", qty="left", remaining="in",
                              price=price_of(t.offset), reason=Reason.USER)
@@ -907,7 +918,7 @@ class MatchingEngine(wiring.Component):
                     with m.Else():
                         unlink(push=False)
                         m.d.sync += [
-                            in_qty.eq(cq), in_limit.eq(c_off_q),
+                            in_limit.eq(c_off_q),
                             in_side.eq(t.side), in_tif.eq(t.tif), in_stp.eq(t.stp),
                             in_firm.eq(t.firm), rests.eq(1), is_replace.eq(1),
                             stop.eq(Reason.NONE),
