@@ -223,13 +223,14 @@ class MatchingEngine(wiring.Component):
         # -- derived values of the current book ------------------------------------------------
         # ``IDLE`` dispatches on the command's own symbol (``bsym`` is loaded at its end), every
         # later state on ``bsym``: so one price-to-offset subtractor serves every state.
-        in_idle = Signal()
+        in_idle, in_declare = Signal(), Signal()
         sym_sel = Signal(range(S))
         m.d.comb += sym_sel.eq(Mux(in_idle, c.symbol - 1, bsym))
         band_low = Signal(32)
         lot = Signal(range(p.max_qty + 2))
         m.d.comb += [
-            band_low.eq(band_lows[sym_sel]),
+            # DECLARE: ``c.price − band // 2`` from the same subtractor (``band_low`` below).
+            band_low.eq(Mux(in_declare, band // 2, band_lows[sym_sel])),
             lot.eq(lots[bsym]),
         ]
         locate = Signal(16)
@@ -564,6 +565,7 @@ class MatchingEngine(wiring.Component):
 
             # DECLARE, HALT / RESUME, SYSTEM ---------------------------------------------------
             with m.State("DECLARE"):
+                m.d.comb += in_declare.eq(1)
                 ok = ((c.symbol >= 1) & (c.symbol <= S) & ~declared[bsym] & (c.tick != 0)
                       & (c.qty != 0) & (c.price != 0))
                 with m.If(can_emit):
@@ -575,7 +577,7 @@ class MatchingEngine(wiring.Component):
                         m.d.sync += [
                             declared[bsym].eq(1), halted[bsym].eq(0),
                             lots[bsym].eq(Mux(c_big, p.max_qty + 1, c.qty)),
-                            band_lows[bsym].eq(Mux(c.price > half, c.price - half, 1)),
+                            band_lows[bsym].eq(Mux(c.price > half, c_diff, 1)),
                         ]
                         emit(_E.DIRECTORY, MORE, symbol="cmd", qty="in", price="cmd")
                         m.d.comb += ev_dir.eq(1)

@@ -49,12 +49,13 @@ class OccupancyMap(wiring.Component):
     **Update** (read-modify-write, two cycles, one may start every cycle): ``u_en`` reads the word;
     next cycle the word is written back with the bit changed, its summary bit recomputed (cycle A
     already sees that bit) and the count adjusted (``p_count`` shows it from the second cycle
-    after ``u_en``). The engine only sets a clear level and clears a set one. Cycle B takes a word being
-    written in the same cycle from the write (the read ports are transparent for later cycles),
-    so a search started together with a clear sees it. Only the summary bit of a clear requested
-    in the very cycle of a search's start is stale: harmless for ``r_from``'s own word (it is
-    read anyway), so such a clear must be at or before the search's start (the engine clears the
-    level it walked, then searches *after* it). A set is never requested together with a search.
+    after ``u_en``). The engine only sets a clear level and clears a set one. The read ports
+    are transparent for the write, so a search sees every update requested at least a cycle
+    before its start. An update requested in the very cycle of a search's start is written in
+    cycle B, too late for it: only a clear strictly before ``r_from`` may be (its word is then
+    ``r_from``'s own, where that bit is masked anyway, or an earlier one, never read): the
+    engine clears the level it walked and searches *after* it. The result registered from the
+    next cycle on sees it (the ports keep re-reading). A set is never requested together with a search.
 
     Parameters
     ----------
@@ -192,16 +193,13 @@ class OccupancyMap(wiring.Component):
         ]
 
         # Search, cycle B.
-        def fresh(port, at):
-            data = Signal(W)
-            m.d.comb += data.eq(Mux(s2 & (s2_addr == at), new_word, port.data))
-            return data
-
+        # A word written in this very cycle (an update requested with the search's start) is
+        # read stale here: allowed only for a clear strictly before ``r_from`` (masked in the
+        # first word, and never the following word).
         first = Signal(W)
-        m.d.comb += first.eq(fresh(rd_first, b_first_addr)
-                             & (Const((1 << W) - 1, W) << b_bit)[:W])
+        m.d.comb += first.eq(rd_first.data & (Const((1 << W) - 1, W) << b_bit)[:W])
         following = Signal(W)
-        m.d.comb += following.eq(fresh(rd_next, b_next_addr))
+        m.d.comb += following.eq(rd_next.data)
         first_hit, first_index = priority_encode(m, first)
         next_hit, next_index = priority_encode(m, following)
         r = Signal(range(P))
