@@ -160,7 +160,10 @@ class MatchingEngine(wiring.Component):
         lv_depth = S * 2 << off_bits
         m.submodules.levels = levels = SinglePortRAM(LEVEL.size, lv_depth, spram=self._spram)
         lv_wr, lv_rd = _Port(lv_depth, LEVEL), _Port(lv_depth, LEVEL)
-        m.d.comb += [levels.addr.eq(Mux(lv_wr.en, lv_wr.addr, lv_rd.addr)),
+        # The address is the write's in the states that may write (they never read it), so
+        # that it does not wait for their decisions.
+        lv_wr_state = Signal()
+        m.d.comb += [levels.addr.eq(Mux(lv_wr_state, lv_wr.addr, lv_rd.addr)),
                      levels.we.eq(lv_wr.en), levels.en.eq(lv_rd.en),
                      levels.wdata.eq(lv_wr.data), lv_rd.data.eq(levels.rdata)]
         ord_wr, nx_wr, pv_wr = (mem.write_port() for mem in (orders, nexts, prevs))
@@ -200,8 +203,23 @@ class MatchingEngine(wiring.Component):
         qb = len(Signal(qty_shape))
         # Shares of a validated command (1 .. max_qty): the bits above ``qb`` are zero.
         cq = c.qty[:qb]
-        c_big = Signal()
-        m.d.comb += c_big.eq(c.qty > p.max_qty)
+        # Checks of the command alone, registered every cycle: every state that uses them comes
+        # at least a cycle after IDLE, with the same command on ``i_cmd``; their 32-bit compares
+        # then end in flip-flops, not in the FSM's decisions.
+        c_big, bad_qty, bad_min, min_set, sym_ok = (Signal(), Signal(), Signal(), Signal(),
+                                                    Signal())
+        declare_ok, above_half, brk_set = Signal(), Signal(), Signal()
+        m.d.sync += [
+            c_big.eq(c.qty > p.max_qty),
+            bad_qty.eq((c.qty == 0) | (c.qty > p.max_qty)),
+            bad_min.eq(c.min_qty > c.qty),
+            min_set.eq(c.min_qty != 0),
+            sym_ok.eq((c.symbol >= 1) & (c.symbol <= S)),
+            declare_ok.eq((c.symbol >= 1) & (c.symbol <= S) & (c.tick != 0) & (c.qty != 0)
+                          & (c.price != 0)),
+            above_half.eq(c.price > band // 2),
+            brk_set.eq(c.breaker != 0),
+        ]
         in_qty = Signal(qty_shape)              # incoming order (NEW, crossing REPLACE)
         is_replace = Signal()
         # The incoming order's id: the command stays on ``i_cmd`` while it runs.
@@ -236,7 +254,7 @@ class MatchingEngine(wiring.Component):
         locate = Signal(16)
         m.d.comb += locate.eq(bsym + 1)
         locate_ok = Signal()
-        m.d.comb += locate_ok.eq((c.symbol >= 1) & (c.symbol <= S) & declared[bsym])
+        m.d.comb += locate_ok.eq(sym_ok & declared[bsym])
         c_diff = Signal(signed(34))             # the command's price as an offset
         m.d.comb += c_diff.eq(c.price - band_low)
         c_off = Signal(range(band))
@@ -524,6 +542,7 @@ class MatchingEngine(wiring.Component):
         m.d.comb += self.i_cmd.ready.eq(cmd_done)
         with m.FSM(name="engine", init="INIT"):
             with m.State("INIT"):
+                m.d.comb += lv_wr_state.eq(1)
                 m.d.comb += lv_init.eq(1)
                 m.d.sync += init_addr.eq(init_addr + 1)
                 with m.If(init_addr == lv_depth - 1):
@@ -566,8 +585,7 @@ class MatchingEngine(wiring.Component):
             # DECLARE, HALT / RESUME, SYSTEM ---------------------------------------------------
             with m.State("DECLARE"):
                 m.d.comb += in_declare.eq(1)
-                ok = ((c.symbol >= 1) & (c.symbol <= S) & ~declared[bsym] & (c.tick != 0)
-                      & (c.qty != 0) & (c.price != 0))
+                ok = declare_ok & ~declared[bsym]
                 with m.If(can_emit):
                     with m.If(~ok):
                         reject(Reason.BAD_DECLARATION)
@@ -577,7 +595,7 @@ class MatchingEngine(wiring.Component):
                         m.d.sync += [
                             declared[bsym].eq(1), halted[bsym].eq(0),
                             lots[bsym].eq(Mux(c_big, p.max_qty + 1, c.qty)),
-                            band_lows[bsym].eq(Mux(c.price > half, c_diff, 1)),
+                            band_lows[bsym].eq(Mux(above_half, c_diff, 1)),
                         ]
                         emit(_E.DIRECTORY, MORE, symbol="cmd", qty="in", price="cmd")
                         m.d.comb += ev_dir.eq(1)
@@ -591,7 +609,7 @@ class MatchingEngine(wiring.Component):
                 half = band // 2
                 bw = len(Signal(range(band + 1)))
                 ref_off = Signal(range(half + 1))
-                m.d.comb += ref_off.eq(Mux(c.price > half, half, c.price[:bw] - 1))
+                m.d.comb += ref_off.eq(Mux(above_half, half, c.price[:bw] - 1))
                 far = c.breaker[bw:] != 0           # beyond the band from any reference
                 brk = c.breaker[:bw]
                 lo, hi = Signal(range(band + 1)), Signal(range(band + 1))
@@ -599,7 +617,7 @@ class MatchingEngine(wiring.Component):
                     lo.eq(Mux(far | (brk > ref_off), 0, ref_off - brk)),
                     hi.eq(Mux(far | (brk >= band - ref_off), band, ref_off + brk + 1)),
                 ]
-                m.d.sync += [brk_on[bsym].eq(c.breaker != 0),
+                m.d.sync += [brk_on[bsym].eq(brk_set),
                              trip_los[bsym].eq(lo), trip_his[bsym].eq(hi)]
                 with m.If(can_emit):
                     emit(_E.TRADING, LAST, symbol="cmd", reason=Reason.NONE)
@@ -639,6 +657,7 @@ class MatchingEngine(wiring.Component):
                     read_order(cur_slot + 1)
 
             with m.State("EXPIRE_DELETE"):
+                m.d.comb += lv_wr_state.eq(1)
                 at_cur()
                 with m.If(can_emit):
                     delete_event(t, "cur", Reason.EXPIRED, day_count == 1)
@@ -664,10 +683,10 @@ class MatchingEngine(wiring.Component):
                     with m.Elif(halted[bsym]):
                         reject(Reason.HALTED)
                         finish()
-                    with m.Elif((c.qty == 0) | (c.qty > p.max_qty)):
+                    with m.Elif(bad_qty):
                         reject(Reason.BAD_QTY)
                         finish()
-                    with m.Elif(c.min_qty > c.qty):
+                    with m.Elif(bad_min):
                         reject(Reason.BAD_MIN_QTY)
                         finish()
                     with m.Elif(~market & ~c_in_band):
@@ -686,7 +705,7 @@ class MatchingEngine(wiring.Component):
                             stop.eq(Reason.NONE),
                             need.eq(Mux(c.tif == Tif.FOK, cq, c.min_qty[:qb])),
                         ]
-                        with m.If((c.tif == Tif.FOK) | (c.min_qty != 0)):
+                        with m.If((c.tif == Tif.FOK) | min_set):
                             m.next = "COUNT_LEVEL"
                         with m.Else():
                             m.next = "MATCH_LEVEL"
@@ -777,6 +796,7 @@ class MatchingEngine(wiring.Component):
                 m.next = "MATCH_ORDER"
 
             with m.State("MATCH_ORDER"):
+                m.d.comb += lv_wr_state.eq(1)
                 at_cur(regs=True)
                 # The level is left only once all its orders are gone: look beyond it.
                 start_search(~in_side, cur_off, after=1)
@@ -844,6 +864,7 @@ class MatchingEngine(wiring.Component):
                 start_rest()
 
             with m.State("REST_ADD"):
+                m.d.comb += lv_wr_state.eq(1)
                 at_cur()
                 m.d.comb += ap_mode.eq(1)
                 with m.If(can_emit):
@@ -880,8 +901,9 @@ class MatchingEngine(wiring.Component):
                 m.next = "REPLACE"
 
             with m.State("CANCEL"):
+                m.d.comb += lv_wr_state.eq(1)
                 with m.If(can_emit):
-                    with m.If(c.qty == 0):
+                    with m.If(bad_qty & ~c_big):         # c.qty == 0
                         delete_event(t, "cmd", Reason.USER, LAST)
                         unlink()
                         write_order(valid=0)
@@ -896,7 +918,8 @@ class MatchingEngine(wiring.Component):
                     finish()
 
             with m.State("REPLACE"):
-                m.d.comb += ul_regs.eq(1)         # the order's level is in cur_slot/cur_tail
+                m.d.comb += [ul_regs.eq(1),       # the order's level is in cur_slot/cur_tail
+                             lv_wr_state.eq(1)]
                 start_search(~t.side, extreme(t.side))
                 room = lv_rd.data.occ | level_room(bsym, t.side)      # the new price's level
                 moves = c_off_q != t.offset
@@ -904,7 +927,7 @@ class MatchingEngine(wiring.Component):
                     with m.If(halted[bsym]):
                         reject_replace(Reason.HALTED)
                         finish()
-                    with m.Elif((c.qty == 0) | (c.qty > p.max_qty)):
+                    with m.Elif(bad_qty):
                         reject_replace(Reason.BAD_QTY)
                         finish()
                     with m.Elif(~c_in_band):
@@ -943,6 +966,7 @@ class MatchingEngine(wiring.Component):
                             m.next = "REPLACE_MOVE"
 
             with m.State("REPLACE_MOVE"):
+                m.d.comb += lv_wr_state.eq(1)
                 m.d.comb += ap_mode.eq(1)
                 with m.If(can_emit):
                     append()
