@@ -228,6 +228,7 @@ class MatchingEngine(wiring.Component):
         in_limit = Signal(range(band))
         in_side, in_tif, in_stp, in_firm = Signal(), Signal(2), Signal(2), Signal(16)
         rests = Signal()
+        t_found = Signal()                      # FIND: the slot holds the order
         stop = Signal(8)
         # FOK / min-qty count: the shares still needed, counted down.
         need = Signal(qty_shape)
@@ -388,6 +389,12 @@ class MatchingEngine(wiring.Component):
         def reject(reason):
             """REJECT of a command other than REPLACE (its only event)."""
             emit(_E.REJECT, LAST, symbol="cmd", side=c.side, reason=reason, order_id="cmd")
+
+        def not_found():
+            """CANCEL / REPLACE of a slot not holding that order: its only event."""
+            emit(_E.CANCEL_REJECT, LAST, symbol="cmd", order_id="cmd", slot="cmd",
+                 reason=Reason.NOT_FOUND)
+            finish()
 
         def reject_replace(reason):
             emit(_E.REJECT, LAST, symbol="cmd", reason=reason, order_id="new", other_id="cmd",
@@ -877,33 +884,34 @@ class MatchingEngine(wiring.Component):
                     finish()
 
             # CANCEL and REPLACE ---------------------------------------------------------------
+            # Whether the slot holds the order is registered here and acted on in the next
+            # state (the 32-bit compare of the RAM word then ends in a flip-flop).
             with m.State("FIND"):
-                found = (c.slot < N) & r.valid & (r.order_id == c.order_id)
-                with m.If(~found):
-                    with m.If(can_emit):
-                        emit(_E.CANCEL_REJECT, LAST, symbol="cmd", order_id="cmd",
-                             slot="cmd", reason=Reason.NOT_FOUND)
-                        finish()
+                m.d.sync += [t_found.eq((c.slot < N) & r.valid & (r.order_id == c.order_id)),
+                             bsym.eq(r.sym)]
+                # The order's own level (REPLACE then also reads the new price's).
+                read_level(level_addr(r.sym, r.side, r.offset))
+                with m.If(c.action == Action.CANCEL):
+                    m.next = "CANCEL"
                 with m.Else():
-                    m.d.sync += bsym.eq(r.sym)
-                    # The order's own level (REPLACE then also reads the new price's).
-                    read_level(level_addr(r.sym, r.side, r.offset))
-                    with m.If(c.action == Action.CANCEL):
-                        m.next = "CANCEL"
-                    with m.Else():
-                        m.next = "REPLACE_PROBE"
+                    m.next = "REPLACE_PROBE"
 
             with m.State("REPLACE_PROBE"):
                 # Keep the order's level (head, tail) and read the new price's (``bsym`` is
                 # the order's symbol now: the shared price-to-offset subtractor gives it).
                 m.d.sync += [cur_slot.eq(lv_rd.data.head), cur_tail.eq(lv_rd.data.tail)]
                 read_level(level_addr(bsym, t.side, c_off))
-                m.next = "REPLACE"
+                with m.If(t_found):
+                    m.next = "REPLACE"
+                with m.Elif(can_emit):
+                    not_found()
 
             with m.State("CANCEL"):
                 m.d.comb += lv_wr_state.eq(1)
                 with m.If(can_emit):
-                    with m.If(bad_qty & ~c_big):         # c.qty == 0
+                    with m.If(~t_found):
+                        not_found()
+                    with m.Elif(bad_qty & ~c_big):       # c.qty == 0
                         delete_event(t, "cmd", Reason.USER, LAST)
                         unlink()
                         write_order(valid=0)
