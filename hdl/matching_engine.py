@@ -19,13 +19,24 @@ Storage
   not ready meanwhile).
 * **Occupancy map** (:class:`~tickwire.hdl.occupancy_map.OccupancyMap`): one bit per level in
   block RAM words with a one-bit-per-word summary in registers, the count of occupied levels per
-  side (``max_levels``), and the two-cycle best-price search.
+  side (only if ``max_levels < band_ticks``), and the two-cycle best-price search.
 * **Free slots** (:class:`~tickwire.hdl.free_slot_stack.FreeSlotStack`): the model's LIFO.
 * **DAY orders resting** (a counter): tells whether an end-of-day expiry has more to do.
 
 The order, link and free-slot RAMs have one write port and one registered read port
 (transparent for that write port) with a read enable: read data holds until the next read is
 issued, so a state may consume it for as many cycles as it stalls.
+
+Datapath
+--------
+The states steer shared datapaths rather than each building its own: one price-to-offset
+subtractor (``c.price − band_low``: IDLE, NEW, REPLACE and DECLARE's ``band_low``), one
+offset-to-price adder (every event price), two qty subtractors whose borrows are the fill
+compares (the walk's fill, CANCEL's reduce). Each wide event field, the order RAM's write word
+and the level-list updates are flat multiplexers steered by a few select bits that the states
+set (the write slot and the muxes' steering depend on the state only, not on its decisions).
+Checks of the command alone (qty range, min-qty, locate range, DECLARE's) are registered every
+cycle and used from the cycle after ``IDLE``, so their 32-bit compares end in flip-flops.
 
 Events
 ------
@@ -45,11 +56,12 @@ and are registered after cycle B, so the answer is there two cycles after the st
 search of a NEW starts in ``IDLE``). Measured by ``tickwire.sim.engine_cycles`` with commands
 offered back to back (interval = the cycles a command occupies the engine; latency = from its
 first cycle to the edge that shows its first event on ``o_event``): non-crossing NEW that rests
-4 / latency 2 (IDLE, NEW, MATCH_LEVEL, REST_ADD); CANCEL 3 / 3 (IDLE, FIND, CANCEL); a NEW
-rejected at validation 2 / 2; the walk costs 1 cycle per fill (or STP delete) within a price
-level and 4 per further level (search B, level read, head read, first order); the FOK /
-min-qty pre-count 1 cycle per resting order counted; REPLACE one more cycle than CANCEL before
-its work (it reads the new price's level, then the order's). After reset, ``INIT`` clears the
+4 / latency 2 (IDLE, NEW, MATCH_LEVEL, REST_ADD); CANCEL 3 / 3 (IDLE, FIND, CANCEL; a slot
+not holding the order is rejected in CANCEL / REPLACE_PROBE, 3 / 3); a NEW rejected at
+validation 2 / 2; the walk costs 1 cycle per fill (or STP delete) within a price level and 4
+per further level (search B, level read, head read, first order); the FOK / min-qty pre-count
+1 cycle per resting order counted; REPLACE one more cycle than CANCEL before its work (it reads
+the order's level, then the new price's). After reset, ``INIT`` clears the
 level table (one cycle per word). SYSTEM ``M``: 1 cycle per slot up to the last resting DAY
 order, +2 per expired order.
 """
