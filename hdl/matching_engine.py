@@ -15,8 +15,8 @@ Storage
   2^⌈log2 band_ticks⌉`` words, ``LEVEL`` layout): head and tail slot of each level's FIFO and
   an occupied bit, addressed by ``symbol ∥ side ∥ offset``. It is single-ported (no state both
   reads and writes it) so that it can be the iCE40UP5K's SPRAM (``spram=True``); its contents
-  start undefined, so the ``INIT`` state clears it after reset (one cycle per word, ``i_cmd``
-  not ready meanwhile).
+  start undefined, so the ``INIT`` state clears it after reset (one cycle per word, with the
+  occupancy map's words; ``i_cmd`` not ready meanwhile).
 * **Occupancy map** (:class:`~tickwire.hdl.occupancy_map.OccupancyMap`): one bit per level in
   block RAM words with a one-bit-per-word summary in registers, the count of occupied levels per
   side (only if ``max_levels < band_ticks``), and the two-cycle best-price search.
@@ -62,7 +62,7 @@ validation 2 / 2; the walk costs 1 cycle per fill (or STP delete) within a price
 per further level (search B, level read, head read, first order); the FOK / min-qty pre-count
 1 cycle per resting order counted; REPLACE one more cycle than CANCEL before its work (it reads
 the order's level, then the new price's). After reset, ``INIT`` clears the
-level table (one cycle per word). SYSTEM ``M``: 1 cycle per slot up to the last resting DAY
+level table (one cycle per word, plus one). SYSTEM ``M``: 1 cycle per slot up to the last resting DAY
 order, +2 per expired order.
 """
 
@@ -172,10 +172,21 @@ class MatchingEngine(wiring.Component):
         lv_depth = S * 2 << off_bits
         m.submodules.levels = levels = SinglePortRAM(LEVEL.size, lv_depth, spram=self._spram)
         lv_wr, lv_rd = _Port(lv_depth, LEVEL), _Port(lv_depth, LEVEL)
+        init_addr = Signal(range(lv_depth))     # INIT: the level word being cleared
+        # After reset the level table is cleared, one word per cycle, while ``initing``; also
+        # the occupancy map's words (zero on the iCE40 anyway, undefined in a 4-state
+        # simulation of the Verilog; the map has no more words than the level table). A flag
+        # of its own, not an FSM output: in a 4-state simulation (Icarus) the FSM's
+        # combinational outputs stay undefined until its state first changes.
+        initing = Signal(init=1)
+        with m.If(initing):
+            m.d.sync += [init_addr.eq(init_addr + 1),
+                         initing.eq(init_addr != lv_depth - 1)]
+        m.d.comb += [occ.c_en.eq(initing), occ.c_addr.eq(init_addr)]
         # The address is the write's in the states that may write (they never read it), so
         # that it does not wait for their decisions.
         lv_wr_state = Signal()
-        m.d.comb += [levels.addr.eq(Mux(lv_wr_state, lv_wr.addr, lv_rd.addr)),
+        m.d.comb += [levels.addr.eq(Mux(lv_wr_state | initing, lv_wr.addr, lv_rd.addr)),
                      levels.we.eq(lv_wr.en), levels.en.eq(lv_rd.en),
                      levels.wdata.eq(lv_wr.data), lv_rd.data.eq(levels.rdata)]
         ord_wr, nx_wr, pv_wr = (mem.write_port() for mem in (orders, nexts, prevs))
@@ -210,7 +221,6 @@ class MatchingEngine(wiring.Component):
         t_slot = Signal(range(N))
         m.d.comb += t_slot.eq(c.slot)
         lv_addr = Signal(len(lv_wr.addr))
-        init_addr = Signal(range(lv_depth))     # INIT: the level word being cleared
         qty_shape = range(p.max_qty + 1)
         qb = len(Signal(qty_shape))
         # Shares of a validated command (1 .. max_qty): the bits above ``qb`` are zero.
@@ -466,8 +476,8 @@ class MatchingEngine(wiring.Component):
         # level word read (``lv_rd``) or, for the walk and REPLACE, ``cur_slot``/``cur_tail``.
         # An append puts ``w_slot`` at the tail of the level read (address ``lv_addr``). Both
         # are flat muxes steered by flags, like the events.
-        ul_en, ul_regs, ap_en, ap_mode, lv_init = (Signal(), Signal(), Signal(), Signal(),
-                                                   Signal())
+        ul_en, ul_regs, ap_en, ap_mode = Signal(), Signal(), Signal(), Signal()
+        lv_init = initing
         ul_head, ul_tail, is_head, is_tail = (Signal(range(N)), Signal(range(N)), Signal(),
                                                Signal())
         own_level = level_addr(bsym, t.side, t.offset)
@@ -480,9 +490,11 @@ class MatchingEngine(wiring.Component):
             lv_wr.en.eq(lv_init | ap_en | (ul_en & (is_head | is_tail))),
             lv_wr.addr.eq(Mux(lv_init, init_addr, Mux(ap_mode, lv_addr, own_level))),
             lv_wr.data.occ.eq(~lv_init & (ap_mode | ~(is_head & is_tail))),
-            lv_wr.data.head.eq(Mux(ap_mode, Mux(lv_rd.data.occ, lv_rd.data.head, w_slot),
-                                   Mux(is_head, t_next, ul_head))),
-            lv_wr.data.tail.eq(Mux(ap_mode, w_slot, Mux(is_tail, t_prev, ul_tail))),
+            lv_wr.data.head.eq(Mux(lv_init, 0,
+                                   Mux(ap_mode, Mux(lv_rd.data.occ, lv_rd.data.head, w_slot),
+                                       Mux(is_head, t_next, ul_head)))),
+            lv_wr.data.tail.eq(Mux(lv_init, 0, Mux(ap_mode, w_slot,
+                                                   Mux(is_tail, t_prev, ul_tail)))),
             # The links: an unlink from the middle joins its neighbours; an append to an
             # occupied level links the old tail and the new order.
             nx_wr.en.eq((ul_en & ~is_head & ~is_tail) | (ap_en & lv_rd.data.occ)),
@@ -560,11 +572,8 @@ class MatchingEngine(wiring.Component):
         payload = self.i_cmd.payload
         m.d.comb += self.i_cmd.ready.eq(cmd_done)
         with m.FSM(name="engine", init="INIT"):
-            with m.State("INIT"):
-                m.d.comb += lv_wr_state.eq(1)
-                m.d.comb += lv_init.eq(1)
-                m.d.sync += init_addr.eq(init_addr + 1)
-                with m.If(init_addr == lv_depth - 1):
+            with m.State("INIT"):                  # the clearing itself: ``initing``
+                with m.If(~initing):
                     m.next = "IDLE"
 
             with m.State("IDLE"):

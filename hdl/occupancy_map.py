@@ -82,6 +82,9 @@ class OccupancyMap(wiring.Component):
         Occupied levels on that side.
     u_en, u_sym, u_side, u_offset, u_value : In
         Update: set (``u_value`` = 1) or clear one level's bit.
+    c_en, c_addr : In
+        Clear RAM word ``c_addr`` (``2 · max_symbols · ⌈band_ticks / word⌉`` words; in a cycle
+        with no update write-back), to start from a defined map after reset.
     """
 
     def __init__(self, max_symbols, band_ticks, word=None, count=True):
@@ -101,6 +104,7 @@ class OccupancyMap(wiring.Component):
             "p_sym": In(sym), "p_side": In(1), "p_count": Out(range(band_ticks + 1)),
             "u_en": In(1), "u_sym": In(sym), "u_side": In(1), "u_offset": In(off),
             "u_value": In(1),
+            "c_en": In(1), "c_addr": In(range(2 * max_symbols * -(-band_ticks // word))),
         })
 
     def elaborate(self, platform):
@@ -153,6 +157,10 @@ class OccupancyMap(wiring.Component):
         with m.If(s2):
             m.d.comb += [wr.addr.eq(s2_addr), wr.data.eq(new_word), wr.en.eq(1)]
             m.d.sync += summary[s2_book].bit_select(s2_word, 1).eq(new_word.any())
+        with m.Elif(self.c_en):
+            # Clear a word (after reset: a block RAM's contents are zero on the iCE40, but
+            # undefined in a 4-state simulation of the Verilog).
+            m.d.comb += [wr.addr.eq(self.c_addr), wr.data.eq(0), wr.en.eq(1)]
         # The count changes with the write-back, not at ``u_en``: that keeps the engine's
         # decision to update (late in its cycle) off the counter's carry chain.
         with m.If(s2 if self._count else 0):
