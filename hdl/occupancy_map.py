@@ -46,22 +46,29 @@ class OccupancyMap(wiring.Component):
     ``q_start``. The read ports re-read their addresses every cycle, so the result stays exact
     for as long as the engine holds it.
 
-    **Update** (read-modify-write, two cycles, one may start every cycle): ``u_en`` reads the word
-    and adjusts the count at once; next cycle the word is written back with the bit changed and
-    its summary bit recomputed (cycle A already sees that bit). The engine only sets a clear level and clears a set one. Cycle B takes a word being
-    written in the same cycle from the write (the read ports are transparent for later cycles),
-    so a search started together with a clear sees it. Only the summary bit of a clear requested
-    in the very cycle of a search's start is stale: harmless for ``r_from``'s own word (it is
-    read anyway), so such a clear must be at or before the search's start (the engine clears the
-    level it walked, then searches *after* it). A set is never requested together with a search.
+    **Update** (read-modify-write, two cycles, one may start every cycle): ``u_en`` reads the word;
+    next cycle the word is written back with the bit changed, its summary bit recomputed (cycle A
+    already sees that bit) and the count adjusted (``p_count`` shows it from the second cycle
+    after ``u_en``). The engine only sets a clear level and clears a set one. The read ports
+    are transparent for the write, so a search sees every update requested at least a cycle
+    before its start. An update requested in the very cycle of a search's start is written in
+    cycle B, too late for it: only a clear strictly before ``r_from`` may be (its word is then
+    ``r_from``'s own, where that bit is masked anyway, or an earlier one, never read): the
+    engine clears the level it walked and searches *after* it. The result registered from the
+    next cycle on sees it (the ports keep re-reading). A set is never requested together with a search.
 
     Parameters
     ----------
     max_symbols, band_ticks : int
     word : int or None
-        Bits per RAM word, a power of two; default ``min(32, band_ticks rounded up to a power
-        of two)``. Wider words mean fewer summary bits (fewer LUTs and flip-flops) and wider
-        word encoders; on the iCE40 a 32-bit word takes two EBRs per read port.
+        Bits per RAM word, a power of two; default ``min(16, band_ticks rounded up to a power
+        of two)``. Wider words mean fewer summary bits and wider word encoders, masks and
+        bypass muxes; 16 is the iCE40 EBR's widest port (one EBR per read port up to 256
+        words, where a 32-bit word takes two), and at 2 symbols × 128 ticks it costs about a
+        fifth fewer LUTs than 32.
+    count : bool
+        Keep the count of occupied levels per side (``p_count``; else it reads 0): needed only
+        when a side may hold fewer levels than ``band_ticks``.
 
     Members
     -------
@@ -75,13 +82,17 @@ class OccupancyMap(wiring.Component):
         Occupied levels on that side.
     u_en, u_sym, u_side, u_offset, u_value : In
         Update: set (``u_value`` = 1) or clear one level's bit.
+    c_en, c_addr : In
+        Clear RAM word ``c_addr`` (``2 · max_symbols · ⌈band_ticks / word⌉`` words; in a cycle
+        with no update write-back), to start from a defined map after reset.
     """
 
-    def __init__(self, max_symbols, band_ticks, word=None):
+    def __init__(self, max_symbols, band_ticks, word=None, count=True):
         self._symbols = max_symbols
+        self._count = count
         self._band = band_ticks
         if word is None:
-            word = min(32, 1 << max(1, (band_ticks - 1).bit_length()))
+            word = min(16, 1 << max(1, (band_ticks - 1).bit_length()))
         if word < 2 or word & (word - 1):
             raise ValueError("word must be a power of two, at least 2")
         self._word = word
@@ -93,6 +104,7 @@ class OccupancyMap(wiring.Component):
             "p_sym": In(sym), "p_side": In(1), "p_count": Out(range(band_ticks + 1)),
             "u_en": In(1), "u_sym": In(sym), "u_side": In(1), "u_offset": In(off),
             "u_value": In(1),
+            "c_en": In(1), "c_addr": In(range(2 * max_symbols * -(-band_ticks // word))),
         })
 
     def elaborate(self, platform):
@@ -119,7 +131,8 @@ class OccupancyMap(wiring.Component):
             return Cat(word_bits, book_bits)
 
         # Probe.
-        m.d.comb += self.p_count.eq(counts[Cat(self.p_side, self.p_sym)])
+        if self._count:
+            m.d.comb += self.p_count.eq(counts[Cat(self.p_side, self.p_sym)])
 
         # Every side is stored in search order: the ask side by offset, the bid side by
         # ``r = P − 1 − offset`` (for a power-of-two ``P`` just the offset's complement).
@@ -144,11 +157,17 @@ class OccupancyMap(wiring.Component):
         with m.If(s2):
             m.d.comb += [wr.addr.eq(s2_addr), wr.data.eq(new_word), wr.en.eq(1)]
             m.d.sync += summary[s2_book].bit_select(s2_word, 1).eq(new_word.any())
-        with m.If(self.u_en):
-            with m.If(self.u_value):
-                m.d.sync += counts[u_book].eq(counts[u_book] + 1)
+        with m.Elif(self.c_en):
+            # Clear a word (after reset: a block RAM's contents are zero on the iCE40, but
+            # undefined in a 4-state simulation of the Verilog).
+            m.d.comb += [wr.addr.eq(self.c_addr), wr.data.eq(0), wr.en.eq(1)]
+        # The count changes with the write-back, not at ``u_en``: that keeps the engine's
+        # decision to update (late in its cycle) off the counter's carry chain.
+        with m.If(s2 if self._count else 0):
+            with m.If(s2_value):
+                m.d.sync += counts[s2_book].eq(counts[s2_book] + 1)
             with m.Else():
-                m.d.sync += counts[u_book].eq(counts[u_book] - 1)
+                m.d.sync += counts[s2_book].eq(counts[s2_book] - 1)
 
         # Search, cycle A.
         a_book = Signal(bkbits)
@@ -182,16 +201,13 @@ class OccupancyMap(wiring.Component):
         ]
 
         # Search, cycle B.
-        def fresh(port, at):
-            data = Signal(W)
-            m.d.comb += data.eq(Mux(s2 & (s2_addr == at), new_word, port.data))
-            return data
-
+        # A word written in this very cycle (an update requested with the search's start) is
+        # read stale here: allowed only for a clear strictly before ``r_from`` (masked in the
+        # first word, and never the following word).
         first = Signal(W)
-        m.d.comb += first.eq(fresh(rd_first, b_first_addr)
-                             & (Const((1 << W) - 1, W) << b_bit)[:W])
+        m.d.comb += first.eq(rd_first.data & (Const((1 << W) - 1, W) << b_bit)[:W])
         following = Signal(W)
-        m.d.comb += following.eq(fresh(rd_next, b_next_addr))
+        m.d.comb += following.eq(rd_next.data)
         first_hit, first_index = priority_encode(m, first)
         next_hit, next_index = priority_encode(m, following)
         r = Signal(range(P))
