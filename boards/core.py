@@ -125,15 +125,17 @@ def _try(module, name, *args, **kwargs):
         return None, f"{module}.{name}: {type(error).__name__}: {error}"
 
 
-def make_core(params, feed=True, stand_in=False):
+def make_core(params, feed=True, stand_in=False, spram=False):
     """An :class:`ExchangeCore` with the real engine and feed if they work, else stand-ins.
 
+    ``spram``: the engine's level table in iCE40UP5K SPRAM (synthesis only: not simulable).
     Returns ``(core, notes)``: ``notes`` says what was used, e.g. for the build report.
     """
     notes = {}
     engine = None
     if not stand_in:
-        engine, why = _try("tickwire.hdl.matching_engine", "MatchingEngine", params)
+        engine, why = _try("tickwire.hdl.matching_engine", "MatchingEngine", params,
+                           spram=spram)
         if why:
             notes["engine_missing"] = why
     if engine is None:

@@ -1,6 +1,7 @@
 """iCEBreaker (iCE40UP5K-SG48): the exchange behind the FTDI UART (channel B, ``/dev/ttyUSB1``).
 
-12 MHz crystal → SB_PLL40_PAD → ``clk_mhz`` (default 24 MHz: 3 Mbaud is 8 clocks per bit).
+``clk_mhz`` 12 (the default) runs from the 12 MHz crystal directly (3 Mbaud is 4 clocks per
+bit); any other value goes through an SB_PLL40_PAD (24 MHz: 8 clocks per bit).
 LED R (led 0): link (blinks until the host talks, then on); LED G (led 1): a symbol is halted.
 """
 
@@ -34,7 +35,7 @@ def platform():
 class ICEBreakerTop(LinkTop):
     device = "iCE40UP5K"
 
-    def __init__(self, core, params, clk_mhz=24, **kwargs):
+    def __init__(self, core, params, clk_mhz=12, **kwargs):
         self.clk_mhz = clk_mhz
         self.clk_freq = clk_mhz * 1e6
         super().__init__(core, params, **kwargs)
