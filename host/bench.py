@@ -234,7 +234,7 @@ def _feed_gateware():
     cells = estimate_luts()
     return [
         Figure("feed encoder: event → first frame byte", c["latency_cycles"], "cycles",
-               note="12-byte S message; goal ≤ 3 (it waits for the whole message: count)"),
+               note="from the event offered, 12-byte S message; goal ≤ 3 (MoldUDP64 counts the packet first)"),
         Figure("feed encoder: bytes per cycle inside frames", c["bytes_per_cycle"], "B/cycle",
                note=f"{c['frames']} frames; goal 1.0 (1 GbE at 125 MHz)"),
         Figure("feed encoder: iCE40 SB_LUT4 (synth_ice40)", cells.get("SB_LUT4", 0), "LUT4",
