@@ -1,6 +1,6 @@
 """ULX3S (ECP5 LFE5U-85F): the exchange behind the FT231X UART (``/dev/ttyUSB0``).
 
-25 MHz → EHXPLLL → ``clk_mhz`` (default 60 MHz: 3 Mbaud is 20 clocks per bit).
+25 MHz → EHXPLLL → ``clk_mhz`` (default 30 MHz: 3 Mbaud is 10 clocks per bit).
 LED 0: link (blinks until the host talks, then on); LED 1: a symbol is halted.
 """
 
@@ -35,7 +35,7 @@ def platform():
 class ULX3STop(LinkTop):
     device = "LFE5U-85F"
 
-    def __init__(self, core, params, clk_mhz=60, **kwargs):
+    def __init__(self, core, params, clk_mhz=30, **kwargs):
         self.clk_mhz = clk_mhz
         self.clk_freq = clk_mhz * 1e6
         super().__init__(core, params, **kwargs)
