@@ -35,6 +35,15 @@ def _messages(events):
     return out
 
 
+async def _offer(ctx, stream, events):
+    """Offer each event on ``stream`` until it is taken."""
+    for ev in events:
+        ctx.set(stream.payload.as_value(), ev.to_int())
+        ctx.set(stream.valid, 1)
+        await ctx.tick().until(stream.ready)
+    ctx.set(stream.valid, 0)
+
+
 def _sink(stream, packets, count, rng, p_ready, check=None):
     """Collects ``count`` packets (bytes) from a ``{data, last, ...}`` stream."""
     async def testbench(ctx):
@@ -67,11 +76,7 @@ def test_itch_encoder(p_ready):
     got = []
 
     async def source(ctx):
-        for ev in events:
-            ctx.set(dut.i_event.payload.as_value(), ev.to_int())
-            ctx.set(dut.i_event.valid, 1)
-            await ctx.tick().until(dut.i_event.ready)
-        ctx.set(dut.i_event.valid, 0)
+        await _offer(ctx, dut.i_event, events)
 
     async def sink(ctx):
         rng, current = random.Random(1), bytearray()
@@ -243,11 +248,7 @@ def test_feed_encoder_session():
     got, mold = [], []
 
     async def source(ctx):
-        for ev in events:
-            ctx.set(dut.i_event.payload.as_value(), ev.to_int())
-            ctx.set(dut.i_event.valid, 1)
-            await ctx.tick().until(dut.i_event.ready)
-        ctx.set(dut.i_event.valid, 0)
+        await _offer(ctx, dut.i_event, events)
 
     _run(dut, source, _sink(dut.o_frame, got, len(expected), random.Random(6), 0.8),
          _sink(dut.o_mold, mold, len(expected), random.Random(7), 0.3))
@@ -265,11 +266,7 @@ def test_feed_encoder_mold_only(p_ready):
     mold = []
 
     async def source(ctx):
-        for ev in events:
-            ctx.set(dut.i_event.payload.as_value(), ev.to_int())
-            ctx.set(dut.i_event.valid, 1)
-            await ctx.tick().until(dut.i_event.ready)
-        ctx.set(dut.i_event.valid, 0)
+        await _offer(ctx, dut.i_event, events)
         await ctx.tick().until(dut.o_mold.valid)
         await ctx.tick().repeat(2000)
         ctx.set(dut.i_end_of_session, 1)
