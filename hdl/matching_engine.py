@@ -566,6 +566,18 @@ class MatchingEngine(wiring.Component):
             with m.Else():
                 m.next = "REST"
 
+        def enter_level(offset, head_state):
+            """The walk (pre-count or match) goes to the contra level at ``offset``: read it."""
+            m.d.sync += cur_off.eq(offset)
+            read_level(level_addr(bsym, ~in_side, offset))
+            m.next = head_state
+
+        def read_head(order_state):
+            """The level word is there: read its oldest order and remember where the level ends."""
+            m.d.sync += [cur_slot.eq(lv_rd.data.head), cur_tail.eq(lv_rd.data.tail)]
+            read_order(lv_rd.data.head)
+            m.next = order_state
+
         # -- the command FSM -------------------------------------------------------------------
         r = ord_rd.data
         max_levels = self._max_levels
@@ -745,14 +757,10 @@ class MatchingEngine(wiring.Component):
                     with m.If(~found | ~crosses(offset) | breaks(offset)):
                         m.next = "COUNT_DONE"
                     with m.Else():
-                        m.d.sync += cur_off.eq(offset)
-                        read_level(level_addr(bsym, ~in_side, offset))
-                        m.next = "COUNT_HEAD"
+                        enter_level(offset, "COUNT_HEAD")
 
             with m.State("COUNT_HEAD"):
-                m.d.sync += [cur_slot.eq(lv_rd.data.head), cur_tail.eq(lv_rd.data.tail)]
-                read_order(lv_rd.data.head)
-                m.next = "COUNT_ORDER"
+                read_head("COUNT_ORDER")
 
             with m.State("COUNT_ORDER"):
                 start_search(~in_side, cur_off, after=1)
@@ -814,14 +822,10 @@ class MatchingEngine(wiring.Component):
                             emit(_E.TRADING, MORE, symbol="book", halted=1, reason=Reason.BREAKER)
                             m.next = "MATCH_END"
                     with m.Else():
-                        m.d.sync += cur_off.eq(offset)
-                        read_level(level_addr(bsym, ~in_side, offset))
-                        m.next = "MATCH_HEAD"
+                        enter_level(offset, "MATCH_HEAD")
 
             with m.State("MATCH_HEAD"):
-                m.d.sync += [cur_slot.eq(lv_rd.data.head), cur_tail.eq(lv_rd.data.tail)]
-                read_order(lv_rd.data.head)
-                m.next = "MATCH_ORDER"
+                read_head("MATCH_ORDER")
 
             with m.State("MATCH_ORDER"):
                 m.d.comb += lv_wr_state.eq(1)
