@@ -67,10 +67,6 @@ BOARDS = {
     },
 }
 
-#: The book of the board builds (each board's ``params``); simulations of a board top
-#: (``make board-pty``) use the iCEBreaker's.
-DEFAULT_BOARD_PARAMS = BOARDS["icebreaker"]["params"]
-
 _YOSYS_CELLS = {
     "icebreaker": {"LUT4": ["SB_LUT4"], "FF": ["SB_DFF"], "EBR": ["SB_RAM40_4K"],
                    "SPRAM": ["SB_SPRAM256KA"], "CARRY": ["SB_CARRY"], "DSP": ["SB_MAC16"]},
