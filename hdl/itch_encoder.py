@@ -149,7 +149,10 @@ class ItchEncoder(wiring.Component):
         # bytes (24 to 31) are read at their own index modulo 16.
         m.submodules.stocks = stocks = Memory(shape=8, depth=16 << self._locate_bits, init=[])
         wr = stocks.write_port()
-        rd = stocks.read_port()
+        # Transparent: Yosys maps a non-transparent port on iCE40 with registers and a
+        # bypass for a read of the address being written. Only an R message writes, and its
+        # reads are unused, so which value such a read gives does not matter.
+        rd = stocks.read_port(transparent_for=(wr,))
         locate = ev.symbol[:self._locate_bits]
 
         typ = Signal(ItchType)
@@ -283,7 +286,9 @@ class ItchEncoder(wiring.Component):
             # event, in the cycle after it is decoded, the program is read for byte 1.
             m.submodules.pairs = pairs = Memory(shape=16, depth=64, init=[])
             pair_wr = pairs.write_port()
-            pair_rd = pairs.read_port()
+            # Transparent for the same reason as the locate table's port: the pairs are all
+            # written before the first read.
+            pair_rd = pairs.read_port(transparent_for=(pair_wr,))
             previous = Signal(8)
             with m.If(self.i_event_byte.valid):
                 m.d.sync += previous.eq(self.i_event_byte.payload)
