@@ -4,8 +4,9 @@
 ``COMMAND_LAYOUT`` / ``EVENT_LAYOUT``) and any feed component (``i_event`` → ``o_mold``, MoldUDP64
 packet bytes) together: each event goes both to the link and to the feed. :func:`make_core`
 builds it from the real gateware (``tickwire.hdl.matching_engine.MatchingEngine``,
-``tickwire.hdl.feed_encoder.FeedEncoder`` without its Ethernet stage) when those import and
-elaborate, and otherwise from the clearly named stand-ins below, saying which it used.
+``tickwire.hdl.feed_encoder.FeedEncoder`` without its Ethernet stage, taking each event's bytes
+from the link's transmitter on ``i_event_byte`` rather than selecting them from the event a
+second time) when those import and elaborate, and otherwise from the clearly named stand-ins below, saying which it used.
 """
 
 import importlib
@@ -65,12 +66,16 @@ class ExchangeCore(wiring.Component):
     o_mold : Out(stream.Signature(FRAME_LAYOUT))
     o_halted : Out(1)
         Some symbol (locate modulo 8) is halted, from the TRADING events.
+    i_event_byte : In(stream.Signature(8, always_ready=True))
+        The event bytes the link sends (``LinkLayer.o_event_byte``), for a feed that takes
+        them (``i_event_byte``) instead of selecting the bytes from the event again.
     """
 
     i_cmd: In(stream.Signature(COMMAND_LAYOUT))
     o_event: Out(stream.Signature(EVENT_LAYOUT))
     o_mold: Out(stream.Signature(FRAME_LAYOUT))
     o_halted: Out(1)
+    i_event_byte: In(stream.Signature(8, always_ready=True))
 
     def __init__(self, engine, feed=None):
         self.engine = engine
@@ -86,12 +91,15 @@ class ExchangeCore(wiring.Component):
         # Fork: each output takes the event once; the source's ``ready`` is the AND of
         # registered "taken" flags, a cycle after the last output took it. That costs one cycle
         # per event (the link is far slower) and keeps the consumers' combinational ``ready``
-        # (the ITCH encoder decodes the payload for it) out of the engine's paths.
+        # (the ITCH encoder decodes the payload for it) out of the engine's paths. A feed
+        # with ``i_event_byte`` starts its message once the link has sent the event's bytes.
         outputs = [self.o_event]
         if self.feed is not None:
             m.submodules.feed = feed = self.feed
             outputs.append(feed.i_event)
             wiring.connect(m, feed.o_mold, wiring.flipped(self.o_mold))
+            if hasattr(feed, "i_event_byte"):
+                wiring.connect(m, wiring.flipped(self.i_event_byte), feed.i_event_byte)
             if hasattr(feed, "o_frame"):
                 # No Ethernet on these boards: the feed's UDP frames are dropped.
                 m.d.comb += feed.o_frame.ready.eq(1)
@@ -150,7 +158,7 @@ def make_core(params, feed=True, stand_in=False, spram=False):
         # engine's locates 1 … max_symbols up to 31.
         feed_component, why = (None, "stand-in requested") if stand_in else _try(
             "tickwire.hdl.feed_encoder", "FeedEncoder", ethernet=False,
-            locates=max(32, params.max_symbols + 1))
+            locates=max(32, params.max_symbols + 1), event_bytes=True)
         notes["feed"] = "FeedEncoder" if feed_component is not None else "none"
         if why:
             notes["feed_missing"] = why

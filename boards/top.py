@@ -43,6 +43,7 @@ class LinkBridge(wiring.Component):
         wiring.connect(m, link.o_cmd, core.i_cmd)
         wiring.connect(m, core.o_event, link.i_event)
         wiring.connect(m, core.o_mold, link.i_mold)
+        wiring.connect(m, link.o_event_byte, core.i_event_byte)
         m.d.comb += [link.i_halted.eq(core.o_halted), self.link_up.eq(link.o_link_up),
                      self.halted.eq(core.o_halted)]
         return m

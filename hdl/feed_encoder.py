@@ -35,10 +35,14 @@ class FeedEncoder(wiring.Component):
     ethernet : bool
         Build the UDP/IPv4/Ethernet stage and ``o_frame``. Without it (boards without
         Ethernet), the feed is ``o_mold`` alone and the packetizer has a single reader.
+    event_bytes : bool
+        The ITCH encoder also takes each event's bytes on ``i_event_byte``, as the link
+        transmitter sends them (``ItchEncoder``'s ``event_bytes``).
 
     Members
     -------
     i_event : In(stream.Signature(EVENT_LAYOUT))
+    i_event_byte : In(stream.Signature(8, always_ready=True)), if ``event_bytes``
     i_end_of_session : In(1)
         A pulse sends the end of session (after closing the packet being filled).
     o_frame : Out(stream.Signature(FRAME_LAYOUT)), if ``ethernet``
@@ -48,8 +52,8 @@ class FeedEncoder(wiring.Component):
     def __init__(self, session=DEFAULT_SESSION, max_payload=1400, heartbeat_cycles=0,
                  src_mac=pcap.DEFAULT_SRC_MAC, src_ip=FeedAddress.source, group=FeedAddress.group,
                  src_port=FeedAddress.source_port, dst_port=FeedAddress.port, ttl=64, locates=64,
-                 ethernet=True):
-        self._encoder = ItchEncoder(locates=locates)
+                 ethernet=True, event_bytes=False):
+        self._encoder = ItchEncoder(locates=locates, event_bytes=event_bytes)
         self._packetizer = MoldPacketizer(session, max_payload, heartbeat_cycles,
                                           mold_output=True, packet_output=ethernet)
         self._builder = (UdpFrameBuilder(src_mac, src_ip, group, src_port, dst_port, ttl)
@@ -58,6 +62,8 @@ class FeedEncoder(wiring.Component):
             "i_event": In(stream.Signature(EVENT_LAYOUT)),
             "i_end_of_session": In(1),
         }
+        if event_bytes:
+            ports["i_event_byte"] = In(stream.Signature(8, always_ready=True))
         if ethernet:
             ports["o_frame"] = Out(stream.Signature(FRAME_LAYOUT))
         ports["o_mold"] = Out(stream.Signature(MOLD_LAYOUT))
@@ -69,6 +75,8 @@ class FeedEncoder(wiring.Component):
         m.submodules.mold = packetizer = self._packetizer
         wiring.connect(m, wiring.flipped(self.i_event), encoder.i_event)
         wiring.connect(m, encoder.o_msg, packetizer.i_msg)
+        if hasattr(encoder, "i_event_byte"):
+            wiring.connect(m, wiring.flipped(self.i_event_byte), encoder.i_event_byte)
         if self._builder is not None:
             m.submodules.udp = builder = self._builder
             wiring.connect(m, packetizer.o_packet, builder.i_payload)

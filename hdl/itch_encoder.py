@@ -1,6 +1,7 @@
 """Engine event records → ITCH 5.0 messages, one byte per cycle (gateware of ``feed.FeedEncoder``)."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl._ast import Concat, Slice
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -8,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ..feed import TRADING_REASONS
 from ..protocol import itch
 from ..protocol.fields import Kind
-from ..protocol.link import EVENT_LAYOUT, EventKind, ReplaceMode
+from ..protocol.link import EVENT_BYTES, EVENT_LAYOUT, EventKind, ReplaceMode
 
 __all__ = ["ItchType", "MESSAGE_LAYOUT", "MAX_MESSAGE", "ItchEncoder", "spec_bytes", "message_bytes"]
 
@@ -101,24 +102,39 @@ class ItchEncoder(wiring.Component):
     per cycle as the message needs it. ``price × tick`` (A, U) is a most-significant-bit-first
     shift-and-add, one tick bit per byte sent (bytes 1 to 16), done before the price bytes.
 
+    With ``event_bytes`` (the boards, whose link transmitter already sends every event byte
+    by byte) the event's bytes also come in on ``i_event_byte``, in wire order (``EVENT_BYTES``
+    bytes, least significant first), and go into a second block RAM as overlapping pairs
+    (entry ``k``: bytes ``k − 1`` and ``k``); the byte program then names, instead of one of
+    43 variable bytes of a wide multiplexer, the pair and its bit offset (0 or 2: the fields
+    after ``mode`` start 2 bits into a byte), and only the computed bytes (stock table byte,
+    price, ``remaining − qty``, side letter) keep a small multiplexer. The message starts once
+    all the event's bytes are in, one cycle later than from the parallel input (the program
+    is read two bytes ahead, the pair one ahead).
+
     Parameters
     ----------
     locates : int
         Entries of the stock locate table, rounded up to a power of two (higher locates
         alias); 32 fill one block RAM.
+    event_bytes : bool
+        Take the event's bytes from ``i_event_byte`` (see above).
 
     Members
     -------
     i_event : In(stream.Signature(EVENT_LAYOUT))
+    i_event_byte : In(stream.Signature(8, always_ready=True)), if ``event_bytes``
     o_msg : Out(stream.Signature(MESSAGE_LAYOUT))
     """
 
-    i_event: In(stream.Signature(EVENT_LAYOUT))
-    o_msg: Out(stream.Signature(MESSAGE_LAYOUT))
-
-    def __init__(self, locates=64):
+    def __init__(self, locates=64, event_bytes=False):
         self._locate_bits = max(1, (locates - 1).bit_length())
-        super().__init__()
+        self._event_bytes = event_bytes
+        ports = {"i_event": In(stream.Signature(EVENT_LAYOUT))}
+        if event_bytes:
+            ports["i_event_byte"] = In(stream.Signature(8, always_ready=True))
+        ports["o_msg"] = Out(stream.Signature(MESSAGE_LAYOUT))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -133,7 +149,10 @@ class ItchEncoder(wiring.Component):
         # bytes (24 to 31) are read at their own index modulo 16.
         m.submodules.stocks = stocks = Memory(shape=8, depth=16 << self._locate_bits, init=[])
         wr = stocks.write_port()
-        rd = stocks.read_port()
+        # Transparent: Yosys maps a non-transparent port on iCE40 with registers and a
+        # bypass for a read of the address being written. Only an R message writes, and its
+        # reads are unused, so which value such a read gives does not matter.
+        rd = stocks.read_port(transparent_for=(wr,))
         locate = ev.symbol[:self._locate_bits]
 
         typ = Signal(ItchType)
@@ -197,7 +216,17 @@ class ItchEncoder(wiring.Component):
         # subtraction and comparison) stays out of the valid/ready paths and of the byte
         # selection.
         decoded = Signal()
-        with m.If(inp.valid & ~decoded):
+        arrived = Const(1)          # all the event's bytes are in (always, from the parallel input)
+        if self._event_bytes:
+            # Bytes counted per event; the link sends each event's bytes once, before the
+            # fork offers the next event.
+            count = Signal(range(EVENT_BYTES + 1))
+            arrived = count == EVENT_BYTES
+            with m.If(self.i_event_byte.valid):
+                m.d.sync += count.eq(count + 1)
+            with m.If(inp.valid & inp.ready):
+                m.d.sync += count.eq(0)
+        with m.If(inp.valid & ~decoded & arrived):
             m.d.sync += [kept_typ.eq(typ), decoded.eq(1)]
         with m.If(inp.valid & inp.ready):
             m.d.sync += decoded.eq(0)
@@ -211,14 +240,15 @@ class ItchEncoder(wiring.Component):
                                  type_code.eq(msg[0])]
 
         # Bytes 1 on: a program in block RAM gives, per type and index, either the constant
-        # byte or which of the (at most 64) distinct variable bytes to send, as a group of 8
-        # and a lane in it; it is read for the next index as the current byte goes out.
+        # byte or a variable byte to send (see ``_byte_program``); it is read ahead of the
+        # index going out.
         programs = {_PLACES[code]: msg for code, msg in messages.items() if code is not ItchType.H}
         programs.update({place: trading[key] for key, place in _TRADING_PROGRAMS.items()})
-        contents, groups = _byte_program(programs)
+        raw = inp.payload.as_value() if self._event_bytes else None
+        contents, groups = _byte_program(programs, raw)
         m.submodules.program = program = Memory(shape=8, depth=len(contents), init=contents)
         step = program.read_port()
-        step_index = index + 1
+        step_index = Signal(6)
         step_slot, step_high = Signal(3), Signal(2)
         with m.Switch(kept_typ):
             for code, (slot, high) in _PLACES.items():
@@ -232,20 +262,56 @@ class ItchEncoder(wiring.Component):
                 for condition, (slot, high) in cases:
                     with m.If(condition):
                         m.d.comb += [step_slot.eq(slot), step_high.eq(high)]
-        m.d.comb += [
-            step.addr.eq(Cat(step_index[:4], step_index[4:6] | step_high, step_slot)),
-            step.en.eq(advance),
-        ]
-        variable = step.data[7]
-        group, lane = step.data[3:6], step.data[:3]
-        selected = 0
-        for number, sources in enumerate(groups):
-            in_group = 0
-            for position, source in enumerate(sources):
-                in_group = in_group | Mux(lane == position, source, 0)
-            selected = selected | Mux(group == number, in_group, 0)
+        m.d.comb += step.addr.eq(Cat(step_index[:4], step_index[4:6] | step_high, step_slot))
+
+        def select(groups, group, lane):
+            # Group by group, lane by lane: ANDs and ORs of a few bits, no wide decoder.
+            selected = 0
+            for number, sources in enumerate(groups):
+                in_group = 0
+                for position, source in enumerate(sources):
+                    in_group = in_group | Mux(lane == position, source, 0)
+                selected = selected | Mux(group == number, in_group, 0)
+            return selected
+
+        primed = Const(1)
+        if not self._event_bytes:
+            # The entry for the next index, read as the current byte goes out.
+            m.d.comb += [step_index.eq(index + 1), step.en.eq(advance)]
+            entry = step.data
+            variable = select(groups, step.data[3:6], step.data[:3])
+        else:
+            # Two steps: the program two bytes ahead, and with the entry it gave (one byte
+            # ahead) the pair of event bytes from the buffer, kept with the entry. Once per
+            # event, in the cycle after it is decoded, the program is read for byte 1.
+            m.submodules.pairs = pairs = Memory(shape=16, depth=64, init=[])
+            pair_wr = pairs.write_port()
+            # Transparent for the same reason as the locate table's port: the pairs are all
+            # written before the first read.
+            pair_rd = pairs.read_port(transparent_for=(pair_wr,))
+            previous = Signal(8)
+            with m.If(self.i_event_byte.valid):
+                m.d.sync += previous.eq(self.i_event_byte.payload)
+            m.d.comb += [pair_wr.addr.eq(count),
+                         pair_wr.data.eq(Cat(previous, self.i_event_byte.payload)),
+                         pair_wr.en.eq(self.i_event_byte.valid)]
+            primed = Signal()
+            with m.If(decoded & ~primed):
+                m.d.sync += primed.eq(1)
+            with m.If(inp.valid & inp.ready):
+                m.d.sync += primed.eq(0)
+            prime = decoded & ~primed
+            entry = Signal(8)
+            with m.If(advance):
+                m.d.sync += entry.eq(step.data)
+            m.d.comb += [step_index.eq(Mux(prime, 1, index + 2)), step.en.eq(advance | prime),
+                         pair_rd.addr.eq(step.data[:6]), pair_rd.en.eq(advance)]
+            pair = Mux(entry[6], pair_rd.data[2:10], pair_rd.data[:8])
+            # Computed bytes: entries 0x80 | 52 + n.
+            computed = select([groups], 0, entry[:6] - _PAIRS)  # groups: the computed bytes
+            variable = Mux(entry[:6] >= _PAIRS, computed, pair)
         m.d.comb += out.payload.data.eq(Mux(index == 0, type_code,
-                                            Mux(variable, selected, step.data[:7])))
+                                            Mux(entry[7], variable, entry[:7])))
 
         is_last = Signal()
         sends = Signal()
@@ -253,12 +319,12 @@ class ItchEncoder(wiring.Component):
             is_last.eq((kept_typ == ItchType.NONE) | (index == last_index)),
             # Events without a message go out only to carry the end of their command.
             sends.eq((kept_typ != ItchType.NONE) | ev.last),
-            out.valid.eq(inp.valid & decoded & sends),
+            out.valid.eq(inp.valid & decoded & primed & sends),
             out.payload.last.eq(is_last),
             out.payload.flush.eq(ev.last),
             out.payload.empty.eq(kept_typ == ItchType.NONE),
             out.payload.length.eq(length),
-            inp.ready.eq(decoded & Mux(sends, out.ready & is_last, 1)),
+            inp.ready.eq(decoded & primed & Mux(sends, out.ready & is_last, 1)),
         ]
         with m.If(advance):
             m.d.sync += index.eq(Mux(is_last, 0, index + 1))
@@ -309,13 +375,45 @@ _TRADING_PROGRAMS = dict(zip(
     [(1, 0), (1, 2), (3, 2), (4, 2), (5, 2)], strict=True))
 
 
-def _byte_program(programs):
+#: Event byte pairs in the buffer of the ``event_bytes`` variant: entries 1 to ``EVENT_BYTES``
+#: (its program entries ``0x80 | shift << 6 | entry``); entries from ``_PAIRS`` on name the
+#: computed bytes.
+_PAIRS = 52
+
+
+def _event_bits(value):
+    """Per bit of ``value``: ``(signal, bit)`` where it is a bit of a signal, else ``None``."""
+    value = Value.cast(value)
+    if isinstance(value, Signal):
+        return [(value, bit) for bit in range(len(value))]
+    if isinstance(value, Slice):
+        return _event_bits(value.value)[value.start:value.stop]
+    if isinstance(value, Concat):
+        return [bit for part in value.parts for bit in _event_bits(part)]
+    return [None] * len(value)
+
+
+def _pair_entry(byte, raw):
+    """The buffer entry and shift of ``byte`` if it is 8 consecutive bits of ``raw``, else None."""
+    bits = _event_bits(byte)
+    if raw is None or bits[0] is None or bits[0][0] is not raw:
+        return None
+    offset = bits[0][1]
+    if bits != [(raw, offset + i) for i in range(8)] or offset % 8 not in (0, 2):
+        return None
+    return offset // 8 + 1, offset % 8 // 2
+
+
+def _byte_program(programs, raw=None):
     """The byte program of ``programs`` (place → message bytes) and its variable bytes.
 
     Returns ``(contents, groups)``: ``contents[address]`` is a constant byte (below 0x80) or
-    ``0x80 | group << 3 | lane`` for the variable byte ``groups[group][lane]``; a variable
-    byte (by expression) used at several places is listed once. Byte 0 (the type code) is
-    not in the program.
+    a variable byte. From the parallel input (``raw`` None) that is ``0x80 | group << 3 |
+    lane`` for the variable byte ``groups[group][lane]``. With ``raw``, the event's bit
+    vector in the ``event_bytes`` variant, a byte that is 8 bits of it is
+    ``0x80 | shift << 6 | entry`` (bits ``2 × shift`` on of buffer entry ``entry``) and any
+    other is ``0x80 | _PAIRS + n`` for ``groups[n]``. A variable byte (by expression) used at
+    several places is listed once. Byte 0 (the type code) is not in the program.
     """
     contents = [None] * (8 << 6)
     lanes = {}
@@ -328,11 +426,19 @@ def _byte_program(programs):
                 assert byte.value < 0x80
                 contents[address] = byte.value
                 continue
+            pair = _pair_entry(byte, raw)
+            if pair is not None:
+                entry, shift = pair
+                contents[address] = 0x80 | shift << 6 | entry
+                continue
             key = repr(byte)
             if key not in lanes:
                 lanes[key] = len(variables)
                 variables.append(byte)
-            contents[address] = 0x80 | lanes[key]
+            contents[address] = 0x80 | lanes[key] if raw is None else 0x80 | _PAIRS + lanes[key]
+    if raw is not None:
+        assert _PAIRS + len(variables) <= 64, "more computed bytes than the program can name"
+        return [value or 0 for value in contents], variables
     assert len(variables) <= 64, "more variable bytes than the program can select"
     groups = [variables[i:i + 8] for i in range(0, len(variables), 8)]
     return [value or 0 for value in contents], groups

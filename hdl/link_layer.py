@@ -47,6 +47,8 @@ class LinkLayer(wiring.Component):
     i_halted : In(1)
     o_link_up : Out(1)
     o_status : Out(STATUS_LAYOUT)
+    o_event_byte : Out(stream.Signature(8, always_ready=True))
+        The event bytes the transmitter sends (``LinkTransmitter.o_event_byte``).
     """
 
     i_rx: In(stream.Signature(8))
@@ -59,6 +61,7 @@ class LinkLayer(wiring.Component):
     i_halted: In(1)
     o_link_up: Out(1)
     o_status: Out(STATUS_LAYOUT)
+    o_event_byte: Out(stream.Signature(8, always_ready=True))
 
     def __init__(self, heartbeat_cycles, link_timeout_cycles=None, info=b"",
                  initial_allowance=0):
@@ -89,6 +92,7 @@ class LinkLayer(wiring.Component):
 
         wiring.connect(m, wiring.flipped(self.i_event), transmitter.i_event)
         wiring.connect(m, wiring.flipped(self.i_mold), transmitter.i_mold)
+        wiring.connect(m, transmitter.o_event_byte, wiring.flipped(self.o_event_byte))
         m.d.comb += [transmitter.i_status.eq(status),
                      transmitter.i_send_status.eq(receiver.o_query | receiver.o_hello),
                      transmitter.i_send_nak.eq(receiver.o_nak),

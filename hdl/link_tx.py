@@ -127,6 +127,10 @@ class LinkTransmitter(wiring.Component):
     o_frame : Out(stream.Signature(FRAME_LAYOUT))
     o_started : Out(1)
         Pulses as each frame starts.
+    o_event_byte : Out(stream.Signature(8, always_ready=True))
+        Each byte of an EVENT frame's payload (the event, least significant byte first), in
+        the cycle it is in ``o_frame``'s register: the boards' ITCH encoder takes the event's
+        bytes from here instead of selecting them again.
     """
 
     i_event: In(stream.Signature(EVENT_LAYOUT))
@@ -137,6 +141,7 @@ class LinkTransmitter(wiring.Component):
     i_nak_reason: In(8)
     o_frame: Out(stream.Signature(FRAME_LAYOUT))
     o_started: Out(1)
+    o_event_byte: Out(stream.Signature(8, always_ready=True))
 
     def __init__(self, heartbeat_cycles, info=b""):
         if heartbeat_cycles < 1:
@@ -226,6 +231,16 @@ class LinkTransmitter(wiring.Component):
                          crc_lo.eq(crc_hi)]
             with m.If(crc_lo):
                 m.d.sync += busy.eq(0)
+
+        # The event's bytes for the ITCH encoder: those made after the EVENT type byte up to
+        # the frame's last payload byte (a flag, not an OR of 51 position bits).
+        event_payload = Signal()
+        with m.If(make & pos[first["event"]]):
+            m.d.sync += event_payload.eq(1)
+        with m.If(make & pos[final["event"]]):
+            m.d.sync += event_payload.eq(0)
+        m.d.sync += self.o_event_byte.valid.eq(make & event_payload)
+        m.d.comb += self.o_event_byte.payload.eq(out.payload.data)
 
         # Choosing the next frame.
         nak_pending = Signal()

@@ -68,15 +68,39 @@ def _frame(payload):
     return frame + pcap.ethernet_fcs(frame)
 
 
+async def _offer_bytes(ctx, dut, events, rng):
+    """Offer each event on ``dut.i_event`` and its bytes on ``dut.i_event_byte`` (with gaps,
+    as the link transmitter sends them) until it is taken."""
+    for ev in events:
+        ctx.set(dut.i_event.payload.as_value(), ev.to_int())
+        ctx.set(dut.i_event.valid, 1)
+        for byte in ev.to_bytes():
+            while rng.random() < 0.3:
+                await ctx.tick()
+            ctx.set(dut.i_event_byte.payload, byte)
+            ctx.set(dut.i_event_byte.valid, 1)
+            await ctx.tick()
+            ctx.set(dut.i_event_byte.valid, 0)
+        if not ctx.get(dut.i_event.ready):
+            await ctx.tick().until(dut.i_event.ready)
+        else:
+            await ctx.tick()
+    ctx.set(dut.i_event.valid, 0)
+
+
+@pytest.mark.parametrize("event_bytes", [False, True])
 @pytest.mark.parametrize("p_ready", [1.0, 0.6])
-def test_itch_encoder(p_ready):
+def test_itch_encoder(p_ready, event_bytes):
     events = edge_events() + session_events(30, 3)
     expected = _messages(events)
-    dut = ItchEncoder(locates=8)
+    dut = ItchEncoder(locates=8, event_bytes=event_bytes)
     got = []
 
     async def source(ctx):
-        await _offer(ctx, dut.i_event, events)
+        if event_bytes:
+            await _offer_bytes(ctx, dut, events, random.Random(5))
+        else:
+            await _offer(ctx, dut.i_event, events)
 
     async def sink(ctx):
         rng, current = random.Random(1), bytearray()
