@@ -12,7 +12,18 @@ from ..hdl.link_layer import LinkLayer
 from ..hdl.link_protocol import encode_params
 from ..hdl.uart import UartRx, UartTx, uart_divisor
 
-__all__ = ["LinkBridge", "LinkTop"]
+__all__ = ["LinkBridge", "LinkTop", "connect_core"]
+
+
+def connect_core(m, link, core):
+    """Wire a :class:`~tickwire.hdl.link_layer.LinkLayer` to an exchange core: commands in;
+    events, MoldUDP64 packets and the halt status out; the event bytes the link sends back to
+    the core's feed."""
+    wiring.connect(m, link.o_cmd, core.i_cmd)
+    wiring.connect(m, core.o_event, link.i_event)
+    wiring.connect(m, core.o_mold, link.i_mold)
+    wiring.connect(m, link.o_event_byte, core.i_event_byte)
+    m.d.comb += link.i_halted.eq(core.o_halted)
 
 
 class LinkBridge(wiring.Component):
@@ -40,12 +51,8 @@ class LinkBridge(wiring.Component):
         wiring.connect(m, rx.o_data, link.i_rx)
         m.d.comb += [link.i_rx_error.eq(rx.o_frame_error), link.i_rx_overflow.eq(rx.o_overflow)]
         wiring.connect(m, link.o_tx, tx.i_data)
-        wiring.connect(m, link.o_cmd, core.i_cmd)
-        wiring.connect(m, core.o_event, link.i_event)
-        wiring.connect(m, core.o_mold, link.i_mold)
-        wiring.connect(m, link.o_event_byte, core.i_event_byte)
-        m.d.comb += [link.i_halted.eq(core.o_halted), self.link_up.eq(link.o_link_up),
-                     self.halted.eq(core.o_halted)]
+        connect_core(m, link, core)
+        m.d.comb += [self.link_up.eq(link.o_link_up), self.halted.eq(core.o_halted)]
         return m
 
 

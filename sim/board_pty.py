@@ -29,6 +29,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
+from ..boards.top import connect_core
 from ..hdl.link_layer import LinkLayer
 from ..hdl.link_protocol import encode_params
 from ..hdl.uart import UartRx, UartTx
@@ -66,10 +67,7 @@ class PtyHarness(wiring.Component):
             wiring.connect(m, link.o_tx, board_tx.i_data)
         if self.core is not None:
             m.submodules.core = core = self.core
-            wiring.connect(m, link.o_cmd, core.i_cmd)
-            wiring.connect(m, core.o_event, link.i_event)
-            wiring.connect(m, core.o_mold, link.i_mold)
-            m.d.comb += link.i_halted.eq(core.o_halted)
+            connect_core(m, link, core)
         return m
 
 
