@@ -45,6 +45,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 
 from ..protocol import moldudp64, pcap
 from ..protocol.link import COMMAND_BYTES, EVENT_BYTES, Command, Event
+from .tb_matching_engine import group_events
 
 __all__ = ["FRAME_RECORD", "QUIET_CYCLES", "read_frames", "run_core"]
 
@@ -238,15 +239,5 @@ def run_core(params, commands, build_dir, feed_options=None, sim=None, work_dir=
         run_cocotb(EngineFeedCore(params, **(feed_options or {})), "exchange_core",
                    "tickwire.sim.tb_exchange_core", build_dir=build_dir, extra_env=env, sim=sim,
                    waves=waves)
-    raw = ev_path.read_bytes()
-    out, current = [], []
-    for i in range(0, len(raw), EVENT_BYTES):
-        event = Event.from_bytes(raw[i:i + EVENT_BYTES])
-        current.append(event)
-        if event.last:
-            out.append(current)
-            current = []
-    if len(out) != len(commands) or current:
-        raise RuntimeError(f"the cocotb core returned events for {len(out)} of {len(commands)} "
-                           "commands")
+    out = group_events(ev_path.read_bytes(), len(commands), "cocotb core")
     return out, read_frames(fr_path)

@@ -36,8 +36,8 @@ from ..protocol.link import (
 )
 from .model import ExchangeModel, ModelParams
 
-__all__ = ["TB", "CommandDriver", "EventMonitor", "Scoreboard", "coverage", "run_bench",
-           "read_commands", "write_commands"]
+__all__ = ["TB", "CommandDriver", "EventMonitor", "Scoreboard", "coverage", "group_events",
+           "run_bench", "read_commands", "write_commands"]
 
 _E = EventKind
 _KIND = {k.value: k.name for k in EventKind}
@@ -315,7 +315,12 @@ def run_bench(params, commands, build_dir, sim=None, mode="check", seed=1, idle=
             os.environ["MAKEFLAGS"] = saved
     if mode != "engine":
         return json.loads(cov_path.read_text())
-    raw = ev_path.read_bytes()
+    return group_events(ev_path.read_bytes(), len(commands), "cocotb engine")
+
+
+def group_events(raw, count, who):
+    """Event records (``raw``, as the benches write them) → one list per command, ``last``
+    ending each; raises unless there are exactly ``count`` complete groups."""
     out, current = [], []
     for i in range(0, len(raw), EVENT_BYTES):
         event = Event.from_bytes(raw[i:i + EVENT_BYTES])
@@ -323,7 +328,6 @@ def run_bench(params, commands, build_dir, sim=None, mode="check", seed=1, idle=
         if event.last:
             out.append(current)
             current = []
-    if len(out) != len(commands):
-        raise RuntimeError(f"cocotb engine returned events for {len(out)} of {len(commands)} "
-                           "commands")
+    if len(out) != count or current:
+        raise RuntimeError(f"the {who} returned events for {len(out)} of {count} commands")
     return out

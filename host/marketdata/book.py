@@ -190,6 +190,7 @@ class SubscriberBook:
             order.shares = shares
             order.price = price
             orders[ref] = order
+            # place(), written out: adds are the hot path of the subscriber benchmark.
             lot = get_lot(locate, 1)
             if shares >= lot:
                 levels = all_levels[locate * 2 + (side == 66)]
