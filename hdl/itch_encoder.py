@@ -186,7 +186,7 @@ class ItchEncoder(wiring.Component):
             for halted, text in _TRADING_PROGRAMS}
         messages = {
             ItchType.S: message_bytes(b"S", {"stock_locate": 0, "timestamp": ev.timestamp,
-                                             "event_code": ev.reason}),
+                                             "event_code": ev.code}),
             ItchType.R: message_bytes(b"R", {
                 **header, "stock": ev.name, "market_category": "Q",
                 "financial_status_indicator": "N", "round_lot_size": ev.qty,

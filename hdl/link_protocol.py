@@ -20,7 +20,7 @@ type       payload                                 device's answer
 ``H``      none                                    none (host alive: the link LED)
 =========  ======================================  ===========================================
 
-Device → host frames: ``E`` Event (51 bytes); ``M`` one MoldUDP64 packet (raw bytes); ``T``
+Device → host frames: ``E`` Event (52 bytes); ``M`` one MoldUDP64 packet (raw bytes); ``T``
 STATUS (:data:`STATUS_FIELDS`, then the engine's parameters, :func:`encode_params`); ``N`` NAK
 (expected link sequence, reason); ``H`` heartbeat (no payload), sent after ``heartbeat``
 cycles with nothing else sent.

@@ -419,7 +419,7 @@ class MatchingEngine(wiring.Component):
             finish()
 
         def reject_replace(reason):
-            emit(_E.REJECT, LAST, symbol="cmd", reason=reason, order_id="new", other_id="cmd",
+            emit(_E.REJECT, LAST, symbol="book", reason=reason, order_id="new", other_id="cmd",
                  slot="cmd")
 
         # -- RAM helpers -----------------------------------------------------------------------
@@ -677,7 +677,7 @@ class MatchingEngine(wiring.Component):
             with m.State("SYSTEM"):
                 with m.If(can_emit):
                     expire = (c.code == ord("M")) & (day_count != 0)
-                    emit(_E.SYSTEM, ~expire, reason=c.code)
+                    emit(_E.SYSTEM, ~expire, code=c.code)
                     with m.If(expire):
                         m.d.sync += cur_slot.eq(0)
                         read_order(0)
@@ -728,6 +728,9 @@ class MatchingEngine(wiring.Component):
                         finish()
                     with m.Elif(bad_min):
                         reject(Reason.BAD_MIN_QTY)
+                        finish()
+                    with m.Elif(c.stp > Stp.CANCEL_BOTH):
+                        reject(Reason.BAD_STP)
                         finish()
                     with m.Elif(~market & ~c_in_band):
                         reject(Reason.OUT_OF_BAND)
@@ -912,7 +915,8 @@ class MatchingEngine(wiring.Component):
             # Whether the slot holds the order is registered here and acted on in the next
             # state (the 32-bit compare of the RAM word then ends in a flip-flop).
             with m.State("FIND"):
-                m.d.sync += [t_found.eq((c.slot < N) & r.valid & (r.order_id == c.order_id)),
+                m.d.sync += [t_found.eq((c.slot < N) & r.valid & (r.order_id == c.order_id)
+                                        & (c.symbol == r.sym + 1)),
                              bsym.eq(r.sym)]
                 # The order's own level (REPLACE then also reads the new price's).
                 read_level(level_addr(r.sym, r.side, r.offset))

@@ -72,7 +72,7 @@ class FeedEncoder:
                 short_sale_threshold_indicator="N", ipo_flag="N", luld_reference_price_tier="1",
                 etp_flag="N", etp_leverage_factor=0, inverse_indicator="N")
         if kind == _E.SYSTEM:
-            return itch.encode(b"S", stock_locate=0, timestamp=ts, event_code=chr(ev.reason))
+            return itch.encode(b"S", stock_locate=0, timestamp=ts, event_code=chr(ev.code))
         return None
 
     def _replace(self, ev):

@@ -70,7 +70,7 @@ def edge_events():
     out = []
     add = lambda oid, **kw: ev(EventKind.ADD, symbol=1, order_id=oid, side=Side.SELL,  # noqa: E731
                                  qty=300, price=1234, slot=oid, **kw)
-    out.append(ev(EventKind.SYSTEM, 1, reason=ord("O")))
+    out.append(ev(EventKind.SYSTEM, 1, code=ord("O")))
     out.append(ev(EventKind.DIRECTORY, symbol=1, name=pack_name("ZVZZT"), qty=100, tick=100,
                   price=1000))
     out.append(ev(EventKind.TRADING, 1, symbol=1))
@@ -97,7 +97,7 @@ def edge_events():
     out.append(ev(EventKind.REDUCE, 1, symbol=1, order_id=9, qty=50, remaining=50))
     out.append(ev(EventKind.TRADING, 1, symbol=3, halted=0, reason=ord("O")))
     out.append(ev(EventKind.TRADING, 1, symbol=1, halted=1, reason=ord("O")))
-    out.append(ev(EventKind.SYSTEM, 1, reason=ord("C")))
+    out.append(ev(EventKind.SYSTEM, 1, code=ord("C")))
     return out
 
 
@@ -145,7 +145,7 @@ def measure_cycles(orders=200, seed=1, ethernet=True):
         # Latency: one SYSTEM event (one message, closes its packet) on an idle encoder.
         await ctx.tick().repeat(4)
         ctx.set(dut.i_event.payload.as_value(),
-                Event(kind=EventKind.SYSTEM, reason=ord("O"), last=1, timestamp=1).to_int())
+                Event(kind=EventKind.SYSTEM, code=ord("O"), last=1, timestamp=1).to_int())
         ctx.set(dut.i_event.valid, 1)
         cycles = 0
         while not ctx.get(output.valid):

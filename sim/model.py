@@ -175,19 +175,20 @@ class ExchangeModel:
     # -- events ---------------------------------------------------------------------------
 
     def _emit(self, kind, symbol=0, side=0, order_id=0, other_id=0, slot=0, qty=0, remaining=0,
-              price=0, reason=0, match=0, odd_lot=0, halted=0, mode=0, name=0, tick=0):
+              price=0, reason=0, match=0, odd_lot=0, halted=0, mode=0, name=0, tick=0, code=0):
         cmd = self._cmd
         # Positional, in EVENT_FIELDS order: seq, timestamp, kind, side, last, odd_lot, halted,
-        # mode, symbol, order_id, other_id, slot, qty, remaining, price, match, reason, name, tick.
+        # mode, symbol, order_id, other_id, slot, qty, remaining, price, match, reason, name, tick,
+        # code.
         self._out.append(Event(cmd.seq, cmd.timestamp, kind, side, 0, odd_lot, halted, mode,
                                symbol, order_id, other_id, slot, qty, remaining, price, match,
-                               reason, name, tick))
+                               reason, name, tick, code))
 
-    def _reject(self, cmd, reason):
+    def _reject(self, cmd, reason, order=None):
         """Refuse a command. A refused replace names the replacement and, in ``other_id``,
-        the order that stands."""
+        the order that stands, and carries that order's symbol."""
         if cmd.action == Action.REPLACE:
-            self._emit(_E.REJECT, symbol=cmd.symbol, reason=reason, order_id=cmd.new_order_id,
+            self._emit(_E.REJECT, symbol=order.symbol, reason=reason, order_id=cmd.new_order_id,
                        other_id=cmd.order_id, slot=cmd.slot)
         else:
             self._emit(_E.REJECT, symbol=cmd.symbol, side=cmd.side, reason=reason,
@@ -220,7 +221,7 @@ class ExchangeModel:
         self._emit(_E.TRADING, symbol=cmd.symbol, halted=int(halted), reason=Reason.OPERATOR)
 
     def _system(self, cmd):
-        self._emit(_E.SYSTEM, reason=cmd.code)
+        self._emit(_E.SYSTEM, code=cmd.code)
         if cmd.code == ord("M"):
             # End of market hours: DAY orders expire, in slot order.
             for order in list(self.slots):
@@ -242,6 +243,8 @@ class ExchangeModel:
             return self._reject(cmd, Reason.BAD_QTY)
         if cmd.min_qty > qty:
             return self._reject(cmd, Reason.BAD_MIN_QTY)
+        if cmd.stp > _CANCEL_BOTH:
+            return self._reject(cmd, Reason.BAD_STP)
         side = cmd.side
         if cmd.market:
             limit = book.band_high if side == _BUY else book.band_low
@@ -294,9 +297,10 @@ class ExchangeModel:
                        order_id=cmd.order_id, slot=cmd.slot, reason=Reason.NOTHING_TO_CANCEL)
 
     def _find(self, cmd):
-        """The resting order a cancel/replace names by slot and reference number, or None."""
+        """The resting order a cancel/replace names by slot, reference number and symbol, or
+        None."""
         order = self.slots[cmd.slot] if cmd.slot < len(self.slots) else None
-        if order is None or order.order_id != cmd.order_id:
+        if order is None or order.order_id != cmd.order_id or order.symbol != cmd.symbol:
             self._emit(_E.CANCEL_REJECT, symbol=cmd.symbol, order_id=cmd.order_id,
                        slot=cmd.slot, reason=Reason.NOT_FOUND)
             return None
@@ -308,17 +312,17 @@ class ExchangeModel:
             return
         book = self.symbols[order.symbol]
         if book.halted:
-            return self._reject(cmd, Reason.HALTED)
+            return self._reject(cmd, Reason.HALTED, order)
         if not 0 < cmd.qty <= self.params.max_qty:
-            return self._reject(cmd, Reason.BAD_QTY)
+            return self._reject(cmd, Reason.BAD_QTY, order)
         price = cmd.price
         if not book.band_low <= price <= book.band_high:
-            return self._reject(cmd, Reason.OUT_OF_BAND)
+            return self._reject(cmd, Reason.OUT_OF_BAND, order)
         side = order.side
         if (price != order.price and not self._level_room(book, side, price)
                 and len(book.sides[side].levels[order.price]) > 1):
             # Moving would open a level while the side is full (the level it leaves stays open).
-            return self._reject(cmd, Reason.BOOK_FULL)
+            return self._reject(cmd, Reason.BOOK_FULL, order)
         fields = dict(symbol=order.symbol, side=side, order_id=order.order_id,
                       other_id=cmd.new_order_id, slot=order.slot, qty=cmd.qty,
                       remaining=order.qty, price=price)

@@ -138,6 +138,8 @@ def test_new_validation_order_and_rejects():
         (dict(symbol=0), R.UNKNOWN_SYMBOL), (dict(symbol=3), R.UNKNOWN_SYMBOL),
         (dict(symbol=2, qty=0), R.HALTED), (dict(qty=0), R.BAD_QTY),
         (dict(qty=1001), R.BAD_QTY), (dict(min_qty=101), R.BAD_MIN_QTY),
+        (dict(min_qty=101, stp=3), R.BAD_MIN_QTY), (dict(stp=3), R.BAD_STP),
+        (dict(stp=3, price=67), R.BAD_STP), (dict(stp=3, market=True), R.BAD_STP),
         (dict(price=67), R.OUT_OF_BAND), (dict(price=132), R.OUT_OF_BAND),
         (dict(price=0), R.OUT_OF_BAND),
     ]
@@ -236,7 +238,9 @@ def test_cancel():
     d.cancel(2, 1)                                             # middle of the level
     d.cancel(3, 2)                                             # tail
     d.cancel(1, 0)                                             # head and last
-    d.cancel(4, 3, symbol=2)                                   # symbol field is not checked
+    for symbol in (0, 2, 3):                                   # another symbol: not found
+        assert has(d.cancel(4, 3, symbol=symbol), E.CANCEL_REJECT, reason=R.NOT_FOUND)
+    d.cancel(4, 3)
     d.buy(10, 100)
     d.buy(10, 100)
     d.buy(10, 100)
@@ -272,6 +276,25 @@ def test_replace_modes():
     d.resume()
     d.sell(10_000, market=True)
     check(d, seed=7)
+
+
+def test_replace_symbol_checked_and_reject_carries_the_orders_symbol():
+    d = fresh()
+    d.declare(symbol=2, reference=200)
+    d.buy(100, 100)                                            # 1, slot 0, symbol 1
+    d.sell(100, 205, symbol=2)                                 # 2, slot 1, symbol 2
+    for symbol in (0, 2, 3):
+        assert has(d.replace(1, 0, 50, 100, symbol=symbol), E.CANCEL_REJECT,
+                   reason=R.NOT_FOUND, symbol=symbol)
+    assert has(d.replace(2, 1, 50, 205, symbol=1), E.CANCEL_REJECT, reason=R.NOT_FOUND)
+    assert has(d.replace(2, 1, 0, 205, symbol=2), E.REJECT, reason=R.BAD_QTY, symbol=2)
+    d.halt(2)
+    assert has(d.replace(2, 1, 50, 205, symbol=2), E.REJECT, reason=R.HALTED, symbol=2)
+    d.resume(2)
+    assert has(d.replace(2, 1, 50, 999, symbol=2), E.REJECT, reason=R.OUT_OF_BAND, symbol=2)
+    assert has(d.replace(2, 1, 50, 206, symbol=2), E.REPLACE, symbol=2)
+    assert has(d.replace(1, 0, 50, 100), E.REPLACE, mode=ReplaceMode.KEPT)
+    check(d, seed=9)
 
 
 def test_replace_crossing_breaker_and_fill_all():
@@ -432,6 +455,10 @@ def adversarial_commands(n, seed, params):
                                                         params.max_orders, 0xFFFF))
             oid = order.order_id if order else rng.randrange(order_id + 2)
             open_qty = order.qty if order else 100
+            # Mostly the order's own symbol (another one is refused as NOT_FOUND).
+            if order and rng.random() < 0.9:
+                symbol = order.symbol
+                price = max(1, references[symbol] + int(rng.gauss(0, half / 4)))
             if r < 0.75:
                 send(Command(action=Action.CANCEL, symbol=symbol, order_id=oid, slot=slot,
                              qty=rng.choice((0, 0, rng.randrange(0, open_qty + 2)))))

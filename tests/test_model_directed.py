@@ -422,6 +422,26 @@ def test_replace_at_band_edges(d):
     expect(d.replace(2, 0, 100, HIGH), ev(E.REPLACE, mode=ReplaceMode.MOVED, price=HIGH))
 
 
+@pytest.mark.parametrize("symbol", [0, 2, 3])
+def test_cancel_and_replace_naming_another_symbol_not_found(symbol):
+    d = fresh()
+    d.declare(symbol=2)
+    d.buy(100, 100)
+    expect(d.cancel(1, 0, symbol=symbol),
+           ev(E.CANCEL_REJECT, symbol=symbol, order_id=1, slot=0, reason=R.NOT_FOUND))
+    expect(d.replace(1, 0, 50, 100, symbol=symbol),
+           ev(E.CANCEL_REJECT, symbol=symbol, order_id=1, slot=0, reason=R.NOT_FOUND))
+    assert d.resting() == {1: (0, BUY, 100, 100)}
+
+
+def test_rejected_replace_carries_the_orders_symbol():
+    d = fresh()
+    d.declare(symbol=2, reference=300)
+    d.sell(100, 300, symbol=2)
+    expect(d.replace(1, 0, 0, 300, new_order_id=9, symbol=2),
+           ev(E.REJECT, symbol=2, order_id=9, other_id=1, slot=0, reason=R.BAD_QTY))
+
+
 @pytest.mark.parametrize("order_id,slot", [(1, 1), (2, 0), (1, 16)])
 def test_replace_not_found(d, order_id, slot):
     d.buy(100, 100)
@@ -453,6 +473,19 @@ def stp_book(d):
     d.sell(50, 100, firm=2)                                 # 1, slot 0
     d.sell(100, 100, firm=1)                                # 2, slot 1
     d.sell(100, 100, firm=2)                                # 3, slot 2
+
+
+@pytest.mark.parametrize("kw,reason", [
+    (dict(), R.BAD_STP), (dict(firm=0), R.BAD_STP), (dict(market=True), R.BAD_STP),
+    (dict(price=LOW - 1), R.BAD_STP), (dict(min_qty=101), R.BAD_MIN_QTY),
+    (dict(qty=0), R.BAD_QTY),
+])
+def test_stp_code_3_rejected_at_validation(d, kw, reason):
+    d.sell(100, 100, firm=7)
+    args = dict(qty=100, price=100, firm=7, stp=3, tif=Tif.FOK) | kw
+    expect(d.buy(args.pop("qty"), args.pop("price"), **args),
+           ev(E.REJECT, reason=reason, symbol=1, side=BUY))
+    assert d.resting() == {1: (0, SELL, 100, 100)}
 
 
 def test_stp_cancel_newest(d):
@@ -762,7 +795,7 @@ def test_book_full_does_not_corrupt():
 @pytest.mark.parametrize("code", "OSQEC")
 def test_system_event(d, code):
     d.buy(100, 100)
-    expect(d.system(code), ev(E.SYSTEM, reason=ord(code)))
+    expect(d.system(code), ev(E.SYSTEM, code=ord(code)))
     assert len(d.resting()) == 1
 
 
@@ -775,7 +808,7 @@ def test_system_m_expires_day_in_slot_order(d):
     d.sell(100, 120)                                        # 4 DAY slot 0
     d.buy(100, 95, tif=Tif.GTC, symbol=2)                   # 5 GTC slot 3
     d.buy(100, 96)                                          # 6 DAY slot 4
-    expect(d.system("M"), ev(E.SYSTEM, reason=ord("M")),
+    expect(d.system("M"), ev(E.SYSTEM, code=ord("M")),
            ev(E.DELETE, order_id=4, slot=0, qty=100, remaining=0, reason=R.EXPIRED, price=120),
            ev(E.DELETE, order_id=3, slot=2, symbol=2, reason=R.EXPIRED),
            ev(E.DELETE, order_id=6, slot=4, reason=R.EXPIRED))
@@ -863,9 +896,11 @@ def test_every_reject_reason_is_reachable():
     record(d.buy(100, 100))
     record(d.run(Command(action=Action.NOP)))
     record(d.resume())
+    record(d.buy(100, 100, stp=3))
     expected = {R.BAD_DECLARATION, R.UNKNOWN_SYMBOL, R.BAD_QTY, R.BAD_MIN_QTY, R.OUT_OF_BAND,
                 R.BOOK_FULL, R.IOC, R.FOK, R.MIN_QTY, R.USER, R.NOTHING_TO_CANCEL, R.NOT_FOUND,
-                R.SELF_TRADE, R.EXPIRED, R.BREAKER, R.HALTED, R.NONE, R.OPERATOR}
+                R.SELF_TRADE, R.EXPIRED, R.BREAKER, R.HALTED, R.NONE, R.OPERATOR,
+                R.BAD_STP}
     assert expected - seen == set()
     assert set(R) - seen == set()
 

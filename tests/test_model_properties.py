@@ -72,7 +72,8 @@ def build(driver, op, known):
 
     ``noise`` makes a few commands unusual: 31 qty 0, 30 qty above max_qty, 28-29 a price far
     from the reference (often outside the band), 27 a wrong slot, 26 a stale order id, 24-25 a
-    price on or just outside a band edge.
+    price on or just outside a band edge, 23 a cancel/replace naming a random symbol, 22 STP code
+    3.
     """
     (kind, sym, side, tif, market, firm, stp, dist, qty, min_qty, pick, cqty, noise) = op
     sym = 3 if sym == 39 else 1 + sym % 2
@@ -83,12 +84,14 @@ def build(driver, op, known):
         # Buys below the reference, sells above; a negative distance crosses.
         poff = _noisy(-dist if side == BUY else dist, noise, pick)
         return Command(action=Action.NEW, symbol=sym, side=side, tif=tif, market=int(market == 0),
-                       stp=stp, firm=firm, price=max(0, ref + poff), qty=qty,
+                       stp=3 if noise == 22 else stp, firm=firm, price=max(0, ref + poff), qty=qty,
                        min_qty=min_qty % (qty + 20) if pick % 4 == 0 else 0,
                        order_id=driver.take_id())
     if kind < 88:
         order_id = live[pick % len(live)]
         slot = driver.resting()[order_id][0]
+        if noise != 23:
+            sym = driver.model.order(slot).symbol
         if noise == 27:
             slot = (slot + 1 + pick % 3) % (driver.params.max_orders + 2)
         elif noise == 26 and known:
@@ -228,6 +231,8 @@ class Checker:
             return R.BAD_QTY
         if cmd.min_qty > cmd.qty:
             return R.BAD_MIN_QTY
+        if cmd.stp == 3:
+            return R.BAD_STP
         low, high = _band(REFS[cmd.symbol])
         if not cmd.market:
             if not low <= cmd.price <= high:
@@ -364,7 +369,7 @@ class Checker:
 
     def find_reject(self, cmd, before):
         found = before.get(cmd.order_id)
-        return found is None or found[0] != cmd.slot
+        return found is None or found[0] != cmd.slot or found[1] != cmd.symbol
 
     def on_cancel(self, cmd, events, before, queues, clone):
         if self.find_reject(cmd, before):
@@ -402,7 +407,8 @@ class Checker:
             reason = R.BOOK_FULL
         if reason is not None:
             self.reject_unchanged(events, before, reason)
-            assert (events[0].order_id, events[0].other_id) == (cmd.new_order_id, old)
+            assert (events[0].order_id, events[0].other_id, events[0].symbol) == \
+                (cmd.new_order_id, old, sym)
             return
         e = events[0]
         assert e.kind == E.REPLACE
@@ -442,7 +448,7 @@ class Checker:
             self.halted[cmd.symbol] = bool(halted)
             assert self.snapshot() == before
         elif cmd.action == Action.SYSTEM:
-            assert (events[0].kind, events[0].reason) == (E.SYSTEM, cmd.code)
+            assert (events[0].kind, events[0].code) == (E.SYSTEM, cmd.code)
             day = sorted((v[0], oid) for oid, v in before.items() if v[5] == Tif.DAY)
             if cmd.code != ord("M"):
                 day = []

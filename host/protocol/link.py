@@ -95,6 +95,7 @@ class Reason(enum.IntEnum, shape=8):
     NOT_FOUND = ord("?")
     NOTHING_TO_CANCEL = ord("0")
     OPERATOR = ord("O")
+    BAD_STP = ord("P")
 
 
 REASON_TEXT = {
@@ -106,7 +107,7 @@ REASON_TEXT = {
     Reason.MIN_QTY: "minimum quantity not met", Reason.SELF_TRADE: "self-trade prevention",
     Reason.BREAKER: "circuit breaker", Reason.EXPIRED: "expired at the close",
     Reason.NOT_FOUND: "order not found", Reason.NOTHING_TO_CANCEL: "nothing to cancel",
-    Reason.OPERATOR: "operator",
+    Reason.OPERATOR: "operator", Reason.BAD_STP: "invalid self-trade prevention mode",
 }
 
 NO_SLOT = 0xFFFF
@@ -152,9 +153,10 @@ EVENT_FIELDS = (
     ("remaining", 32),      # shares left on the order after the event; REPLACE: shares before
     ("price", 32),          # ticks
     ("match", 32),          # EXECUTE: match number
-    ("reason", Reason),     # SYSTEM: ITCH event code
+    ("reason", Reason),
     ("name", 64),           # DIRECTORY
     ("tick", 16),           # DIRECTORY
+    ("code", 8),            # SYSTEM: ITCH event code (ASCII)
 )
 
 
@@ -194,7 +196,7 @@ def _record_class(name, fields, doc):
     def from_int(cls, value):
         kwargs = {n: (value >> shift) & mask for n, shift, mask in offsets}
         for field_name, enum_cls in enums.items():
-            # A field may carry a raw code (SYSTEM events: the ITCH event code in ``reason``).
+            # A value outside the enum (a corrupted or future record) stays a plain int.
             if kwargs[field_name] in enum_cls._value2member_map_:
                 kwargs[field_name] = enum_cls(kwargs[field_name])
         return cls(**kwargs)
