@@ -78,13 +78,25 @@ def _new(side, qty, price, order_id, tif=Tif.DAY, market=0):
                    order_id=order_id, tif=tif, market=market)
 
 
-def hdl_engine_cycles(params=_DEFAULT, fills=8):
+def _sustained(params, warmup, run):
+    """Cycles per command of ``run`` played back to back after ``warmup`` (mean interval)."""
+    r = measure(params, warmup + run + [Command(action=Action.NOP)])
+    intervals = [i for i, _ in r[len(warmup):len(warmup) + len(run)]]
+    return sum(intervals) / len(intervals)
+
+
+def hdl_engine_cycles(params=_DEFAULT, fills=8, burst=8):
     """Cycle figures of the engine, as a dict (cycles; ``*_latency``: first event's latency).
 
-    ``add``: a non-crossing limit order that rests; ``cancel``: a full cancel; ``reject``: a
-    NEW refused at validation; ``fill_in_level``: each further fill of a market order walking
-    one price level; ``fill_new_level``: each further fill when every resting order sits on its
-    own level; ``fok_count_per_order``: the FOK pre-count per resting order counted.
+    ``add``: a non-crossing limit order that rests; ``add_sustained``: mean interval of
+    ``burst`` such adds back to back (half open a level, half join one); ``cancel``: a full
+    cancel; ``cancel_sustained``: ``burst`` full cancels back to back; ``reduce_sustained``,
+    ``replace_kept_sustained``: the same for REDUCE and KEPT replaces; ``reject``: a NEW refused
+    at validation; ``fill_in_level``: each further fill of a market order walking one price
+    level; ``fill_new_level``: each further fill when every resting order sits on its own level;
+    ``fok_count_per_order``: the FOK pre-count per resting order counted;
+    ``first_event_latency``: the worst latency to the first event of an add, a cancel, a reject
+    and a crossing NEW.
     """
     base = [_declare()]
     end = Command(action=Action.NOP)
@@ -94,6 +106,20 @@ def hdl_engine_cycles(params=_DEFAULT, fills=8):
                   _new(Side.BUY, 0, 90, 3), end]
     r = measure(params, seq)
     add, add2, cancel, reject = r[1], r[2], r[3], r[4]
+
+    adds = [_new(Side.BUY if i % 2 else Side.SELL, 100, (90 - i // 4) if i % 2 else
+                 (110 + i // 4), 100 + i) for i in range(burst)]
+    add_sustained = _sustained(params, base, adds)
+    # The adds rest in slots 0 .. burst-1 in order.
+    cancels = [Command(action=Action.CANCEL, symbol=1, order_id=100 + i, slot=i)
+               for i in range(burst)]
+    cancel_sustained = _sustained(params, base + adds, cancels)
+    reduces = [Command(action=Action.CANCEL, symbol=1, order_id=100 + i, slot=i, qty=50)
+               for i in range(burst)]
+    reduce_sustained = _sustained(params, base + adds, reduces)
+    kept = [Command(action=Action.REPLACE, symbol=1, order_id=100 + i, slot=i, qty=60,
+                    new_order_id=200 + i, price=adds[i].price) for i in range(burst)]
+    kept_sustained = _sustained(params, base + adds, kept)
 
     def sweep(levels, n, tif=Tif.IOC):
         cmds = base + [_new(Side.BUY, 100, 95 - (i if levels else 0), 10 + i) for i in range(n)]
@@ -107,12 +133,17 @@ def hdl_engine_cycles(params=_DEFAULT, fills=8):
     return {
         "add": add2[0], "add_latency": add2[1],
         "first_add": add[0],
+        "add_sustained": add_sustained,
         "cancel": cancel[0], "cancel_latency": cancel[1],
+        "cancel_sustained": cancel_sustained,
+        "reduce_sustained": reduce_sustained,
+        "replace_kept_sustained": kept_sustained,
         "reject": reject[0], "reject_latency": reject[1],
         "market_1_fill": one[0], "market_1_fill_latency": one[1],
         "fill_in_level": (many[0] - one[0]) / per,
         "fill_new_level": (many_l[0] - one_l[0]) / per,
         "fok_count_per_order": ((fok_many[0] - fok_one[0]) - (many[0] - one[0])) / per,
+        "first_event_latency": max(add2[1], cancel[1], reject[1], one[1]),
     }
 
 

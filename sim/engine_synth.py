@@ -16,6 +16,7 @@ Run as ``python -m tickwire.sim.engine_synth [up5k|ecp5 ...] [--no-pnr]``.
 
 import json
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,17 +113,21 @@ def _count_cells(log, cells):
     return out
 
 
-def engine_synth(device="up5k", params=None, pnr=True, seed=1, timeout=3600, keep=None):
+def engine_synth(device="up5k", params=None, pnr=True, seed=1, timeout=3600, keep=None,
+                 seeds=None):
     """Synthesise (and place and route) the engine for ``device``; return a dict of figures.
 
     ``{"device", "params", "cells": {LUT4, FF, EBR, ...}, "capacity", "fits_cells",
-    "fmax_mhz", "target_mhz", "nextpnr_util", "synth_s", "pnr_s", "wrapper_ff", "wrapper_lut",
-    "error"?}``.
+    "fmax_mhz", "fmax_median_mhz", "fmax_by_seed", "target_mhz", "nextpnr_util", "synth_s",
+    "pnr_s", "wrapper_ff", "wrapper_lut", "critical_path"?, "error"?}``.
     ``params`` defaults to the issue's target for the device; ``keep`` names a directory to
-    keep the intermediate files in.
+    keep the intermediate files in. Yosys runs once; nextpnr once per seed of ``seeds``
+    (default ``[seed]``), one after the other: ``fmax_mhz`` is the lowest of them,
+    ``fmax_median_mhz`` their median, utilisation and the critical path from the first seed.
     """
     spec = DEVICES[device]
     params = params or spec["params"]
+    seeds = list(seeds or [seed])
     out = {"device": device, "params": vars(params).copy() if hasattr(params, "__dict__")
            else str(params), "capacity": spec["capacity"], "target_mhz": spec["mhz"],
            "wrapper_ff": _SR_BITS + 1, "wrapper_lut": COMMAND_LAYOUT.size - (-EVENT_LAYOUT.size // 3)}
@@ -149,31 +154,60 @@ def engine_synth(device="up5k", params=None, pnr=True, seed=1, timeout=3600, kee
         out["fits_cells"] = all(out["cells"].get(k, 0) <= v for k, v in spec["capacity"].items())
         if not pnr:
             return out
-        started = time.monotonic()
-        argv = [_tool(spec["nextpnr"][0])] + spec["nextpnr"][1:] + ["--json", "top.json", "--freq", str(spec["mhz"]),
-                                  "--seed", str(seed), "--report", "report.json",
-                                  "--timing-allow-fail"]
-        try:
-            run = subprocess.run(argv, cwd=work, capture_output=True, text=True, check=False,
-                                 timeout=timeout)
-        except subprocess.TimeoutExpired:
-            out["error"] = f"nextpnr timed out after {timeout} s"
-            return out
-        out["pnr_s"] = round(time.monotonic() - started, 1)
-        if run.returncode or not (work / "report.json").exists():
-            # Over capacity: keep nextpnr's utilisation lines (the last report of each cell).
-            out["nextpnr_util"] = {cell: [int(used), int(total)] for cell, used, total in
-                                   re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)",
-                                              run.stderr, re.MULTILINE) if int(used)}
-            out["error"] = "nextpnr: " + run.stderr[-600:]
-            return out
-        report = json.loads((work / "report.json").read_text())
-        out["fmax_mhz"] = round(min(v["achieved"] for v in report["fmax"].values()), 2) \
-            if report.get("fmax") else None
-        out["nextpnr_util"] = {k: [v["used"], v["available"]]
-                               for k, v in report.get("utilization", {}).items() if v["used"]}
+        by_seed = {}
+        out["pnr_s"] = 0.0
+        for n, this_seed in enumerate(seeds):
+            report_name = f"report{this_seed}.json"
+            started = time.monotonic()
+            argv = [_tool(spec["nextpnr"][0])] + spec["nextpnr"][1:] + [
+                "--json", "top.json", "--freq", str(spec["mhz"]), "--seed", str(this_seed),
+                "--report", report_name, "--timing-allow-fail"]
+            try:
+                run = subprocess.run(argv, cwd=work, capture_output=True, text=True,
+                                     check=False, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                out["error"] = f"nextpnr timed out after {timeout} s (seed {this_seed})"
+                break
+            out["pnr_s"] = round(out["pnr_s"] + time.monotonic() - started, 1)
+            if run.returncode or not (work / report_name).exists():
+                # Over capacity: keep nextpnr's utilisation lines (the last report of each cell).
+                out["nextpnr_util"] = {cell: [int(used), int(total)] for cell, used, total in
+                                       re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)",
+                                                  run.stderr, re.MULTILINE) if int(used)}
+                out["error"] = "nextpnr: " + run.stderr[-600:]
+                break
+            report = json.loads((work / report_name).read_text())
+            if report.get("fmax"):
+                by_seed[this_seed] = round(min(v["achieved"] for v in report["fmax"].values()), 2)
+            if n == 0:
+                out["nextpnr_util"] = {k: [v["used"], v["available"]]
+                                       for k, v in report.get("utilization", {}).items()
+                                       if v["used"]}
+                out["critical_path"] = _critical_path(report)
+        out["fmax_by_seed"] = by_seed
+        values = sorted(by_seed.values())
+        out["fmax_mhz"] = values[0] if values else None
+        out["fmax_median_mhz"] = statistics.median(values) if values else None
         out["meets_timing"] = out["fmax_mhz"] is not None and out["fmax_mhz"] >= spec["mhz"]
     return out
+
+
+def _critical_path(report):
+    """The worst path of nextpnr's report: ``{"ns", "from", "to", "logic_ns", "routing_ns",
+    "through"}`` (``through``: a few of the cells it passes, for naming it)."""
+    paths = report.get("critical_paths") or []
+    if not paths:
+        return None
+    worst = paths[0]
+    steps = worst.get("path", [])
+    logic = sum(s.get("delay", 0) for s in steps if s.get("type") != "routing")
+    routing = sum(s.get("delay", 0) for s in steps if s.get("type") == "routing")
+    cells = [s.get("to", {}).get("cell", "") for s in steps if s.get("type") != "routing"]
+    return {"ns": round(logic + routing, 2), "logic_ns": round(logic, 2),
+            "routing_ns": round(routing, 2),
+            "from": steps[0].get("from", {}).get("cell") if steps else None,
+            "to": steps[-1].get("to", {}).get("cell") if steps else None,
+            "through": cells[:: max(1, len(cells) // 6)][:8]}
 
 
 def main(argv=None):
