@@ -25,6 +25,7 @@ run: $(VENV)/.base
 	$(VENV)/bin/tickwire run $(ARGS)
 
 test: $(VENV)/.test tools-check
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 -q $(ARGS)
 
 regress: $(VENV)/.test tools-check

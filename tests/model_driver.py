@@ -8,9 +8,20 @@ against the expected kinds and key fields, and check the framing every command m
 """
 
 from tickwire.protocol.link import (
-    NO_SLOT, Action, Command, Event, EventKind, Reason, ReplaceMode, Side, Stp, Tif, pack_name,
+    NO_SLOT,
+    Action,
+    Command,
+    Event,
+    EventKind,
+    ModelParams,
+    Reason,
+    ReplaceMode,
+    Side,
+    Stp,
+    Tif,
+    pack_name,
 )
-from tickwire.sim.model import ExchangeModel, ModelParams
+from tickwire.sim.model import ExchangeModel
 
 __all__ = [
     "Driver", "ev", "expect", "kinds", "check_framing", "BUY", "SELL", "E", "R", "Tif", "Stp",

@@ -1,9 +1,14 @@
-"""Board tops elaborate and produce a build plan (``platform.build(top, do_build=False)``)."""
+"""Board tops elaborate into build plans with the real core; a broken engine fails loudly."""
 
 import pytest
+from amaranth.hdl import Fragment
+from tickwire.boards import core as board_core
 from tickwire.boards import icebreaker, ulx3s
-from tickwire.boards.core import make_core
-from tickwire.sim.model import ModelParams
+from tickwire.boards.core import STAND_IN, make_core
+from tickwire.boards.synth import report_problems
+from tickwire.hdl.feed_encoder import FeedEncoder
+from tickwire.hdl.matching_engine import MatchingEngine
+from tickwire.protocol.link import ModelParams
 
 PARAMS = ModelParams(max_orders=64, max_symbols=2, band_ticks=64)
 
@@ -17,18 +22,48 @@ def test_pll_settings():
 
 @pytest.mark.parametrize("board,top_cls", [(icebreaker, icebreaker.ICEBreakerTop),
                                            (ulx3s, ulx3s.ULX3STop)])
-@pytest.mark.parametrize("stand_in", [True, False])
-def test_build_plan(board, top_cls, stand_in):
-    core, _ = make_core(PARAMS, stand_in=stand_in)
+def test_build_plan_holds_the_real_core(board, top_cls):
+    core, notes = make_core(PARAMS)
+    assert notes == {"engine": "MatchingEngine", "feed": "FeedEncoder"}
+    assert isinstance(core.engine, MatchingEngine) and isinstance(core.feed, FeedEncoder)
     top = top_cls(core, PARAMS)
     plan = board.platform().build(top, do_build=False)
-    files = plan.files
-    assert "top.il" in files or any(name.endswith(".il") for name in files)
-    assert any(name.endswith((".pcf", ".lpf")) for name in files)
+    rtlil = next(text for name, text in plan.files.items() if name.endswith(".il"))
+    assert "engine" in rtlil and "feed" in rtlil
+    assert any(name.endswith((".pcf", ".lpf")) for name in plan.files)
 
 
+def test_stand_in_only_on_request():
+    core, notes = make_core(PARAMS, stand_in=True)
+    assert notes["engine"] == STAND_IN and core.feed is None
+    Fragment.get(core, None)
+
+
+def test_broken_engine_fails_the_build(monkeypatch):
+    class Broken(MatchingEngine):
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("engine does not elaborate")
+
+    monkeypatch.setattr(board_core, "MatchingEngine", Broken)
+    with pytest.raises(RuntimeError, match="does not elaborate"):
+        make_core(PARAMS)
+
+
+def test_report_problems():
+    good = {"core": {"engine": "MatchingEngine", "feed": "FeedEncoder"}, "fits": True,
+            "meets_timing": True}
+    assert report_problems(good) == []
+    stand_in = dict(good, core={"engine": STAND_IN, "feed": "none"})
+    problems = report_problems(stand_in)
+    assert any("not the matching engine" in p for p in problems)
+    assert any("feed encoder" in p for p in problems)
+    assert report_problems(dict(good, fits=False)) == ["does not fit"]
+    assert report_problems(dict(good, meets_timing=False)) == ["misses its clock"]
+    assert report_problems(dict(good, error="boom"))[0] == "the build failed"
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl._ir.UnusedElaboratable")
 def test_impossible_baud():
     core, _ = make_core(PARAMS, stand_in=True)
-    core._MustUse__silence = core.engine._MustUse__silence = True
     with pytest.raises(ValueError):
         icebreaker.ICEBreakerTop(core, PARAMS, clk_mhz=12, baud=4_000_000)

@@ -8,10 +8,9 @@ import sys
 from collections import Counter
 
 import pytest
-
-from tickwire.cli import main
+from tickwire.cli.main import main
 from tickwire.protocol import itch, moldudp64, pcap
-from tickwire.session import FeedAddress
+from tickwire.protocol.feed import FeedAddress
 
 HEADER = ("action,time,firm,token,symbol,side,qty,price,tif,min_qty,stp,new_token,new_qty,"
           "new_price,tick,lot,breaker_pct,code\n")
@@ -153,7 +152,7 @@ def test_run_main_job_writes_report_and_plot(tmp_path, capsys):
 
 
 def test_help_lists_every_command():
-    result = subprocess.run([sys.executable, "-m", "tickwire.cli", "--help"],
+    result = subprocess.run([sys.executable, "-m", "tickwire.cli.main", "--help"],
                             capture_output=True, text=True, check=True)
     for command in ("replay", "gen", "run", "serve", "feed", "bench"):
         assert command in result.stdout

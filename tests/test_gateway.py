@@ -4,11 +4,10 @@ import asyncio
 import logging
 
 import pytest
-
-from tickwire.engine import ModelEngine
-from tickwire.ouch_client import LoginRejected
-from tickwire.protocol import ouch, soupbintcp
-
+from tickwire.engine.model import ModelEngine
+from tickwire.gateways.ouch import wire as ouch
+from tickwire.gateways.ouch.client import LoginRejected
+from tickwire.protocol import soupbintcp
 from venue_util import PASSWORDS, login, make_venue
 
 P = 10000       # $1 in price units
@@ -107,7 +106,7 @@ def test_login_rules_and_rate_limit(tmp_path, caplog):
         await venue.start()
         venue.gateway.login_failures = 3
         port = venue.gateway.port
-        from tickwire.ouch_client import OuchClient
+        from tickwire.gateways.ouch.client import OuchClient
         for user, pw in (("alice", "wrong"), ("nobody", "x"), ("bob", "")):
             with pytest.raises(LoginRejected) as exc:
                 await OuchClient().connect("127.0.0.1", port, user, pw)
@@ -131,7 +130,7 @@ def test_login_rules_and_rate_limit(tmp_path, caplog):
         await again.logout()
         await venue.stop()
 
-    with caplog.at_level(logging.WARNING, logger="tickwire.gateway"):
+    with caplog.at_level(logging.WARNING, logger="tickwire.gateways.ouch.server"):
         run(main())
     assert any("rejected" in r.message for r in caplog.records)
 
@@ -229,7 +228,7 @@ def test_bad_framing_disconnects_only_that_client(tmp_path, case, caplog):
         await alice.logout()
         await venue.stop()
 
-    with caplog.at_level(logging.WARNING, logger="tickwire.gateway"):
+    with caplog.at_level(logging.WARNING, logger="tickwire.gateways.ouch.server"):
         run(main())
     assert any("disconnecting" in r.message for r in caplog.records)
 
@@ -348,7 +347,7 @@ def test_engine_down_stops_intake_and_loses_nothing(tmp_path, caplog):
             await alice.logout()
             await venue.stop()
 
-    with caplog.at_level(logging.ERROR, logger="tickwire.sequencer"):
+    with caplog.at_level(logging.ERROR, logger="tickwire.sequencer.sequencer"):
         run(main())
     assert any("order intake stopped" in r.message for r in caplog.records)
 

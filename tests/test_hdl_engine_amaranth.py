@@ -13,15 +13,13 @@ import random
 
 import pytest
 from amaranth.sim import Simulator
-
 from model_driver import BUY, SELL, Action, Command, Driver, E, R, ReplaceMode, Stp, Tif
-from tickwire.commands import apply_row
-from tickwire.exchange import Exchange
-from tickwire.gen import generate
+from tickwire.exchange.front import Exchange
 from tickwire.hdl.matching_engine import MatchingEngine
-from tickwire.protocol.link import Event, pack_name
-from tickwire.sim.model import ExchangeModel, ModelParams
-
+from tickwire.offline.commands import apply_row
+from tickwire.offline.gen import generate
+from tickwire.protocol.link import Event, ModelParams, pack_name
+from tickwire.sim.model import ExchangeModel
 
 # -- harness ----------------------------------------------------------------------------------
 
@@ -501,8 +499,8 @@ def test_random_adversarial(params, seed):
 # -- engine transport --------------------------------------------------------------------------
 
 def test_replay_amaranth_engine_writes_the_model_pcap(tmp_path):
-    from tickwire.commands import write_commands
-    from tickwire.replay import replay
+    from tickwire.offline.commands import write_commands
+    from tickwire.offline.replay import replay
 
     params = ModelParams(max_orders=128, max_symbols=4, band_ticks=128, max_qty=1_000_000)
     path = tmp_path / "day.csv"

@@ -8,9 +8,8 @@ as a file of ``Command.to_bytes()`` records named in the environment. Run the lo
 """
 
 import pytest
-
 from test_hdl_engine_amaranth import MEDIUM, SMALL, TIGHT, adversarial_commands, session_commands
-from tickwire.sim.model import ModelParams
+from tickwire.protocol.link import ModelParams
 from tickwire.sim.runner import BUILD_ROOT, SimulatorMissing, prepare_simulator
 from tickwire.sim.tb_matching_engine import run_bench
 
@@ -69,10 +68,10 @@ def test_engine_regression_million():
 
 
 def test_replay_cocotb_engine_writes_the_model_pcap(tmp_path):
-    from tickwire.commands import write_commands
-    from tickwire.engine import CocotbEngine
-    from tickwire.gen import generate
-    from tickwire.replay import replay
+    from tickwire.offline.commands import write_commands
+    from tickwire.offline.gen import generate
+    from tickwire.offline.replay import replay
+    from tickwire.sim.engines import CocotbEngine
 
     try:
         prepare_simulator("verilator")

@@ -4,16 +4,19 @@ import random
 
 import pytest
 from amaranth.sim import Simulator
-
-from tickwire.feed import DEFAULT_SESSION, FeedEncoder as SoftwareEncoder
 from tickwire.hdl.feed_encoder import FeedEncoder
 from tickwire.hdl.itch_encoder import ItchEncoder
 from tickwire.hdl.mold_packetizer import MoldPacketizer
 from tickwire.hdl.udp_frame_builder import UdpFrameBuilder
+from tickwire.marketdata.feed import ItchEventEncoder as SoftwareEncoder
 from tickwire.protocol import moldudp64, pcap
-from tickwire.session import FeedAddress
+from tickwire.protocol.feed import DEFAULT_SESSION, FeedAddress
 from tickwire.sim.feed_cycles import (
-    EDGE_MAX_PAYLOAD, edge_events, expected_packets, measure_cycles, session_events,
+    EDGE_MAX_PAYLOAD,
+    edge_events,
+    expected_packets,
+    measure_cycles,
+    session_events,
 )
 
 

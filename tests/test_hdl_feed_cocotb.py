@@ -6,13 +6,16 @@ import os
 
 import pytest
 import tshark
-
 from tickwire.hdl.feed_encoder import FeedEncoder
 from tickwire.protocol import itch, moldudp64, pcap
+from tickwire.protocol.feed import FeedAddress
 from tickwire.protocol.fields import Kind
-from tickwire.session import FeedAddress
 from tickwire.sim.feed_cycles import (
-    EDGE_MAX_PAYLOAD, edge_events, expected_packets, session_events, write_events,
+    EDGE_MAX_PAYLOAD,
+    edge_events,
+    expected_packets,
+    session_events,
+    write_events,
 )
 from tickwire.sim.runner import BUILD_ROOT, SimulatorMissing, prepare_simulator, run_cocotb
 

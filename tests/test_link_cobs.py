@@ -4,8 +4,8 @@ import random
 
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
+from tickwire.engine.serial import cobs_decode, cobs_encode
 from tickwire.hdl.link_cobs import CobsDecoder, CobsEncoder
-from tickwire.serial_link import cobs_decode, cobs_encode
 
 FRAMES = [b"\x11", b"\x00", b"\x00\x00", b"\x11\x22\x00\x33", bytes(range(1, 255)),
           bytes(range(255)), bytes(range(1, 256)), bytes([7]) * 254 + b"\x00",

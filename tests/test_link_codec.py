@@ -1,14 +1,7 @@
 """The host's link codec: COBS vectors, CRC check value, frames, and a silent port."""
 
 import pytest
-from tickwire.hdl.link_protocol import (
-    STATUS_BYTES,
-    FrameType,
-    decode_params,
-    decode_status,
-    encode_params,
-)
-from tickwire.serial_link import (
+from tickwire.engine.serial import (
     FrameReader,
     LinkDown,
     LinkError,
@@ -19,7 +12,14 @@ from tickwire.serial_link import (
     decode_frame,
     encode_frame,
 )
-from tickwire.sim.model import ModelParams
+from tickwire.protocol.link import ModelParams
+from tickwire.protocol.serial_frames import (
+    STATUS_BYTES,
+    FrameType,
+    decode_params,
+    decode_status,
+    encode_params,
+)
 
 
 @pytest.mark.parametrize("data,encoded", [

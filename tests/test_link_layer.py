@@ -4,11 +4,11 @@ Behind the link, the reference model stands in for the engine (``sim/tb_link.py`
 """
 
 from amaranth.sim import Simulator
+from tickwire.engine.serial import FrameReader, decode_frame, encode_frame
 from tickwire.hdl.link_layer import LinkLayer
-from tickwire.hdl.link_protocol import FrameType, NakReason, decode_status, encode_params
-from tickwire.protocol.link import Action, Command, Event, Side, pack_name
-from tickwire.serial_link import FrameReader, decode_frame, encode_frame
-from tickwire.sim.model import ExchangeModel, ModelParams
+from tickwire.protocol.link import Action, Command, Event, ModelParams, Side, pack_name
+from tickwire.protocol.serial_frames import FrameType, NakReason, decode_status, encode_params
+from tickwire.sim.model import ExchangeModel
 from tickwire.sim.tb_link import model_core_testbench
 
 PARAMS = ModelParams(max_orders=64, max_symbols=4, band_ticks=64)

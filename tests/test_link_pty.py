@@ -14,10 +14,10 @@ import sys
 import time
 
 import pytest
-from tickwire.feed import FeedPublisher
-from tickwire.protocol.link import Action, Command, EventKind, Tif, pack_name
-from tickwire.serial_link import LinkCorrupted, LinkDown, SerialEngine
-from tickwire.sim.model import ExchangeModel, ModelParams
+from tickwire.engine.serial import LinkCorrupted, LinkDown, SerialEngine
+from tickwire.marketdata.feed import FeedPublisher
+from tickwire.protocol.link import Action, Command, EventKind, ModelParams, Tif, pack_name
+from tickwire.sim.model import ExchangeModel
 
 PARAMS = ModelParams(max_orders=256, max_symbols=4, band_ticks=128)
 
@@ -110,7 +110,7 @@ def test_serial_engine_matches_model(board_factory):
     board = board_factory()
     commands = command_stream(40)
     expected, packets = _reference(commands)
-    with SerialEngine.from_spec(f"serial:{board.path},baud=3000000,timeout=5",
+    with SerialEngine.from_spec(f"{board.path},baud=3000000,timeout=5",
                                 PARAMS) as engine:
         assert engine.params == PARAMS
         got = [engine.process(c) for c in commands]

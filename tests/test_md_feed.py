@@ -3,14 +3,13 @@
 import asyncio
 import random
 
-
-from tickwire.engine import ModelEngine
-from tickwire.gen import generate
+from tickwire.engine.model import ModelEngine
 from tickwire.marketdata.publisher import MulticastPublisher
 from tickwire.marketdata.rerequest import RerequestServer
 from tickwire.marketdata.snapshot import SnapshotServer
 from tickwire.marketdata.subscriber import Subscriber
-from tickwire.session import TradingSession
+from tickwire.offline.gen import generate
+from tickwire.offline.session import TradingSession
 
 GROUP = "239.255.77.1"
 SESSION = "TICKWIRE01"

@@ -5,13 +5,12 @@ import json
 import socket
 import time
 
-from websockets.asyncio.client import connect
-
-from tickwire.engine import ModelEngine
-from tickwire.gen import generate
+from tickwire.engine.model import ModelEngine
 from tickwire.marketdata.book import SubscriberBook
 from tickwire.marketdata.websocket import BookWebSocketServer, render
-from tickwire.session import TradingSession
+from tickwire.offline.gen import generate
+from tickwire.offline.session import TradingSession
+from websockets.asyncio.client import connect
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN"]
 

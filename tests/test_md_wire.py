@@ -10,17 +10,17 @@ import socket
 import sys
 
 import pytest
-
-from tickwire.book import FeedBook
-from tickwire.engine import ModelEngine
-from tickwire.gen import generate
+from tickwire.engine.model import ModelEngine
 from tickwire.marketdata.book import SubscriberBook
 from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
+from tickwire.marketdata.feed_book import FeedBook
 from tickwire.marketdata.history import MessageHistory
 from tickwire.marketdata.publisher import MulticastPublisher
 from tickwire.marketdata.rerequest import RerequestServer
+from tickwire.offline.gen import generate
+from tickwire.offline.session import TradingSession
 from tickwire.protocol import itch, moldudp64, pcap
-from tickwire.session import FeedAddress, TradingSession
+from tickwire.protocol.feed import FeedAddress
 
 sys.path.insert(0, os.path.dirname(__file__))
 import tshark  # noqa: E402

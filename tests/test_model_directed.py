@@ -6,14 +6,24 @@ Unless a test says otherwise: symbol 1 declared with reference 100, band 64 tick
 """
 
 import pytest
-
 from model_driver import (
-    BUY, NO_SLOT, SELL, Action, Command, Driver, E, R, ReplaceMode, Stp, Tif, ev, expect,
+    BUY,
+    NO_SLOT,
+    SELL,
+    Action,
+    Command,
+    Driver,
+    E,
+    R,
+    ReplaceMode,
+    Stp,
+    Tif,
+    ev,
+    expect,
 )
-from tickwire.engine import ModelEngine
-from tickwire.exchange import Exchange
-from tickwire.protocol.link import pack_name
-from tickwire.sim.model import ModelParams
+from tickwire.engine.model import ModelEngine
+from tickwire.exchange.front import Exchange
+from tickwire.protocol.link import ModelParams, pack_name
 
 LOW, HIGH = 68, 131
 

@@ -23,14 +23,25 @@ a checker verifies, from the events and the model's public state:
 
 import copy
 
-from hypothesis import HealthCheck, given, settings, strategies as st
-
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from model_driver import (
-    BUY, NO_SLOT, SELL, Action, Command, Driver, E, R, ReplaceMode, Stp, Tif, check_framing,
+    BUY,
+    NO_SLOT,
+    SELL,
+    Action,
+    Command,
+    Driver,
+    E,
+    R,
+    ReplaceMode,
+    Stp,
+    Tif,
+    check_framing,
     kinds,
 )
-from tickwire.book import FeedBook
-from tickwire.feed import FeedEncoder
+from tickwire.marketdata.feed import ItchEventEncoder
+from tickwire.marketdata.feed_book import FeedBook
 from tickwire.protocol.link import Event, pack_name
 
 BAND = 64
@@ -159,7 +170,7 @@ class Checker:
         self.match = 0
         self.halted = {}
         self.known = {}                                   # order_id -> last slot (for stale ids)
-        self.encoder = FeedEncoder()
+        self.encoder = ItchEventEncoder()
         self.feed = FeedBook()
         for sym, ref in REFS.items():
             cmd = Command(action=Action.DECLARE, symbol=sym, price=ref, qty=LOT,

@@ -2,14 +2,14 @@ import os
 import string
 
 import pytest
-from hypothesis import given, strategies as st
-
+from hypothesis import given
+from hypothesis import strategies as st
 from tickwire.protocol import itch
-from tickwire.protocol.fields import A, Kind, MessageSpec, U48
+from tickwire.protocol.fields import U48, A, Kind, MessageSpec
 
 os.environ.setdefault("ITCH_NO_CPP", "1")
-from itch import messages as feed_messages, parser as feed_parser  # noqa: E402
-
+from itch import messages as feed_messages  # noqa: E402
+from itch import parser as feed_parser
 
 # protocols.md §1.2
 LENGTHS = {b"S": 12, b"R": 39, b"H": 25, b"Y": 20, b"L": 26, b"V": 35, b"W": 12, b"K": 28,

@@ -1,13 +1,11 @@
 import os
 
 import pytest
-
+import tshark
+from test_protocol_itch import LENGTHS, sample_values
 from tickwire.protocol import itch, moldudp64
 from tickwire.protocol.moldudp64 import Packetizer, decode_packet, encode_packet
 from tickwire.protocol.pcap import PcapWriter, ethernet_udp_frame, udp_payloads
-
-import tshark
-from test_protocol_itch import LENGTHS, sample_values
 
 os.environ.setdefault("ITCH_NO_CPP", "1")
 from itch.parser import MessageParser  # noqa: E402

@@ -1,14 +1,14 @@
 import re
 
 import pytest
-from hypothesis import given, strategies as st
-
-from tickwire.protocol import ouch, soupbintcp as soup
+import tshark
+from hypothesis import given
+from hypothesis import strategies as st
+from test_protocol_itch import message_strategy, sample_values
+from tickwire.gateways.ouch import wire as ouch
+from tickwire.protocol import soupbintcp as soup
 from tickwire.protocol.fields import Kind
 from tickwire.protocol.pcap import PcapWriter, TcpConversationWriter
-
-import tshark
-from test_protocol_itch import message_strategy, sample_values
 
 # protocols.md §4.1
 INBOUND_LENGTHS = {b"O": 49, b"U": 47, b"X": 19, b"M": 20, b"N": 15}

@@ -3,13 +3,18 @@ import struct
 import zlib
 
 import pytest
-
-from tickwire.protocol import pcap
-from tickwire.protocol.pcap import (PcapWriter, TcpConversationWriter, ethernet_fcs,
-                                    ethernet_udp_frame, internet_checksum, multicast_mac,
-                                    read_pcap, udp_payloads)
-
 import tshark
+from tickwire.protocol import pcap
+from tickwire.protocol.pcap import (
+    PcapWriter,
+    TcpConversationWriter,
+    ethernet_fcs,
+    ethernet_udp_frame,
+    internet_checksum,
+    multicast_mac,
+    read_pcap,
+    udp_payloads,
+)
 
 TS = 1_700_000_000_123_456_000
 

@@ -1,6 +1,5 @@
 import pytest
 from nasdaq_protocols.soup import core as nsoup
-
 from tickwire.protocol import soupbintcp as soup
 from tickwire.protocol.soupbintcp import Framer
 

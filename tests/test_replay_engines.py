@@ -16,16 +16,17 @@ kept between runs.
 import json
 
 import pytest
-import tickwire.replay as replay_module
-from tickwire.cli import main
-from tickwire.commands import Row, write_commands
-from tickwire.engine import CocotbEngine, ModelEngine, open_engine
-from tickwire.gen import generate
+import tickwire.offline.replay as replay_module
+from tickwire.cli.main import main
+from tickwire.engine.model import ModelEngine
+from tickwire.engine.registry import open_engine
+from tickwire.offline.commands import Row, write_commands
+from tickwire.offline.gen import generate
+from tickwire.offline.replay import replay
 from tickwire.protocol import moldudp64, pcap
-from tickwire.protocol.link import Side, Tif
-from tickwire.replay import replay
-from tickwire.session import FeedAddress
-from tickwire.sim.model import ModelParams
+from tickwire.protocol.feed import FeedAddress
+from tickwire.protocol.link import ModelParams, Side, Tif
+from tickwire.sim.engines import CocotbEngine
 from tickwire.sim.runner import SimulatorMissing, prepare_simulator
 
 PARAMS = ModelParams(max_orders=128, max_symbols=3, band_ticks=64, max_qty=100_000)

@@ -4,11 +4,19 @@ import io
 import json
 
 import pytest
-
-from tickwire.accounts import (Account, Config, Limits, hash_password, load_config,
-                               make_config, parse_config, verify_password, write_config)
-from tickwire.exchange import Report
-from tickwire.risk import RiskManager
+from tickwire.accounts.config import (
+    Account,
+    Config,
+    Limits,
+    hash_password,
+    load_config,
+    make_config,
+    parse_config,
+    verify_password,
+    write_config,
+)
+from tickwire.exchange.front import Report
+from tickwire.risk.manager import RiskManager
 
 
 class Clock:

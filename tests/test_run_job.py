@@ -3,8 +3,8 @@
 import asyncio
 import json
 
-from tickwire.bench_gateway import bench_gateway
-from tickwire.run_job import add_run_arguments, run_session
+from tickwire.bench.gateway import bench_gateway
+from tickwire.ops.run_job import add_run_arguments, run_session
 
 
 def test_run_session_report_and_files(tmp_path):

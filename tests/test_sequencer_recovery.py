@@ -9,16 +9,15 @@ import sys
 import time
 
 import pytest
-
-from tickwire.accounts import make_config, parse_config
-from tickwire.engine import ModelEngine
-from tickwire.feed import FeedPublisher
-from tickwire.gen import generate
-from tickwire.ouch_client import OuchClient
+from tickwire.accounts.config import make_config, parse_config
+from tickwire.engine.model import ModelEngine
+from tickwire.gateways.ouch.client import OuchClient
+from tickwire.marketdata.feed import FeedPublisher
+from tickwire.offline.gen import generate
 from tickwire.protocol.link import Side, Tif
-from tickwire.risk import RiskManager
-from tickwire.sequencer import RecoveryError, Sequencer
-from tickwire.wal import WriteAheadLog
+from tickwire.risk.manager import RiskManager
+from tickwire.sequencer.journal.wal import WriteAheadLog
+from tickwire.sequencer.sequencer import RecoveryError, Sequencer
 
 FIRMS = 4
 
@@ -106,7 +105,7 @@ def test_replay_rebuilds_everything_and_refuses_duplicates(tmp_path):
 
 def test_replay_refuses_a_log_that_does_not_match(tmp_path):
     from tickwire.protocol.link import Action, Command
-    from tickwire.wal import LogRecord
+    from tickwire.sequencer.journal.wal import LogRecord
     wal = WriteAheadLog(str(tmp_path / "t.wal"), "none")
     wal.append(LogRecord(Command(seq=1, timestamp=5, action=Action.SYSTEM, code=ord("Q")),
                          {"op": "system", "code": "O", "ts": 5}))
@@ -120,9 +119,10 @@ def test_replay_refuses_a_log_that_does_not_match(tmp_path):
 def _start_server(tmp_path, config_path, n):
     port_file = tmp_path / f"port{n}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tickwire.serve", str(config_path), "--wal",
+        [sys.executable, "-m", "tickwire.ops.serve", str(config_path), "--wal",
          str(tmp_path / "day.wal"), "--port", "0", "--port-file", str(port_file),
-         "--feed-pcap", str(tmp_path / f"feed{n}.pcap"), "--heartbeat", "0.5"],
+         "--feed-pcap", str(tmp_path / f"feed{n}.pcap"), "--heartbeat", "0.5",
+         "--feed-port", "0", "--rerequest-port", "0", "--snapshot-port", "0", "--ws-port", "0"],
         stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"server{n}.log", "w"))
     deadline = time.monotonic() + 15
     while not port_file.exists():
@@ -211,7 +211,7 @@ def test_sigkill_recovery_loses_and_duplicates_nothing(tmp_path):
     stack = _Stack(str(tmp_path / "day.wal"), config)
     stack.seq.recover()
     from tickwire.protocol import pcap
-    from tickwire.session import FeedAddress
+    from tickwire.protocol.feed import FeedAddress
     clean = tmp_path / "clean.pcap"
     with open(clean, "wb") as f:
         writer = pcap.PcapWriter(f)

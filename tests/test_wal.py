@@ -5,10 +5,15 @@ import logging
 import os
 
 import pytest
-
 from tickwire.protocol.link import Action, Command
-from tickwire.wal import (MAGIC, LogRecord, WalError, WriteAheadLog, decode_record,
-                          encode_record)
+from tickwire.sequencer.journal.wal import (
+    MAGIC,
+    LogRecord,
+    WalError,
+    WriteAheadLog,
+    decode_record,
+    encode_record,
+)
 
 
 def _cmd(seq):
@@ -60,7 +65,7 @@ def test_torn_tail_truncated_and_logged(tmp_path, caplog, damage):
         else:
             f.write(b"\x7f\xff\xff\xff" + b"\x00" * 12)
     cut = os.path.getsize(path) - good
-    with caplog.at_level(logging.WARNING, logger="tickwire.wal"):
+    with caplog.at_level(logging.WARNING, logger="tickwire.sequencer.journal.wal"):
         wal = WriteAheadLog(path)
     assert wal.records == 3 and wal.truncated == cut
     assert os.path.getsize(path) == good

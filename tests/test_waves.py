@@ -12,11 +12,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tickwire.commands import write_commands
-from tickwire.engine import CocotbEngine
-from tickwire.gen import generate
-from tickwire.replay import replay
-from tickwire.sim.model import ModelParams
+from tickwire.offline.commands import write_commands
+from tickwire.offline.gen import generate
+from tickwire.offline.replay import replay
+from tickwire.protocol.link import ModelParams
+from tickwire.sim.engines import CocotbEngine
 from tickwire.sim.runner import BUILD_ROOT, SimulatorMissing, prepare_simulator
 
 TINY = ModelParams(max_orders=16, max_symbols=2, band_ticks=16, max_qty=5000)

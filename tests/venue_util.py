@@ -2,9 +2,9 @@
 
 import asyncio
 
-from tickwire.accounts import make_config, parse_config
-from tickwire.ouch_client import OuchClient
-from tickwire.serve import Venue
+from tickwire.accounts.config import make_config, parse_config
+from tickwire.gateways.ouch.client import OuchClient
+from tickwire.ops.serve import Venue
 
 PASSWORDS = {"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol"}
 

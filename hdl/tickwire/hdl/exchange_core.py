@@ -1,0 +1,83 @@
+"""The matching engine and the feed encoder wired together: commands in; events and feed out.
+
+``boards/core.py``'s ``ExchangeCore`` uses the feed without its Ethernet stage (the boards have
+no Ethernet) and falls back to stand-ins when the gateware does not elaborate; a replay through
+the gateware needs the frames and must never run a stand-in, hence this component (with the
+default, Ethernet, ``FeedEncoder``).
+"""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from tickwire.hdl.feed_encoder import FeedEncoder
+from tickwire.hdl.matching_engine import MatchingEngine
+from tickwire.hdl.mold_packetizer import MOLD_LAYOUT
+from tickwire.hdl.udp_frame_builder import FRAME_LAYOUT
+from tickwire.protocol.link import COMMAND_LAYOUT, EVENT_LAYOUT
+
+__all__ = ["EngineFeedCore"]
+
+
+class EngineFeedCore(wiring.Component):
+    """``MatchingEngine(params)`` → ``FeedEncoder(**feed_options)``, every event also on ``o_event``.
+
+    An event leaves the engine once both ``o_event`` and the feed encoder have taken it (a
+    two-way fork: either may take it first), so a slow ``o_event`` or a busy feed holds the
+    engine back and nothing is lost.
+
+    Parameters
+    ----------
+    params : tickwire.sim.model.ModelParams
+        The engine's capacity.
+    **feed_options :
+        ``FeedEncoder`` parameters (session, max_payload, heartbeat_cycles, addresses, locates).
+
+    Members
+    -------
+    i_cmd : In(stream.Signature(COMMAND_LAYOUT))
+    o_event : Out(stream.Signature(EVENT_LAYOUT))
+    i_end_of_session : In(1)
+        As ``FeedEncoder``: a pulse closes the packet being filled and sends the end of
+        session. It does not wait for events still inside the feed encoder: pulse it once the
+        feed has drained.
+    o_frame : Out(stream.Signature(FRAME_LAYOUT))
+        Ethernet/IPv4/UDP frames with FCS; once started, a frame never pauses, so its sink
+        must stay ready.
+    o_mold : Out(stream.Signature(MOLD_LAYOUT))
+        The MoldUDP64 packets again; holding it back holds the feed back.
+    """
+
+    i_cmd: In(stream.Signature(COMMAND_LAYOUT))
+    o_event: Out(stream.Signature(EVENT_LAYOUT))
+    i_end_of_session: In(1)
+    o_frame: Out(stream.Signature(FRAME_LAYOUT))
+    o_mold: Out(stream.Signature(MOLD_LAYOUT))
+
+    def __init__(self, params, **feed_options):
+        self.params = params
+        self.engine = MatchingEngine(params)
+        self.feed = FeedEncoder(**feed_options)
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.engine = engine = self.engine
+        m.submodules.feed = feed = self.feed
+        wiring.connect(m, wiring.flipped(self.i_cmd), engine.i_cmd)
+        wiring.connect(m, feed.o_frame, wiring.flipped(self.o_frame))
+        wiring.connect(m, feed.o_mold, wiring.flipped(self.o_mold))
+        m.d.comb += feed.i_end_of_session.eq(self.i_end_of_session)
+
+        # Fork: each output takes the event once; the engine lets it go when both have.
+        src = engine.o_event
+        outputs = (self.o_event, feed.i_event)
+        taken = [Signal(name=f"fork_taken_{i}") for i in range(len(outputs))]
+        done = [t | (out.valid & out.ready) for t, out in zip(taken, outputs)]
+        m.d.comb += src.ready.eq(done[0] & done[1])
+        for t, out, d in zip(taken, outputs, done):
+            m.d.comb += [out.payload.eq(src.payload), out.valid.eq(src.valid & ~t)]
+            with m.If(src.valid & src.ready):
+                m.d.sync += t.eq(0)
+            with m.Elif(src.valid):
+                m.d.sync += t.eq(d)
+        return m

@@ -1,0 +1,5 @@
+"""``python -m tickwire.cli``."""
+
+from tickwire.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,218 @@
+"""The ``tickwire`` command line."""
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from tickwire.accounts.config import make_config, parse_config, write_config
+from tickwire.bench.runner import run_benchmarks
+from tickwire.clearing.cli import (add_clear_arguments, add_settle_arguments, clear_main,
+                                   settle_main)
+from tickwire.engine.registry import ENGINE_HELP
+from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
+from tickwire.offline.commands import CommandFileError, write_commands
+from tickwire.offline.gen import generate
+from tickwire.offline.replay import replay
+from tickwire.ops.run_job import add_run_arguments, run_main
+from tickwire.ops.serve import add_serve_arguments, serve_main
+from tickwire.protocol.link import ModelParams
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("tickwire")
+
+
+def _replay(args):
+    params = capacity(args)
+    try:
+        summary = replay(args.commands, engine=args.engine, pcap_path=args.pcap,
+                         reports_path=args.reports, params=params,
+                         show_progress=not args.quiet)
+    except CommandFileError as exc:
+        print(f"tickwire replay: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"tickwire replay: {exc.filename}: no such file", file=sys.stderr)
+        return 2
+    if args.summary:
+        Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("replayed %d commands: %d trades, feed %d messages in %d packets%s%s",
+             summary["commands"], summary["trades"], summary["feed"]["messages"],
+             summary["feed"]["packets"], f", pcap {args.pcap}" if args.pcap else "",
+             f", reports {args.reports}" if args.reports else "")
+    return 0
+
+
+def _gen(args):
+    rows = generate(args.orders, seed=args.seed, symbols=args.symbols, firms=args.firms,
+                    show_progress=not args.quiet and args.output != "-")
+    write_commands("/dev/stdout" if args.output == "-" else args.output, rows)
+    if args.output != "-":
+        log.info("wrote %d rows (%d orders, %d symbols, seed %d) to %s", len(rows),
+                 args.orders, args.symbols, args.seed, args.output)
+    return 0
+
+
+def _config(args):
+    accounts, symbols = {}, {}
+    for spec in args.account:
+        try:
+            user, firm, password = spec.split(":", 2)
+        except ValueError:
+            print(f"tickwire config: --account {spec!r} is not USER:FIRM:PASSWORD",
+                  file=sys.stderr)
+            return 2
+        accounts[user] = {"firm": firm, "password": password}
+    for spec in args.symbol:
+        name, _, price = spec.partition("=")
+        symbols[name] = float(price)
+    data = make_config(accounts, symbols=symbols)
+    try:
+        parse_config(data)
+    except ValueError as exc:
+        print(f"tickwire config: {exc}", file=sys.stderr)
+        return 2
+    write_config(args.output, data)
+    log.info("wrote %s: %d accounts (passwords stored as salted scrypt hashes), %d symbols",
+             args.output, len(accounts), len(symbols))
+    return 0
+
+
+def _bench(args):
+    run_benchmarks(args.only or None, out=args.out)
+    return 0
+
+
+_CAPACITY = ("max_orders", "max_symbols", "band_ticks", "max_qty")
+
+
+def _add_capacity_arguments(parser):
+    """The engine's capacity (the gateware's elaboration parameters; a smaller engine builds and
+    simulates faster under cocotb). Left out: the engine's own (``ModelParams`` defaults; a board
+    reports its own)."""
+    d = ModelParams()
+    group = parser.add_argument_group("engine capacity (default: the engine's own)")
+    group.add_argument("--max-orders", type=int,
+                       help=f"resting orders, all symbols (model default {d.max_orders})")
+    group.add_argument("--max-symbols", type=int,
+                       help=f"symbols (model default {d.max_symbols})")
+    group.add_argument("--band-ticks", type=int,
+                       help=f"price band per symbol in ticks (model default {d.band_ticks})")
+    group.add_argument("--max-qty", type=int,
+                       help=f"largest order in shares (model default {d.max_qty})")
+
+
+def capacity(args):
+    """The capacity asked for on the command line, or ``None`` if none of it was given (an
+    explicit value equal to a default still counts as given)."""
+    given = {name: getattr(args, name) for name in _CAPACITY if getattr(args, name) is not None}
+    return ModelParams(**given) if given else None
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="tickwire",
+        description="An electronic exchange on an FPGA: matching engine, ITCH 5.0 feed, host.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("replay", help="play a command file; write the feed pcap and reports",
+                       description="Play a command file (CSV, columns in the README) into an "
+                       "engine; write the feed as MoldUDP64/UDP/IPv4/Ethernet frames in a pcap "
+                       "and the private execution reports as JSON lines. The file is checked "
+                       "whole first; a malformed row is reported with its line number and "
+                       "nothing is written.")
+    p.add_argument("commands", help="command file (CSV)")
+    p.add_argument("--engine", default="model", help=ENGINE_HELP)
+    p.add_argument("--pcap", help="write the feed here")
+    p.add_argument("--reports", help="write execution reports here (JSON lines)")
+    p.add_argument("--summary", help="write the session summary here (JSON)")
+    _add_capacity_arguments(p)
+    p.set_defaults(func=_replay)
+
+    p = sub.add_parser("gen", help="write a realistic random command file",
+                       description="Generate a command file: agents quoting and trading around "
+                       "a moving mid, cancels, replaces, market/IOC/FOK, min-qty, odd lots, "
+                       "self-trades, halts, and a market-open burst.")
+    p.add_argument("--orders", type=int, default=10_000, help="order requests (default 10000)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--symbols", type=int, default=4, help="symbols (default 4)")
+    p.add_argument("--firms", type=int, default=16, help="member firms (default 16)")
+    p.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
+    p.set_defaults(func=_gen)
+
+    p = sub.add_parser("run", help="the main job: a full simulated trading day",
+                       description="The main job: start the gateway (SoupBinTCP/OUCH), risk, "
+                       "sequencer with its write-ahead log and the engine; connect simulated "
+                       "firms over loopback TCP and play a generated day with a market-open "
+                       "burst; report orders, fills, rejects, latency percentiles, top of book "
+                       "and positions (run.json, run.png).")
+    add_run_arguments(p)
+    p.set_defaults(func=run_main)
+
+    p = sub.add_parser("serve", help="run the gateway for real clients",
+                       description="Run the order-entry gateway (SoupBinTCP 3.0 / OUCH 4.2) "
+                       "with risk, sequencer, write-ahead log and engine until SIGINT/SIGTERM.")
+    add_serve_arguments(p)
+    p.set_defaults(func=serve_main)
+
+    p = sub.add_parser("clear", help="post-trade: capture trades from a journal, novate, net",
+                       description="Clear one session: replay its journal into trades (one per "
+                       "match), novate each to the central counterparty, net them per member "
+                       "and symbol (CNS), and write trades.csv, obligations.csv, netting.json "
+                       "and clearing.json into --out. The settlement date is T+1 (or T+2) on "
+                       "the NYSE business calendar.")
+    add_clear_arguments(p)
+    p.set_defaults(func=clear_main)
+
+    p = sub.add_parser("settle", help="post-trade: the T+1 DVP settlement cycle of a date",
+                       description="Settle a cleared day (a tickwire clear directory) on a "
+                       "date: DVP of every net obligation due, as a two-phase commit over the "
+                       "cash ledger and the securities ledger coordinated by the CCP; fails "
+                       "are recorded and retried on later dates. Writes DIR/settlement.json.")
+    add_settle_arguments(p)
+    p.set_defaults(func=settle_main)
+
+    p = sub.add_parser("config", help="write a gateway config (accounts, symbols)",
+                       description="Write a config for tickwire serve: accounts with their "
+                       "firms (passwords stored as salted scrypt hashes) and the symbols "
+                       "declared at the open. Risk limits can be added to the file by hand "
+                       "(see host/tickwire/accounts/config.py).")
+    p.add_argument("--account", action="append", default=[], required=True,
+                   metavar="USER:FIRM:PASSWORD", help="a login (repeatable)")
+    p.add_argument("--symbol", action="append", default=[], metavar="NAME=PRICE",
+                   help="a symbol and its reference price in $ (repeatable)")
+    p.add_argument("-o", "--output", default="venue.json", help="config file (venue.json)")
+    p.set_defaults(func=_config)
+
+    feed = sub.add_parser("feed", help="market data: watch a live book, dump the feed",
+                          description="Subscribe to the MoldUDP64 multicast feed (with gap "
+                          "recovery) or read a pcap.")
+    feed_sub = feed.add_subparsers(dest="feed_command", required=True, metavar="SUBCOMMAND")
+    p = feed_sub.add_parser("watch", help="a live text book of one symbol")
+    add_watch_arguments(p)
+    p.set_defaults(func=feed_watch)
+    p = feed_sub.add_parser("dump", help="feed messages as JSON lines (live or from a pcap)")
+    add_dump_arguments(p)
+    p.set_defaults(func=feed_dump)
+
+    p = sub.add_parser("bench", help="run the benchmarks; print a table, write JSON")
+    p.add_argument("--only", action="append", metavar="NAME",
+                   help="run only this benchmark (repeatable): "
+                   "model, gateway, marketdata, engine, engine_synthesis, feed, link")
+    p.add_argument("--out", default="build/bench.json", help="JSON output (build/bench.json)")
+    p.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

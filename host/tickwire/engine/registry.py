@@ -1,0 +1,53 @@
+"""Engine transports: one interface, whatever runs the matching engine.
+
+An engine has ``params`` (its :class:`~tickwire.protocol.link.ModelParams`), ``process(command)
+-> list[Event]`` and ``close()``. The host never knows which one it talks to. A *batch* engine
+(``batch = True``) cannot answer one command at a time; it has ``process_all(commands) ->
+list[list[Event]]`` instead (one list per command), and :func:`tickwire.offline.replay.replay` plays
+it in three passes (see there). A batch engine that runs the feed encoder too sets ``frames``
+after ``process_all``: the feed's Ethernet frames (no FCS) as ``[(time_ns, frame)]``, which the
+replay writes to its pcap instead of the host's own encoding (``None``: no feed).
+
+========  =====================================================================
+model     the reference model, in process
+amaranth  the gateware (``tickwire.hdl.matching_engine``) in Amaranth's simulator, in process
+cocotb    the gateware's Verilog, engine and feed encoder, under cocotb (Verilator, or
+          ``cocotb:icarus``), batch; the replay's pcap comes from the gateware's feed
+serial    a board, or ``sim/board_pty`` behind a pseudo-terminal, over a serial port:
+          ``serial:/dev/ttyUSB1[,baud=3000000][,timeout=S]`` (any pyserial URL)
+========  =====================================================================
+
+Engines are found through the ``tickwire.engines`` entry points (``pyproject.toml``), as Glasgow
+finds its applets: each names a class with ``from_spec(option, params)``, where ``option`` is
+what follows the name's colon and ``params`` the capacity asked for (``None``: the engine's own
+default; a board reports its own). The host imports none of the simulated engines.
+"""
+
+from importlib.metadata import entry_points
+
+__all__ = ["engine_names", "open_engine", "ENGINE_HELP"]
+
+GROUP = "tickwire.engines"
+
+#: What ``--engine`` accepts, for help texts.
+ENGINE_HELP = ("engine: model (default), amaranth (Amaranth simulator), cocotb or cocotb:icarus "
+               "(Verilator / Icarus), serial:URL[,baud=N][,timeout=S] (a board)")
+
+
+def _entry_points():
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def engine_names():
+    """The registered engine names."""
+    return sorted(_entry_points())
+
+
+def open_engine(spec, params=None):
+    """Open an engine by its command-line spec (``model``, ``amaranth``, ``cocotb[:icarus]``,
+    ``serial:URL``); ``params`` is the capacity (``None``: the engine's default)."""
+    name, _, option = spec.partition(":")
+    found = _entry_points().get(name)
+    if found is None:
+        raise ValueError(f"unknown engine {spec!r}; choose from {', '.join(engine_names())}")
+    return found.load().from_spec(option, params)

@@ -1,0 +1,348 @@
+"""The host side of the engine: client requests in, sequenced commands to the engine, reports out.
+
+:class:`Exchange` is what order entry (the CSV replay now, the OUCH gateway later) talks to.
+It owns what the engine does not: symbol names and locates, firms and their STP groups, order
+tokens (unique per firm for the whole session), the ITCH order reference numbers, the command
+sequence numbers, and the map from tokens to engine slots, kept up to date from the events.
+Requests it can refuse without the engine (duplicate or unknown tokens, unknown symbols, prices
+off the tick) are refused here and never reach the engine, so they never touch the feed.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+from tickwire.protocol.link import (
+    Action,
+    Command,
+    EventKind,
+    ReplaceMode,
+    Side,
+    Stp,
+    Tif,
+    pack_name,
+)
+
+__all__ = ["Exchange", "Report", "SymbolInfo", "LiveOrder", "SymbolDefaults"]
+
+_E = EventKind
+# Enum members by value: amaranth's enum call is slow on the order path (a dict lookup finds
+# the same member; anything else goes through the enum call, errors included).
+_SIDES = {int(m): m for m in Side}
+_TIFS = {int(m): m for m in Tif}
+
+
+@dataclass(frozen=True)
+class SymbolDefaults:
+    """What a symbol gets when its declaration leaves a value out (or it is never declared).
+
+    Parameters
+    ----------
+    tick : int
+        Tick size in 1/10000 $ (100 = $0.01).
+    lot : int
+        Round lot in shares.
+    breaker_pct : float
+        Circuit breaker: a trade more than this % from the reference halts the symbol (0 = off).
+    """
+    tick: int = 100
+    lot: int = 100
+    breaker_pct: float = 5.0
+
+
+@dataclass
+class SymbolInfo:
+    locate: int
+    name: str
+    tick: int
+    lot: int
+    reference: int      # ticks
+    breaker: int        # ticks
+    halted: bool = False
+
+
+@dataclass(slots=True)
+class LiveOrder:
+    firm: str
+    token: str
+    order_id: int
+    symbol: str
+    side: Side
+    qty: int            # shares still open
+    price: int          # ticks; 0 for a market order
+    tif: Tif
+    slot: int | None = None
+
+
+@dataclass(slots=True)
+class Report:
+    """A private execution report (what OUCH carries back to the firm), or a host-side event."""
+    type: str           # accepted, executed, canceled, rejected, replaced, cancel_rejected
+    firm: str
+    token: str
+    timestamp: int
+    seq: int | None = None
+    symbol: str | None = None
+    side: str | None = None
+    qty: int | None = None
+    price: int | None = None            # 1/10000 $
+    leaves: int | None = None
+    match: int | None = None
+    liquidity: str | None = None        # executed: A added, R removed
+    reason: str | None = None
+    order_id: int | None = None
+    new_token: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self):
+        return {k: v for k, v in asdict(self).items() if v is not None and v != {}}
+
+
+class Exchange:
+    """Host front of one engine.
+
+    Parameters
+    ----------
+    engine : object
+        Has ``process(Command) -> list[Event]`` and ``params`` (a ``ModelParams``).
+    defaults : SymbolDefaults
+    listeners : list of callables
+        Each is called with every command's list of events (the feed publisher is one).
+    """
+
+    def __init__(self, engine, defaults=SymbolDefaults(), listeners=()):
+        self.engine = engine
+        self.defaults = defaults
+        self.listeners = list(listeners)
+        self.symbols = {}           # name -> SymbolInfo
+        self.by_locate = {}
+        self.firms = {}             # name -> STP group
+        self.tokens = set()         # (firm, token) ever used
+        self.orders = {}            # (firm, token) -> LiveOrder, open orders
+        self.by_id = {}             # order_id -> LiveOrder
+        self.seq = 0
+        self.next_order_id = 1
+        self.timestamp = 0
+        self._declared = False
+        self._pending_replace = None
+
+    # -- requests ------------------------------------------------------------------------
+
+    def declare(self, name, reference, timestamp, tick=None, lot=None, breaker_pct=None):
+        """Declare a symbol; ``reference`` is a price in 1/10000 $."""
+        tick = tick or self.defaults.tick
+        lot = lot or self.defaults.lot
+        pct = self.defaults.breaker_pct if breaker_pct is None else breaker_pct
+        if name in self.symbols:
+            return [self._host_reject("", "", timestamp, "symbol already declared", name)]
+        if reference % tick:
+            return [self._host_reject("", "", timestamp, "reference price off the tick", name)]
+        locate = len(self.symbols) + 1
+        ref_ticks = reference // tick
+        info = SymbolInfo(locate, name, tick, lot, ref_ticks, int(ref_ticks * pct / 100))
+        cmd = Command(action=Action.DECLARE, symbol=locate, price=ref_ticks, qty=lot, tick=tick,
+                      name=pack_name(name), breaker=info.breaker)
+        reports = self._send(cmd, timestamp)
+        if self.by_locate.get(locate) is None and self._declared:
+            self.symbols[name] = self.by_locate[locate] = info
+        return reports
+
+    def new_order(self, firm, token, symbol, side, qty, price, timestamp, tif=Tif.DAY,
+                  min_qty=0, stp=Stp.CANCEL_NEWEST):
+        """Enter an order; ``price`` in 1/10000 $, ``None`` for a market order."""
+        if (firm, token) in self.tokens:
+            return [self._host_reject(firm, token, timestamp, "duplicate token", symbol)]
+        info = self.symbols.get(symbol)
+        if info is None:
+            if price is None:
+                return [self._host_reject(firm, token, timestamp, "unknown symbol", symbol)]
+            if price % self.defaults.tick:
+                return [self._host_reject(firm, token, timestamp, "price off the tick", symbol)]
+            self.declare(symbol, price, timestamp)
+            info = self.symbols.get(symbol)
+            if info is None:
+                return [self._host_reject(firm, token, timestamp, "unknown symbol", symbol)]
+        if price is not None and price % info.tick:
+            return [self._host_reject(firm, token, timestamp, "price off the tick", symbol)]
+        self.tokens.add((firm, token))
+        order_id = self._order_id()
+        ticks = 0 if price is None else price // info.tick
+        order = LiveOrder(firm, token, order_id, symbol,
+                          _SIDES[side] if side in _SIDES else Side(side), qty, ticks,
+                          _TIFS[tif] if tif in _TIFS else Tif(tif))
+        self.orders[firm, token] = self.by_id[order_id] = order
+        cmd = Command(action=Action.NEW, symbol=info.locate, side=side, tif=tif,
+                      market=int(price is None), stp=stp, firm=self._firm(firm), price=ticks,
+                      qty=qty, min_qty=min_qty, order_id=order_id)
+        return self._send(cmd, timestamp)
+
+    def cancel(self, firm, token, timestamp, qty=0):
+        """Cancel an order down to ``qty`` shares (0: all of it)."""
+        order = self.orders.get((firm, token))
+        if order is None or order.slot is None:
+            return [self._host_reject(firm, token, timestamp, "unknown token", None,
+                                      kind="cancel_rejected")]
+        cmd = Command(action=Action.CANCEL, symbol=self.symbols[order.symbol].locate,
+                      order_id=order.order_id, slot=order.slot, qty=qty)
+        return self._send(cmd, timestamp)
+
+    def replace(self, firm, token, new_token, qty, price, timestamp):
+        """Replace an order by ``new_token`` with ``qty`` shares at ``price`` (1/10000 $)."""
+        order = self.orders.get((firm, token))
+        if order is None or order.slot is None:
+            return [self._host_reject(firm, token, timestamp, "unknown token", None,
+                                      kind="cancel_rejected")]
+        if (firm, new_token) in self.tokens:
+            return [self._host_reject(firm, new_token, timestamp, "duplicate token",
+                                      order.symbol)]
+        info = self.symbols[order.symbol]
+        if price is None or price % info.tick:
+            return [self._host_reject(firm, new_token, timestamp, "price off the tick",
+                                      order.symbol)]
+        self.tokens.add((firm, new_token))
+        new_id = self._order_id()
+        self._pending_replace = (firm, new_token)
+        cmd = Command(action=Action.REPLACE, symbol=info.locate, order_id=order.order_id,
+                      new_order_id=new_id, slot=order.slot, qty=qty, price=price // info.tick)
+        return self._send(cmd, timestamp)
+
+    def halt(self, symbol, timestamp):
+        return self._trading(Action.HALT, symbol, timestamp)
+
+    def resume(self, symbol, timestamp):
+        return self._trading(Action.RESUME, symbol, timestamp)
+
+    def system(self, code, timestamp):
+        """Send an ITCH system event (``"O"``, ``"S"``, ``"Q"``, ``"M"``, ``"E"``, ``"C"``)."""
+        return self._send(Command(action=Action.SYSTEM, code=ord(code)), timestamp)
+
+    # -- views ----------------------------------------------------------------------------
+
+    def top_of_book(self, book):
+        """{symbol: (best bid, best ask)} in 1/10000 $ from a feed book (see book.py)."""
+        out = {}
+        for name, info in self.symbols.items():
+            out[name] = book.top(info.locate)
+        return out
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _trading(self, action, symbol, timestamp):
+        info = self.symbols.get(symbol)
+        if info is None:
+            return [self._host_reject("", "", timestamp, "unknown symbol", symbol)]
+        return self._send(Command(action=action, symbol=info.locate), timestamp)
+
+    def _firm(self, firm):
+        group = self.firms.get(firm)
+        if group is None:
+            group = self.firms[firm] = len(self.firms) + 1
+        return group
+
+    def _order_id(self):
+        order_id = self.next_order_id
+        self.next_order_id += 1
+        return order_id
+
+    def _host_reject(self, firm, token, timestamp, text, symbol, kind="rejected"):
+        return Report(kind, firm, token, timestamp, symbol=symbol, reason="host", extra={
+            "text": text})
+
+    def _send(self, cmd, timestamp):
+        if cmd.action != Action.REPLACE:
+            self._pending_replace = None
+        self.seq += 1
+        cmd.seq = self.seq
+        cmd.timestamp = self.timestamp = timestamp
+        self._declared = False
+        events = self.engine.process(cmd)
+        for listener in self.listeners:
+            listener(events)
+        reports = []
+        for ev in events:
+            self._apply(ev, reports)
+        return reports
+
+    def _apply(self, ev, reports):
+        kind = ev.kind
+        if kind == _E.EXECUTE:
+            for order_id, liquidity in ((ev.order_id, "A"), (ev.other_id, "R")):
+                order = self.by_id[order_id]
+                order.qty -= ev.qty
+                reports.append(self._report("executed", order, ev, qty=ev.qty, match=ev.match,
+                                            liquidity=liquidity, leaves=order.qty,
+                                            price=ev.price * self._tick(order)))
+                if not order.qty:
+                    self._close(order)
+        elif kind == _E.ACCEPT:
+            order = self.by_id[ev.order_id]
+            reports.append(self._report("accepted", order, ev, qty=ev.qty,
+                                        price=order.price * self._tick(order)))
+        elif kind == _E.ADD:
+            order = self.by_id[ev.order_id]
+            order.slot = ev.slot
+        elif kind in (_E.REDUCE, _E.DELETE, _E.KILL):
+            order = self.by_id[ev.order_id]
+            order.qty = ev.remaining
+            reports.append(self._report("canceled", order, ev, qty=ev.qty, leaves=ev.remaining,
+                                        reason=chr(ev.reason)))
+            if not order.qty:
+                self._close(order)
+        elif kind == _E.REPLACE:
+            self._replaced(ev, reports)
+        elif kind == _E.REJECT:
+            self._rejected(ev, reports)
+        elif kind == _E.CANCEL_REJECT:
+            order = self.by_id.get(ev.order_id)
+            if order is not None:
+                reports.append(self._report("cancel_rejected", order, ev, reason=chr(ev.reason)))
+        elif kind == _E.DIRECTORY:
+            self._declared = True
+        elif kind == _E.TRADING:
+            info = self.by_locate.get(ev.symbol)
+            if info is not None:
+                info.halted = bool(ev.halted)
+
+    def _replaced(self, ev, reports):
+        order = self.by_id.pop(ev.order_id)
+        firm, new_token = self._pending_replace
+        del self.orders[order.firm, order.token]
+        old_token = order.token
+        order.token, order.qty = new_token, ev.qty
+        order.price = ev.price
+        if ev.mode != ReplaceMode.KEPT:
+            order.order_id = ev.other_id
+        if ev.mode == ReplaceMode.CROSSED:
+            order.slot = None
+        self.orders[firm, new_token] = self.by_id[order.order_id] = order
+        reports.append(self._report("replaced", order, ev, qty=ev.qty, leaves=ev.qty,
+                                    price=ev.price * self._tick(order), new_token=new_token,
+                                    extra={"previous_token": old_token}))
+
+    def _rejected(self, ev, reports):
+        order = self.by_id.pop(ev.order_id, None)
+        if order is not None:
+            # A new order the engine refused.
+            del self.orders[order.firm, order.token]
+            reports.append(self._report("rejected", order, ev, reason=chr(ev.reason)))
+            return
+        existing = self.by_id.get(ev.other_id) if self._pending_replace else None
+        if existing is not None:
+            # A replace the engine refused: the original order stands.
+            firm, new_token = self._pending_replace
+            reports.append(Report("rejected", firm, new_token, ev.timestamp, seq=ev.seq,
+                                  symbol=existing.symbol, reason=chr(ev.reason)))
+            return
+        info = self.by_locate.get(ev.symbol)
+        reports.append(Report("rejected", "", "", ev.timestamp, seq=ev.seq,
+                              symbol=info.name if info else None, reason=chr(ev.reason)))
+
+    def _close(self, order):
+        self.orders.pop((order.firm, order.token), None)
+        self.by_id.pop(order.order_id, None)
+
+    def _tick(self, order):
+        return self.symbols[order.symbol].tick
+
+    def _report(self, kind, order, ev, **fields):
+        return Report(kind, order.firm, order.token, ev.timestamp, seq=ev.seq,
+                      symbol=order.symbol, side="B" if order.side == Side.BUY else "S",
+                      order_id=order.order_id, **fields)

@@ -1,0 +1,447 @@
+"""The order-entry gateway: an asyncio SoupBinTCP 3.0 server carrying OUCH 4.2.
+
+One connection per client. The first packet must be a Login Request; the username and
+password are checked against the config's scrypt hashes (off the event loop). A bad login gets
+Login Rejected ``A``; a peer (IP address) with ``login_failures`` failed logins within
+``login_window`` seconds gets ``A`` without a check until the window passes. A requested
+session other than blank or the current one, or an account already logged in, gets ``S``.
+
+Each account has one sequenced stream (:attr:`Sequencer.streams`) for the whole day: Login
+Accepted gives the next message number (a requested sequence of 0, or past the end, means the
+end; otherwise the stream is replayed from that number), then live messages follow in order.
+The server sends a Heartbeat after 1 s without output and drops a client silent for
+``client_timeout`` seconds (15 by default). Logout Request closes the connection; at shutdown
+every client gets End of Session ``Z``.
+
+OUCH inbound, inside ``U`` packets, becomes sequencer requests:
+
+=========  =========================================================================
+Enter      firm: the account's (the message's Firm must be blank or equal); price P4,
+           ``0x7FFFFFFF`` = market; side ``B``, ``S`` (``T``/``E`` sell short: a sell);
+           Time in Force ``0`` = IOC, ``99998``/``99999`` (and any other lifetime) = DAY;
+           **FOK** = Time in Force ``0`` with Minimum Quantity equal to Shares
+Replace    shares and price of the replacement (a market price is refused ``X``)
+Cancel     Shares = shares to leave (0: cancel all)
+Modify,    not supported: Rejected ``O``
+Trade Now
+=========  =========================================================================
+
+A firm only reaches its own orders (tokens are per firm), and an account only its own.
+
+Bad input: a SoupBinTCP packet length of 0 or above ``max_packet``, an unexpected packet type,
+or anything but a Login Request first, closes that connection (logged). A well-framed ``U``
+whose OUCH message is unknown, truncated or invalid gets a Debug (``+``) packet saying why and
+is dropped (logged); the session goes on. Nothing a client sends affects other sessions.
+"""
+
+import asyncio
+import collections
+import logging
+import time
+
+from tickwire.accounts.config import verify_password
+from tickwire.gateways.ouch import wire as ouch
+from tickwire.protocol import soupbintcp
+from tickwire.protocol.link import Tif
+from tickwire.sequencer.sequencer import Sequencer
+
+__all__ = ["GatewayServer", "enter_context", "DEFAULT_HEARTBEAT", "DEFAULT_CLIENT_TIMEOUT"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEARTBEAT = 1.0
+DEFAULT_CLIENT_TIMEOUT = 15.0
+_MAX_WRITE_BUFFER = 32 << 20
+_LOGIN = soupbintcp.SPECS[b"L"]
+_SIDES = {"B": "B", "S": "S", "T": "S", "E": "S"}
+_IOC = ouch.TimeInForce.IMMEDIATE_OR_CANCEL
+
+
+_HEADERS = {}
+
+
+def _sequenced_header(length):
+    """Packet Length and type of a Sequenced Data packet with a ``length``-byte message."""
+    header = _HEADERS.get(length)
+    if header is None:
+        header = soupbintcp.sequenced_data(b"\0" * length)[:3]
+        if len(_HEADERS) < 4096:
+            _HEADERS[length] = header
+    return header
+
+
+class _BadMessage(ValueError):
+    pass
+
+
+def enter_context(account, msg):
+    """Sequencer request for a decoded OUCH Enter Order ``msg`` of ``account``."""
+    if not msg.order_token:
+        raise _BadMessage("Enter Order: blank order token")
+    if msg.firm and msg.firm != account.firm:
+        return {"op": "reject", "of": "new", "acct": account.username,
+                "token": msg.order_token, "reason": "O",
+                "text": f"firm {msg.firm!r} is not the account's {account.firm!r}"}
+    side = _SIDES.get(msg.buy_sell_indicator)
+    if side is None:
+        return {"op": "reject", "of": "new", "acct": account.username,
+                "token": msg.order_token, "reason": "O",
+                "text": f"side {msg.buy_sell_indicator!r}"}
+    market = msg.price == ouch.MARKET_PRICE
+    min_qty = msg.minimum_quantity
+    if msg.time_in_force == _IOC:
+        if min_qty and min_qty == msg.shares:
+            tif, min_qty = Tif.FOK, 0
+        else:
+            tif = Tif.IOC
+    else:
+        tif = Tif.IOC if market else Tif.DAY
+    return {"op": "new", "acct": account.username, "token": msg.order_token,
+            "symbol": msg.stock, "side": side, "qty": msg.shares,
+            "price": None if market else msg.price, "tif": int(tif), "min_qty": min_qty,
+            "ouch": {"side": msg.buy_sell_indicator, "tif": msg.time_in_force,
+                     "display": msg.display, "capacity": msg.capacity,
+                     "ise": msg.intermarket_sweep_eligibility,
+                     "min_qty": msg.minimum_quantity, "cross": msg.cross_type}}
+
+
+def _inbound_context(account, payload):
+    try:
+        msg = ouch.decode_inbound(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _BadMessage(str(exc)) from None
+    code = msg.type_code
+    if code == b"O":
+        return enter_context(account, msg)
+    if code == b"X":
+        if not msg.order_token:
+            raise _BadMessage("Cancel Order: blank order token")
+        return {"op": "cancel", "acct": account.username, "token": msg.order_token,
+                "qty": msg.shares}
+    if code == b"U":
+        if not msg.existing_order_token or not msg.replacement_order_token:
+            raise _BadMessage("Replace Order: blank order token")
+        if msg.price == ouch.MARKET_PRICE:
+            return {"op": "reject", "of": "replace", "acct": account.username,
+                    "token": msg.replacement_order_token, "reason": "X",
+                    "text": "market price on a replace"}
+        return {"op": "replace", "acct": account.username, "token": msg.existing_order_token,
+                "new_token": msg.replacement_order_token, "qty": msg.shares,
+                "price": msg.price,
+                "ouch": {"tif": msg.time_in_force, "display": msg.display,
+                         "ise": msg.intermarket_sweep_eligibility,
+                         "min_qty": msg.minimum_quantity}}
+    return {"op": "reject", "of": code.decode(), "acct": account.username,
+            "token": msg.order_token, "reason": "O", "text": f"{msg.spec.name} not supported"}
+
+
+class _Connection:
+    """One client connection: login, then packets in, sequenced messages out."""
+
+    def __init__(self, server, reader, writer):
+        self.server, self.reader, self.writer = server, reader, writer
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        self.peer = f"{peer[0]}:{peer[1]}"
+        self.host = peer[0]
+        self.account = None
+        self.next_seq = 1
+        self.last_sent = self.last_received = time.monotonic()
+        self.framer = soupbintcp.Framer(server.max_packet)
+        self.closing = False
+        self._out = []                  # bytes queued by send(), written by flush()
+        self._loop = asyncio.get_running_loop()
+
+    # -- output ----------------------------------------------------------------------------
+
+    def send(self, data):
+        """Queue ``data``; everything queued in one event-loop turn goes out in one write."""
+        if self.closing:
+            return
+        out = self._out
+        out.append(data)
+        self.last_sent = time.monotonic()
+        if len(out) == 1:
+            self._loop.call_soon(self.flush)
+
+    def flush(self):
+        """Write what :meth:`send` queued (called by the loop; also before a close/drain)."""
+        out = self._out
+        if not out or self.closing:
+            out.clear()
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self.writer.write(data)
+        if self.server.tap is not None:
+            self.server.tap(self.peer, False, data)
+        transport = self.writer.transport
+        if transport.get_write_buffer_size() > _MAX_WRITE_BUFFER:
+            log.warning("%s %s: client too slow (%d bytes queued), disconnecting", self.peer,
+                        self.account and self.account.username,
+                        transport.get_write_buffer_size())
+            self.close()
+
+    def on_messages(self, first, messages):
+        if first != self.next_seq:
+            log.error("%s: stream gap (next %d, got %d), disconnecting", self.peer,
+                      self.next_seq, first)
+            self.close()
+            return
+        self.next_seq += len(messages)
+        self.send(b"".join([_sequenced_header(len(m)) + m for m in messages]))
+
+    def close(self):
+        if not self.closing:
+            self.flush()
+            self.closing = True
+            self.writer.close()
+
+    # -- session ---------------------------------------------------------------------------
+
+    async def run(self):
+        srv = self.server
+        try:
+            if not await self._login():
+                return
+            heartbeat = asyncio.create_task(self._heartbeats())
+            try:
+                await self._read_loop()
+            finally:
+                heartbeat.cancel()
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            log.info("%s: connection lost (%s)", self.peer, exc)
+        finally:
+            if self.account is not None and srv.active.get(self.account.username) is self:
+                del srv.active[self.account.username]
+                srv.sequencer.subscribe(self.account.username, None)
+            self.close()
+            srv.connections.discard(self)
+
+    async def _read(self, timeout):
+        async with asyncio.timeout(timeout):        # no task per read, unlike wait_for
+            data = await self.reader.read(65536)
+        if not data:
+            raise ConnectionError("closed by peer")
+        self.last_received = time.monotonic()
+        if self.server.tap is not None:
+            self.server.tap(self.peer, True, data)
+        return data
+
+    async def _login(self):
+        srv = self.server
+        packets = []
+        try:
+            while not packets:
+                packets = self.framer.feed(await self._read(srv.client_timeout))
+        except asyncio.TimeoutError:
+            log.warning("%s: no login within %.0f s, disconnecting", self.peer,
+                        srv.client_timeout)
+            return False
+        except ValueError as exc:
+            log.warning("%s: bad framing before login (%s), disconnecting", self.peer, exc)
+            return False
+        (ptype, payload), rest = packets[0], packets[1:]
+        if ptype != b"L" or len(payload) + 1 != _LOGIN.length:
+            log.warning("%s: first packet %r (%d bytes) is not a Login Request, disconnecting",
+                        self.peer, ptype, len(payload))
+            return False
+        try:
+            req = soupbintcp.decode_payload(b"L", payload)
+        except (ValueError, UnicodeDecodeError) as exc:
+            log.warning("%s: malformed Login Request (%s), disconnecting", self.peer, exc)
+            self.send(soupbintcp.login_rejected("A"))
+            return False
+        reason = await srv.authenticate(self.host, req.username, req.password)
+        if reason is None and req.session not in ("", srv.config.session):
+            reason, why = "S", f"unknown session {req.session!r}"
+        elif reason is None and req.username in srv.active:
+            reason, why = "S", "account already logged in"
+        else:
+            why = "bad username or password"
+        if reason is not None:
+            log.warning("%s: login of %r rejected (%s): %s", self.peer, req.username, reason, why)
+            self.send(soupbintcp.login_rejected(reason))
+            self.flush()
+            await self.writer.drain()
+            return False
+        self.account = srv.config.accounts[req.username]
+        stream = srv.sequencer.streams[req.username]
+        end = len(stream) + 1
+        start = end if req.sequence == 0 else min(req.sequence, end)
+        self.next_seq = start
+        srv.active[req.username] = self
+        log.info("%s: %s logged in (firm %s), session %s, next %d of %d", self.peer,
+                 req.username, self.account.firm, srv.config.session, start, end)
+        self.send(soupbintcp.login_accepted(srv.config.session, start))
+        if start < end:
+            self.on_messages(start, stream[start - 1:])
+        srv.sequencer.subscribe(req.username, self.on_messages)
+        for ptype, payload in rest:
+            self._packet(ptype, payload)
+        return not self.closing
+
+    async def _read_loop(self):
+        srv = self.server
+        while not self.closing:
+            remaining = srv.client_timeout - (time.monotonic() - self.last_received)
+            try:
+                data = await self._read(max(0.01, remaining))
+            except asyncio.TimeoutError:
+                log.warning("%s %s: silent for %.1f s, disconnecting", self.peer,
+                            self.account.username, srv.client_timeout)
+                return
+            try:
+                packets = self.framer.feed(data)
+            except ValueError as exc:
+                log.warning("%s %s: %s, disconnecting", self.peer, self.account.username, exc)
+                return
+            for ptype, payload in packets:
+                self._packet(ptype, payload)
+                if self.closing:
+                    return
+            if self.writer.transport.get_write_buffer_size() > 1 << 20:
+                self.flush()
+                await self.writer.drain()
+
+    def _packet(self, ptype, payload):
+        srv = self.server
+        name = self.account.username
+        if ptype == b"U":
+            srv.stats["messages"] += 1
+            try:
+                ctx = _inbound_context(self.account, payload)
+            except _BadMessage as exc:
+                srv.stats["bad messages"] += 1
+                log.warning("%s %s: bad OUCH message (%s): %s", self.peer, name, exc,
+                            payload[:64].hex())
+                self.send(soupbintcp.debug(f"rejected: {exc}"[:200].encode("ascii", "replace")))
+                return
+            srv.sequencer.submit_nowait(ctx)
+        elif ptype == b"R":
+            pass
+        elif ptype == b"O":
+            log.info("%s %s: logout", self.peer, name)
+            self.close()
+        elif ptype == b"+":
+            log.info("%s %s: debug %r", self.peer, name, payload[:200])
+        else:
+            log.warning("%s %s: unexpected packet type %r after login, disconnecting", self.peer,
+                        name, ptype)
+            srv.stats["protocol errors"] += 1
+            self.close()
+
+    async def _heartbeats(self):
+        interval = self.server.heartbeat
+        while not self.closing:
+            idle = time.monotonic() - self.last_sent
+            if idle >= interval:
+                self.send(soupbintcp.server_heartbeat())
+                idle = 0
+            await asyncio.sleep(max(0.01, interval - idle))
+
+
+class GatewayServer:
+    """SoupBinTCP/OUCH server in front of a :class:`~tickwire.sequencer.Sequencer`.
+
+    Parameters
+    ----------
+    sequencer : Sequencer
+    config : Config
+    host, port : str, int
+        Where to listen (port 0: any free port; see :attr:`port` after :meth:`start`).
+    heartbeat : float
+        Seconds of output silence before a server heartbeat.
+    client_timeout : float
+        Seconds of client silence before the connection is dropped.
+    login_failures, login_window : int, float
+        Per-peer login rate limit.
+    max_packet : int
+        Largest inbound SoupBinTCP Packet Length accepted.
+    tap : callable, optional
+        ``tap(peer, from_client, data)`` with every byte chunk exchanged (for captures).
+    """
+
+    def __init__(self, sequencer: Sequencer, config, host="127.0.0.1", port=0,
+                 heartbeat=DEFAULT_HEARTBEAT, client_timeout=DEFAULT_CLIENT_TIMEOUT,
+                 login_failures=5, login_window=60.0, max_packet=256, tap=None):
+        self.sequencer, self.config = sequencer, config
+        self.host, self.port = host, port
+        self.heartbeat, self.client_timeout = heartbeat, client_timeout
+        self.login_failures, self.login_window = login_failures, login_window
+        self.max_packet = max_packet
+        self.tap = tap
+        self.active = {}
+        self.connections = set()
+        self.failures = collections.defaultdict(collections.deque)
+        self.stats = collections.Counter()
+        self._server = None
+        self._tasks = set()
+
+    async def start(self):
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("gateway listening on %s:%d, session %s", self.host, self.port,
+                 self.config.session)
+        return self
+
+    async def _handle(self, reader, writer):
+        conn = _Connection(self, reader, writer)
+        self.connections.add(conn)
+        self.stats["connections"] += 1
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        try:
+            await conn.run()
+        except asyncio.CancelledError:
+            log.info("%s: connection task cancelled at shutdown", conn.peer)
+        finally:
+            self._tasks.discard(task)
+
+    async def authenticate(self, host, username, password):
+        """None if the login is good, else the Login Rejected reason (``"A"``)."""
+        now = time.monotonic()
+        failures = self.failures[host]
+        while failures and now - failures[0] > self.login_window:
+            failures.popleft()
+        if len(failures) >= self.login_failures:
+            self.stats["logins rate-limited"] += 1
+            log.warning("%s: login of %r refused: %d failed logins in %.0f s", host, username,
+                        len(failures), self.login_window)
+            return "A"
+        account = self.config.accounts.get(username)
+        if account is not None:
+            ok = await asyncio.get_running_loop().run_in_executor(
+                None, verify_password, password, account.password)
+        else:
+            ok = False
+        if not ok:
+            failures.append(now)
+            self.stats["logins rejected"] += 1
+            return "A"
+        self.stats["logins"] += 1
+        return None
+
+    async def end_session(self):
+        """Send End of Session to every client and close the connections."""
+        for conn in list(self.connections):
+            if conn.account is not None:
+                conn.send(soupbintcp.end_of_session())
+            conn.close()
+
+    async def close(self, end_session=True):
+        """Stop listening; with ``end_session``, send ``Z`` to every client first."""
+        if self._server is not None:
+            self._server.close()
+        if end_session:
+            await self.end_session()
+        else:
+            for conn in list(self.connections):
+                conn.close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1)
+        if self._server is not None:
+            await self._server.wait_closed()

@@ -1,0 +1,323 @@
+"""``tickwire run`` over the network: a generated day played by simulated firms through the
+gateway, on loopback TCP.
+
+:func:`run_session` starts a :class:`~tickwire.ops.serve.Venue` (engine, WAL with group commit,
+risk, sequencer, gateway), connects one OUCH client per firm (each its own account), and plays
+the rows of :func:`tickwire.gen.generate` (a market-open burst, then a steadier flow) in
+order, each order request sent by its firm's client; halts and resumes go through the
+operator's path. Each client keeps at most ``window`` requests unanswered. Latency is measured
+by the clients from the send of a request to its first answer (Accepted, Replaced, Canceled,
+Rejected, Cancel Reject). The result is a report dict, written as ``run.json`` with a plot
+``run.png`` (latency histogram, depth at the close) into ``out_dir``.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import time
+
+from tickwire.accounts.config import make_config, parse_config
+from tickwire.engine.registry import ENGINE_HELP
+from tickwire.gateways.ouch.client import OuchClient
+from tickwire.offline.commands import format_price
+from tickwire.offline.gen import generate
+from tickwire.ops.serve import Venue
+from tickwire.protocol.link import REASON_TEXT, Side, Tif
+from tickwire.util.progress import progress as progress_bar
+
+__all__ = ["run_session", "run_main", "add_run_arguments", "latency_summary", "print_report"]
+
+_STP_NAMES = ("newest", "oldest", "both")
+_ANSWERS = {b"A", b"U", b"C", b"J", b"I"}
+
+
+def latency_summary(samples_ns):
+    """{p50, p90, p99, p99.9, max, mean} in µs of a list of ns samples."""
+    if not samples_ns:
+        return {}
+    s = sorted(samples_ns)
+
+    def pct(p):
+        return round(s[min(len(s) - 1, int(p / 100 * len(s)))] / 1000, 1)
+
+    return {"count": len(s), "p50_us": pct(50), "p90_us": pct(90), "p99_us": pct(99),
+            "p99.9_us": pct(99.9), "max_us": round(s[-1] / 1000, 1),
+            "mean_us": round(sum(s) / len(s) / 1000, 1)}
+
+
+class _Firm:
+    def __init__(self, name, window):
+        self.name = name
+        self.client = None
+        self.sent = {}          # token -> send time (ns, perf counter)
+        # A replace is answered under its replacement token, or by a Cancel Reject under the
+        # existing one; the same order may have several replaces in flight.
+        self.aliases = {}       # existing token -> replacement tokens unanswered, oldest first
+        self.replacing = {}     # replacement token -> existing token
+        self.latencies = []
+        self.window = window
+        self.room = asyncio.Event()
+        self.room.set()
+        self.answers = 0
+        self.fills = 0
+
+    def on_message(self, number, record, raw):
+        code = raw[:1]
+        if code in _ANSWERS:
+            token = record[1]
+            if code == b"I" and token not in self.sent and token in self.aliases:
+                token = self.aliases[token][0]
+            self._forget_alias(token)
+            t0 = self.sent.pop(token, None)
+            if t0 is not None:
+                self.latencies.append(time.perf_counter_ns() - t0)
+                self.answers += 1
+                if len(self.sent) < self.window:
+                    self.room.set()
+        elif code == b"E":
+            self.fills += 1
+
+    def _forget_alias(self, replacement):
+        existing = self.replacing.pop(replacement, None)
+        if existing is not None:
+            pending = self.aliases[existing]
+            pending.remove(replacement)
+            if not pending:
+                del self.aliases[existing]
+
+    async def request(self, token, send, alias=None):
+        while len(self.sent) >= self.window:
+            self.room.clear()
+            await self.room.wait()
+        self.sent[token] = time.perf_counter_ns()
+        if alias is not None:
+            self.aliases.setdefault(alias, []).append(token)
+            self.replacing[token] = alias
+        send()
+
+
+def _send_row(firm, row):
+    c = firm.client
+    if row.action == "new":
+        tif = 0 if row.tif in (Tif.IOC, Tif.FOK) else 99998
+        min_qty = row.qty if row.tif == Tif.FOK else row.min_qty
+        side = "B" if row.side == Side.BUY else "S"
+        return row.token, lambda: c.enter(row.token, side, row.qty, row.symbol, row.price,
+                                          tif=tif, min_qty=min_qty)
+    if row.action == "cancel":
+        return row.token, lambda: c.cancel(row.token, row.new_qty)
+    return row.new_token, lambda: c.replace(row.token, row.new_token, row.new_qty, row.new_price)
+
+
+async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model",
+                      out_dir="build/run", progress=True, window=32, fsync="group", plot=True):
+    """Play a generated day through the gateway; return the report dict.
+
+    Parameters
+    ----------
+    orders : int
+        Order requests (new, cancel, replace) to generate.
+    clients : int
+        Simulated firms, one account and one TCP connection each.
+    seed, symbols : int
+        Generator seed and number of symbols.
+    engine : str
+        Engine name (``model``).
+    out_dir : str
+        Where ``run.json``, ``run.png``, the WAL, the risk decision log and the feed pcap go.
+    progress : bool
+        Show a tqdm bar.
+    window : int
+        Unanswered requests allowed per client.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    rows = generate(orders, seed=seed, symbols=symbols, firms=clients)
+    declared = {r.symbol: r.price / 10000 for r in rows if r.action == "symbol"}
+    passwords = {f"F{i:02d}": secrets.token_hex(4) for i in range(clients)}
+    cfg = parse_config(make_config(
+        {f"c{i:02d}": {"firm": f"F{i:02d}", "password": passwords[f"F{i:02d}"],
+                       "stp": _STP_NAMES[i % 3], "max_order_qty": 100_000,
+                       "collar_pct": 25.0} for i in range(clients)},
+        symbols=declared, n=2**12))
+    wal_path = os.path.join(out_dir, "session.wal")
+    for stale in (wal_path, os.path.join(out_dir, "decisions.jsonl")):
+        if os.path.exists(stale):
+            os.unlink(stale)
+    venue = Venue(cfg, wal_path, engine, feed_pcap=os.path.join(out_dir, "feed.pcap"),
+                  decision_log=os.path.join(out_dir, "decisions.jsonl"), fsync=fsync)
+    await venue.start()
+    firms = {}
+    for i in range(clients):
+        name = f"F{i:02d}"
+        firm = firms[name] = _Firm(name, window)
+        firm.client = OuchClient(firm.on_message)
+        await firm.client.connect("127.0.0.1", venue.gateway.port, f"c{i:02d}", passwords[name])
+    seq = venue.sequencer
+    sent = 0
+    started = time.perf_counter()
+    for row in progress_bar(rows, "run", "req", enabled=progress):
+        if row.action in ("halt", "resume"):
+            seq.submit_nowait({"op": row.action, "symbol": row.symbol})
+        elif row.action in ("new", "cancel", "replace"):
+            firm = firms[row.firm]
+            token, send = _send_row(firm, row)
+            await firm.request(token, send, row.token if row.action == "replace" else None)
+            sent += 1
+            if sent % 256 == 0:
+                await asyncio.sleep(0)
+    deadline = time.monotonic() + 30
+    while any(f.sent for f in firms.values()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    await seq.drain()
+    book_at_close = _depth(venue)
+    top = _top(venue)
+    await venue.close_day()
+    await seq.drain()
+    await asyncio.sleep(0.05)
+    await venue.stop()
+    for firm in firms.values():
+        await firm.client.close()
+    latencies = [x for f in firms.values() for x in f.latencies]
+    counts = seq.counts
+    report = {
+        "orders": sum(1 for r in rows if r.action == "new"),
+        "requests": sent,
+        "unanswered": sum(len(f.sent) for f in firms.values()),
+        "clients": clients,
+        "symbols": symbols,
+        "seed": seed,
+        "elapsed_s": round(elapsed, 3),
+        "requests_per_s": round(sent / elapsed, 1) if elapsed else None,
+        "commands": seq.exchange.seq,
+        "wal": {"records": venue.wal.records, "fsyncs": venue.wal.fsyncs,
+                "bytes": venue.wal.bytes},
+        "accepted": counts["accepted"],
+        "fills": counts["executed"] // 2,
+        "replaced": counts["replaced"],
+        "canceled": counts["canceled"],
+        "rejects": dict(sorted(seq.rejects.items())),
+        "risk_rejects": dict(sorted(venue.risk.rejects.items())),
+        "latency": latency_summary(latencies),
+        "top_of_book": top,
+        "positions": {f"c{i:02d}": venue.risk.exposure(f"c{i:02d}") for i in range(clients)},
+        "feed_packets": venue.packets,
+    }
+    with open(os.path.join(out_dir, "run.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    if plot:
+        _plot(os.path.join(out_dir, "run.png"), latencies, book_at_close)
+    return report
+
+
+def _top(venue):
+    out = {}
+    for name, info in venue.sequencer.exchange.symbols.items():
+        top = venue.book.top(info.locate)
+        out[name] = {side: None if top[side] is None else
+                     {"price": format_price(top[side][0]), "shares": top[side][1]}
+                     for side in ("bid", "ask")}
+        out[name]["last"] = None if top["last"] is None else format_price(top["last"][0])
+        out[name]["halted"] = info.halted
+    return out
+
+
+def _depth(venue, levels=10):
+    return {name: {"B": venue.book.levels(info.locate, "B", levels),
+                   "S": venue.book.levels(info.locate, "S", levels)}
+            for name, info in venue.sequencer.exchange.symbols.items()}
+
+
+def _plot(path, latencies_ns, depth):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n = max(1, len(depth))
+    fig, axes = plt.subplots(1, 1 + n, figsize=(5 + 3.5 * n, 4))
+    ax = axes[0]
+    if latencies_ns:
+        us = np.array(latencies_ns) / 1000
+        bins = np.logspace(np.log10(max(us.min(), 1)), np.log10(us.max() + 1), 60)
+        ax.hist(us, bins=bins)
+        ax.set_xscale("log")
+    ax.set_title("send → ack latency")
+    ax.set_xlabel("µs")
+    ax.set_ylabel("requests")
+    for ax, (name, book) in zip(axes[1:], depth.items()):
+        for side, color in (("B", "tab:green"), ("S", "tab:red")):
+            levels = book[side]
+            if levels:
+                prices = [p / 10000 for p, _, _ in levels]
+                cum = np.cumsum([q for _, q, _ in levels])
+                ax.step(prices, cum, where="post", color=color, label="bids" if side == "B"
+                        else "asks")
+        ax.set_title(f"{name} depth at close")
+        ax.set_xlabel("$")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def add_run_arguments(parser):
+    """The ``tickwire run`` arguments."""
+    parser.add_argument("--orders", type=int, default=20000,
+                        help="order requests to generate (default 20000)")
+    parser.add_argument("--clients", type=int, default=8,
+                        help="simulated firms, one account and connection each (default 8)")
+    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    parser.add_argument("--symbols", type=int, default=4, help="symbols traded (default 4)")
+    parser.add_argument("--engine", default="model", help=ENGINE_HELP)
+    parser.add_argument("--out", default="build/run", help="output directory (build/run)")
+    parser.add_argument("--window", type=int, default=32,
+                        help="unanswered requests allowed per client (default 32)")
+    parser.add_argument("--fsync", choices=("record", "group", "none"), default="group",
+                        help="WAL fsync policy (default: group commit)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def print_report(r, echo=print):
+    """The run report as a few readable lines."""
+    lat = r["latency"]
+    echo(f"{r['requests']:,} requests from {r['clients']} firms in {r['elapsed_s']:.1f} s "
+         f"({r['requests_per_s']:,.0f}/s): {r['orders']:,} orders, {r['accepted']:,} accepted, "
+         f"{r['fills']:,} fills, {r['replaced']:,} replaced, {r['canceled']:,} canceled, "
+         f"{r['unanswered']} unanswered")
+    if lat:
+        echo(f"latency send → ack: p50 {lat['p50_us']:,.0f} µs, p99 {lat['p99_us']:,.0f} µs, "
+             f"p99.9 {lat['p99.9_us']:,.0f} µs, max {lat['max_us']:,.0f} µs")
+    words = {chr(reason): text for reason, text in REASON_TEXT.items()}
+    rejects = {**{words.get(k, k): v for k, v in r["rejects"].items()},
+               **{f"risk {k}": v for k, v in r["risk_rejects"].items()}}
+    if rejects:
+        echo("rejects: " + ", ".join(f"{k} {v:,}" for k, v in rejects.items()))
+    echo(f"WAL: {r['wal']['records']:,} records, {r['wal']['fsyncs']:,} fsyncs; "
+         f"feed: {r['feed_packets']:,} MoldUDP64 packets")
+    echo("top of book at the close:")
+    for name, top in r["top_of_book"].items():
+        bid = f"{top['bid']['shares']:>6} @ {top['bid']['price']}" if top["bid"] else "--"
+        ask = f"{top['ask']['price']} x {top['ask']['shares']:<6}" if top["ask"] else "--"
+        echo(f"  {name:<8} bid {bid:>20}   ask {ask:<20} last {top['last'] or '--':>10}"
+             f"{'  HALTED' if top['halted'] else ''}")
+
+
+def run_main(args):
+    """``tickwire run`` entry: ``args`` from :func:`add_run_arguments`."""
+    progress = not (args.no_progress or getattr(args, "quiet", False))
+    report = asyncio.run(run_session(args.orders, args.clients, args.seed, args.symbols,
+                                     args.engine, args.out, progress, args.window,
+                                     args.fsync))
+    if not getattr(args, "quiet", False):
+        print_report(report)
+        print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main(add_run_arguments(argparse.ArgumentParser(
+        prog="python -m tickwire.run_job")).parse_args()))
