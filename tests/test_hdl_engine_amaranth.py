@@ -608,3 +608,21 @@ def test_spram_level_table_elaborates_to_sb_spram256ka():
     text = rtlil.convert(MatchingEngine(params, spram=True), name="engine")
     assert text.count("cell \\SB_SPRAM256KA ") == 2
     assert "SB_SPRAM256KA" not in rtlil.convert(MatchingEngine(params), name="engine")
+
+
+# -- hazard streams ------------------------------------------------------------------------------
+
+HAZARD = ModelParams(max_orders=32, max_symbols=2, band_ticks=64, max_qty=5000)
+
+
+@pytest.mark.parametrize("seed,idle,stall", [(2, 0.0, 0.0), (3, 0.0, 0.3), (5, 0.1, 0.1)])
+def test_hazard_stream(seed, idle, stall):
+    """Commands aimed at the previous command's level, slot and order, offered back to back;
+    every hazard bin is hit and every event equals the model's."""
+    from hazards import REQUIRED_BINS, hazard_bins, hazard_commands
+
+    commands = hazard_commands(1500, seed, HAZARD)
+    bins = hazard_bins(commands, HAZARD)
+    missing = [name for name in REQUIRED_BINS if not bins.get(name)]
+    assert not missing, f"hazard bins not hit: {missing}"
+    compare(HAZARD, commands, seed=seed, idle=idle, stall=stall)

@@ -8,7 +8,10 @@ as a file of ``Command.to_bytes()`` records named in the environment. Run the lo
 """
 
 import pytest
-from test_hdl_engine_amaranth import MEDIUM, SMALL, TIGHT, adversarial_commands, session_commands
+from hazards import REQUIRED_BINS, hazard_bins, hazard_commands
+from test_hdl_engine_amaranth import (
+    HAZARD, MEDIUM, SMALL, TIGHT, adversarial_commands, session_commands,
+)
 from tickwire.protocol.link import ModelParams
 from tickwire.sim.runner import BUILD_ROOT, SimulatorMissing, prepare_simulator
 from tickwire.sim.tb_matching_engine import run_bench
@@ -17,6 +20,7 @@ from tickwire.sim.tb_matching_engine import run_bench
 CASES = [
     ("verilator", 1, "session", MEDIUM, 20_000, 0.1, 0.2),
     ("verilator", 2, "adversarial", TIGHT, 6_000, 0.3, 0.3),
+    ("verilator", 3, "hazard", HAZARD, 6_000, 0.0, 0.2),
     ("icarus", 1, "adversarial", TIGHT, 1_500, 0.2, 0.2),
     ("icarus", 2, "session", SMALL, 1_000, 0.2, 0.3),
 ]
@@ -25,6 +29,8 @@ CASES = [
 def _commands(source, size, seed, params):
     if source == "session":
         return session_commands(size, seed, params.max_symbols, params)
+    if source == "hazard":
+        return hazard_commands(size, seed, params)
     return adversarial_commands(size, seed, params)
 
 
@@ -50,6 +56,9 @@ def _run(sim, seed, source, params, size, idle, stall, tag=""):
 def test_engine_random(sim, seed, source, params, size, idle, stall):
     commands, bins = _run(sim, seed, source, params, size, idle, stall)
     assert len(commands) >= min(size, 1000)
+    if source == "hazard":
+        hazards = hazard_bins(commands, params)
+        assert not [b for b in REQUIRED_BINS if not hazards.get(b)], sorted(hazards)
     if size >= 20_000:
         for wanted in ("replace KEPT", "replace MOVED", "replace CROSSED",
                        "walk 2 level(s)", "expired DAY order", "order DAY: rest",
