@@ -1,5 +1,6 @@
 """The public command line: tickwire gen, replay, run, bench."""
 
+import argparse
 import json
 import os
 import shutil
@@ -8,7 +9,9 @@ import sys
 from collections import Counter
 
 import pytest
-from tickwire.cli.main import main
+from tickwire.boards.synth import bitstream_parser
+from tickwire.cli.main import build_parser, main
+from tickwire.engine.registry import ENGINE_HELP, engine_names
 from tickwire.protocol import itch, moldudp64, pcap
 from tickwire.protocol.feed import FeedAddress
 
@@ -156,3 +159,27 @@ def test_help_lists_every_command():
                             capture_output=True, text=True, check=True)
     for command in ("replay", "gen", "run", "serve", "feed", "bench"):
         assert command in result.stdout
+
+
+def _actions_without_help(parser, path):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _actions_without_help(sub, path + [name])
+        elif not action.help and not isinstance(action, argparse._HelpAction):
+            yield " ".join(path + [action.option_strings[0] if action.option_strings
+                                   else action.dest])
+
+
+def test_every_command_and_option_has_help():
+    assert list(_actions_without_help(build_parser(), ["tickwire"])) == []
+    assert list(_actions_without_help(bitstream_parser(), ["bitstream"])) == []
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            assert all(choice.help for choice in action._choices_actions)
+
+
+def test_engine_help_names_every_registered_engine():
+    assert engine_names() == ["amaranth", "cocotb", "model", "serial"]
+    for name in engine_names():
+        assert name in ENGINE_HELP
