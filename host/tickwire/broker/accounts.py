@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from tickwire.accounts.config import hash_password, verify_password
 from tickwire.core.retail import ErrorCode, RetailError
-from tickwire.util.money import format_dollars
+from tickwire.core.money import format_dollars
 
 __all__ = ["MARKET_COLLAR_BPS", "Account", "AccountBook", "Position", "market_estimate"]
 

@@ -15,7 +15,7 @@ import time
 
 from tickwire.broker.orders import uuid7
 from tickwire.util.clock import iso_time
-from tickwire.util.money import format_dollars
+from tickwire.core.money import format_dollars
 
 __all__ = ["AuditTrail"]
 

@@ -23,7 +23,7 @@ from tickwire.core.retail import ErrorCode, RetailError
 from tickwire.routing.log import RoutingLog
 from tickwire.routing.router import decide
 from tickwire.routing.venues import VenueDown
-from tickwire.util.money import format_dollars
+from tickwire.core.money import format_dollars
 
 __all__ = ["DEFAULT_LIMITS", "MAX_ROUNDS", "Broker", "tick_of"]
 

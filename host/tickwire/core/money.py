@@ -5,7 +5,7 @@ Decimal strings are for people and for formats that carry them (command files, J
 
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["PRICE_SCALE", "PRICE_MAX", "parse_price", "format_price"]
+__all__ = ["PRICE_SCALE", "PRICE_MAX", "parse_price", "format_price", "format_dollars"]
 
 #: 1/10000 $ per dollar.
 PRICE_SCALE = 10_000
@@ -37,3 +37,11 @@ def format_price(amount):
     sign = "-" if amount < 0 else ""
     whole, frac = divmod(abs(amount), PRICE_SCALE)
     return f"{sign}{whole}.{frac:04d}"
+
+
+def format_dollars(amount):
+    """``1825000`` → ``'182.50'``: as Alpaca's API writes money, at least two decimals and at
+    most four; negative amounts keep their sign."""
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(amount), PRICE_SCALE)
+    return f"{sign}{whole}.{f'{frac:04d}'.rstrip('0').ljust(2, '0')}"

@@ -34,7 +34,7 @@ from tickwire.ops.serve import Venue
 from tickwire.routing.log import RoutingLog
 from tickwire.routing.nbbo import ConsolidatedBook
 from tickwire.routing.venues import VenueLink
-from tickwire.util.money import SCALE, format_dollars
+from tickwire.core.money import PRICE_SCALE, format_dollars
 
 __all__ = [
     "DEFAULT_CASH",
@@ -48,7 +48,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_SYMBOLS = {"AAPL": 182.50, "MSFT": 415.00, "AMZN": 178.25, "TSLA": 250.00}
-DEFAULT_CASH = 1_000_000 * SCALE
+DEFAULT_CASH = 1_000_000 * PRICE_SCALE
 VENUE_NAMES = ("XNAS", "XNYS", "BATS", "IEXG", "EDGX", "ARCX", "MEMX", "XPHL")
 _BROKER, _MAKER = ("brk", "BRK"), ("mm", "MM")
 
@@ -131,7 +131,7 @@ class Market:
             address = (self.host, self.venues[name].gateway.port)
             quotes = {}
             for k, (symbol, price) in enumerate(self.symbols.items()):
-                reference = round(price * SCALE)
+                reference = round(price * PRICE_SCALE)
                 below, above = venue_offsets(i, k, len(self.names))
                 quotes[symbol] = (reference - below * 100, reference + above * 100)
             self.makers[name] = await MarketMaker(
@@ -211,7 +211,7 @@ def add_market_arguments(parser):
     parser.add_argument("--port", type=int, default=8443, help="the broker API's port (8443)")
     parser.add_argument("--user", action="append", default=[], metavar="USER:PASSWORD",
                         help="a retail user with a cash account (repeatable)")
-    parser.add_argument("--cash", type=float, default=DEFAULT_CASH / SCALE,
+    parser.add_argument("--cash", type=float, default=DEFAULT_CASH / PRICE_SCALE,
                         help="each user's opening cash in $ (default 1000000)")
     parser.add_argument("--plain-http", action="store_true",
                         help="serve plain HTTP instead of HTTPS (local use only)")
@@ -268,7 +268,7 @@ def market_main(args, echo=print):
         return 2
     demo = ("demo", secrets.token_urlsafe(9))
     users.setdefault(*demo)
-    market = Market(args.venues, users, round(args.cash * SCALE), symbols or None, args.out,
+    market = Market(args.venues, users, round(args.cash * PRICE_SCALE), symbols or None, args.out,
                     args.host, args.port, args.plain_http, args.rate_limit)
     market.demo = (demo[0], users[demo[0]])
     asyncio.run(_run(market, lambda line: echo(line, flush=True)))

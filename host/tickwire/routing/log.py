@@ -10,7 +10,7 @@ import json
 import os
 from collections import defaultdict
 
-from tickwire.util.money import format_dollars
+from tickwire.core.money import format_dollars
 
 __all__ = ["RoutingLog"]
 

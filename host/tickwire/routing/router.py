@@ -18,7 +18,7 @@ Every decision carries the seed's ``routing_decision`` fields.
 import time
 from dataclasses import dataclass, field
 
-from tickwire.util.money import format_dollars
+from tickwire.core.money import format_dollars
 
 __all__ = ["BEST_PRICE", "NO_LIQUIDITY", "POST", "SWEEP", "RoutingDecision", "Slice", "decide"]
 

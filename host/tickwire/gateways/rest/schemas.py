@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from tickwire.core.retail import MAX_QTY, OrderRequest, RetailError
-from tickwire.util.money import parse_dollars
+from tickwire.core.money import parse_price
 
 __all__ = [
     "AccountOut",
@@ -57,7 +57,7 @@ class OrderBody(_Strict):
         price = None
         if self.limit_price is not None:
             try:
-                price = parse_dollars(self.limit_price)
+                price = parse_price(str(self.limit_price))
             except ValueError as exc:
                 raise RetailError("invalid_request", f"limit_price: {exc}") from None
         return OrderRequest(self.symbol, qty, self.side, self.type, self.time_in_force, price,

@@ -2,7 +2,7 @@
 quantities as strings, times as RFC 3339."""
 
 from tickwire.util.clock import iso_time
-from tickwire.util.money import format_dollars
+from tickwire.core.money import format_dollars
 
 __all__ = ["account_json", "dollars", "nbbo_json", "order_json", "position_json"]
 
