@@ -10,10 +10,11 @@ from collections import Counter
 
 import pytest
 from tickwire.boards.synth import bitstream_parser
-from tickwire.cli.main import build_parser, main
-from tickwire.engine.registry import ENGINE_HELP, engine_names
+from tickwire.cli.main import build_parser, capacity, main
+from tickwire.engine.registry import ENGINE_HELP, engine_names, open_engine
 from tickwire.protocol import itch, moldudp64, pcap
 from tickwire.protocol.feed import FeedAddress
+from tickwire.protocol.link import ModelParams
 
 HEADER = ("action,time,firm,token,symbol,side,qty,price,tif,min_qty,stp,new_token,new_qty,"
           "new_price,tick,lot,breaker_pct,code\n")
@@ -183,3 +184,18 @@ def test_engine_help_names_every_registered_engine():
     assert engine_names() == ["amaranth", "cocotb", "model", "serial"]
     for name in engine_names():
         assert name in ENGINE_HELP
+
+
+def test_explicit_capacity_equal_to_the_defaults_is_kept():
+    """Defaults given explicitly are a choice (a board must have them); none given: None."""
+    parse = build_parser().parse_args
+    assert capacity(parse(["replay", "x.csv"])) is None
+    explicit = capacity(parse(["replay", "x.csv", "--max-orders", str(ModelParams().max_orders)]))
+    assert explicit == ModelParams()
+    engine = open_engine("model", explicit)
+    assert engine.params is explicit
+    assert open_engine("model").params == ModelParams()
+    with pytest.raises(ValueError, match="unknown engine 'nope'"):
+        open_engine("nope")
+    with pytest.raises(ValueError, match="takes no option"):
+        open_engine("model:fast")
