@@ -18,8 +18,8 @@ import time
 
 from websockets.asyncio.client import connect
 
+from tickwire.core.money import format_price
 from tickwire.marketdata.subscriber import PacketLoss, Subscriber
-from tickwire.marketdata.websocket import format_price
 
 __all__ = ["FeedAudience"]
 
