@@ -13,8 +13,8 @@ import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
 from ledger_util import BACKENDS, namespace, pg_url
+from sqlalchemy import select
 from tickwire.clearing import dvp
 from tickwire.clearing.files import write_clearing
 from tickwire.clearing.ledger.records import Flags
