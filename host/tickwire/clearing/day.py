@@ -32,9 +32,10 @@ def describe(result):
         for f in member["fails"]:
             fails[f["kind"]] = fails.get(f["kind"], 0) + 1
     kinds = f" ({', '.join(f'{k} {v}' for k, v in sorted(fails.items()))})" if fails else ""
-    return [f"clearing {n['trade_date']}: {n['trades']:,} trades; netting "
-            f"{n['gross']['movements']:,} gross movements → {n['net']['movements']:,} net, "
-            f"cash ${n['gross']['cash']} → ${n['net']['cash']}, efficiency "
-            f"{100 * n['efficiency']:.2f}%",
-            f"settlement {s['date']} (T+1): {s['totals']['settled']:,} instructions settled, "
-            f"{s['totals']['failed']:,} failed{kinds}"]
+    netting = (f"clearing {n['trade_date']}: {n['trades']:,} trades; netting "
+               f"{n['gross']['movements']:,} gross movements → {n['net']['movements']:,} net, "
+               f"cash ${n['gross']['cash']} → ${n['net']['cash']}, efficiency "
+               f"{100 * n['efficiency']:.2f}%")
+    settled = (f"settlement {s['date']} (T+1): {s['totals']['settled']:,} instructions "
+               f"settled, {s['totals']['failed']:,} failed{kinds}")
+    return [netting, settled]
