@@ -116,8 +116,8 @@ def test_tickwire_config_writes_opening_balances(tmp_path, capsys):
     assert main(["-q", "config", "--account", "alice:F01:pw", "--symbol", "ACME=50",
                  "--balance", "F01:2500000.50:ACME=20000,BOLT=5", "-o", str(path)]) == 0
     data = json.loads(path.read_text())
-    assert data["members"] == {"F01": {"cash": 2500000.5, "shares": {"ACME": 20000,
-                                                                      "BOLT": 5}}}
+    assert data["members"] == {"F01": {"cash": "2500000.50", "shares": {"ACME": 20000,
+                                                                         "BOLT": 5}}}
     assert main(["-q", "config", "--account", "alice:F01:pw", "--balance", "F01:lots",
                  "-o", str(path)]) == 2
     assert "not an amount" in capsys.readouterr().err

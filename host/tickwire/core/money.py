@@ -5,7 +5,8 @@ Decimal strings are for people and for formats that carry them (command files, J
 
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["PRICE_SCALE", "PRICE_MAX", "parse_price", "format_price"]
+__all__ = ["PRICE_SCALE", "PRICE_MAX", "parse_price", "format_price", "format_dollars",
+           "parse_amount"]
 
 #: 1/10000 $ per dollar.
 PRICE_SCALE = 10_000
@@ -37,3 +38,28 @@ def format_price(amount):
     sign = "-" if amount < 0 else ""
     whole, frac = divmod(abs(amount), PRICE_SCALE)
     return f"{sign}{whole}.{frac:04d}"
+
+
+def format_dollars(amount):
+    """``1825000`` → ``'182.50'``: as Alpaca's API writes money, at least two decimals and at
+    most four; negative amounts keep their sign."""
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(amount), PRICE_SCALE)
+    return f"{sign}{whole}.{f'{frac:04d}'.rstrip('0').ljust(2, '0')}"
+
+
+def parse_amount(text):
+    """``'-123.45'`` → ``-1234500``: a signed dollar amount of at most 4 decimals (cash, not a
+    price: no upper limit, zero and negatives allowed).
+
+    Raises
+    ------
+    ValueError
+        Unless ``text`` is such an amount.
+    """
+    s = str(text).strip()
+    sign = -1 if s.startswith("-") else 1
+    whole, _, frac = s.lstrip("+-").partition(".")
+    if not whole.isdigit() or (frac and not frac.isdigit()) or len(frac) > 4:
+        raise ValueError(f"{text!r} is not a dollar amount with at most 4 decimal places")
+    return sign * (int(whole) * PRICE_SCALE + int(frac.ljust(4, "0") or 0))
