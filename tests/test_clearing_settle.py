@@ -120,4 +120,4 @@ def test_tickwire_config_writes_opening_balances(tmp_path, capsys):
                                                                          "BOLT": 5}}}
     assert main(["-q", "config", "--account", "alice:F01:pw", "--balance", "F01:lots",
                  "-o", str(path)]) == 2
-    assert "not an amount" in capsys.readouterr().err
+    assert "is not a dollar amount" in capsys.readouterr().err
