@@ -19,12 +19,16 @@ and recovered, and whether every subscriber's book equals the venue's at the clo
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import secrets
 import time
 
-from tickwire.accounts.config import make_config, parse_config
+from tickwire.accounts.config import make_config, parse_config, write_config
+from tickwire.clearing.calendar import trading_day
+from tickwire.clearing.day import clear_and_settle, describe
+from tickwire.clearing.opening import default_opening, opening_dict
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.gateways.ouch.client import OuchClient
 from tickwire.marketdata.audience import FeedAudience
@@ -34,7 +38,7 @@ from tickwire.ops.serve import Venue
 from tickwire.protocol.link import REASON_TEXT, Side, Tif
 from tickwire.util.progress import progress as progress_bar
 
-__all__ = ["run_session", "run_main", "add_run_arguments", "latency_summary", "print_report"]
+__all__ = ["add_run_arguments", "latency_summary", "print_report", "run_main", "run_session"]
 
 _STP_NAMES = ("newest", "oldest", "both")
 
@@ -124,7 +128,7 @@ def _send_row(firm, row):
 
 async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model",
                       out_dir="build/run", progress=True, window=32, fsync="group", plot=True,
-                      feed=True):
+                      clearing=True, feed=True):
     """Play a generated day through the gateway; return the report dict.
 
     Parameters
@@ -143,6 +147,9 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         Show a tqdm bar.
     window : int
         Unanswered requests allowed per client.
+    clearing : bool
+        After the close, clear the day's journal and settle it on T+1 into
+        ``out_dir/clearing`` (the firms' opening balances are in ``out_dir/venue.json``).
     feed : bool
         Publish the feed and run the :class:`FeedAudience` beside the firms.
     """
@@ -150,11 +157,16 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     rows = generate(orders, seed=seed, symbols=symbols, firms=clients)
     declared = {r.symbol: r.price / 10000 for r in rows if r.action == "symbol"}
     passwords = {f"F{i:02d}": secrets.token_hex(4) for i in range(clients)}
-    cfg = parse_config(make_config(
+    venue_config = make_config(
         {f"c{i:02d}": {"firm": f"F{i:02d}", "password": passwords[f"F{i:02d}"],
                        "stp": _STP_NAMES[i % 3], "max_order_qty": 100_000,
                        "collar_pct": 25.0} for i in range(clients)},
-        symbols=declared, n=2**12))
+        symbols=declared, n=2**12)
+    venue_config["members"] = {firm: opening_dict(balance) for firm, balance in
+                               default_opening(sorted(passwords), sorted(declared)).items()}
+    config_path = os.path.join(out_dir, "venue.json")
+    write_config(config_path, venue_config)
+    cfg = parse_config(venue_config)
     wal_path = os.path.join(out_dir, "session.wal")
     for stale in (wal_path, os.path.join(out_dir, "decisions.jsonl")):
         if os.path.exists(stale):
@@ -205,6 +217,11 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     await venue.stop()
     for firm in firms.values():
         await firm.client.close()
+    post_trade = None
+    if clearing:
+        post_trade = clear_and_settle(wal_path, config_path, os.path.join(out_dir, "clearing"),
+                                      trading_day(dt.datetime.now(dt.UTC).date()),
+                                      progress=progress)
     latencies = [x for f in firms.values() for x in f.latencies]
     counts = seq.counts
     report = {
@@ -229,6 +246,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "top_of_book": top,
         "positions": {f"c{i:02d}": venue.risk.exposure(f"c{i:02d}") for i in range(clients)},
         "feed_packets": venue.packets,
+        "clearing": post_trade,
     }
     if feed_report is not None:
         report["feed"] = feed_report
@@ -293,6 +311,8 @@ def add_run_arguments(parser):
     parser.add_argument("--fsync", choices=("record", "group", "none"), default="group",
                         help="WAL fsync policy (default: group commit)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-clearing", action="store_true",
+                        help="skip clearing and T+1 settlement after the close")
     parser.add_argument("--no-feed", action="store_true",
                         help="do not publish the feed nor run its subscribers")
     return parser
@@ -317,6 +337,9 @@ def print_report(r, echo=print):
          f"feed: {r['feed_packets']:,} MoldUDP64 packets")
     if "feed" in r:
         print_feed_report(r["feed"], echo)
+    if r.get("clearing"):
+        for line in describe(r["clearing"]):
+            echo(line)
     echo("top of book at the close:")
     for name, top in r["top_of_book"].items():
         bid = f"{top['bid']['shares']:>6} @ {top['bid']['price']}" if top["bid"] else "--"
@@ -345,10 +368,12 @@ def run_main(args):
     progress = not (args.no_progress or getattr(args, "quiet", False))
     report = asyncio.run(run_session(args.orders, args.clients, args.seed, args.symbols,
                                      args.engine, args.out, progress, args.window,
-                                     args.fsync, feed=not args.no_feed))
+                                     args.fsync, clearing=not args.no_clearing,
+                                     feed=not args.no_feed))
     if not getattr(args, "quiet", False):
         print_report(report)
-        print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl")
+        print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl, "
+              "venue.json, clearing/")
     return 0
 
 
