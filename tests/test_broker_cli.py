@@ -76,7 +76,8 @@ def test_tickwire_market_refuses_bad_options(capsys):
 
 def test_tickwire_run_broker_reports_routing_quality(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["run", "--broker", "--orders", "60", "--clients", "4", "--seed", "3",
+    assert main(["run", "--broker", "--retail-orders", "60", "--retail-clients", "4",
+                 "--seed", "3",
                  "--out", str(out), "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "trade-throughs: 0" in text and "at or better than the NBBO" in text

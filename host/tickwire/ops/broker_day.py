@@ -225,6 +225,10 @@ def add_broker_day_arguments(parser):
     group.add_argument("--broker", action="store_true",
                        help="play a day of retail clients trading through the broker's API "
                        "across several venues; report routing quality")
+    group.add_argument("--retail-orders", type=int, default=1000,
+                       help="retail orders of the day (default 1000)")
+    group.add_argument("--retail-clients", type=int, default=20,
+                       help="retail users, each with its API session (default 20)")
     group.add_argument("--venues", type=int, default=3, help="venues (default 3)")
     group.add_argument("--rate-limit", type=int, default=200,
                        help="API requests per minute per user (default 200)")
@@ -237,7 +241,7 @@ def broker_day_main(args):
     """``tickwire run --broker`` entry."""
     quiet = getattr(args, "quiet", False)
     report = asyncio.run(run_broker_day(
-        args.orders or 1000, args.clients or 20, args.seed, args.venues, args.out,
+        args.retail_orders, args.retail_clients, args.seed, args.venues, args.out,
         not (args.no_progress or quiet), args.plain_http, args.rate_limit))
     if not quiet:
         print_broker_report(report)

@@ -298,12 +298,10 @@ def _plot(path, latencies_ns, depth):
 
 def add_run_arguments(parser):
     """The ``tickwire run`` arguments."""
-    parser.add_argument("--orders", type=int,
-                        help="order requests to generate (default 20000; --broker: 1000 "
-                        "retail orders)")
-    parser.add_argument("--clients", type=int,
-                        help="simulated firms, one account and connection each (default 8; "
-                        "--broker: 20 retail users, each with its API session)")
+    parser.add_argument("--orders", type=int, default=20000,
+                        help="order requests to generate (default 20000)")
+    parser.add_argument("--clients", type=int, default=8,
+                        help="simulated firms, one account and connection each (default 8)")
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     parser.add_argument("--symbols", type=int, default=4, help="symbols traded (default 4)")
     parser.add_argument("--engine", default="model", help=ENGINE_HELP)
@@ -368,8 +366,7 @@ def print_feed_report(f, echo=print):
 def run_main(args):
     """``tickwire run`` entry: ``args`` from :func:`add_run_arguments`."""
     progress = not (args.no_progress or getattr(args, "quiet", False))
-    report = asyncio.run(run_session(args.orders or 20000, args.clients or 8, args.seed,
-                                     args.symbols,
+    report = asyncio.run(run_session(args.orders, args.clients, args.seed, args.symbols,
                                      args.engine, args.out, progress, args.window,
                                      args.fsync, clearing=not args.no_clearing,
                                      feed=not args.no_feed))
