@@ -24,11 +24,11 @@ from tickwire.core.money import PRICE_SCALE, format_price, parse_amount
 __all__ = [
     "DEFAULT_CCP",
     "CcpTerms",
-    "default_opening",
-    "parse_balance_spec",
     "OpeningBalance",
     "OpeningError",
+    "default_opening",
     "opening_dict",
+    "parse_balance_spec",
     "parse_opening",
     "read_opening",
 ]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.bench.runner import run_benchmarks
-from tickwire.clearing.cli import add_clear_arguments, add_settle_arguments, clear_main, settle_main
+from tickwire.clearing.cli import (add_clear_arguments, add_positions_arguments,
+                                   add_settle_arguments, clear_main, positions_main, settle_main)
 from tickwire.clearing.opening import parse_balance_spec
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
@@ -189,6 +190,15 @@ def build_parser():
                        "are recorded and retried on later dates. Writes DIR/settlement.json.")
     add_settle_arguments(p)
     p.set_defaults(func=settle_main)
+
+    p = sub.add_parser("positions", help="post-trade: positions, cash and buying power per "
+                       "member and account",
+                       description="The positions read model of a main-job directory: per "
+                       "member the settled cash and shares (the ledgers), the unsettled ones "
+                       "(the journal's trades whose instructions have not settled) and the "
+                       "buying power; per account its trades of the day.")
+    add_positions_arguments(p)
+    p.set_defaults(func=positions_main)
 
     p = sub.add_parser("config", help="write a gateway config (accounts, symbols)",
                        description="Write a config for tickwire serve: accounts with their "
