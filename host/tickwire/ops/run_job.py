@@ -19,12 +19,13 @@ import secrets
 import time
 
 from tickwire.accounts.config import make_config, parse_config
+from tickwire.core.requests import Halt, Resume
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.gateways.ouch.client import OuchClient
 from tickwire.offline.commands import format_price
 from tickwire.offline.gen import generate
-from tickwire.ops.serve import Venue
-from tickwire.protocol.link import REASON_TEXT, Side, Tif
+from tickwire.ops.serve import Venue, add_trade_date_argument
+from tickwire.protocol.link import Side, Tif
 from tickwire.util.progress import progress as progress_bar
 
 __all__ = ["run_session", "run_main", "add_run_arguments", "latency_summary", "print_report"]
@@ -112,7 +113,8 @@ def _send_row(firm, row):
 
 
 async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model",
-                      out_dir="build/run", progress=True, window=32, fsync="group", plot=True):
+                      out_dir="build/run", progress=True, window=32, fsync="group", plot=True,
+                      trade_date=None):
     """Play a generated day through the gateway; return the report dict.
 
     Parameters
@@ -131,22 +133,25 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         Show a tqdm bar.
     window : int
         Unanswered requests allowed per client.
+    trade_date : str, optional
+        The day's trade date (ISO; default today UTC), recorded in the journal.
     """
     os.makedirs(out_dir, exist_ok=True)
     rows = generate(orders, seed=seed, symbols=symbols, firms=clients)
-    declared = {r.symbol: r.price / 10000 for r in rows if r.action == "symbol"}
+    declared = {r.symbol: format_price(r.price) for r in rows if r.action == "symbol"}
     passwords = {f"F{i:02d}": secrets.token_hex(4) for i in range(clients)}
     cfg = parse_config(make_config(
         {f"c{i:02d}": {"firm": f"F{i:02d}", "password": passwords[f"F{i:02d}"],
                        "stp": _STP_NAMES[i % 3], "max_order_qty": 100_000,
-                       "collar_pct": 25.0} for i in range(clients)},
+                       "collar_pct": 25} for i in range(clients)},
         symbols=declared, n=2**12))
     wal_path = os.path.join(out_dir, "session.wal")
     for stale in (wal_path, os.path.join(out_dir, "decisions.jsonl")):
         if os.path.exists(stale):
             os.unlink(stale)
     venue = Venue(cfg, wal_path, engine, feed_pcap=os.path.join(out_dir, "feed.pcap"),
-                  decision_log=os.path.join(out_dir, "decisions.jsonl"), fsync=fsync)
+                  decision_log=os.path.join(out_dir, "decisions.jsonl"), fsync=fsync,
+                  trade_date=trade_date)
     await venue.start()
     firms = {}
     for i in range(clients):
@@ -159,7 +164,8 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     started = time.perf_counter()
     for row in progress_bar(rows, "run", "req", enabled=progress):
         if row.action in ("halt", "resume"):
-            seq.submit_nowait({"op": row.action, "symbol": row.symbol})
+            operator = Halt if row.action == "halt" else Resume
+            seq.submit_nowait(operator(ts=seq.now(), symbol=row.symbol))
         elif row.action in ("new", "cancel", "replace"):
             firm = firms[row.firm]
             token, send = _send_row(firm, row)
@@ -189,6 +195,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "clients": clients,
         "symbols": symbols,
         "seed": seed,
+        "trade_date": seq.trade_date,
         "elapsed_s": round(elapsed, 3),
         "requests_per_s": round(sent / elapsed, 1) if elapsed else None,
         "commands": seq.exchange.seq,
@@ -202,7 +209,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "risk_rejects": dict(sorted(venue.risk.rejects.items())),
         "latency": latency_summary(latencies),
         "top_of_book": top,
-        "positions": {f"c{i:02d}": venue.risk.exposure(f"c{i:02d}") for i in range(clients)},
+        "positions": {f"c{i:02d}": _exposure(venue.risk, f"c{i:02d}") for i in range(clients)},
         "feed_packets": venue.packets,
     }
     with open(os.path.join(out_dir, "run.json"), "w") as f:
@@ -210,6 +217,12 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     if plot:
         _plot(os.path.join(out_dir, "run.png"), latencies, book_at_close)
     return report
+
+
+def _exposure(risk, account):
+    """An account's exposure with its notionals in $ (exact decimal strings)."""
+    exp = risk.exposure(account)
+    return dict(exp, open=format_price(exp["open"]), executed=format_price(exp["executed"]))
 
 
 def _top(venue):
@@ -278,6 +291,7 @@ def add_run_arguments(parser):
     parser.add_argument("--fsync", choices=("record", "group", "none"), default="group",
                         help="WAL fsync policy (default: group commit)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_trade_date_argument(parser)
     return parser
 
 
@@ -291,9 +305,7 @@ def print_report(r, echo=print):
     if lat:
         echo(f"latency send → ack: p50 {lat['p50_us']:,.0f} µs, p99 {lat['p99_us']:,.0f} µs, "
              f"p99.9 {lat['p99.9_us']:,.0f} µs, max {lat['max_us']:,.0f} µs")
-    words = {chr(reason): text for reason, text in REASON_TEXT.items()}
-    rejects = {**{words.get(k, k): v for k, v in r["rejects"].items()},
-               **{f"risk {k}": v for k, v in r["risk_rejects"].items()}}
+    rejects = {**r["rejects"], **{f"risk {k}": v for k, v in r["risk_rejects"].items()}}
     if rejects:
         echo("rejects: " + ", ".join(f"{k} {v:,}" for k, v in rejects.items()))
     echo(f"WAL: {r['wal']['records']:,} records, {r['wal']['fsyncs']:,} fsyncs; "
@@ -311,7 +323,7 @@ def run_main(args):
     progress = not (args.no_progress or getattr(args, "quiet", False))
     report = asyncio.run(run_session(args.orders, args.clients, args.seed, args.symbols,
                                      args.engine, args.out, progress, args.window,
-                                     args.fsync))
+                                     args.fsync, trade_date=args.trade_date))
     if not getattr(args, "quiet", False):
         print_report(report)
         print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl")

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 
-from tickwire.accounts.config import load_config
+from tickwire.accounts.config import load_config, parse_trade_date
 from tickwire.engine.registry import ENGINE_HELP, open_engine
 from tickwire.gateways.ouch.server import DEFAULT_CLIENT_TIMEOUT, DEFAULT_HEARTBEAT, GatewayServer
 from tickwire.marketdata.recorder import FeedRecorder
@@ -44,12 +44,15 @@ class Venue:
         WAL fsync policy.
     host, port, heartbeat, client_timeout, tap
         Gateway parameters.
+    trade_date : str, optional
+        The trade date a new day opens with (ISO); default the config's, else today (UTC).
     """
 
     def __init__(self, config, wal_path, engine="model", feed_pcap=None, decision_log=None,
                  fsync="group", host="127.0.0.1", port=0, heartbeat=DEFAULT_HEARTBEAT,
-                 client_timeout=DEFAULT_CLIENT_TIMEOUT, tap=None):
+                 client_timeout=DEFAULT_CLIENT_TIMEOUT, tap=None, trade_date=None):
         self.config = config
+        self.trade_date = trade_date or config.trade_date
         self.engine = open_engine(engine) if isinstance(engine, str) else engine
         self.wal = WriteAheadLog(wal_path, fsync)
         self._pcap_file = open(feed_pcap, "wb") if feed_pcap else None
@@ -70,7 +73,7 @@ class Venue:
         """Recover the WAL, open the day if it is new, start listening."""
         self.sequencer.recover()
         if not self.sequencer.opened:
-            index = self.sequencer.open_day()
+            index = self.sequencer.open_day(trade_date=self.trade_date)
             await self.wal.durable(index)
         self._flush_feed()
         await self.gateway.start()
@@ -104,6 +107,7 @@ class Venue:
     def status(self):
         seq = self.sequencer
         return {"commands": seq.exchange.seq, "wal_records": self.wal.records,
+                "trade_date": seq.trade_date,
                 "open_orders": len(seq.exchange.orders), "intake": seq.down or "open",
                 "sessions": sorted(self.gateway.active), "feed_packets": self.packets,
                 "gateway": dict(self.gateway.stats)}
@@ -112,7 +116,7 @@ class Venue:
 async def serve(config, wal_path, engine="model", host="127.0.0.1", port=0, fsync="group",
                 feed_pcap=None, decision_log=None, heartbeat=DEFAULT_HEARTBEAT,
                 client_timeout=DEFAULT_CLIENT_TIMEOUT, port_file=None, stop=None,
-                close_day=False, status_interval=0):
+                close_day=False, status_interval=0, trade_date=None):
     """Run the gateway until ``stop`` (an asyncio.Event) is set or SIGINT/SIGTERM arrives.
 
     Parameters
@@ -125,6 +129,8 @@ async def serve(config, wal_path, engine="model", host="127.0.0.1", port=0, fsyn
         End the trading day at shutdown (otherwise a restart continues it).
     status_interval : float
         Log the status every that many seconds (0: never).
+    trade_date : str, optional
+        The trade date of a new day (ISO; default: the config's, else today UTC).
 
     Returns
     -------
@@ -134,7 +140,7 @@ async def serve(config, wal_path, engine="model", host="127.0.0.1", port=0, fsyn
     if isinstance(config, str):
         config = load_config(config)
     venue = Venue(config, wal_path, engine, feed_pcap, decision_log, fsync, host, port,
-                  heartbeat, client_timeout)
+                  heartbeat, client_timeout, trade_date=trade_date)
     await venue.start()
     if port_file:
         with open(port_file + ".tmp", "w") as f:
@@ -182,7 +188,22 @@ def add_serve_arguments(parser):
                         help="end the trading day at shutdown (M E C, End of Session)")
     parser.add_argument("--status-interval", type=float, default=0,
                         help="log the status every N seconds")
+    add_trade_date_argument(parser)
     return parser
+
+
+def add_trade_date_argument(parser):
+    """``--trade-date`` (of ``tickwire serve`` and ``tickwire run``)."""
+    parser.add_argument("--trade-date", type=_trade_date, metavar="YYYY-MM-DD",
+                        help="the trade date a new day opens with, recorded in the journal "
+                             "(default: the config's trade_date, else today UTC)")
+
+
+def _trade_date(text):
+    try:
+        return parse_trade_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def serve_main(args):
@@ -192,7 +213,8 @@ def serve_main(args):
     status = asyncio.run(serve(
         args.config, args.wal, args.engine, args.host, args.port, args.fsync, args.feed_pcap,
         args.decision_log, args.heartbeat, args.client_timeout, args.port_file,
-        close_day=args.close_day, status_interval=args.status_interval))
+        close_day=args.close_day, status_interval=args.status_interval,
+        trade_date=args.trade_date))
     print(json.dumps(status, indent=2))
     return 0
 
