@@ -15,6 +15,10 @@ The file is TOML (``.toml``) or JSON (anything else) with the same structure::
     credit_limit = 50000000         # $ (exact to 1/10000 $)
     collar_pct = 2.5                # % (exact to a basis point)
 
+    [feed]                          # market data (tickwire.marketdata.settings.FeedSettings)
+    group = "239.255.70.1"
+    port = 26400
+
     [accounts.alice]                # one login (username ≤ 6 characters)
     firm = "F01"                    # OUCH firm, ≤ 4 characters; firms are also STP groups
     password = "scrypt$16384$8$1$<salt hex>$<key hex>"
@@ -112,6 +116,7 @@ class Config:
     symbols: dict = field(default_factory=dict)         # name -> reference price, 1/10000 $
     session: str = "TW00000001"
     trade_date: str | None = None                       # ISO YYYY-MM-DD
+    feed: dict = field(default_factory=dict)            # the [feed] table, as written
 
 
 def parse_trade_date(value):
@@ -151,6 +156,10 @@ def parse_config(data):
         raise ValueError(f"session name {cfg.session!r} is longer than 10 characters")
     if data.get("trade_date") is not None:
         cfg.trade_date = parse_trade_date(data["trade_date"])
+    feed = data.get("feed", {})
+    if not isinstance(feed, dict):
+        raise ValueError("feed must be a table of settings")
+    cfg.feed = dict(feed)
     risk = data.get("risk", {})
     cfg.restricted = frozenset(risk.get("restricted", ()))
     for name, price in data.get("symbols", {}).items():

@@ -103,6 +103,17 @@ class FeedBook:
         return {"bid": bid[0][:2] if bid else None, "ask": ask[0][:2] if ask else None,
                 "last": self.last_trade.get(locate)}
 
+    def state(self):
+        """What two copies of the book must agree on: every order (reference → locate, side,
+        shares, price), each price's queue (references in time priority) and the halted
+        locates. Last trade and volume are left out: a late joiner learns them as they come.
+        """
+        orders, queues = {}, {}
+        for ref, o in self.orders.items():
+            orders[ref] = (o.locate, o.side, o.shares, o.price)
+            queues.setdefault((o.locate, o.side, o.price), []).append(ref)
+        return orders, queues, {locate for locate, halted in self.halted.items() if halted}
+
     def crossed(self, locate):
         """True if the best bid (any size) is at or above the best ask."""
         bids = [o.price for o in self.orders.values() if o.locate == locate and o.side == "B"]
