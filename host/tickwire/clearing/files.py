@@ -16,9 +16,9 @@ import io
 import json
 import os
 
-from tickwire.clearing.money import format_amount, parse_amount
 from tickwire.clearing.netting import NetPosition, efficiencies
 from tickwire.clearing.opening import CcpTerms, OpeningBalance
+from tickwire.core.money import format_price, parse_amount
 
 __all__ = [
     "OBLIGATION_COLUMNS",
@@ -60,9 +60,9 @@ def netting_summary(netting, trade_date, settle_date, cycle):
     e = efficiencies(netting)
     return {"trade_date": trade_date.isoformat(), "settlement_date": settle_date.isoformat(),
             "cycle": f"T+{cycle}", "trades": netting.trades,
-            "gross": {"shares": netting.gross_shares, "cash": format_amount(netting.gross_cash),
+            "gross": {"shares": netting.gross_shares, "cash": format_price(netting.gross_cash),
                       "movements": netting.gross_movements},
-            "net": {"shares": netting.net_shares, "cash": format_amount(netting.net_cash),
+            "net": {"shares": netting.net_shares, "cash": format_price(netting.net_cash),
                     "movements": netting.net_movements},
             "efficiency": round(netting.efficiency, 6),
             "reduction": {k: round(v, 6) for k, v in e.items()}}
@@ -72,10 +72,10 @@ def write_clearing(out_dir, trades, netting, trade_date, settle_date, cycle, ope
     """Write the four files of one clearing run into ``out_dir``."""
     os.makedirs(out_dir, exist_ok=True)
     write_atomic(os.path.join(out_dir, "trades.csv"), _csv(TRADE_COLUMNS, (
-        (t.match, t.symbol, t.qty, format_amount(t.price), t.buyer, t.seller,
+        (t.match, t.symbol, t.qty, format_price(t.price), t.buyer, t.seller,
          t.trade_date.isoformat()) for t in trades)))
     write_atomic(os.path.join(out_dir, "obligations.csv"), _csv(OBLIGATION_COLUMNS, (
-        (p.member, p.symbol, p.qty, format_amount(p.cash)) for p in netting.positions)))
+        (p.member, p.symbol, p.qty, format_price(p.cash)) for p in netting.positions)))
     summary = netting_summary(netting, trade_date, settle_date, cycle)
     write_atomic(os.path.join(out_dir, "netting.json"), json.dumps(summary, indent=2) + "\n")
     members = sorted({p.member for p in netting.positions})

@@ -19,7 +19,7 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 
-from tickwire.clearing.money import SCALE, format_amount
+from tickwire.core.money import PRICE_SCALE, format_price, parse_amount
 
 __all__ = [
     "DEFAULT_CCP",
@@ -48,17 +48,21 @@ class OpeningBalance:
 @dataclass(frozen=True)
 class CcpTerms:
     """The CCP's own capital and its settlement account's intraday credit (1/10000 $)."""
-    capital: int = 1_000_000 * SCALE
-    credit_line: int = 100_000_000 * SCALE
+    capital: int = 1_000_000 * PRICE_SCALE
+    credit_line: int = 100_000_000 * PRICE_SCALE
 
 
 DEFAULT_CCP = CcpTerms()
 
 
 def _amount(where, value):
+    # Exactly as written: a JSON number is read through its decimal text, never as binary.
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise OpeningError(f"{where}: {value!r} is not an amount in $")
-    amount = round(float(value) * SCALE)
+    try:
+        amount = parse_amount(str(value))
+    except ValueError as exc:
+        raise OpeningError(f"{where}: {exc}") from None
     if amount < 0:
         raise OpeningError(f"{where}: negative opening balance {value}")
     return amount
@@ -83,9 +87,9 @@ def parse_opening(data):
             {symbol: _shares(f"members.{firm}.shares.{symbol}", qty)
              for symbol, qty in (spec.get("shares") or {}).items()})
     ccp = data.get("ccp") or {}
-    terms = CcpTerms(_amount("ccp.capital", ccp.get("capital", DEFAULT_CCP.capital / SCALE)),
+    terms = CcpTerms(_amount("ccp.capital", ccp.get("capital", format_price(DEFAULT_CCP.capital))),
                      _amount("ccp.credit_line",
-                             ccp.get("credit_line", DEFAULT_CCP.credit_line / SCALE)))
+                             ccp.get("credit_line", format_price(DEFAULT_CCP.credit_line))))
     return members, terms
 
 
@@ -98,7 +102,7 @@ def read_opening(path):
 
 def opening_dict(balance):
     """The config form of an :class:`OpeningBalance` (amounts as $ strings)."""
-    return {"cash": float(format_amount(balance.cash)),
-            "margin": float(format_amount(balance.margin)),
-            "guarantee_fund": float(format_amount(balance.guarantee_fund)),
+    return {"cash": format_price(balance.cash),
+            "margin": format_price(balance.margin),
+            "guarantee_fund": format_price(balance.guarantee_fund),
             "shares": dict(balance.shares)}

@@ -23,9 +23,9 @@ from tickwire.clearing.files import read_clearing, read_obligations, write_atomi
 from tickwire.clearing.ledger.ledger import Ledger
 from tickwire.clearing.ledger.records import OK_RESULTS
 from tickwire.clearing.ledger.store import open_store
-from tickwire.clearing.money import format_amount
 from tickwire.clearing.opening import OpeningError
 from tickwire.clearing.records import CASH
+from tickwire.core.money import format_price
 from tickwire.util.progress import progress as progress_bar
 
 __all__ = ["DEFAULT_BATCH", "AlreadySettled", "SettlementError", "open_ledgers", "settle"]
@@ -139,7 +139,7 @@ def _summary(coordinator, date, due, cash, securities):
     members = {}
     for name in sorted(per):
         m = per[name]
-        members[name] = dict(m, cash_moved=format_amount(m["cash_moved"]))
+        members[name] = dict(m, cash_moved=format_price(m["cash_moved"]))
     audit = {"cash": sorted(cash.audit()), "securities": sorted(securities.audit())}
     return {"date": date.isoformat(), "due": due.isoformat(),
             "totals": {"settled": sum(m["settled"] for m in per.values()),

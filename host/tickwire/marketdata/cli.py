@@ -9,8 +9,8 @@ import json
 import sys
 import time
 
+from tickwire.core.money import format_price
 from tickwire.marketdata.subscriber import PacketLoss, Subscriber
-from tickwire.marketdata.websocket import format_price
 from tickwire.protocol import itch, moldudp64, pcap
 from tickwire.protocol.feed import FeedAddress
 

@@ -19,10 +19,10 @@ import secrets
 import time
 
 from tickwire.accounts.config import make_config, parse_config
+from tickwire.core.money import format_price
 from tickwire.core.requests import Halt, Resume
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.gateways.ouch.client import OuchClient
-from tickwire.offline.commands import format_price
 from tickwire.offline.gen import generate
 from tickwire.ops.serve import Venue, add_trade_date_argument
 from tickwire.protocol.link import Side, Tif
@@ -179,7 +179,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     elapsed = time.perf_counter() - started
     await seq.drain()
     book_at_close = _depth(venue)
-    top = _top(venue)
+    top = venue.book.top_of_book(venue.sequencer.exchange.symbols)
     await venue.close_day()
     await seq.drain()
     await asyncio.sleep(0.05)
@@ -223,18 +223,6 @@ def _exposure(risk, account):
     """An account's exposure with its notionals in $ (exact decimal strings)."""
     exp = risk.exposure(account)
     return dict(exp, open=format_price(exp["open"]), executed=format_price(exp["executed"]))
-
-
-def _top(venue):
-    out = {}
-    for name, info in venue.sequencer.exchange.symbols.items():
-        top = venue.book.top(info.locate)
-        out[name] = {side: None if top[side] is None else
-                     {"price": format_price(top[side][0]), "shares": top[side][1]}
-                     for side in ("bid", "ask")}
-        out[name]["last"] = None if top["last"] is None else format_price(top["last"][0])
-        out[name]["halted"] = info.halted
-    return out
 
 
 def _depth(venue, levels=10):
