@@ -15,6 +15,7 @@ from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, fee
 from tickwire.offline.commands import CommandFileError, write_command_file
 from tickwire.offline.gen import generate
 from tickwire.offline.replay import replay
+from tickwire.ops.market import add_market_arguments, market_main
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
 from tickwire.protocol.link import ModelParams
@@ -157,6 +158,16 @@ def build_parser():
                        "with risk, sequencer, write-ahead log and engine until SIGINT/SIGTERM.")
     add_serve_arguments(p)
     p.set_defaults(func=serve_main)
+
+    p = sub.add_parser("market", help="a local market: venues, market makers, NBBO, broker API",
+                       description="Start several venues (each its own book, OUCH gateway and "
+                       "feed) with market makers quoting every symbol at slightly different "
+                       "prices, the consolidated quote (NBBO) from their ITCH feeds, and the "
+                       "broker: a retail REST/WebSocket API shaped like Alpaca's, routing each "
+                       "order to the best venue. Prints the API's address and a demo login; "
+                       "runs until Ctrl-C.")
+    add_market_arguments(p)
+    p.set_defaults(func=market_main)
 
     p = sub.add_parser("clear", help="post-trade: capture trades from a journal, novate, net",
                        description="Clear one session: replay its journal into trades (one per "

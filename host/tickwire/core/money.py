@@ -9,8 +9,8 @@ integer unit.
 
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["PRICE_SCALE", "PRICE_MAX", "parse_price", "format_price", "parse_amount",
-           "parse_scaled", "parse_dollars", "parse_pct_as_bp", "format_dollars",
+__all__ = ["PRICE_SCALE", "PRICE_MAX", "parse_price", "format_price", "format_dollars",
+           "parse_amount", "parse_scaled", "parse_dollars", "parse_pct_as_bp",
            "format_bp_as_pct"]
 
 #: 1/10000 $ per dollar.
@@ -43,6 +43,14 @@ def format_price(amount):
     sign = "-" if amount < 0 else ""
     whole, frac = divmod(abs(amount), PRICE_SCALE)
     return f"{sign}{whole}.{frac:04d}"
+
+
+def format_dollars(amount):
+    """``1825000`` → ``'182.50'``: as Alpaca's API writes money, at least two decimals and at
+    most four; negative amounts keep their sign."""
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(amount), PRICE_SCALE)
+    return f"{sign}{whole}.{f'{frac:04d}'.rstrip('0').ljust(2, '0')}"
 
 
 def parse_amount(text):
@@ -84,13 +92,6 @@ def parse_dollars(value, what="amount"):
 def parse_pct_as_bp(value, what="percentage"):
     """A percentage → basis points."""
     return parse_scaled(value, 100, what)
-
-
-def format_dollars(amount):
-    """1/10000 $ → ``"$1,234.5000"`` (exact)."""
-    sign = "-" if amount < 0 else ""
-    whole, frac = divmod(abs(amount), PRICE_SCALE)
-    return f"{sign}${whole:,}.{frac:04d}"
 
 
 def format_bp_as_pct(bp):

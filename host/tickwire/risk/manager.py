@@ -39,7 +39,7 @@ from collections import defaultdict
 from typing import NamedTuple
 
 from tickwire.accounts.config import Limits
-from tickwire.core.money import format_dollars
+from tickwire.core.money import format_dollars, format_price
 from tickwire.core.reasons import Reason
 
 __all__ = ["RiskManager", "Decision"]
@@ -166,18 +166,18 @@ class RiskManager:
             if limits.collar_bp is not None and price is not None and ref:
                 if abs(price - ref) * 10000 > limits.collar_bp * ref:
                     return Decision(False, Reason.COLLAR,
-                                    f"{who}: price {format_dollars(price)} outside "
-                                    f"{limits.collar_bp} bp of {format_dollars(ref)}")
+                                    f"{who}: price {format_price(price)} outside "
+                                    f"{limits.collar_bp} bp of {format_price(ref)}")
             if limits.max_order_notional is not None and notional > limits.max_order_notional:
                 return Decision(False, Reason.MAX_NOTIONAL,
-                                f"{who}: {format_dollars(notional)} above "
-                                f"{format_dollars(limits.max_order_notional)}")
+                                f"{who}: ${format_dollars(notional)} above "
+                                f"${format_dollars(limits.max_order_notional)}")
             if limits.credit_limit is not None:
                 total = exp.open_notional + exp.executed_notional + notional - old_notional
                 if total > limits.credit_limit:
                     return Decision(False, Reason.CREDIT,
-                                    f"{who}: exposure {format_dollars(total)} above credit "
-                                    f"limit {format_dollars(limits.credit_limit)}")
+                                    f"{who}: exposure ${format_dollars(total)} above credit "
+                                    f"limit ${format_dollars(limits.credit_limit)}")
             if limits.max_position is not None:
                 pos = exp.positions[symbol]
                 if side == "B":
