@@ -13,12 +13,16 @@ Rejected, Cancel Reject). The result is a report dict, written as ``run.json`` w
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import secrets
 import time
 
-from tickwire.accounts.config import make_config, parse_config
+from tickwire.accounts.config import make_config, parse_config, write_config
+from tickwire.clearing.calendar import trading_day
+from tickwire.clearing.day import clear_and_settle, describe
+from tickwire.clearing.opening import default_opening, opening_dict
 from tickwire.core.money import format_price
 from tickwire.core.requests import Halt, Resume
 from tickwire.engine.registry import ENGINE_HELP
@@ -28,7 +32,7 @@ from tickwire.ops.serve import Venue, add_trade_date_argument
 from tickwire.protocol.link import Side, Tif
 from tickwire.util.progress import progress as progress_bar
 
-__all__ = ["run_session", "run_main", "add_run_arguments", "latency_summary", "print_report"]
+__all__ = ["add_run_arguments", "latency_summary", "print_report", "run_main", "run_session"]
 
 _STP_NAMES = ("newest", "oldest", "both")
 _ANSWERS = {b"A", b"U", b"C", b"J", b"I"}
@@ -114,7 +118,7 @@ def _send_row(firm, row):
 
 async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model",
                       out_dir="build/run", progress=True, window=32, fsync="group", plot=True,
-                      trade_date=None):
+                      clearing=True, trade_date=None):
     """Play a generated day through the gateway; return the report dict.
 
     Parameters
@@ -133,25 +137,34 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         Show a tqdm bar.
     window : int
         Unanswered requests allowed per client.
+    clearing : bool
+        After the close, clear the day's journal and settle it on T+1 into
+        ``out_dir/clearing`` (the firms' opening balances are in ``out_dir/venue.json``).
     trade_date : str, optional
-        The day's trade date (ISO; default today UTC), recorded in the journal.
+        The day's trade date (ISO), recorded in the journal at the open and cleared under;
+        default today (UTC), or the next session if today is none.
     """
     os.makedirs(out_dir, exist_ok=True)
     rows = generate(orders, seed=seed, symbols=symbols, firms=clients)
     declared = {r.symbol: format_price(r.price) for r in rows if r.action == "symbol"}
     passwords = {f"F{i:02d}": secrets.token_hex(4) for i in range(clients)}
-    cfg = parse_config(make_config(
+    venue_config = make_config(
         {f"c{i:02d}": {"firm": f"F{i:02d}", "password": passwords[f"F{i:02d}"],
                        "stp": _STP_NAMES[i % 3], "max_order_qty": 100_000,
                        "collar_pct": 25} for i in range(clients)},
-        symbols=declared, n=2**12))
+        symbols=declared, n=2**12)
+    venue_config["members"] = {firm: opening_dict(balance) for firm, balance in
+                               default_opening(sorted(passwords), sorted(declared)).items()}
+    config_path = os.path.join(out_dir, "venue.json")
+    write_config(config_path, venue_config)
+    cfg = parse_config(venue_config)
     wal_path = os.path.join(out_dir, "session.wal")
     for stale in (wal_path, os.path.join(out_dir, "decisions.jsonl")):
         if os.path.exists(stale):
             os.unlink(stale)
     venue = Venue(cfg, wal_path, engine, feed_pcap=os.path.join(out_dir, "feed.pcap"),
                   decision_log=os.path.join(out_dir, "decisions.jsonl"), fsync=fsync,
-                  trade_date=trade_date)
+                  trade_date=trade_date or trading_day(dt.datetime.now(dt.UTC).date()).isoformat())
     await venue.start()
     firms = {}
     for i in range(clients):
@@ -186,6 +199,10 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     await venue.stop()
     for firm in firms.values():
         await firm.client.close()
+    post_trade = None
+    if clearing:
+        post_trade = clear_and_settle(wal_path, config_path, os.path.join(out_dir, "clearing"),
+                                      progress=progress)      # the journal's trade date
     latencies = [x for f in firms.values() for x in f.latencies]
     counts = seq.counts
     report = {
@@ -211,6 +228,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "top_of_book": top,
         "positions": {f"c{i:02d}": _exposure(venue.risk, f"c{i:02d}") for i in range(clients)},
         "feed_packets": venue.packets,
+        "clearing": post_trade,
     }
     with open(os.path.join(out_dir, "run.json"), "w") as f:
         json.dump(report, f, indent=2)
@@ -279,6 +297,8 @@ def add_run_arguments(parser):
     parser.add_argument("--fsync", choices=("record", "group", "none"), default="group",
                         help="WAL fsync policy (default: group commit)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-clearing", action="store_true",
+                        help="skip clearing and T+1 settlement after the close")
     add_trade_date_argument(parser)
     return parser
 
@@ -298,6 +318,9 @@ def print_report(r, echo=print):
         echo("rejects: " + ", ".join(f"{k} {v:,}" for k, v in rejects.items()))
     echo(f"WAL: {r['wal']['records']:,} records, {r['wal']['fsyncs']:,} fsyncs; "
          f"feed: {r['feed_packets']:,} MoldUDP64 packets")
+    if r.get("clearing"):
+        for line in describe(r["clearing"]):
+            echo(line)
     echo("top of book at the close:")
     for name, top in r["top_of_book"].items():
         bid = f"{top['bid']['shares']:>6} @ {top['bid']['price']}" if top["bid"] else "--"
@@ -311,10 +334,12 @@ def run_main(args):
     progress = not (args.no_progress or getattr(args, "quiet", False))
     report = asyncio.run(run_session(args.orders, args.clients, args.seed, args.symbols,
                                      args.engine, args.out, progress, args.window,
-                                     args.fsync, trade_date=args.trade_date))
+                                     args.fsync, clearing=not args.no_clearing,
+                                     trade_date=args.trade_date))
     if not getattr(args, "quiet", False):
         print_report(report)
-        print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl")
+        print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl, "
+              "venue.json, clearing/")
     return 0
 
 
