@@ -9,6 +9,12 @@ operator's path. Each client keeps at most ``window`` requests unanswered. Laten
 by the clients from the send of a request to its first answer (Accepted, Replaced, Canceled,
 Rejected, Cancel Reject). The result is a report dict, written as ``run.json`` with a plot
 ``run.png`` (latency histogram, depth at the close) into ``out_dir``.
+
+The venue publishes its feed on loopback multicast (free ports), and a
+:class:`~tickwire.marketdata.audience.FeedAudience` watches it beside the firms: a subscriber
+with injected loss recovering through re-requests, a late joiner through a snapshot (half-way
+through the day), and WebSocket clients; the report's ``feed`` says what was published, lost
+and recovered, and whether every subscriber's book equals the venue's at the close.
 """
 
 import argparse
@@ -27,6 +33,8 @@ from tickwire.core.money import format_price
 from tickwire.core.requests import Halt, Resume
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.gateways.ouch.client import OuchClient
+from tickwire.marketdata.audience import FeedAudience
+from tickwire.marketdata.settings import FeedSettings
 from tickwire.offline.gen import generate
 from tickwire.ops.serve import Venue, add_trade_date_argument
 from tickwire.protocol.link import Side, Tif
@@ -35,6 +43,10 @@ from tickwire.util.progress import progress as progress_bar
 __all__ = ["add_run_arguments", "latency_summary", "print_report", "run_main", "run_session"]
 
 _STP_NAMES = ("newest", "oldest", "both")
+
+#: The main job's feed: loopback multicast, every server on a free port.
+RUN_FEED = FeedSettings(group="239.255.90.1", port=0, rerequest_port=0, snapshot_port=0,
+                        ws_port=0, heartbeat=0.2)
 _ANSWERS = {b"A", b"U", b"C", b"J", b"I"}
 
 
@@ -118,7 +130,7 @@ def _send_row(firm, row):
 
 async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model",
                       out_dir="build/run", progress=True, window=32, fsync="group", plot=True,
-                      clearing=True, trade_date=None):
+                      clearing=True, feed=True, trade_date=None):
     """Play a generated day through the gateway; return the report dict.
 
     Parameters
@@ -140,6 +152,8 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     clearing : bool
         After the close, clear the day's journal and settle it on T+1 into
         ``out_dir/clearing`` (the firms' opening balances are in ``out_dir/venue.json``).
+    feed : bool
+        Publish the feed and run the :class:`FeedAudience` beside the firms.
     trade_date : str, optional
         The day's trade date (ISO), recorded in the journal at the open and cleared under;
         default today (UTC), or the next session if today is none.
@@ -164,8 +178,11 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
             os.unlink(stale)
     venue = Venue(cfg, wal_path, engine, feed_pcap=os.path.join(out_dir, "feed.pcap"),
                   decision_log=os.path.join(out_dir, "decisions.jsonl"), fsync=fsync,
+                  feed=RUN_FEED if feed else False,
                   trade_date=trade_date or trading_day(dt.datetime.now(dt.UTC).date()).isoformat())
     await venue.start()
+    audience = await FeedAudience(venue.marketdata, seed=seed).start(list(declared)) \
+        if feed else None
     firms = {}
     for i in range(clients):
         name = f"F{i:02d}"
@@ -175,7 +192,9 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     seq = venue.sequencer
     sent = 0
     started = time.perf_counter()
-    for row in progress_bar(rows, "run", "req", enabled=progress):
+    for i, row in enumerate(progress_bar(rows, "run", "req", enabled=progress)):
+        if audience is not None and i == len(rows) // 2:
+            await audience.join_late()
         if row.action in ("halt", "resume"):
             operator = Halt if row.action == "halt" else Resume
             seq.submit_nowait(operator(ts=seq.now(), symbol=row.symbol))
@@ -193,9 +212,15 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     await seq.drain()
     book_at_close = _depth(venue)
     top = venue.book.top_of_book(venue.sequencer.exchange.symbols)
+    feed_report = None
+    if audience is not None:
+        feed_report = await audience.check(venue.book, {
+            name: info.locate for name, info in seq.exchange.symbols.items()})
     await venue.close_day()
     await seq.drain()
     await asyncio.sleep(0.05)
+    if audience is not None:
+        await audience.close()
     await venue.stop()
     for firm in firms.values():
         await firm.client.close()
@@ -230,6 +255,8 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "feed_packets": venue.packets,
         "clearing": post_trade,
     }
+    if feed_report is not None:
+        report["feed"] = feed_report
     with open(os.path.join(out_dir, "run.json"), "w") as f:
         json.dump(report, f, indent=2)
     if plot:
@@ -299,6 +326,8 @@ def add_run_arguments(parser):
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-clearing", action="store_true",
                         help="skip clearing and T+1 settlement after the close")
+    parser.add_argument("--no-feed", action="store_true",
+                        help="do not publish the feed nor run its subscribers")
     add_trade_date_argument(parser)
     return parser
 
@@ -318,6 +347,8 @@ def print_report(r, echo=print):
         echo("rejects: " + ", ".join(f"{k} {v:,}" for k, v in rejects.items()))
     echo(f"WAL: {r['wal']['records']:,} records, {r['wal']['fsyncs']:,} fsyncs; "
          f"feed: {r['feed_packets']:,} MoldUDP64 packets")
+    if "feed" in r:
+        print_feed_report(r["feed"], echo)
     if r.get("clearing"):
         for line in describe(r["clearing"]):
             echo(line)
@@ -329,13 +360,28 @@ def print_report(r, echo=print):
              f"{'  HALTED' if top['halted'] else ''}")
 
 
+def print_feed_report(f, echo=print):
+    """The feed part of the run report."""
+    echo(f"feed published: {f['messages']:,} messages in {f['packets']:,} multicast packets "
+         f"(+{f['heartbeats']:,} heartbeats)")
+    echo(f"lossy subscriber: {f['lost_packets']:,} packets ({f['lost_messages']:,} messages) "
+         f"dropped on receipt, {f['recovered_messages']:,} messages recovered by "
+         f"{f['rerequests']:,} re-requests ({f['retransmitted_packets']:,} packets resent)")
+    for name, sub in f["subscribers"].items():
+        joined = f", joined at sequence {sub['joined_at']:,}" if "joined_at" in sub else ""
+        echo(f"  {name}: book {'equals' if sub['book_equal'] else 'DIFFERS FROM'} the "
+             f"venue's at the close{joined}")
+    echo(f"  {f['websocket_clients']} WebSocket clients: {f['websocket_updates']:,} updates, "
+         f"L2 {'equals' if f['websocket_equal'] else 'DIFFERS FROM'} the venue's at the close")
+
+
 def run_main(args):
     """``tickwire run`` entry: ``args`` from :func:`add_run_arguments`."""
     progress = not (args.no_progress or getattr(args, "quiet", False))
     report = asyncio.run(run_session(args.orders, args.clients, args.seed, args.symbols,
                                      args.engine, args.out, progress, args.window,
                                      args.fsync, clearing=not args.no_clearing,
-                                     trade_date=args.trade_date))
+                                     feed=not args.no_feed, trade_date=args.trade_date))
     if not getattr(args, "quiet", False):
         print_report(report)
         print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl, "
