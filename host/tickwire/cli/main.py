@@ -8,16 +8,17 @@ from pathlib import Path
 
 from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.bench.runner import run_benchmarks
-from tickwire.engine.registry import ENGINE_HELP
+from tickwire.engine.registry import ENGINE_HELP, EngineSpecError
+from tickwire.engine.serial import LinkError
 from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
 from tickwire.offline.commands import CommandFileError, write_commands
 from tickwire.offline.gen import generate
-from tickwire.offline.replay import replay
+from tickwire.offline.replay import FeedMismatch, replay
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
 from tickwire.protocol.link import ModelParams
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 log = logging.getLogger("tickwire")
 
@@ -34,11 +35,22 @@ def _replay(args):
     except FileNotFoundError as exc:
         print(f"tickwire replay: {exc.filename}: no such file", file=sys.stderr)
         return 2
+    except EngineSpecError as exc:
+        print(f"tickwire replay: --engine {args.engine}: {exc}", file=sys.stderr)
+        return 2
+    except FeedMismatch as exc:
+        print(f"tickwire replay: {exc}", file=sys.stderr)
+        return 1
     if args.summary:
         Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("replayed %d commands: %d trades, feed %d messages in %d packets%s%s",
+    link = summary.get("link")
+    log.info("replayed %d commands: %d trades, feed %d messages in %d packets%s%s%s%s",
              summary["commands"], summary["trades"], summary["feed"]["messages"],
-             summary["feed"]["packets"], f", pcap {args.pcap}" if args.pcap else "",
+             summary["feed"]["packets"],
+             "; the board's own feed packets match the host's encoding"
+             if "end_of_session" in summary["feed"] else "",
+             f"; link: {link['retransmits']} resends, {link['naks']} NAKs" if link else "",
+             f", pcap {args.pcap}" if args.pcap else "",
              f", reports {args.reports}" if args.reports else "")
     return 0
 
@@ -192,7 +204,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(name)s: %(message)s")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except LinkError as exc:
+        # A link to a board failed (LinkDown, LinkCorrupted, BookMismatch, …): the message says
+        # what happened and what to check; outputs are written whole or not at all.
+        print(f"tickwire {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
