@@ -29,7 +29,7 @@ default; a board reports its own). The host imports none of the simulated engine
 
 from importlib.metadata import entry_points
 
-__all__ = ["ENGINE_HELP", "EngineSpecError", "engine_names", "open_engine"]
+__all__ = ["ENGINE_HELP", "EngineSpecError", "InProcessEngine", "engine_names", "open_engine"]
 
 GROUP = "tickwire.engines"
 
@@ -61,3 +61,25 @@ def open_engine(spec, params=None):
         raise EngineSpecError(f"unknown engine {spec!r}; choose from "
                               f"{', '.join(engine_names())}")
     return found.load().from_spec(option, params)
+
+
+class InProcessEngine:
+    """Base of the engines that answer one command at a time in this process and take no
+    option after their name: ``from_spec``, ``process_all`` and ``close`` for them."""
+
+    batch = False
+
+    def __init__(self, params):
+        self.params = params
+
+    @classmethod
+    def from_spec(cls, option, params=None):
+        if option:
+            raise EngineSpecError(f"the {cls.name} engine takes no option (got {option!r})")
+        return cls(params)
+
+    def process_all(self, commands):
+        return [self.process(cmd) for cmd in commands]
+
+    def close(self):
+        pass

@@ -54,7 +54,7 @@ BAUD = 3_000_000
 class ModelStandIn(wiring.Component):
     """STAND-IN for the exchange core: its ports, driven by a testbench (the reference model).
 
-    Has :class:`~tickwire.boards.core.ExchangeCore`'s ports so that the board's own wiring
+    Has :class:`~tickwire.boards.core.BoardCore`'s ports so that the board's own wiring
     (:func:`~tickwire.boards.top.connect_core`) takes it; the testbench sets ``i_cmd.ready``,
     ``o_event`` and ``o_mold``; ``o_halted`` stays 0.
     """
