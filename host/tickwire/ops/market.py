@@ -7,8 +7,9 @@ on each, the consolidated book fed by every venue's ITCH feed, the broker (a mem
 every venue through its own OUCH sessions) and the REST/WebSocket API on uvicorn, HTTPS with
 a self-signed certificate unless ``plain_http``.
 
-Each venue's ITCH messages reach the consolidated book in process, from the venue's feed
-publisher as it encodes them (the venues do not yet put their feeds on the network).
+Each venue publishes its ITCH feed on a multicast group of its own (MoldUDP64, with its
+re-request and snapshot servers); the consolidated book follows each through a
+:class:`~tickwire.marketdata.subscriber.Subscriber`, as a SIP does.
 """
 
 import argparse
@@ -29,6 +30,8 @@ from tickwire.gateways.rest.app import create_app
 from tickwire.gateways.rest.auth import TokenIssuer
 from tickwire.gateways.rest.ratelimit import DEFAULT_RATE_LIMIT, RateLimiter
 from tickwire.gateways.rest.tls import self_signed
+from tickwire.marketdata.settings import FeedSettings
+from tickwire.marketdata.subscriber import Subscriber
 from tickwire.ops.market_makers import MarketMaker, venue_offsets
 from tickwire.ops.serve import Venue
 from tickwire.routing.log import RoutingLog
@@ -50,6 +53,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SYMBOLS = {"AAPL": 182.50, "MSFT": 415.00, "AMZN": 178.25, "TSLA": 250.00}
 DEFAULT_CASH = 1_000_000 * PRICE_SCALE
 VENUE_NAMES = ("XNAS", "XNYS", "BATS", "IEXG", "EDGX", "ARCX", "MEMX", "XPHL")
+FEED_GROUP = "239.255.72.{}"
+"""Venue ``i``'s multicast group (its ports are chosen free at start)."""
 _BROKER, _MAKER = ("brk", "BRK"), ("mm", "MM")
 
 
@@ -88,7 +93,7 @@ class Market:
         self.out_dir, self.host, self.port = out_dir, host, port
         self.plain_http = plain_http
         self.passwords = {_BROKER[0]: secrets.token_hex(5), _MAKER[0]: secrets.token_hex(5)}
-        self.venues, self.makers = {}, {}
+        self.venues, self.makers, self.subscribers = {}, {}, {}
         self.book = ConsolidatedBook(self.names)
         self.accounts = AccountBook()
         for user, password in (users or {}).items():
@@ -116,17 +121,25 @@ class Market:
             {_BROKER[0]: {"firm": _BROKER[1], "password": self.passwords[_BROKER[0]]},
              _MAKER[0]: {"firm": _MAKER[1], "password": self.passwords[_MAKER[0]]}},
             symbols=self.symbols, n=2**10))
-        for name in self.names:
+        for i, name in enumerate(self.names):
             directory = os.path.join(self.out_dir, name)
             shutil.rmtree(directory, ignore_errors=True)
             os.makedirs(directory)
+            feed = FeedSettings(group=FEED_GROUP.format(i + 1), port=0, interface=self.host,
+                                host=self.host, rerequest_port=0, snapshot_port=0,
+                                ws_port=None, session=f"{name}0001")
             venue = Venue(config, os.path.join(directory, "session.wal"),
                           feed_pcap=os.path.join(directory, "feed.pcap"),
                           decision_log=os.path.join(directory, "decisions.jsonl"),
-                          host=self.host)
-            self._feed_to_book(name, venue)
+                          host=self.host, feed=feed)
             await venue.start()
             self.venues[name] = venue
+            md = venue.marketdata
+            subscriber = Subscriber(*md.feed_address, interface=self.host,
+                                    rerequest=md.rerequest_address,
+                                    snapshot=md.snapshot_address)
+            self.subscribers[name] = self.book.subscribe(name, subscriber)
+            await subscriber.start()
         for i, name in enumerate(self.names):
             address = (self.host, self.venues[name].gateway.port)
             quotes = {}
@@ -143,18 +156,7 @@ class Market:
         await self._serve_api()
         return self
 
-    def _feed_to_book(self, name, venue):
-        """Hand every ITCH message the venue publishes to the consolidated book as well."""
-        publisher = venue.feed
-        own = publisher.on_message
-
-        def both(message):
-            own(message)
-            self.book.apply(name, message)
-
-        publisher.on_message = both
-
-    async def _quotes_shown(self, timeout=5.0):
+    async def _quotes_shown(self, timeout=10.0):
         """Wait until every symbol has a bid and an ask on every venue."""
         async def shown():
             while not all(len(self.book.venue_quotes(s)) == len(self.names) and
@@ -193,6 +195,8 @@ class Market:
             await maker.close()
         for venue in self.venues.values():
             await venue.stop(close_day=True)
+        for subscriber in self.subscribers.values():
+            await subscriber.close()
         self.audit.close()
         self.routing_log.close()
 

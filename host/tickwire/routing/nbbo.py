@@ -2,8 +2,10 @@
 the National Best Bid and Offer per symbol with the venue that sets each side.
 
 Every venue has its own :class:`~tickwire.marketdata.book.SubscriberBook` (its locates are its
-own); a symbol is known by its stock name. After a venue's feed changes a locate,
-:meth:`ConsolidatedBook.update` re-reads that venue's top of book and recomputes the NBBO.
+own): a multicast subscriber's (:meth:`ConsolidatedBook.subscribe`), or one fed here message
+by message (:meth:`ConsolidatedBook.apply`). A symbol is known by its stock name. After a
+venue's feed changes a locate, :meth:`ConsolidatedBook.update` re-reads that venue's top of
+book and recomputes the NBBO.
 A venue's quote is *protected* (counts for the NBBO) while the venue is in market hours
 (ITCH system events ``Q`` to ``M``) and the symbol is not halted there. Ties go to the venue
 that reached the price first (time priority), as the SIP attributes them.
@@ -59,9 +61,7 @@ class ConsolidatedBook:
     Members
     -------
     books : dict of str to SubscriberBook
-        Each venue's book (replace one with a subscriber's own book through :meth:`attach`).
-    delays_ns : list of int
-        With :meth:`apply_packet`'s ``received_ns``: feed packet arrival → NBBO recomputed.
+        Each venue's book.
     """
 
     def __init__(self, venues, on_nbbo=None):
@@ -69,42 +69,38 @@ class ConsolidatedBook:
         self.books = {v: SubscriberBook() for v in self.venues}
         self.on_nbbo = on_nbbo
         self.in_hours = dict.fromkeys(self.venues, False)
+        self._system = {}           # venue -> the system event message last read
         self.quotes = {}            # symbol -> {venue: VenueQuote}
         self.nbbo = {}              # symbol -> Nbbo
-        self.delays_ns = []
         self.updates = 0
 
-    def attach(self, venue, book):
-        """Use ``book`` (e.g. a multicast subscriber's) as ``venue``'s book."""
-        self.books[venue] = book
+    def subscribe(self, venue, subscriber):
+        """Follow ``venue``'s feed through a :class:`~tickwire.marketdata.subscriber.Subscriber`
+        (its book, which a snapshot may replace, and its ``on_update``)."""
+        def updated(locate):
+            self.books[venue] = subscriber.book
+            self.update(venue, locate)
+        subscriber.on_update = updated
+        self.books[venue] = subscriber.book
+        return subscriber
 
     # -- input -----------------------------------------------------------------------------
 
     def apply(self, venue, message):
         """Apply one raw ITCH message of ``venue``'s feed and update what it touched."""
-        self.update(venue, self.books[venue].apply(message), message)
+        self.update(venue, self.books[venue].apply(message))
 
-    def apply_packet(self, venue, messages, received_ns=None):
-        """Apply a packet's messages, then update each locate once; record the delay."""
+    def update(self, venue, locate):
+        """Re-read ``venue``'s quote in ``locate`` and its market hours (the book's last
+        system event, which a live ``S`` message or a snapshot sets)."""
         book = self.books[venue]
-        touched = {}
-        for message in messages:
-            touched.setdefault(book.apply(message), message)
-        for locate, message in touched.items():
-            self.update(venue, locate, message)
-        if received_ns is not None:
-            self.delays_ns.append(time.perf_counter_ns() - received_ns)
-
-    def update(self, venue, locate, message=None):
-        """Re-read ``venue``'s quote in ``locate`` (0: a system event, ``message``)."""
-        book = self.books[venue]
-        if locate == 0:
-            code = itch.decode(message).event_code if message else None
+        if book.system is not self._system.get(venue):
+            self._system[venue] = book.system
+            code = itch.decode(book.system).event_code if book.system else None
             if code in ("Q", "M"):
                 self.in_hours[venue] = code == "Q"
                 for where, symbol in book.book.stocks.items():
                     self._refresh(venue, symbol, book, where)
-            return
         symbol = book.book.stocks.get(locate)
         if symbol is not None:
             self._refresh(venue, symbol, book, locate)
