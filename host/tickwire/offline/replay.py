@@ -4,7 +4,7 @@ import io
 
 from tickwire.engine.model import ModelEngine
 from tickwire.engine.registry import open_engine
-from tickwire.offline.commands import read_commands
+from tickwire.offline.commands import read_command_file
 from tickwire.offline.device_feed import DeviceFeedError, device_frames, feed_difference
 from tickwire.offline.session import TradingSession
 from tickwire.protocol import pcap
@@ -33,7 +33,7 @@ def replay(commands, engine="model", pcap_path=None, reports_path=None, params=N
     outputs are renamed into place only when the replay has finished, so a link that fails
     half-way leaves none.
     """
-    rows = read_commands(commands) if isinstance(commands, str) else commands
+    rows = read_command_file(commands) if isinstance(commands, str) else commands
     source = open_engine(engine, params) if isinstance(engine, str) else engine
     eng, frames = source, None
     if getattr(source, "batch", False):
