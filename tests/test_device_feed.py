@@ -10,7 +10,7 @@ import json
 import pytest
 from tickwire.engine.model import ModelEngine
 from tickwire.marketdata.feed import FeedPublisher
-from tickwire.offline.commands import write_commands
+from tickwire.offline.commands import write_command_file
 from tickwire.offline.device_feed import device_frames
 from tickwire.offline.gen import generate
 from tickwire.offline.replay import FeedMismatch, replay
@@ -53,7 +53,7 @@ class _Device:
 @pytest.fixture(scope="module")
 def day(tmp_path_factory):
     path = tmp_path_factory.mktemp("day") / "day.csv"
-    write_commands(path, generate(40, seed=3, symbols=2, params=PARAMS))
+    write_command_file(path, generate(40, seed=3, symbols=2, params=PARAMS))
     return path
 
 
