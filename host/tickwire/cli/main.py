@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.bench.runner import run_benchmarks
+from tickwire.compliance.audit.cli import add_audit_arguments
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
 from tickwire.offline.commands import CommandFileError, write_commands
@@ -178,6 +179,11 @@ def build_parser():
     p = feed_sub.add_parser("dump", help="feed messages as JSON lines (live or from a pcap)")
     add_dump_arguments(p)
     p.set_defaults(func=feed_dump)
+
+    p = sub.add_parser("audit", help="the audit trail: export, verify, prove, query",
+                       description="The compliance audit trail (RFC 9162 Merkle tree, Ed25519 "
+                       "signed tree heads) that the main job writes into build/run/audit/.")
+    add_audit_arguments(p)
 
     p = sub.add_parser("bench", help="run the benchmarks; print a table, write JSON")
     p.add_argument("--only", action="append", metavar="NAME",

@@ -13,12 +13,14 @@ Rejected, Cancel Reject). The result is a report dict, written as ``run.json`` w
 
 import argparse
 import asyncio
+import datetime
 import json
 import os
 import secrets
 import time
 
 from tickwire.accounts.config import make_config, parse_config
+from tickwire.compliance.job import format_compliance, run_compliance
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.gateways.ouch.client import OuchClient
 from tickwire.offline.commands import format_price
@@ -112,7 +114,8 @@ def _send_row(firm, row):
 
 
 async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model",
-                      out_dir="build/run", progress=True, window=32, fsync="group", plot=True):
+                      out_dir="build/run", progress=True, window=32, fsync="group", plot=True,
+                      trade_date=None):
     """Play a generated day through the gateway; return the report dict.
 
     Parameters
@@ -131,6 +134,8 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         Show a tqdm bar.
     window : int
         Unanswered requests allowed per client.
+    trade_date : datetime.date, optional
+        The session's date for the audit trail (default: today, UTC).
     """
     os.makedirs(out_dir, exist_ok=True)
     rows = generate(orders, seed=seed, symbols=symbols, firms=clients)
@@ -205,6 +210,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "positions": {f"c{i:02d}": venue.risk.exposure(f"c{i:02d}") for i in range(clients)},
         "feed_packets": venue.packets,
     }
+    report["compliance"] = run_compliance(out_dir, wal_path, cfg, trade_date)
     with open(os.path.join(out_dir, "run.json"), "w") as f:
         json.dump(report, f, indent=2)
     if plot:
@@ -278,6 +284,8 @@ def add_run_arguments(parser):
     parser.add_argument("--fsync", choices=("record", "group", "none"), default="group",
                         help="WAL fsync policy (default: group commit)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--trade-date", type=datetime.date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="the session's date in the audit trail (default: today, UTC)")
     return parser
 
 
@@ -298,6 +306,8 @@ def print_report(r, echo=print):
         echo("rejects: " + ", ".join(f"{k} {v:,}" for k, v in rejects.items()))
     echo(f"WAL: {r['wal']['records']:,} records, {r['wal']['fsyncs']:,} fsyncs; "
          f"feed: {r['feed_packets']:,} MoldUDP64 packets")
+    for line in format_compliance(r["compliance"]):
+        echo(line)
     echo("top of book at the close:")
     for name, top in r["top_of_book"].items():
         bid = f"{top['bid']['shares']:>6} @ {top['bid']['price']}" if top["bid"] else "--"
@@ -311,10 +321,11 @@ def run_main(args):
     progress = not (args.no_progress or getattr(args, "quiet", False))
     report = asyncio.run(run_session(args.orders, args.clients, args.seed, args.symbols,
                                      args.engine, args.out, progress, args.window,
-                                     args.fsync))
+                                     args.fsync, trade_date=args.trade_date))
     if not getattr(args, "quiet", False):
         print_report(report)
-        print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl")
+        print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl, "
+              "audit/")
     return 0
 
 

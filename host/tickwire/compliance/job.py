@@ -1,0 +1,39 @@
+"""The main job's compliance step: the day's audit directory, verified, and its summary."""
+
+import datetime
+import os
+
+from tickwire.compliance.audit.day import write_audit_dir
+from tickwire.compliance.audit.keys import load_public_key
+from tickwire.compliance.audit.trail import PUBLIC_KEY_FILE, read_trail_lines
+from tickwire.compliance.audit.verify import verify_trail
+
+__all__ = ["format_compliance", "run_compliance"]
+
+
+def run_compliance(run_dir, wal_path, config, trade_date=None):
+    """Write ``RUN_DIR/audit/`` from the WAL, verify it; return the summary dict.
+
+    Raises
+    ------
+    RuntimeError
+        If the trail just written does not verify.
+    """
+    trade_date = trade_date or datetime.datetime.now(datetime.UTC).date()
+    audit_dir = os.path.join(run_dir, "audit")
+    written = write_audit_dir(audit_dir, wal_path, config, trade_date,
+                              os.path.join(run_dir, "keys"))
+    result = verify_trail(read_trail_lines(written["trail"]),
+                          load_public_key(os.path.join(audit_dir, PUBLIC_KEY_FILE)))
+    if not result.ok:
+        raise RuntimeError(f"the audit trail just written does not verify: {result.message}")
+    return {"audit": {"dir": audit_dir, "trade_date": trade_date.isoformat(),
+                      "records": result.records, "tree_heads": result.heads,
+                      "root": result.root, "verified": True}}
+
+
+def format_compliance(summary):
+    """One or two readable lines for the job's report."""
+    a = summary["audit"]
+    return [f"audit: {a['records']:,} records, {a['tree_heads']} signed tree heads, verified "
+            f"(root {a['root'][:16]}…) in {a['dir']}"]
