@@ -8,7 +8,6 @@ import json
 import shutil
 
 import pytest
-from tickwire.accounts.config import make_config, parse_config
 from tickwire.cli.main import main
 from tickwire.compliance.audit.day import write_audit_dir
 from tickwire.compliance.audit.keys import load_or_create_signing_key, write_public_key
@@ -18,16 +17,7 @@ from tickwire.compliance.audit.trail import record_leaf_bytes
 from tickwire.compliance.audit.vault import PiiVault, client_hash
 from uuid6 import UUID
 
-DATE = "2026-12-07"
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    assert main(["-q", "run", "--orders", "600", "--clients", "3", "--seed", "4",
-                 "--symbols", "2", "--out", str(out), "--trade-date", DATE,
-                 "--no-progress"]) == 0
-    return out
+from compliance_util import DATE, run_config, run_dir  # noqa: F401  (a fixture)
 
 
 def _lines(path):
@@ -85,10 +75,7 @@ def test_records_follow_the_schema(run_dir):
 
 
 def test_rebuilt_identically_from_the_journal(run_dir, tmp_path):
-    config = parse_config(make_config(
-        {f"c{i:02d}": {"firm": f"F{i:02d}", "password": "x", "max_order_qty": 100_000,
-                       "stp": ("newest", "oldest", "both")[i % 3], "collar_pct": 25.0}
-         for i in range(3)}, n=2**4))
+    config = run_config()
     again = tmp_path / "audit"
     again.mkdir()
     shutil.copy(run_dir / "audit" / "vault.sqlite", again / "vault.sqlite")

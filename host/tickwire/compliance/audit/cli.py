@@ -1,10 +1,12 @@
 """``tickwire audit``: export, verify, prove and query the audit trail."""
 
+import datetime
 import json
 import os
 import shutil
 import sys
 
+from tickwire.compliance.audit.cat import write_cat
 from tickwire.compliance.audit.correction import CORRECTABLE, append_correction
 from tickwire.compliance.audit.keys import KeyFileError, load_or_create_signing_key, load_public_key
 from tickwire.compliance.audit.merkle import (
@@ -16,8 +18,19 @@ from tickwire.compliance.audit.merkle import (
 from tickwire.compliance.audit.trail import (
     PUBLIC_KEY_FILE,
     TRAIL_FILE,
+    read_records,
     read_trail_lines,
     record_leaf_bytes,
+    trail_date,
+)
+from tickwire.compliance.audit.tiers import AuditStore, days_between
+from tickwire.compliance.audit.vault import (
+    VAULT_FILE,
+    ClientErased,
+    PiiVault,
+    client_hash,
+    load_regulator_private_key,
+    recover_escrow,
 )
 from tickwire.compliance.audit.verify import verify_trail
 
@@ -130,8 +143,133 @@ def _correct(args):
     return 0
 
 
-def add_audit_arguments(parser, query=None):
-    """The ``tickwire audit`` subcommands on ``parser``; ``query`` adds the query command."""
+def _audit_dir(path):
+    if not os.path.isfile(os.path.join(path, TRAIL_FILE)):
+        raise FileNotFoundError(f"{path}: not an audit directory (no {TRAIL_FILE})")
+    return path
+
+
+def _daily_hashes(args, days):
+    """{day: the client's hash that day} from the vault, or from the escrow with the
+    regulator's key (break glass); None when the client is unknown."""
+    vault_path = os.path.join(args.audit_dir, VAULT_FILE)
+    if args.regulator_key:
+        entry = recover_escrow(vault_path, load_regulator_private_key(args.regulator_key)).get(
+            args.client)
+        if entry is None:
+            return None
+        print(f"break glass: client {args.client!r} recovered from the regulator escrow",
+              file=sys.stderr)
+        return {d: client_hash(args.client, entry[0], d) for d in days}
+    vault = PiiVault(vault_path)
+    try:
+        if vault.key(args.client) is None and not vault.erased(args.client):
+            return None
+        return {d: vault.hash_for(args.client, d) for d in days}
+    finally:
+        vault.close()
+
+
+def _query(args):
+    if args.to < args.start:
+        return _err("query", f"--to {args.to} is before --from {args.start}")
+    try:
+        _audit_dir(args.audit_dir)
+        days = days_between(args.start, args.to)
+        hashes = _daily_hashes(args, days)
+    except ClientErased as exc:
+        print(f"tickwire audit query: {exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as exc:
+        return _err("query", exc)
+    store = AuditStore(args.audit_dir, args.hot_url)
+    try:
+        plan = store.plan(days)
+        print(plan.describe(), file=sys.stderr)
+        rows = [] if hashes is None else store.query(plan, hashes)
+    finally:
+        store.close()
+    if hashes is None:
+        print(f"client {args.client!r} is not in the vault: no records", file=sys.stderr)
+    out = open(args.output, "w") if args.output else sys.stdout
+    try:
+        for day, index, _, record in rows:
+            out.write(json.dumps(dict(record, trade_date=day.isoformat(), index=index),
+                                 sort_keys=True) + "\n")
+    finally:
+        if args.output:
+            out.close()
+    tiers = {t: sum(1 for r in rows if r[2] == t) for t in ("hot", "warm")}
+    print(f"{len(rows)} records ({tiers['hot']} hot, {tiers['warm']} warm)", file=sys.stderr)
+    return 0
+
+
+def _forget(args):
+    try:
+        _audit_dir(args.audit_dir)
+    except FileNotFoundError as exc:
+        return _err("forget", exc)
+    vault = PiiVault(os.path.join(args.audit_dir, VAULT_FILE))
+    try:
+        done = vault.forget(args.client)
+    finally:
+        vault.close()
+    if not done:
+        return _err("forget", f"client {args.client!r} is not in the vault")
+    print(f"client {args.client!r} erased: key and identity deleted from the vault; their "
+          "audit records remain (still verifiable, no longer linkable)")
+    return 0
+
+
+def _ingest(args):
+    try:
+        records = read_records(_audit_dir(args.audit_dir))
+        day = trail_date(records)
+    except (FileNotFoundError, ValueError) as exc:
+        return _err("ingest", exc)
+    store = AuditStore(args.audit_dir, args.hot_url)
+    try:
+        count = store.load_day(day, records)
+        moved = store.age_out(args.today or day, args.hot_days)
+    finally:
+        store.close()
+    print(f"hot tier: {count} records of {day}; moved to the warm tier: "
+          f"{', '.join(map(str, moved)) or 'nothing'} (older than {args.hot_days} days)")
+    return 0
+
+
+def _age(args):
+    store = AuditStore(args.audit_dir, args.hot_url)
+    try:
+        moved = store.age_out(args.today, args.hot_days)
+    finally:
+        store.close()
+    print(f"moved to the warm tier: {', '.join(map(str, moved)) or 'nothing'}")
+    return 0
+
+
+def _cat(args):
+    try:
+        records = read_records(_audit_dir(args.audit_dir))
+        day = trail_date(records)
+    except (FileNotFoundError, ValueError) as exc:
+        return _err("cat", exc)
+    count = write_cat(args.output, records, day.isoformat())
+    print(f"wrote {args.output}: {count} CAT-style order events")
+    return 0
+
+
+def _date(text):
+    return datetime.date.fromisoformat(text)
+
+
+def _add_hot_url(p):
+    p.add_argument("--hot-url", metavar="URL", help="hot tier SQLAlchemy URL (default: SQLite "
+                   "AUDIT_DIR/hot.sqlite; PostgreSQL: postgresql+psycopg://USER:PW@HOST/DB)")
+
+
+def add_audit_arguments(parser):
+    """The ``tickwire audit`` subcommands on ``parser``."""
     sub = parser.add_subparsers(dest="audit_command", required=True, metavar="SUBCOMMAND")
     p = sub.add_parser("export", help="write the trail as JSON lines (records and tree heads)",
                        description="Write AUDIT_DIR's trail: one JSON object per line in log "
@@ -170,6 +308,51 @@ def add_audit_arguments(parser, query=None):
                    help="the trail's Ed25519 private key (the main job's: build/run/keys/"
                    "audit-signing.pem)")
     p.set_defaults(func=_correct)
-    if query is not None:
-        query(sub)
+    p = sub.add_parser("query", help="all records of a client between two dates (JSON lines)",
+                       description="The regulator's query: hash the client with each day's salt, "
+                       "say what will be scanned (hot and warm tiers), print the records as "
+                       "JSON lines in (date, index) order. An unknown client gives no records; "
+                       "an erased one exits 1 unless --regulator-key opens the escrow.")
+    p.add_argument("audit_dir", metavar="AUDIT_DIR", help="the audit directory")
+    p.add_argument("--client", required=True, metavar="ID", help="the client (account) id")
+    p.add_argument("--from", dest="start", required=True, type=_date, metavar="YYYY-MM-DD",
+                   help="first day")
+    p.add_argument("--to", required=True, type=_date, metavar="YYYY-MM-DD", help="last day")
+    p.add_argument("--regulator-key", metavar="PEM",
+                   help="break glass: the regulator's X25519 private key opens the escrow")
+    p.add_argument("-o", "--output", help="write here instead of stdout")
+    _add_hot_url(p)
+    p.set_defaults(func=_query)
+    p = sub.add_parser("ingest", help="load the day's trail into the hot tier, then age",
+                       description="Load AUDIT_DIR's trail into the hot tier (replacing that "
+                       "day) and move days older than --hot-days to the warm tier (Parquet).")
+    p.add_argument("audit_dir", metavar="AUDIT_DIR", help="the audit directory")
+    p.add_argument("--hot-days", type=int, default=90, help="days kept hot (default 90)")
+    p.add_argument("--today", type=_date, metavar="YYYY-MM-DD",
+                   help="the date the age is counted from (default: the trail's)")
+    _add_hot_url(p)
+    p.set_defaults(func=_ingest)
+    p = sub.add_parser("age", help="move days older than --hot-days from hot to warm",
+                       description="The age policy: days older than --hot-days before --today "
+                       "move from the hot tier to Parquet files partitioned by date.")
+    p.add_argument("audit_dir", metavar="AUDIT_DIR", help="the audit directory")
+    p.add_argument("--hot-days", type=int, default=90, help="days kept hot (default 90)")
+    p.add_argument("--today", type=_date, required=True, metavar="YYYY-MM-DD",
+                   help="the date the age is counted from")
+    _add_hot_url(p)
+    p.set_defaults(func=_age)
+    p = sub.add_parser("forget", help="GDPR erasure of a client (crypto-shredding)",
+                       description="Delete the client's key and identity from the PII vault: "
+                       "their records stay and verify but can no longer be linked to them "
+                       "(the regulator's escrow still can).")
+    p.add_argument("audit_dir", metavar="AUDIT_DIR", help="the audit directory")
+    p.add_argument("--client", required=True, metavar="ID", help="the client (account) id")
+    p.set_defaults(func=_forget)
+    p = sub.add_parser("cat", help="CAT-style order events as JSON lines",
+                       description="Write the day's reportable order events (MENO new, MEOA "
+                       "accepted, MEOM modified, MEOC cancelled, MEOT trade) as JSON lines with "
+                       "actionType NEW, or COR for corrections.")
+    p.add_argument("audit_dir", metavar="AUDIT_DIR", help="the audit directory")
+    p.add_argument("-o", "--output", required=True, metavar="CAT.jsonl", help="output file")
+    p.set_defaults(func=_cat)
     return parser

@@ -56,5 +56,5 @@ def append_correction(audit_dir, key, event_id, changes, reason, now=None):
     writer = TrailWriter(audit_dir, key, append=True)
     index = writer.append(record)
     head = writer.sign(when)
-    writer.close(closing=False)
+    writer.close()
     return index, head

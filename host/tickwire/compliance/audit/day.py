@@ -76,7 +76,7 @@ def write_audit_dir(audit_dir, wal_path, config, trade_date, keys_dir,
     writer = TrailWriter(audit_dir, key, head_interval)
     for record in records:
         writer.append(record)
-    writer.close()
+    writer.close(trade_date)
     head = writer.heads[-1]
     log.info("audit trail %s: %d records, %d signed tree heads, root %s", writer.path,
              head["size"], len(writer.heads), head["root"])

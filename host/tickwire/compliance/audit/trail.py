@@ -10,6 +10,7 @@ head every ``head_interval`` records and, at :meth:`TrailWriter.close`, appends 
 head covering everything. Corrections are appended later, each followed by a new head.
 """
 
+import datetime
 import json
 import os
 
@@ -41,6 +42,24 @@ def read_trail_lines(path):
     """[(line number, raw line bytes)] of a trail file (blank lines kept: they are errors)."""
     with open(path, "rb") as f:
         return [(number, line.rstrip(b"\n")) for number, line in enumerate(f, 1)]
+
+
+def read_records(audit_dir):
+    """The record objects of ``AUDIT_DIR/trail.jsonl`` (with ``index``), in order."""
+    out = []
+    for _, line in read_trail_lines(os.path.join(audit_dir, TRAIL_FILE)):
+        obj = json.loads(line)
+        if obj.get("kind") == "record":
+            out.append(obj)
+    return out
+
+
+def trail_date(records):
+    """The trade date a trail's ``TRAIL_CLOSED`` record names (``datetime.date``)."""
+    for obj in records:
+        if obj.get("event_type") == "TRAIL_CLOSED":
+            return datetime.date.fromisoformat(obj["details"]["trade_date"])
+    raise ValueError("the trail has no TRAIL_CLOSED record (truncated?)")
 
 
 class TrailWriter:
@@ -104,13 +123,16 @@ class TrailWriter:
         self.heads.append(head)
         return head
 
-    def close(self, timestamp=None, closing=True):
-        """End the day: a ``TRAIL_CLOSED`` record (if ``closing``) and a last tree head."""
-        if closing:
-            timestamp = self.last_timestamp if timestamp is None else timestamp
+    def close(self, trade_date=None, timestamp=None):
+        """End the day (``trade_date`` given): a ``TRAIL_CLOSED`` record and a last tree head;
+        without a date, only the tree head (after corrections)."""
+        if trade_date is not None:
+            timestamp = timestamp or self.last_timestamp or \
+                f"{trade_date.isoformat()}T00:00:00.000000Z"
             count = len(self.tree)
             self.append(AuditRecord("TRAIL_CLOSED", timestamp, timestamp, details={
-                "records": count, "head_interval": self.head_interval}))
+                "records": count, "head_interval": self.head_interval,
+                "trade_date": trade_date.isoformat()}))
         if not self.heads or self.heads[-1]["size"] != len(self.tree):
             self.sign()
         self._file.close()
