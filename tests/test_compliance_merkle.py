@@ -1,8 +1,13 @@
 """The RFC 9162 Merkle tree: known vectors, proofs for every shape, hostile proofs rejected."""
 
 import hashlib
+import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tickwire.compliance.audit.canonical import canonical_json
 from tickwire.compliance.audit.merkle import (
     EMPTY_ROOT,
     MerkleTree,
@@ -171,3 +176,19 @@ def test_sizes_outside_the_tree_are_refused(tree8):
         tree8.inclusion_proof(13, 13)
     with pytest.raises(ValueError):
         tree8.consistency_proof(0, 13)
+
+
+def test_canonical_json_is_the_standard_librarys():
+    values = st.recursive(
+        st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner,
+                                                                     max_size=4), max_leaves=12)
+
+    @settings(max_examples=300, deadline=None)
+    @given(values)
+    def same(obj):
+        reference = json.dumps(obj, sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False).encode("utf-8")
+        assert canonical_json(obj) == reference
+
+    same()

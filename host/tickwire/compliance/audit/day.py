@@ -69,8 +69,15 @@ def write_audit_dir(audit_dir, wal_path, config, trade_date, keys_dir,
         for name, account in sorted(config.accounts.items()):
             if vault.key(name) is None and not vault.erased(name):
                 vault.add(name, {"account": name, "firm": account.firm})
-        records = journal_records(read_journal(wal_path), config, trade_date,
-                                  lambda acct: vault.hash_for(acct, trade_date), server_id)
+        hashes = {}
+
+        def client_hash(acct):
+            if acct not in hashes:
+                hashes[acct] = None if vault.erased(acct) else vault.hash_for(acct, trade_date)
+            return hashes[acct]
+
+        records = journal_records(read_journal(wal_path), config, trade_date, client_hash,
+                                  server_id)
     finally:
         vault.close()
     writer = TrailWriter(audit_dir, key, head_interval)

@@ -95,20 +95,23 @@ class AuditRecord:
 
     def body(self):
         """Every field but ``event_id``, as a JSON object."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        del out["event_id"]
+        return {name: getattr(self, name) for name in _BODY}
+
+    def sealed_json(self):
+        """The record as the JSON object hashed into the tree, its ``event_id`` set (module
+        docstring)."""
+        out = self.body()
+        out["event_id"] = event_id_for(out, self.timestamp_processed)
         return out
 
-    def sealed(self):
-        """This record with its ``event_id`` set (see the module docstring)."""
-        return dataclasses.replace(self, event_id=event_id_for(self.body(),
-                                                               self.timestamp_processed))
-
     def to_json(self):
-        """The record as the JSON object that is hashed into the tree."""
+        """The record as a JSON object (``event_id`` as it is)."""
         out = self.body()
         out["event_id"] = self.event_id
         return out
+
+
+_BODY = tuple(f.name for f in dataclasses.fields(AuditRecord) if f.name != "event_id")
 
 
 def event_id_for(body, timestamp_processed):

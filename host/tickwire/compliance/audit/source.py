@@ -100,13 +100,16 @@ class _Builder:
         self.orders = {}            # (firm, token) -> (order type, time in force)
         self.out = []
         self.tap = None
+        self._when = (None, None)
 
     def _client(self, acct):
         return None if acct is None else self.client_hash(acct)
 
     def _record(self, event_type, ts, index, **fields):
         meta = dict(self.meta, request_trace_id=f"wal-{index}", journal_index=index)
-        when = iso_utc(self.date, ts)
+        if self._when[0] != ts:           # a request's records share its time
+            self._when = (ts, iso_utc(self.date, ts))
+        when = self._when[1]
         self.out.append(AuditRecord(event_type, when, when, system_metadata=meta, **fields))
 
     def on_request(self, ctx, reports):

@@ -106,7 +106,7 @@ class TrailWriter:
 
     def append(self, record):
         """Append an :class:`AuditRecord` (sealed here); return its index."""
-        obj = record.sealed().to_json() if isinstance(record, AuditRecord) else record
+        obj = record.sealed_json() if isinstance(record, AuditRecord) else record
         canon = canonical_json(obj)
         index = self.tree.append(canon)
         self._file.write(b'{"kind":"record","index":%d,' % index + canon[1:] + b"\n")

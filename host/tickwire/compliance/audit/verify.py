@@ -16,9 +16,9 @@ the line and record it concerns:
   (else it was truncated), with a head at every multiple of the interval that record gives.
 """
 
-import json
 from dataclasses import dataclass, field
 
+from tickwire.compliance.audit.canonical import loads
 from tickwire.compliance.audit.keys import head_signature_ok
 from tickwire.compliance.audit.merkle import MerkleTree
 from tickwire.compliance.audit.record import event_id_matches
@@ -50,8 +50,8 @@ def _parse(lines):
     out = []
     for number, raw in lines:
         try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            obj = loads(raw)
+        except ValueError:
             raise _Problem("corrupted", number, f"line {number} is not JSON: the trail is "
                            "corrupted or was cut in the middle of a line") from None
         if not isinstance(obj, dict) or obj.get("kind") not in ("record", "tree_head"):
