@@ -121,7 +121,8 @@ def _start_server(tmp_path, config_path, n):
     proc = subprocess.Popen(
         [sys.executable, "-m", "tickwire.ops.serve", str(config_path), "--wal",
          str(tmp_path / "day.wal"), "--port", "0", "--port-file", str(port_file),
-         "--feed-pcap", str(tmp_path / f"feed{n}.pcap"), "--heartbeat", "0.5"],
+         "--feed-pcap", str(tmp_path / f"feed{n}.pcap"), "--heartbeat", "0.5",
+         "--feed-port", "0", "--rerequest-port", "0", "--snapshot-port", "0", "--ws-port", "0"],
         stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"server{n}.log", "w"))
     deadline = time.monotonic() + 15
     while not port_file.exists():

@@ -32,6 +32,7 @@ from tickwire.util.figure import Figure
 __all__ = [
     "BOARDS",
     "bitstream_main",
+    "bitstream_parser",
     "build_board",
     "report_problems",
     "parse_reports",
@@ -137,7 +138,6 @@ def build_board(board, out_dir=None, params=None, clk_mhz=None, baud=3_000_000, 
     out. Timing failures do not stop the build
     (``--timing-allow-fail``): they show in ``meets_timing``.
     """
-    import importlib
 
 
     if board not in BOARDS:
@@ -219,26 +219,38 @@ def build_board(board, out_dir=None, params=None, clk_mhz=None, baud=3_000_000, 
 
 def _parser(prog, description):
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--board", choices=sorted(BOARDS), default="icebreaker")
+    parser.add_argument("--board", choices=sorted(BOARDS), default="icebreaker",
+                        help="the board (default icebreaker)")
+    return parser
+
+
+def bitstream_parser():
+    """The options of ``make bitstream``."""
+    parser = _parser("tickwire bitstream", "Build a board's bitstream and report.json; exit "
+                     "status 1 unless it holds the matching engine and its feed, fits and "
+                     "meets its clock.")
+    parser.add_argument("--out", help="build directory (default build/<board>)")
+    parser.add_argument("--clk-mhz", type=float,
+                        help="system clock in MHz (default: the board's, see BOARDS)")
+    parser.add_argument("--baud", type=int, default=3_000_000,
+                        help="UART baud rate (default 3000000)")
+    parser.add_argument("--max-orders", type=int, help="resting orders (default: the board's)")
+    parser.add_argument("--max-symbols", type=int, help="symbols (default: the board's)")
+    parser.add_argument("--band-ticks", type=int,
+                        help="price band per symbol in ticks (default: the board's)")
+    parser.add_argument("--max-qty", type=int, help="largest order (default: the board's)")
+    parser.add_argument("--stand-in", action="store_true",
+                        help="loopback engine instead of the matching engine (to try the "
+                        "flow; the build then reports a failure)")
+    parser.add_argument("--no-feed", action="store_true", help="leave the feed encoder out")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     return parser
 
 
 def bitstream_main(argv=None):
-    """``make bitstream BOARD=…``: build, print the report, exit 1 if it does not fit or meet
-    its clock."""
-    parser = _parser("tickwire bitstream", "Build a board's bitstream and report.json.")
-    parser.add_argument("--out", help="build directory (default build/<board>)")
-    parser.add_argument("--clk-mhz", type=float, help="system clock (PLL output)")
-    parser.add_argument("--baud", type=int, default=3_000_000)
-    parser.add_argument("--max-orders", type=int)
-    parser.add_argument("--max-symbols", type=int)
-    parser.add_argument("--band-ticks", type=int)
-    parser.add_argument("--max-qty", type=int)
-    parser.add_argument("--stand-in", action="store_true",
-                        help="loopback engine instead of the matching engine")
-    parser.add_argument("--no-feed", action="store_true", help="leave the feed encoder out")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
+    """``make bitstream BOARD=…``: build, print the report, exit 1 if it is not a working
+    exchange bitstream (:func:`report_problems`)."""
+    args = bitstream_parser().parse_args(argv)
     overrides = {"max_orders": args.max_orders, "max_symbols": args.max_symbols,
                  "band_ticks": args.band_ticks, "max_qty": args.max_qty}
     clk = args.clk_mhz

@@ -13,6 +13,10 @@ The file is TOML (``.toml``) or JSON (anything else) with the same structure::
     [firms.F01]                     # firm-level limits (any Limits field)
     credit_limit = 5e7
 
+    [feed]                          # market data (tickwire.marketdata.settings.FeedSettings)
+    group = "239.255.70.1"
+    port = 26400
+
     [accounts.alice]                # one login (username ≤ 6 characters)
     firm = "F01"                    # OUCH firm, ≤ 4 characters; firms are also STP groups
     password = "scrypt$16384$8$1$<salt hex>$<key hex>"
@@ -98,6 +102,7 @@ class Config:
     restricted: frozenset = frozenset()
     symbols: dict = field(default_factory=dict)         # name -> reference price, 1/10000 $
     session: str = "TW00000001"
+    feed: dict = field(default_factory=dict)            # the [feed] table, as written
 
     def firm_limits(self, firm):
         return self.firms.get(firm, Limits())
@@ -128,6 +133,10 @@ def parse_config(data):
     cfg = Config(session=str(data.get("session", Config.session)))
     if len(cfg.session) > 10:
         raise ValueError(f"session name {cfg.session!r} is longer than 10 characters")
+    feed = data.get("feed", {})
+    if not isinstance(feed, dict):
+        raise ValueError("feed must be a table of settings")
+    cfg.feed = dict(feed)
     risk = data.get("risk", {})
     cfg.restricted = frozenset(risk.get("restricted", ()))
     for name, price in data.get("symbols", {}).items():

@@ -8,12 +8,15 @@ from pathlib import Path
 
 from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.bench.runner import run_benchmarks
+from tickwire.clearing.cli import (add_clear_arguments, add_settle_arguments, clear_main,
+                                   settle_main)
 from tickwire.compliance.audit.cli import add_audit_arguments
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
 from tickwire.offline.commands import CommandFileError, write_commands
 from tickwire.offline.gen import generate
 from tickwire.offline.replay import replay
+from tickwire.ops.market import add_market_arguments, market_main
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
 from tickwire.protocol.link import ModelParams
@@ -156,6 +159,33 @@ def build_parser():
                        "with risk, sequencer, write-ahead log and engine until SIGINT/SIGTERM.")
     add_serve_arguments(p)
     p.set_defaults(func=serve_main)
+
+    p = sub.add_parser("market", help="a local market: venues, market makers, NBBO, broker API",
+                       description="Start several venues (each its own book, OUCH gateway and "
+                       "feed) with market makers quoting every symbol at slightly different "
+                       "prices, the consolidated quote (NBBO) from their ITCH feeds, and the "
+                       "broker: a retail REST/WebSocket API shaped like Alpaca's, routing each "
+                       "order to the best venue. Prints the API's address and a demo login; "
+                       "runs until Ctrl-C.")
+    add_market_arguments(p)
+    p.set_defaults(func=market_main)
+
+    p = sub.add_parser("clear", help="post-trade: capture trades from a journal, novate, net",
+                       description="Clear one session: replay its journal into trades (one per "
+                       "match), novate each to the central counterparty, net them per member "
+                       "and symbol (CNS), and write trades.csv, obligations.csv, netting.json "
+                       "and clearing.json into --out. The settlement date is T+1 (or T+2) on "
+                       "the NYSE business calendar.")
+    add_clear_arguments(p)
+    p.set_defaults(func=clear_main)
+
+    p = sub.add_parser("settle", help="post-trade: the T+1 DVP settlement cycle of a date",
+                       description="Settle a cleared day (a tickwire clear directory) on a "
+                       "date: DVP of every net obligation due, as a two-phase commit over the "
+                       "cash ledger and the securities ledger coordinated by the CCP; fails "
+                       "are recorded and retried on later dates. Writes DIR/settlement.json.")
+    add_settle_arguments(p)
+    p.set_defaults(func=settle_main)
 
     p = sub.add_parser("config", help="write a gateway config (accounts, symbols)",
                        description="Write a config for tickwire serve: accounts with their "

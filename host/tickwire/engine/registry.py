@@ -25,7 +25,7 @@ default; a board reports its own). The host imports none of the simulated engine
 
 from importlib.metadata import entry_points
 
-__all__ = ["engine_names", "open_engine", "ENGINE_HELP"]
+__all__ = ["engine_names", "open_engine", "ENGINE_HELP", "InProcessEngine"]
 
 GROUP = "tickwire.engines"
 
@@ -51,3 +51,25 @@ def open_engine(spec, params=None):
     if found is None:
         raise ValueError(f"unknown engine {spec!r}; choose from {', '.join(engine_names())}")
     return found.load().from_spec(option, params)
+
+
+class InProcessEngine:
+    """Base of the engines that answer one command at a time in this process and take no
+    option after their name: ``from_spec``, ``process_all`` and ``close`` for them."""
+
+    batch = False
+
+    def __init__(self, params):
+        self.params = params
+
+    @classmethod
+    def from_spec(cls, option, params=None):
+        if option:
+            raise ValueError(f"the {cls.name} engine takes no option (got {option!r})")
+        return cls(params)
+
+    def process_all(self, commands):
+        return [self.process(cmd) for cmd in commands]
+
+    def close(self):
+        pass

@@ -214,15 +214,6 @@ class Exchange:
         """Send an ITCH system event (``"O"``, ``"S"``, ``"Q"``, ``"M"``, ``"E"``, ``"C"``)."""
         return self._send(Command(action=Action.SYSTEM, code=ord(code)), timestamp)
 
-    # -- views ----------------------------------------------------------------------------
-
-    def top_of_book(self, book):
-        """{symbol: (best bid, best ask)} in 1/10000 $ from a feed book (see book.py)."""
-        out = {}
-        for name, info in self.symbols.items():
-            out[name] = book.top(info.locate)
-        return out
-
     # -- internals -----------------------------------------------------------------------
 
     def _trading(self, action, symbol, timestamp):

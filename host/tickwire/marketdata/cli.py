@@ -9,8 +9,8 @@ import json
 import sys
 import time
 
-from tickwire.marketdata.subscriber import Subscriber
-from tickwire.marketdata.websocket import format_price
+from tickwire.core.money import format_price
+from tickwire.marketdata.subscriber import PacketLoss, Subscriber
 from tickwire.protocol import itch, moldudp64, pcap
 from tickwire.protocol.feed import FeedAddress
 
@@ -30,15 +30,20 @@ def _add_feed_arguments(p):
                    help="address of the interface to join on")
     p.add_argument("--rerequest", type=_address, metavar="HOST:PORT",
                    help="re-request server, to fill gaps")
+    p.add_argument("--snapshot", type=_address, metavar="HOST:PORT",
+                   help="snapshot server, to join mid-session (and recover what the re-request "
+                        "server no longer holds)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--loss", type=float, default=0.0, metavar="FRACTION",
+                   help="drop this share of multicast packets on receipt, to try recovery "
+                        "(default 0)")
+    p.add_argument("--loss-seed", type=int, default=1, help="random seed of --loss")
 
 
 def add_watch_arguments(p):
     """Options of ``tickwire feed watch``."""
     p.add_argument("symbol", help="stock symbol to show, e.g. AAPL")
     _add_feed_arguments(p)
-    p.add_argument("--snapshot", type=_address, metavar="HOST:PORT",
-                   help="snapshot server, to join mid-session")
     p.add_argument("--depth", type=int, default=5, help="L2 levels per side")
     p.add_argument("--refresh", type=float, default=0.5, help="seconds between redraws")
 
@@ -50,12 +55,17 @@ def add_dump_arguments(p):
                    help="read a capture instead of the live group (UDP to --port only)")
     p.add_argument("-o", "--output", default="-", help="JSON lines file ('-': stdout)")
     p.add_argument("--count", type=int, help="stop after this many messages")
+    p.epilog = ("With --snapshot the dump starts with the snapshot's messages (\"seq\": null, "
+                "\"snapshot\": true), then the feed from the snapshot's sequence number.")
 
 
 def message_json(sequence, raw):
-    """One decoded ITCH message as a JSON-ready dict: ``seq``, ``type``, then its fields."""
+    """One decoded ITCH message as a JSON-ready dict: ``seq``, ``type``, then its fields
+    (a message of a snapshot has ``seq`` None and ``snapshot`` true)."""
     record = itch.decode(raw)
     out = {"seq": sequence, "type": raw[:1].decode("ascii")}
+    if sequence is None:
+        out["snapshot"] = True
     out.update(record._asdict())
     return out
 
@@ -96,10 +106,35 @@ def render_book(sub, symbol, depth):
     return "\n".join(lines)
 
 
-async def _watch(args, out):
+class JoinError(Exception):
+    """The multicast group cannot be joined."""
+
+
+async def _join(args, **kw):
+    """A started Subscriber from the common options (raises JoinError)."""
+    drop = PacketLoss(args.loss, args.loss_seed) if args.loss else None
     sub = Subscriber(args.group, args.port, args.interface, rerequest=args.rerequest,
-                     snapshot=args.snapshot)
-    await sub.start()
+                     snapshot=args.snapshot, drop=drop, **kw)
+    try:
+        return await sub.start()
+    except OSError as exc:
+        await sub.close()
+        raise JoinError(f"cannot join {args.group}:{args.port} on interface {args.interface}: "
+                        f"{exc.strerror or exc}") from exc
+
+
+def _run(coro):
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        return 130
+    except JoinError as exc:
+        print(f"tickwire feed: error: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _watch(args, out):
+    sub = await _join(args)
     try:
         start = time.monotonic()
         while args.duration is None or time.monotonic() - start < args.duration:
@@ -117,10 +152,7 @@ async def _watch(args, out):
 
 def feed_watch(args, out=None):
     """``tickwire feed watch SYMBOL``: a live text book of one symbol, redrawn."""
-    try:
-        return asyncio.run(_watch(args, out or sys.stdout))
-    except KeyboardInterrupt:
-        return 130
+    return _run(_watch(args, out or sys.stdout))
 
 
 async def _dump_live(args, write):
@@ -133,9 +165,11 @@ async def _dump_live(args, write):
         if args.count is not None and written[0] >= args.count:
             done.set()
 
-    sub = Subscriber(args.group, args.port, args.interface, rerequest=args.rerequest,
-                     on_message=on_message)
-    await sub.start()
+    def on_snapshot(messages, sequence):
+        for raw in messages:
+            write(None, raw)
+
+    sub = await _join(args, on_message=on_message, on_snapshot=on_snapshot)
     try:
         waits = [asyncio.ensure_future(done.wait()), asyncio.ensure_future(sub.complete.wait())]
         await asyncio.wait(waits, timeout=args.duration, return_when=asyncio.FIRST_COMPLETED)
@@ -143,7 +177,7 @@ async def _dump_live(args, write):
             w.cancel()
     finally:
         await sub.close()
-    return written[0]
+    return 0
 
 
 def feed_dump(args):
@@ -161,10 +195,7 @@ def feed_dump(args):
                 write(sequence, raw)
                 n += 1
         else:
-            try:
-                asyncio.run(_dump_live(args, write))
-            except KeyboardInterrupt:
-                return 130
+            return _run(_dump_live(args, write))
     finally:
         if out is not sys.stdout:
             out.close()

@@ -86,9 +86,21 @@ class MulticastPublisher:
 
     async def start(self):
         """Open the socket and start the heartbeat task."""
-        self._sock = multicast_sender(self.interface, self.ttl, self.loopback)
-        self._task = asyncio.get_running_loop().create_task(self._heartbeats())
+        self.open()
+        self.start_heartbeats()
         return self
+
+    def open(self):
+        """Open the socket (raises OSError if ``interface`` cannot send multicast)."""
+        self._sock = multicast_sender(self.interface, self.ttl, self.loopback)
+
+    def start_heartbeats(self):
+        """Send heartbeats from now on while idle, the first one at once (it tells receivers
+        the next sequence number, e.g. after a restart)."""
+        if self.session is not None and not self.ended:
+            self.send(self._idle_packet())
+            self.heartbeats += 1
+        self._task = asyncio.get_running_loop().create_task(self._heartbeats())
 
     async def __aenter__(self):
         return await self.start()
@@ -98,6 +110,14 @@ class MulticastPublisher:
 
     def __call__(self, packet, timestamp_ns=None):
         """Publish one downstream packet (the ``FeedPublisher`` sink)."""
+        self.track(packet)
+        for listener in self.listeners:
+            listener(packet, timestamp_ns)
+        self.send(packet)
+
+    def track(self, packet):
+        """Learn the session and the next sequence number from a packet (sent or not: a
+        packet published before a restart is tracked, not sent again)."""
         session, sequence, count = _HEADER.unpack_from(packet)
         if self.session is None:
             self.session = session.decode("ascii").rstrip(" ")
@@ -106,9 +126,6 @@ class MulticastPublisher:
             self.next_sequence = sequence
         elif count != moldudp64.HEARTBEAT:
             self.next_sequence = sequence + count
-        for listener in self.listeners:
-            listener(packet, timestamp_ns)
-        self.send(packet)
 
     def send(self, packet):
         """Send raw bytes to the group; a full send buffer drops them (counted)."""
@@ -133,8 +150,12 @@ class MulticastPublisher:
                 self.send(self._idle_packet())
                 self.heartbeats += 1
 
-    async def close(self):
-        """Send end of session a few times, stop heartbeats and close the socket."""
+    async def close(self, end_session=True):
+        """Send end of session a few times, stop heartbeats and close the socket.
+
+        ``end_session=False`` sends it only if the feed already ended: otherwise the session
+        goes on (a restarted venue continues it).
+        """
         if self._sock is None:
             return
         if self._task is not None:
@@ -143,7 +164,7 @@ class MulticastPublisher:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        if self.session is not None:
+        if self.session is not None and (end_session or self.ended):
             self.ended = True
             for i in range(self.end_of_session_repeats):
                 if i:

@@ -1,4 +1,5 @@
-"""A day's feed recorded: the venue's MoldUDP64 packets into a pcap and a book."""
+"""A day's feed recorded: the venue's MoldUDP64 packets into a pcap and a book, and on to
+the network."""
 
 from tickwire.marketdata.feed import FeedPublisher
 from tickwire.marketdata.feed_book import FeedBook
@@ -17,16 +18,22 @@ class FeedRecorder:
     pcap_file : binary file object, optional
     session : str
         MoldUDP64 session name.
+    sinks : iterable of callable
+        Also given every packet as ``sink(packet, timestamp_ns)`` (e.g. the venue's
+        :class:`~tickwire.marketdata.service.MarketDataService`).
     """
 
-    def __init__(self, pcap_file=None, session=DEFAULT_SESSION):
+    def __init__(self, pcap_file=None, session=DEFAULT_SESSION, sinks=()):
         self.book = FeedBook()
         self.pcap = pcap.PcapWriter(pcap_file) if pcap_file is not None else None
         self.publisher = FeedPublisher(self._packet, session=session,
                                        on_message=self.book.apply_bytes)
+        self.sinks = list(sinks)
         self.packets = 0
 
     def _packet(self, payload, timestamp):
         self.packets += 1
         if self.pcap is not None:
             self.pcap.write(FeedAddress.frame(payload), timestamp)
+        for sink in self.sinks:
+            sink(payload, timestamp)

@@ -57,7 +57,8 @@ class SnapshotServer:
     username, password : str, optional
         Credentials required; ``None`` accepts any login.
     linger : float
-        Seconds to wait for the client's logout before closing.
+        Seconds to wait for the client's login, for each part of the snapshot to be read,
+        and for the client's logout, before closing.
 
     Members
     -------
@@ -65,6 +66,10 @@ class SnapshotServer:
     next_sequence : int
         Sequence number of the next feed message (the snapshot's consistency point).
     served : int
+        Snapshots sent whole.
+    stalled : int
+        Clients dropped because they stopped reading for ``linger`` seconds mid-snapshot
+        (so a client that never reads holds no more than the socket buffers).
     """
 
     def __init__(self, session, host="127.0.0.1", port=0, username=None, password=None,
@@ -76,16 +81,20 @@ class SnapshotServer:
         self.book = SubscriberBook()
         self.next_sequence = 1
         self.timestamp = 0
-        self.served = 0
+        self.served = self.stalled = 0
         self._server = None
 
     # -- feed side -------------------------------------------------------------------------
 
     def on_packet(self, packet, timestamp_ns=None):
-        """Apply one downstream MoldUDP64 packet (a publisher listener); gaps raise."""
+        """Apply one downstream MoldUDP64 packet (a publisher listener); gaps raise.
+
+        Returns the set of locates the packet changed.
+        """
         _, sequence, count = _HEADER.unpack_from(packet)
+        touched = set()
         if count == 0 or count == 0xFFFF:
-            return
+            return touched
         if sequence != self.next_sequence:
             raise ValueError(f"snapshot server: packet {sequence}, expected "
                              f"{self.next_sequence}")
@@ -94,11 +103,12 @@ class SnapshotServer:
         for _ in range(count):
             (length,) = _BLOCK.unpack_from(packet, offset)
             msg = packet[offset + 2:offset + 2 + length]
-            apply(msg)
+            touched.add(apply(msg))
             offset += 2 + length
         high, low = _TIMESTAMP.unpack_from(msg, 5)
         self.timestamp = (high << 32) | low
         self.next_sequence = sequence + count
+        return touched
 
     def snapshot(self):
         """``(messages, next_sequence)``: the book as ITCH messages, End of Snapshot last."""
@@ -157,7 +167,15 @@ class SnapshotServer:
             for i in range(0, len(messages), 512):
                 writer.write(b"".join(soupbintcp.sequenced_data(m)
                                       for m in messages[i:i + 512]))
-                await writer.drain()
+                try:
+                    await asyncio.wait_for(writer.drain(), self.linger)
+                except asyncio.TimeoutError:
+                    self.stalled += 1
+                    log.warning("snapshot client %s stopped reading: dropped after %g s with "
+                                "%d of %d messages sent", writer.get_extra_info("peername"),
+                                self.linger, i, len(messages))
+                    writer.transport.abort()
+                    return
             self.served += 1
             log.info("snapshot of %d messages, consistent with sequence %d", len(messages),
                      sequence)

@@ -27,6 +27,7 @@ messages from the snapshot's sequence number on (requesting what is missing).
 
 import asyncio
 import logging
+import random
 import socket
 import struct
 import time
@@ -35,7 +36,7 @@ from tickwire.marketdata.book import SubscriberBook
 from tickwire.marketdata.snapshot import fetch_snapshot
 from tickwire.protocol import moldudp64
 
-__all__ = ["Subscriber", "multicast_receiver"]
+__all__ = ["Subscriber", "PacketLoss", "multicast_receiver"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,49 @@ def multicast_receiver(group, port, interface="127.0.0.1", rcvbuf=1 << 22):
                     socket.inet_aton(group) + socket.inet_aton(interface))
     sock.setblocking(False)
     return sock
+
+
+class PacketLoss:
+    """Loss injected on the receiving side: drops a share of the packets at random, and
+    optionally a burst of consecutive ones (to try recovery against a real feed).
+
+    Parameters
+    ----------
+    rate : float
+        Share of packets dropped, 0 to 1.
+    seed : int
+        Random seed (the same seed drops the same packets of the same stream).
+    burst : tuple of (int, int), optional
+        ``(first, count)``: also drop packets ``first`` to ``first + count - 1`` (from 0).
+
+    Members
+    -------
+    seen, dropped : int
+        Packets seen and dropped.
+    dropped_messages : int
+        Feed messages in the packets dropped.
+    """
+
+    def __init__(self, rate, seed=1, burst=None):
+        if not 0 <= rate < 1:
+            raise ValueError(f"loss rate {rate} is not in [0, 1)")
+        self.rate, self.burst = rate, burst
+        self._random = random.Random(seed)
+        self.seen = self.dropped = self.dropped_messages = 0
+
+    def __call__(self, packet):
+        """True to drop this packet."""
+        index = self.seen
+        self.seen += 1
+        burst = self.burst
+        if (burst is not None and burst[0] <= index < burst[0] + burst[1]) or \
+                self._random.random() < self.rate:
+            self.dropped += 1
+            count = int.from_bytes(packet[18:20], "big")
+            if count != moldudp64.END_OF_SESSION:
+                self.dropped_messages += count
+            return True
+        return False
 
 
 class _Receiver(asyncio.DatagramProtocol):
@@ -99,6 +143,12 @@ class Subscriber:
         Seconds before a gap is requested again.
     session : str, optional
         Accept this session only (default: the first one seen).
+    on_snapshot : callable, optional
+        ``on_snapshot(messages, next_sequence)`` with each snapshot applied (its ITCH
+        messages, then the sequence number the feed goes on from).
+    drop : callable, optional
+        ``drop(packet_bytes)`` True discards a multicast packet on receipt
+        (:class:`PacketLoss`: loss injected to try recovery). Answers are never dropped.
 
     Members
     -------
@@ -113,17 +163,19 @@ class Subscriber:
         Set once the end of session is seen and every message before it applied.
     stale : bool
         Messages were lost without a snapshot to recover from.
-    messages, packets, duplicates, requests, replies, lost, errors : int
+    messages, packets, duplicates, requests, replies, lost, errors, dropped : int
         Counters.
     """
 
     def __init__(self, group, port, interface="127.0.0.1", rerequest=None, snapshot=None,
                  snapshot_login=("", ""), on_update=None, on_message=None, on_loss=None,
-                 rerequest_interval=1.0, session=None):
+                 rerequest_interval=1.0, session=None, on_snapshot=None, drop=None):
         self.group, self.port, self.interface = group, port, interface
         self.rerequest, self.snapshot = rerequest, snapshot
         self.snapshot_login = snapshot_login
         self.on_message, self.on_loss = on_message, on_loss
+        self.on_snapshot, self.drop = on_snapshot, drop
+        self.dropped = 0
         self.rerequest_interval = rerequest_interval
         self._session = None if session is None else session.encode("ascii").ljust(10, b" ")
         self.book = SubscriberBook()
@@ -156,8 +208,9 @@ class Subscriber:
         """Join the group; with a snapshot server, start the late join."""
         loop = asyncio.get_running_loop()
         sock = multicast_receiver(self.group, self.port, self.interface)
+        handle = self._on_packet if self.drop is None else self._on_lossy_packet
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Receiver(self._on_packet, False), sock=sock)
+            lambda: _Receiver(handle, False), sock=sock)
         self._transports.append(transport)
         if self.rerequest is not None:
             transport, _ = await loop.create_datagram_endpoint(
@@ -320,6 +373,12 @@ class Subscriber:
         self.expected = end
         if self._watch > end:
             self._check_gap()
+
+    def _on_lossy_packet(self, data, reply):
+        if self.drop(data):
+            self.dropped += 1
+        else:
+            self._on_packet(data, reply)
 
     def _on_other_packet(self, data, reply, _header=_HEADER.unpack_from):
         try:
@@ -525,6 +584,8 @@ class Subscriber:
         self._syncing = False
         self._regate()
         self.synced.set()
+        if self.on_snapshot is not None:
+            self.on_snapshot(messages, sequence)
         log.info("joined from a snapshot of %d messages at sequence %d", len(messages),
                  sequence)
         self._drain()

@@ -32,17 +32,15 @@ a malformed row stops the replay with its line number and nothing is written.
 
 import csv
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
+from tickwire.core.money import format_price, parse_price
 from tickwire.protocol.link import Side, Stp, Tif
 
 __all__ = ["Row", "CommandFileError", "COLUMNS", "read_commands", "write_commands",
-           "parse_time", "format_price", "parse_price", "apply_row", "OPEN_TIME"]
+           "parse_time", "apply_row", "OPEN_TIME"]
 
 OPEN_TIME = 9 * 3600 * 10**9 + 30 * 60 * 10**9
 DEFAULT_STEP = 1000
-PRICE_MAX = 200_000_0000
-
 COLUMNS = ("action", "time", "firm", "token", "symbol", "side", "qty", "price", "tif",
            "min_qty", "stp", "new_token", "new_qty", "new_price", "tick", "lot", "breaker_pct",
            "code")
@@ -77,23 +75,6 @@ class Row:
     tick: int | None = None
     breaker_pct: float | None = None
     code: str = ""
-
-
-def parse_price(text):
-    """'100.25' → 1002500 (1/10000 $)."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"price {text!r} is not a decimal number") from None
-    scaled = value * 10000
-    if scaled != scaled.to_integral_value() or not 0 < scaled <= PRICE_MAX:
-        raise ValueError(f"price {text!r} must be positive, at most 200000 and have at most "
-                         "4 decimals")
-    return int(scaled)
-
-
-def format_price(p4):
-    return f"{p4 // 10000}.{p4 % 10000:04d}"
 
 
 def parse_time(text):

@@ -23,7 +23,6 @@ from tickwire.accounts.config import make_config, parse_config
 from tickwire.compliance.job import format_compliance, run_compliance
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.gateways.ouch.client import OuchClient
-from tickwire.offline.commands import format_price
 from tickwire.offline.gen import generate
 from tickwire.ops.serve import Venue
 from tickwire.protocol.link import REASON_TEXT, Side, Tif
@@ -178,7 +177,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     elapsed = time.perf_counter() - started
     await seq.drain()
     book_at_close = _depth(venue)
-    top = _top(venue)
+    top = venue.book.top_of_book(venue.sequencer.exchange.symbols)
     await venue.close_day()
     await seq.drain()
     await asyncio.sleep(0.05)
@@ -216,18 +215,6 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     if plot:
         _plot(os.path.join(out_dir, "run.png"), latencies, book_at_close)
     return report
-
-
-def _top(venue):
-    out = {}
-    for name, info in venue.sequencer.exchange.symbols.items():
-        top = venue.book.top(info.locate)
-        out[name] = {side: None if top[side] is None else
-                     {"price": format_price(top[side][0]), "shares": top[side][1]}
-                     for side in ("bid", "ask")}
-        out[name]["last"] = None if top["last"] is None else format_price(top["last"][0])
-        out[name]["halted"] = info.halted
-    return out
 
 
 def _depth(venue, levels=10):

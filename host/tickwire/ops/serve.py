@@ -2,8 +2,9 @@
 
 :class:`Venue` puts the pieces together: engine, write-ahead log (recovered on start),
 feed publisher (MoldUDP64 to a pcap, rebuilt from the WAL on every start, so it is the same
-bytes however often the server restarts), pre-trade risk with its decision log, sequencer, and
-the SoupBinTCP/OUCH gateway. A fresh WAL opens the day (system events ``O``, the config's
+bytes however often the server restarts), the feed on the network (multicast, re-request,
+snapshot, WebSocket: :class:`~tickwire.marketdata.service.MarketDataService`), pre-trade risk
+with its decision log, sequencer, and the SoupBinTCP/OUCH gateway. A fresh WAL opens the day (system events ``O``, the config's
 symbols, ``S``, ``Q``); ``close_day`` ends it (``M``, ``E``, ``C``, End of Session to clients).
 """
 
@@ -13,11 +14,14 @@ import json
 import logging
 import os
 import signal
+import sys
 
 from tickwire.accounts.config import load_config
 from tickwire.engine.registry import ENGINE_HELP, open_engine
 from tickwire.gateways.ouch.server import DEFAULT_CLIENT_TIMEOUT, DEFAULT_HEARTBEAT, GatewayServer
 from tickwire.marketdata.recorder import FeedRecorder
+from tickwire.marketdata.service import FeedError, MarketDataService
+from tickwire.marketdata.settings import FeedSettings, add_feed_arguments, settings_from_args
 from tickwire.risk.manager import RiskManager
 from tickwire.sequencer.journal.wal import WriteAheadLog
 from tickwire.sequencer.sequencer import Sequencer
@@ -44,16 +48,31 @@ class Venue:
         WAL fsync policy.
     host, port, heartbeat, client_timeout, tap
         Gateway parameters.
+    feed : FeedSettings or False, optional
+        The feed on the network; by default the config's ``[feed]`` table over
+        :class:`FeedSettings`' defaults if the config has one, else none (``False``: none).
+
+    Members
+    -------
+    marketdata : MarketDataService or None
+        Its ``feed_address``, ``rerequest_address``, ``snapshot_address`` and ``ws_address``
+        say where each part is once :meth:`start` returns (ports of 0 are chosen then).
     """
 
     def __init__(self, config, wal_path, engine="model", feed_pcap=None, decision_log=None,
                  fsync="group", host="127.0.0.1", port=0, heartbeat=DEFAULT_HEARTBEAT,
-                 client_timeout=DEFAULT_CLIENT_TIMEOUT, tap=None):
+                 client_timeout=DEFAULT_CLIENT_TIMEOUT, tap=None, feed=None):
         self.config = config
+        if feed is None and config.feed:
+            feed = FeedSettings.from_dict(config.feed)
+        self.marketdata = MarketDataService(feed) if feed else None
         self.engine = open_engine(engine) if isinstance(engine, str) else engine
         self.wal = WriteAheadLog(wal_path, fsync)
         self._pcap_file = open(feed_pcap, "wb") if feed_pcap else None
-        self.recorder = FeedRecorder(self._pcap_file)
+        if self.marketdata is None:
+            self.recorder = FeedRecorder(self._pcap_file)
+        else:
+            self.recorder = FeedRecorder(self._pcap_file, feed.session, [self.marketdata])
         self.book, self.feed = self.recorder.book, self.recorder.publisher
         self.risk = RiskManager(config, decision_log)
         self.sequencer = Sequencer(self.engine, self.wal, config, self.risk,
@@ -67,13 +86,25 @@ class Venue:
         return self.recorder.packets
 
     async def start(self):
-        """Recover the WAL, open the day if it is new, start listening."""
-        self.sequencer.recover()
-        if not self.sequencer.opened:
-            index = self.sequencer.open_day()
-            await self.wal.durable(index)
-        self._flush_feed()
-        await self.gateway.start()
+        """Recover the WAL, open the day if it is new, start listening.
+
+        The feed's sockets open first (a port in use fails before the recovery), its packets
+        rebuilt from the WAL are kept but not sent again, then it goes live.
+        """
+        if self.marketdata is not None:
+            await self.marketdata.start()
+        try:
+            self.sequencer.recover()
+            if self.marketdata is not None:
+                self.marketdata.go_live()
+            if not self.sequencer.opened:
+                index = self.sequencer.open_day()
+                await self.wal.durable(index)
+            self._flush_feed()
+            await self.gateway.start()
+        except BaseException:
+            await self._close_marketdata()
+            raise
         return self
 
     def _flush_feed(self):
@@ -94,6 +125,7 @@ class Venue:
             await self.close_day()
         await self.gateway.close(end_session=True)
         await self.sequencer.drain()
+        await self._close_marketdata()
         await self.wal.close()
         self.risk.close()
         if self._pcap_file is not None:
@@ -101,18 +133,23 @@ class Venue:
         if hasattr(self.engine, "close"):
             self.engine.close()
 
+    async def _close_marketdata(self):
+        if self.marketdata is not None:
+            await self.marketdata.close()
+
     def status(self):
         seq = self.sequencer
         return {"commands": seq.exchange.seq, "wal_records": self.wal.records,
                 "open_orders": len(seq.exchange.orders), "intake": seq.down or "open",
                 "sessions": sorted(self.gateway.active), "feed_packets": self.packets,
-                "gateway": dict(self.gateway.stats)}
+                "gateway": dict(self.gateway.stats),
+                **({"feed": self.marketdata.status()} if self.marketdata else {})}
 
 
 async def serve(config, wal_path, engine="model", host="127.0.0.1", port=0, fsync="group",
                 feed_pcap=None, decision_log=None, heartbeat=DEFAULT_HEARTBEAT,
                 client_timeout=DEFAULT_CLIENT_TIMEOUT, port_file=None, stop=None,
-                close_day=False, status_interval=0):
+                close_day=False, status_interval=0, feed=None):
     """Run the gateway until ``stop`` (an asyncio.Event) is set or SIGINT/SIGTERM arrives.
 
     Parameters
@@ -125,6 +162,8 @@ async def serve(config, wal_path, engine="model", host="127.0.0.1", port=0, fsyn
         End the trading day at shutdown (otherwise a restart continues it).
     status_interval : float
         Log the status every that many seconds (0: never).
+    feed : FeedSettings or False, optional
+        The feed on the network (see :class:`Venue`).
 
     Returns
     -------
@@ -134,7 +173,7 @@ async def serve(config, wal_path, engine="model", host="127.0.0.1", port=0, fsyn
     if isinstance(config, str):
         config = load_config(config)
     venue = Venue(config, wal_path, engine, feed_pcap, decision_log, fsync, host, port,
-                  heartbeat, client_timeout)
+                  heartbeat, client_timeout, feed=feed)
     await venue.start()
     if port_file:
         with open(port_file + ".tmp", "w") as f:
@@ -182,6 +221,7 @@ def add_serve_arguments(parser):
                         help="end the trading day at shutdown (M E C, End of Session)")
     parser.add_argument("--status-interval", type=float, default=0,
                         help="log the status every N seconds")
+    add_feed_arguments(parser)
     return parser
 
 
@@ -189,10 +229,20 @@ def serve_main(args):
     """``tickwire serve`` entry: ``args`` from :func:`add_serve_arguments`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     os.makedirs(os.path.dirname(os.path.abspath(args.wal)), exist_ok=True)
-    status = asyncio.run(serve(
-        args.config, args.wal, args.engine, args.host, args.port, args.fsync, args.feed_pcap,
-        args.decision_log, args.heartbeat, args.client_timeout, args.port_file,
-        close_day=args.close_day, status_interval=args.status_interval))
+    try:
+        config = load_config(args.config)
+        feed = settings_from_args(args, config.feed, args.host)
+    except ValueError as exc:
+        print(f"tickwire serve: error: {args.config}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        status = asyncio.run(serve(
+            config, args.wal, args.engine, args.host, args.port, args.fsync, args.feed_pcap,
+            args.decision_log, args.heartbeat, args.client_timeout, args.port_file,
+            close_day=args.close_day, status_interval=args.status_interval, feed=feed))
+    except FeedError as exc:
+        print(f"tickwire serve: error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(status, indent=2))
     return 0
 

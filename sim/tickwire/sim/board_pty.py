@@ -10,7 +10,7 @@ Behind the link sits either
 * ``--core model`` (default): a STAND-IN for the gateware engine and feed: the reference model
   ``ExchangeModel`` and the host's ``FeedPublisher`` run in the testbench on the link's
   command/event/MoldUDP64 streams (``tickwire.sim.tb_link.model_core_testbench``); or
-* ``--core gateware``: the board's own ``ExchangeCore`` (``make_core``: the real matching
+* ``--core gateware``: the board's own ``BoardCore`` (``make_core``: the real matching
   engine and feed encoder when they elaborate, else the loopback stand-in), simulated.
 
 The simulation ends when the process that started it exits. Simulated time is not wall time: heartbeats are counted in cycles (``--heartbeat-cycles``), and

@@ -1,0 +1,88 @@
+"""The post-trade commands: ``tickwire clear``, ``tickwire settle``.
+
+Each failure a user can cause (a journal of another venue, a date that is not a business day,
+a second run, an unreachable database, a member without opening balances) ends with one line
+on stderr saying what is wrong and exit status 2, and nothing half-written.
+"""
+
+import argparse
+import datetime as dt
+import json
+import sys
+
+from tickwire.clearing.calendar import CYCLES, CalendarError
+from tickwire.clearing.capture import CaptureError
+from tickwire.clearing.clear import clear
+from tickwire.clearing.files import ClearingFilesError
+from tickwire.clearing.ledger.store import LedgerStoreError
+from tickwire.clearing.opening import OpeningError
+from tickwire.clearing.settle import DEFAULT_BATCH, SettlementError, settle
+
+__all__ = ["add_clear_arguments", "add_settle_arguments", "clear_main", "settle_main"]
+
+_USER_ERRORS = (CaptureError, CalendarError, OpeningError, ClearingFilesError, SettlementError,
+                LedgerStoreError, OSError, ValueError)
+
+
+def iso_date(text):
+    """argparse type: ``YYYY-MM-DD``."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def add_clear_arguments(parser):
+    parser.add_argument("wal", help="the session's journal (the sequencer's write-ahead log)")
+    parser.add_argument("--config", required=True,
+                        help="the venue config the session ran under (accounts → member firms; "
+                        "opening balances for settlement)")
+    parser.add_argument("--out", required=True,
+                        help="directory for trades.csv, obligations.csv, netting.json, "
+                        "clearing.json")
+    parser.add_argument("--trade-date", type=iso_date,
+                        help="YYYY-MM-DD; overrides the date the journal recorded at the open")
+    parser.add_argument("--cycle", type=int, choices=CYCLES, default=1,
+                        help="settlement cycle: T+1 (default) or T+2 business days (XNYS)")
+    return parser
+
+
+def _fail(command, exc):
+    print(f"tickwire {command}: {exc}", file=sys.stderr)
+    return 2
+
+
+def clear_main(args):
+    """``tickwire clear`` entry."""
+    try:
+        summary = clear(args.wal, args.config, args.out, args.trade_date, args.cycle)
+    except _USER_ERRORS as exc:
+        return _fail("clear", exc)
+    if not getattr(args, "quiet", False):
+        print(json.dumps(summary, indent=2))
+    return 0
+
+
+def add_settle_arguments(parser):
+    parser.add_argument("dir", help="a directory written by tickwire clear")
+    parser.add_argument("--date", type=iso_date, required=True,
+                        help="settlement date YYYY-MM-DD (an NYSE business day; later dates "
+                        "retry the open fails)")
+    parser.add_argument("--db", help="PostgreSQL URL for the two ledgers (postgresql://USER:"
+                        "PASSWORD@HOST:PORT/DB; schemas tw_cash and tw_securities); default: "
+                        "SQLite files cash.db and securities.db in DIR")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
+                        help=f"instructions per DVP batch (default {DEFAULT_BATCH})")
+    return parser
+
+
+def settle_main(args):
+    """``tickwire settle`` entry."""
+    quiet = getattr(args, "quiet", False)
+    try:
+        summary = settle(args.dir, args.date, args.db, args.batch, progress=not quiet)
+    except _USER_ERRORS as exc:
+        return _fail("settle", exc)
+    if not quiet:
+        print(json.dumps(summary["totals"]))
+    return 0

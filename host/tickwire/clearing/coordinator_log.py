@@ -1,0 +1,125 @@
+"""The CCP's coordinator log: the settlement instructions and where each one is in DVP.
+
+A SQLite file (``ccp.db`` in the clearing directory, synchronous writes) apart from both
+ledgers. Each instruction's ``phase`` moves ``open → preparing → commit | abort → settled |
+failed``; ``commit``/``abort`` is the decision, logged before either ledger is told, so after
+a crash the log says what every instruction must become. ``failed`` instructions are open
+fails, retried on the following days; ``fails`` keeps one row per failed attempt (aging).
+"""
+
+import sqlite3
+from dataclasses import dataclass
+
+__all__ = ["PHASES", "CoordinatorLog", "Instruction"]
+
+PHASES = ("open", "preparing", "commit", "abort", "settled", "failed", "closed_out")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS instructions (
+    id TEXT PRIMARY KEY, member TEXT NOT NULL, symbol TEXT NOT NULL, qty INTEGER NOT NULL,
+    cash INTEGER NOT NULL, due TEXT NOT NULL, phase TEXT NOT NULL, attempt INTEGER NOT NULL,
+    reason TEXT, settled_on TEXT);
+CREATE TABLE IF NOT EXISTS fails (
+    instruction TEXT NOT NULL, date TEXT NOT NULL, attempt INTEGER NOT NULL, kind TEXT NOT NULL,
+    PRIMARY KEY (instruction, attempt));
+CREATE TABLE IF NOT EXISTS cycles (
+    date TEXT PRIMARY KEY, summary TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    """One DVP instruction against the CCP: the member receives ``qty`` shares of ``symbol``
+    and ``cash`` (1/10000 $); negative: it delivers / pays."""
+    id: str
+    member: str
+    symbol: str
+    qty: int
+    cash: int
+    due: str
+    phase: str = "open"
+    attempt: int = 0
+    reason: str | None = None
+
+    def leg_id(self, leg, attempt=None):
+        return f"dvp:{self.id}:{self.attempt if attempt is None else attempt}:{leg}"
+
+
+class CoordinatorLog:
+    def __init__(self, path):
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self):
+        self.db.close()
+
+    def _tx(self, sql, rows):
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(sql, rows)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def register(self, instructions):
+        """Add instructions not yet known (their ids fix them: registering twice is a no-op)."""
+        self._tx("INSERT OR IGNORE INTO instructions (id, member, symbol, qty, cash, due, "
+                 "phase, attempt) VALUES (?, ?, ?, ?, ?, ?, 'open', 0)",
+                 [(i.id, i.member, i.symbol, i.qty, i.cash, i.due) for i in instructions])
+
+    def instructions(self, phases=None):
+        q = "SELECT id, member, symbol, qty, cash, due, phase, attempt, reason FROM instructions"
+        args = ()
+        if phases is not None:
+            q += f" WHERE phase IN ({','.join('?' * len(phases))})"
+            args = tuple(phases)
+        return [Instruction(*r) for r in self.db.execute(q + " ORDER BY id", args)]
+
+    def begin(self, batch):
+        """Attempt ``batch`` once more: phase ``preparing``, attempt + 1."""
+        self._tx("UPDATE instructions SET phase = 'preparing', attempt = attempt + 1 "
+                 "WHERE id = ?", [(i.id,) for i in batch])
+
+    def decide(self, decisions):
+        """Log ``(instruction id, "commit" | "abort", reason)`` for each instruction."""
+        self._tx("UPDATE instructions SET phase = ?, reason = ? WHERE id = ?",
+                 [(d, r, i) for i, d, r in decisions])
+
+    def finish(self, settled, failed, date):
+        """The decided instructions are done: ``settled`` ids, ``failed`` (id, attempt,
+        kind)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany("UPDATE instructions SET phase = 'settled', settled_on = ? "
+                                "WHERE id = ?", [(date, i) for i in settled])
+            self.db.executemany("UPDATE instructions SET phase = 'failed' WHERE id = ?",
+                                [(i,) for i, _, _ in failed])
+            self.db.executemany("INSERT OR IGNORE INTO fails VALUES (?, ?, ?, ?)",
+                                [(i, date, a, k) for i, a, k in failed])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def reopen(self, ids):
+        """A crash interrupted these before a decision: back to ``open`` (their legs voided)."""
+        self._tx("UPDATE instructions SET phase = 'open' WHERE id = ?", [(i,) for i in ids])
+
+    def fails(self):
+        """[(instruction, date, attempt, kind)] in order."""
+        return list(self.db.execute("SELECT * FROM fails ORDER BY instruction, attempt"))
+
+    def cycle(self, date):
+        row = self.db.execute("SELECT summary FROM cycles WHERE date = ?", (date,)).fetchone()
+        return None if row is None else row[0]
+
+    def close_cycle(self, date, summary_json):
+        self._tx("INSERT INTO cycles VALUES (?, ?)", [(date, summary_json)])
+
+    def settled_on(self, date):
+        return [Instruction(*r) for r in self.db.execute(
+            "SELECT id, member, symbol, qty, cash, due, phase, attempt, reason FROM "
+            "instructions WHERE settled_on = ? ORDER BY id", (date,))]

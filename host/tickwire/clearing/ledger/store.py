@@ -1,0 +1,166 @@
+"""Where a ledger lives: SQLAlchemy on a SQLite file (default) or PostgreSQL (by URL).
+
+The same tables and statements on both. On PostgreSQL each ledger is its own schema
+(``<namespace>_<ledger>``, e.g. ``tw_cash``), so the two ledgers never share a table; on
+SQLite each is its own file. A writer takes the ledger's lock first: ``BEGIN IMMEDIATE`` on
+SQLite, a transaction-scoped advisory lock on PostgreSQL.
+"""
+
+import os
+import zlib
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+__all__ = [
+    "LedgerStoreError",
+    "Store",
+    "accounts",
+    "metadata",
+    "normalize_url",
+    "open_store",
+    "transfers",
+]
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("credit_limit", BigInteger, nullable=True),      # NULL: no limit
+    Column("debits_pending", BigInteger, nullable=False, default=0),
+    Column("debits_posted", BigInteger, nullable=False, default=0),
+    Column("credits_pending", BigInteger, nullable=False, default=0),
+    Column("credits_posted", BigInteger, nullable=False, default=0),
+)
+
+transfers = Table(
+    "transfers", metadata,
+    Column("id", String(128), primary_key=True),
+    Column("debit", String(64), nullable=False),
+    Column("credit", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("flags", Integer, nullable=False),
+    Column("pending_id", String(128), nullable=True),
+    Column("timeout", BigInteger, nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("ts", BigInteger, nullable=False),               # ledger time, ns, unique, rising
+    Column("expires", BigInteger, nullable=True),           # pending: ts + timeout
+    Column("state", SmallInteger, nullable=True),           # pending: PendingState
+    Index("ix_transfers_ts", "ts"),
+)
+
+
+class LedgerStoreError(RuntimeError):
+    """The ledger's database cannot be reached or used."""
+
+
+def normalize_url(url):
+    """``postgresql://`` means psycopg 3 here (SQLAlchemy's default driver is psycopg2)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Store:
+    """One ledger's engine, its tables' schema and its write lock."""
+
+    def __init__(self, engine, schema, lock_key):
+        self.engine, self.schema, self.lock_key = engine, schema, lock_key
+        self.postgres = engine.dialect.name == "postgresql"
+        self.options = {"schema_translate_map": {None: schema}} if schema else {}
+
+    def connect(self):
+        return self.engine.connect().execution_options(**self.options)
+
+    def begin_write(self, conn):
+        """Begin a transaction holding the ledger's write lock."""
+        tx = conn.begin()
+        if self.postgres:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self.lock_key})
+        return tx
+
+    def drop(self):
+        """Remove the ledger's tables (tests and benchmarks)."""
+        with self.connect() as conn, conn.begin():
+            if self.postgres:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+            else:
+                metadata.drop_all(conn)
+
+    def dispose(self):
+        self.engine.dispose()
+
+
+def _sqlite_engine(path):
+    engine = create_engine(f"sqlite:///{path}")
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None     # SQLAlchemy issues BEGIN itself
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def open_store(name, directory=None, url=None, namespace="tw"):
+    """The store of ledger ``name`` (``cash``, ``securities``), its tables created.
+
+    Parameters
+    ----------
+    directory : str
+        SQLite: the file is ``<directory>/<name>.db`` (when no ``url``).
+    url : str
+        A PostgreSQL URL (``postgresql://`` or ``postgresql+psycopg://``): schema
+        ``<namespace>_<name>``; or a SQLite URL ``sqlite:///DIR`` naming the directory.
+
+    Raises
+    ------
+    LedgerStoreError
+        Unreachable server, bad URL, unwritable file: nothing has been written.
+    """
+    try:
+        if url and not url.startswith("sqlite"):
+            parsed = make_url(normalize_url(url))
+            if parsed.get_backend_name() != "postgresql":
+                raise LedgerStoreError(f"--db {url}: only postgresql:// and sqlite:/// URLs")
+            engine = create_engine(parsed, pool_pre_ping=True)
+            schema = f"{namespace}_{name}"
+            store = Store(engine, schema, zlib.crc32(schema.encode()))
+            with engine.connect() as conn, conn.begin():
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        else:
+            if url:
+                directory = make_url(url).database or "."
+            os.makedirs(directory, exist_ok=True)
+            store = Store(_sqlite_engine(os.path.join(directory, f"{name}.db")), None, 0)
+        with store.connect() as conn, store.begin_write(conn):
+            metadata.create_all(conn)
+        return store
+    except LedgerStoreError:
+        raise
+    except (OperationalError, ArgumentError, SQLAlchemyError, OSError) as exc:
+        where = url or directory
+        raise LedgerStoreError(f"ledger {name}: cannot open {where}: "
+                               f"{str(exc).splitlines()[0]}") from exc

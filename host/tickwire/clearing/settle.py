@@ -1,0 +1,148 @@
+"""``tickwire settle``: the settlement cycle of one date over the two ledgers.
+
+:func:`settle` opens the cash ledger and the securities ledger (SQLite files in the clearing
+directory, or PostgreSQL schemas by ``--db``) and the CCP's coordinator log, funds the members'
+opening balances (once), turns the netted obligations due that date into DVP instructions
+(one per member and symbol), finishes whatever a crash left, and settles the open
+instructions in batches: deliveries to the CCP first, so the shares the CCP hands on have
+arrived. Instructions that fail stay open and are retried on each following settlement date
+(aged in business days). The result is ``settlement.json``.
+"""
+
+import datetime as dt
+import json
+import logging
+import os
+from collections import defaultdict
+
+from tickwire.clearing.books import cash_accounts, opening_transfers, security_accounts
+from tickwire.clearing.calendar import CalendarError, business_days_between, is_business_day
+from tickwire.clearing.coordinator_log import CoordinatorLog, Instruction
+from tickwire.clearing.dvp import Dvp, failpoint
+from tickwire.clearing.files import read_clearing, read_obligations, write_atomic
+from tickwire.clearing.ledger.ledger import Ledger
+from tickwire.clearing.ledger.records import OK_RESULTS
+from tickwire.clearing.ledger.store import open_store
+from tickwire.clearing.opening import OpeningError
+from tickwire.clearing.records import CASH
+from tickwire.core.money import format_price
+from tickwire.util.progress import progress as progress_bar
+
+__all__ = ["DEFAULT_BATCH", "AlreadySettled", "SettlementError", "open_ledgers", "settle"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 1000
+DEFAULT_NAMESPACE = "tw"
+
+
+class SettlementError(ValueError):
+    """The settlement cannot run (a date, a file, a member without balances)."""
+
+
+class AlreadySettled(SettlementError):
+    """The cycle of that date has run to its end already."""
+
+
+def open_ledgers(out_dir, db=None, namespace=DEFAULT_NAMESPACE):
+    """(cash Ledger, securities Ledger): both opened before anything is written."""
+    stores = [open_store(name, directory=out_dir, url=db, namespace=namespace)
+              for name in ("cash", "securities")]
+    return tuple(Ledger(s) for s in stores)
+
+
+def _instructions(positions, due):
+    return [Instruction(f"{due}:{p.member}:{p.symbol}", p.member, p.symbol, p.qty, p.cash,
+                        due.isoformat())
+            for p in positions if p.symbol != CASH and (p.qty or p.cash)]
+
+
+def _fund(cash, securities, opening, ccp, members, symbols):
+    cash.create_accounts(cash_accounts(sorted(members), ccp))
+    securities.create_accounts(security_accounts(sorted(members), sorted(symbols)))
+    cash_open, share_open = opening_transfers({m: opening[m] for m in members}, ccp,
+                                              sorted(symbols))
+    for ledger, batch in ((cash, cash_open), (securities, share_open)):
+        bad = [(t.id, r.value) for t, r in zip(batch, ledger.create_transfers(batch))
+               if r not in OK_RESULTS]
+        if bad:
+            raise SettlementError(f"opening balances refused by the ledger: {bad}")
+
+
+def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace=None):
+    """Run the settlement cycle of ``date``; write and return ``settlement.json``'s dict.
+
+    Raises
+    ------
+    SettlementError, AlreadySettled, CalendarError, LedgerStoreError, ClearingFilesError
+    """
+    if not is_business_day(date):
+        raise CalendarError(f"settlement date {date} ({date:%A}) is not an NYSE business day")
+    trade_date, due, _, opening, ccp = read_clearing(out_dir)
+    positions = read_obligations(out_dir)
+    if date < due:
+        raise SettlementError(f"nothing settles on {date}: the trades of {trade_date} settle "
+                              f"on {due}")
+    members = {p.member for p in positions}
+    missing = sorted(members - set(opening))
+    if missing:
+        raise OpeningError(f"members {', '.join(missing)} have no opening balances in the "
+                           "venue config ([members.<firm>] cash, shares)")
+    symbols = {p.symbol for p in positions if p.symbol != CASH}
+    symbols |= {s for m in members for s in opening[m].shares}
+    cash, securities = open_ledgers(out_dir, db, namespace or DEFAULT_NAMESPACE)
+    coordinator = CoordinatorLog(os.path.join(out_dir, "ccp.db"))
+    try:
+        if coordinator.cycle(date.isoformat()) is not None:
+            raise AlreadySettled(f"the settlement of {date} has already run in {out_dir}: "
+                                 "nothing new to settle")
+        _fund(cash, securities, opening, ccp, members, symbols)
+        coordinator.register(_instructions(positions, due))
+        dvp = Dvp(cash, securities, coordinator)
+        dvp.recover(date.isoformat())
+        todo = coordinator.instructions(("open", "failed"))
+        # deliveries to the CCP settle first (and post) so the shares it hands on are there
+        rounds = [[i for i in todo if i.qty < 0], [i for i in todo if i.qty >= 0]]
+        bar = progress_bar(None, f"settle {date}", "instr", enabled=progress, total=len(todo))
+        for chunk in (r[start:start + batch] for r in rounds for start in range(0, len(r), batch)):
+            dvp.settle_batch(chunk, date.isoformat())
+            bar.update(len(chunk))
+            failpoint("batch")
+        bar.close()
+        summary = _summary(coordinator, date, due, cash, securities)
+        coordinator.close_cycle(date.isoformat(), json.dumps(summary))
+    finally:
+        coordinator.close()
+        cash.store.dispose()
+        securities.store.dispose()
+    write_atomic(os.path.join(out_dir, "settlement.json"), json.dumps(summary, indent=2) + "\n")
+    log.info("settled %s: %d instructions settled, %d failed", date,
+             summary["totals"]["settled"], summary["totals"]["failed"])
+    return summary
+
+
+def _summary(coordinator, date, due, cash, securities):
+    per = defaultdict(lambda: {"settled": 0, "failed": 0, "bought_in": 0, "cash_moved": 0,
+                               "shares_moved": 0, "fails": []})
+    for i in coordinator.settled_on(date.isoformat()):
+        m = per[i.member]
+        m["settled"] += 1
+        m["cash_moved"] += abs(i.cash)
+        m["shares_moved"] += abs(i.qty)
+    for i in coordinator.instructions(("failed",)):
+        m = per[i.member]
+        m["failed"] += 1
+        m["fails"].append({"instruction": i.id, "kind": i.reason,
+                           "age": business_days_between(dt.date.fromisoformat(i.due), date)})
+    for i in coordinator.instructions(("closed_out",)):
+        per[i.member]["bought_in"] += 1
+    members = {}
+    for name in sorted(per):
+        m = per[name]
+        members[name] = dict(m, cash_moved=format_price(m["cash_moved"]))
+    audit = {"cash": sorted(cash.audit()), "securities": sorted(securities.audit())}
+    return {"date": date.isoformat(), "due": due.isoformat(),
+            "totals": {"settled": sum(m["settled"] for m in per.values()),
+                       "failed": sum(m["failed"] for m in per.values()),
+                       "bought_in": sum(m["bought_in"] for m in per.values())},
+            "members": members, "ledger_audit": audit}

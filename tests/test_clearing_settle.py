@@ -1,0 +1,111 @@
+"""``tickwire settle``: T+1 DVP over the two ledgers, fails and their retries, bad input."""
+
+import json
+
+import pytest
+from clearing_util import DAY, write_config, write_journal
+from ledger_util import BACKENDS, namespace, pg_url
+from tickwire.clearing.books import position
+from tickwire.clearing.ledger.store import open_store
+from tickwire.clearing.settle import open_ledgers
+from tickwire.cli.main import main
+
+BALANCES = {"cash": 1_000_000.0, "margin": 50_000.0, "guarantee_fund": 20_000.0,
+            "shares": {"ACME": 10_000, "BOLT": 10_000}}
+
+
+def _clear(tmp_path, members=None):
+    tmp_path.mkdir(exist_ok=True)
+    config_path, config = write_config(tmp_path / "venue.json", members=members)
+    wal = write_journal(tmp_path / "session.wal", config, DAY)
+    out = tmp_path / "clearing"
+    assert main(["-q", "clear", wal, "--config", config_path, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request):
+    """(--db arguments, namespace for open_ledgers) of the backend."""
+    if request.param == "sqlite":
+        yield [], None
+        return
+    url, ns = pg_url(), namespace()
+    yield ["--db", url], (url, ns)
+    for name in ("cash", "securities"):
+        open_store(name, url=url, namespace=ns).drop()
+
+
+def _settle(out, date, db, monkeypatch):
+    if db[1] is not None:
+        monkeypatch.setattr("tickwire.clearing.settle.DEFAULT_NAMESPACE", db[1][1])
+    return main(["-q", "settle", str(out), "--date", date, *db[0]])
+
+
+def _ledgers(out, db):
+    if db[1] is None:
+        return open_ledgers(str(out))
+    return open_ledgers(str(out), db[1][0], db[1][1])
+
+
+def test_settles_every_obligation_and_moves_the_nets(tmp_path, db, monkeypatch):
+    out = _clear(tmp_path)
+    assert _settle(out, "2026-12-07", db, monkeypatch) == 0
+    result = json.loads((out / "settlement.json").read_text())
+    assert result["totals"] == {"settled": 5, "failed": 0, "bought_in": 0}
+    assert result["members"]["F02"]["cash_moved"] == "19010.0000"
+    assert result["members"]["F02"]["shares_moved"] == 500
+    assert result["ledger_audit"] == {"cash": [], "securities": []}
+    cash, securities = _ledgers(out, db)
+    bal = {k: v.posted for k, v in cash.balances().items()}
+    assert bal["F02"] == (1_000_000 + 19_010) * 10_000
+    assert bal["F01"] == (1_000_000 - 10_005) * 10_000
+    assert bal["CCP"] == 0
+    shares = {k: v.posted for k, v in securities.balances().items()}
+    assert shares[position("F01", "ACME")] == 10_200
+    assert shares[position("F02", "ACME")] == 9_700
+    assert shares[position("CCP", "ACME")] == 0
+    assert sum(bal.values()) == 0 and sum(shares.values()) == 0
+    # a second run settles nothing new, says so, and leaves the result alone
+    before = (out / "settlement.json").read_bytes()
+    assert _settle(out, "2026-12-07", db, monkeypatch) == 2
+    assert (out / "settlement.json").read_bytes() == before
+
+
+def test_fail_to_deliver_is_recorded_aged_and_retried(tmp_path, db, monkeypatch, capsys):
+    poor = dict(BALANCES, shares={"ACME": 100, "BOLT": 10_000})
+    out = _clear(tmp_path, members={"F01": BALANCES, "F02": poor, "F03": BALANCES})
+    assert _settle(out, "2026-12-07", db, monkeypatch) == 0
+    day1 = json.loads((out / "settlement.json").read_text())
+    fails = {f["instruction"]: f for m in day1["members"].values() for f in m["fails"]}
+    assert fails["2026-12-07:F02:ACME"]["kind"] == "fail_to_deliver"
+    # the buyers' ACME cannot be delivered by the CCP, which did not receive it
+    assert fails["2026-12-07:F01:ACME"]["kind"] == "ccp_short_shares"
+    assert fails["2026-12-07:F01:ACME"]["age"] == 0
+    assert fails["2026-12-07:F03:ACME"]["kind"] == "ccp_short_shares"
+    assert day1["totals"]["settled"] == 2           # the BOLT legs of F02 and F03
+    cash, securities = _ledgers(out, db)
+    assert securities.balance(position("F02", "ACME")).posted == 100      # nothing moved
+    assert sum(b.debits_pending for b in cash.balances().values()) == 0   # nothing held
+    assert _settle(out, "2026-12-08", db, monkeypatch) == 0
+    day2 = json.loads((out / "settlement.json").read_text())
+    assert day2["totals"]["settled"] == 0
+    ages = {f["instruction"]: f["age"] for m in day2["members"].values() for f in m["fails"]}
+    assert ages["2026-12-07:F02:ACME"] == 1
+
+
+def test_bad_input(tmp_path, monkeypatch, capsys):
+    out = _clear(tmp_path, members={"F01": BALANCES, "F02": BALANCES})
+    assert main(["-q", "settle", str(out), "--date", "2026-12-05"]) == 2
+    assert "Saturday) is not an NYSE business day" in capsys.readouterr().err
+    assert main(["-q", "settle", str(out), "--date", "2026-12-04"]) == 2
+    assert "settle on 2026-12-07" in capsys.readouterr().err
+    assert main(["-q", "settle", str(out), "--date", "2026-12-07"]) == 2
+    assert "F03 have no opening balances" in capsys.readouterr().err
+    assert not (out / "settlement.json").exists() and not (out / "ccp.db").exists()
+    full = _clear(tmp_path / "full")
+    assert main(["-q", "settle", str(full), "--date", "2026-12-07", "--db",
+                 "postgresql://tw:tw@127.0.0.1:1/tw"]) == 2
+    assert "cannot open" in capsys.readouterr().err
+    assert not (full / "settlement.json").exists() and not (full / "ccp.db").exists()
+    assert main(["-q", "settle", str(tmp_path / "nothing"), "--date", "2026-12-07"]) == 2
+    assert "run tickwire clear first" in capsys.readouterr().err

@@ -1,0 +1,233 @@
+"""The venue publishes its feed: settings, several venues on one machine, restarts, bad input."""
+
+import argparse
+import asyncio
+import socket
+
+import pytest
+from tickwire.accounts.config import parse_config
+from tickwire.marketdata.service import FeedError
+from tickwire.marketdata.settings import FeedSettings, add_feed_arguments, settings_from_args
+from tickwire.marketdata.snapshot import SnapshotServer
+from tickwire.marketdata.subscriber import Subscriber
+from tickwire.ops.serve import Venue
+from tickwire.protocol import itch, moldudp64, soupbintcp
+from venue_util import config_dict, login, make_venue
+
+P = 10000
+
+
+def any_ports(group, **kw):
+    """Every part on, on ports the system picks."""
+    return FeedSettings(group=group, port=0, rerequest_port=0, snapshot_port=0, ws_port=0,
+                        heartbeat=0.2, **kw)
+
+
+def run(coro, timeout=30):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def subscriber_of(venue, snapshot=False, **kw):
+    md = venue.marketdata
+    return Subscriber(*md.feed_address, rerequest=md.rerequest_address,
+                      snapshot=md.snapshot_address if snapshot else None,
+                      rerequest_interval=0.2, **kw)
+
+
+async def trade(venue, prefix, n=20):
+    """``n`` resting bids and offers from alice and bob, half of them crossing."""
+    alice, a = await login(venue, "alice")
+    bob, b = await login(venue, "bob")
+    for i in range(n):
+        alice.enter(f"{prefix}A{i}", "B", 100 * (1 + i % 3), "AAPL", (100 + i % 4) * P)
+        bob.enter(f"{prefix}B{i}", "S", 100, "AAPL", (102 - i % 5) * P)
+    await a.wait(lambda s: len(s.of(b"A")) >= n)
+    await b.wait(lambda s: len(s.of(b"A")) + len(s.of(b"J")) >= n)
+    await venue.sequencer.drain()
+    await alice.close()
+    await bob.close()
+
+
+async def caught_up(sub, venue, timeout=5.0):
+    await sub.wait_for(venue.marketdata.next_sequence, timeout)
+
+
+# -- settings ------------------------------------------------------------------------------
+
+def test_settings_from_config_table_then_options():
+    table = {"group": "239.255.70.2", "port": 0, "ws_port": "off", "retransmit_seconds": 120,
+             "rerequest_port": False}
+    s = FeedSettings.from_dict(table)
+    assert (s.group, s.port, s.ws_port, s.rerequest_port, s.retransmit_seconds) == \
+        ("239.255.70.2", 0, None, None, 120)
+    assert s.snapshot_port == FeedSettings().snapshot_port
+    parser = add_feed_arguments(argparse.ArgumentParser())
+    args = parser.parse_args(["--ws-port", "9000", "--feed-port", "off",
+                              "--retransmit-seconds", "off", "--feed-ttl", "0"])
+    s = settings_from_args(args, table, host="0.0.0.0")
+    assert (s.ws_port, s.port, s.retransmit_seconds, s.ttl, s.host) == (9000, None, None, 0,
+                                                                         "0.0.0.0")
+    assert s.group == "239.255.70.2"            # from the table, not overridden
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"groop": "239.1.1.1"}, "unknown feed setting 'groop'"),
+    ({"group": "10.0.0.1"}, "not a multicast address"),
+    ({"group": "nowhere"}, "not an IPv4 address"),
+    ({"rerequest_port": 70000}, "is not a port"),
+    ({"ttl": 300}, "ttl 300"),
+    ({"retransmit_messages": 0}, "positive integer"),
+    ({"group": "off"}, "cannot be turned off"),
+    ({"session": "ELEVENCHARS"}, "1 to 10 ASCII"),
+])
+def test_bad_settings_are_named(table, message):
+    with pytest.raises(ValueError, match=message):
+        FeedSettings.from_dict(table)
+
+
+def test_bad_port_option_is_refused_by_the_parser(capsys):
+    parser = add_feed_arguments(argparse.ArgumentParser())
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--snapshot-port", "http"])
+    assert "invalid port value: 'http'" in capsys.readouterr().err
+
+
+# -- several venues on one machine ---------------------------------------------------------
+
+def test_three_venues_on_one_machine_each_their_own_feed(tmp_path):
+    async def main():
+        venues = [await make_venue(tmp_path, f"v{i}", feed=any_ports(f"239.255.71.{i + 1}"))
+                  .start() for i in range(3)]
+        md = [v.marketdata for v in venues]
+        for part in ("feed_address", "rerequest_address", "snapshot_address", "ws_address"):
+            addresses = [getattr(m, part) for m in md]
+            assert all(a is not None and a[1] != 0 for a in addresses), part
+            assert len(set(addresses)) == 3, part
+        subs = [await subscriber_of(v).start() for v in venues]
+        for i, venue in enumerate(venues):
+            await trade(venue, f"V{i}", n=5 + 5 * i)
+        for sub, venue in zip(subs, venues):
+            await caught_up(sub, venue)
+            assert sub.book.book.state() == venue.book.state()
+            assert sub.foreign == 0 and sub.duplicates == 0
+        assert len({len(v.book.orders) for v in venues}) == 3      # three different books
+        for sub in subs:
+            await sub.close()
+        for venue in venues:
+            await venue.stop()
+    run(main())
+
+
+def test_config_feed_table_is_the_default_and_status_says_where(tmp_path):
+    async def main():
+        assert make_venue(tmp_path).marketdata is None      # no [feed] table: no network feed
+        table = {"group": "239.255.72.1", "port": 0, "rerequest_port": 0,
+                 "snapshot_port": "off", "ws_port": "off"}
+        cfg = parse_config({**config_dict(), "feed": table})
+        venue = await Venue(cfg, str(tmp_path / "w.wal")).start()
+        md = venue.marketdata
+        assert venue.status()["feed"]["group"] == list(md.feed_address)
+        assert md.snapshot_address is None and md.ws_address is None
+        lines = md.describe()
+        assert f"re-request (MoldUDP64, UDP) on 127.0.0.1:{md.rerequest_address[1]}" in lines[1]
+        assert lines[2] == "feed: snapshot off"
+        await venue.stop()
+    run(main())
+
+
+# -- restarts ------------------------------------------------------------------------------
+
+def test_restart_continues_the_session_and_serves_what_came_before(tmp_path):
+    """A receiver that lives through a restart sees neither a gap nor a duplicate, and the
+    restarted venue's re-request server answers for messages sent before the restart."""
+    async def main():
+        first = await make_venue(tmp_path, feed=any_ports("239.255.73.1")).start()
+        settings = FeedSettings.from_dict(
+            {"port": first.marketdata.feed_address[1]}, base=first.marketdata.settings)
+        seen = {}
+        sub = await subscriber_of(first, on_message=lambda s, m: seen.setdefault(s, m)).start()
+        await trade(first, "X")
+        await caught_up(sub, first)
+        before = first.marketdata.next_sequence
+        await first.stop()                      # no close of day: the session goes on
+        assert not sub.ended
+
+        again = await make_venue(tmp_path, feed=settings).start()
+        md = again.marketdata
+        assert md.next_sequence == before and md.replayed == before - 1
+        sub.rerequest = md.rerequest_address
+        await trade(again, "Y")
+        await caught_up(sub, again)
+        assert sub.duplicates == 0 and sub.lost == 0 and not sub.stale
+        assert sorted(seen) == list(range(1, md.next_sequence))
+        assert sub.book.book.state() == again.book.state()
+
+        answer = md.rerequest.answer(1, before - 1)     # messages from before the restart
+        messages = [m for p in answer for m in moldudp64.decode_packet(p).messages]
+        assert messages == [seen[s] for s in range(1, before)]
+
+        late = await subscriber_of(again, snapshot=True).start()
+        await late.synced.wait()
+        await caught_up(late, again)
+        assert late.book.book.state() == again.book.state()
+        await again.close_day()
+        await asyncio.wait_for(sub.complete.wait(), 5)
+        for s in (sub, late):
+            await s.close()
+        await again.stop()
+    run(main())
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+def test_port_in_use_is_a_clear_error_and_nothing_is_left_open(tmp_path):
+    async def main():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            venue = make_venue(tmp_path, feed=FeedSettings.from_dict(
+                {"snapshot_port": port}, base=any_ports("239.255.74.1")))
+            with pytest.raises(FeedError, match=f"snapshot on 127.0.0.1:{port}: port in use"):
+                await venue.start()
+            assert venue.marketdata.rerequest_address is None          # closed again
+            assert venue.sequencer.exchange.seq == 0                   # nothing recovered
+    run(main())
+
+
+def test_interface_that_cannot_send_multicast(tmp_path):
+    async def main():
+        venue = make_venue(tmp_path, feed=any_ports("239.255.74.2", interface="192.0.2.77"))
+        with pytest.raises(FeedError, match="cannot send multicast from interface 192.0.2.77"):
+            await venue.start()
+    run(main())
+
+
+def test_snapshot_client_that_never_reads_is_dropped():
+    server = SnapshotServer("TICKWIRE01", linger=0.5)
+    server.on_packet(moldudp64.encode_packet("TICKWIRE01", 1, [itch.encode(
+        b"R", stock_locate=1, timestamp=0, stock="AAPL", market_category="Q",
+        financial_status_indicator="N", round_lot_size=100, round_lots_only="N",
+        issue_classification="C", issue_sub_type="Z", authenticity="P",
+        short_sale_threshold_indicator="N", ipo_flag="N", luld_reference_price_tier="1",
+        etp_flag="N", etp_leverage_factor=0, inverse_indicator="N")]))
+    for ref in range(1, 200_001):
+        server.book.apply(itch.encode(b"A", stock_locate=1, timestamp=0,
+                                      order_reference_number=ref, buy_sell_indicator="B",
+                                      shares=100, stock="AAPL", price=1_000_000))
+
+    async def main():
+        await server.start()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(server.address)
+        sock.sendall(soupbintcp.login_request("", ""))
+        for _ in range(100):
+            if server.stalled:
+                break
+            await asyncio.sleep(0.1)
+        sock.close()
+        await server.close()
+        return server.stalled, server.served
+
+    assert run(main()) == (1, 0)
