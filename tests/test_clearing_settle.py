@@ -109,3 +109,15 @@ def test_bad_input(tmp_path, monkeypatch, capsys):
     assert not (full / "settlement.json").exists() and not (full / "ccp.db").exists()
     assert main(["-q", "settle", str(tmp_path / "nothing"), "--date", "2026-12-07"]) == 2
     assert "run tickwire clear first" in capsys.readouterr().err
+
+
+def test_tickwire_config_writes_opening_balances(tmp_path, capsys):
+    path = tmp_path / "venue.json"
+    assert main(["-q", "config", "--account", "alice:F01:pw", "--symbol", "ACME=50",
+                 "--balance", "F01:2500000.50:ACME=20000,BOLT=5", "-o", str(path)]) == 0
+    data = json.loads(path.read_text())
+    assert data["members"] == {"F01": {"cash": "2500000.50", "shares": {"ACME": 20000,
+                                                                         "BOLT": 5}}}
+    assert main(["-q", "config", "--account", "alice:F01:pw", "--balance", "F01:lots",
+                 "-o", str(path)]) == 2
+    assert "is not a dollar amount" in capsys.readouterr().err

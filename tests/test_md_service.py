@@ -2,10 +2,14 @@
 
 import argparse
 import asyncio
+import json
 import socket
+import sys
 
 import pytest
 from tickwire.accounts.config import parse_config
+from tickwire.cli.main import main
+from tickwire.marketdata.feed_book import FeedBook
 from tickwire.marketdata.service import FeedError
 from tickwire.marketdata.settings import FeedSettings, add_feed_arguments, settings_from_args
 from tickwire.marketdata.snapshot import SnapshotServer
@@ -231,3 +235,51 @@ def test_snapshot_client_that_never_reads_is_dropped():
         return server.stalled, server.served
 
     assert run(main()) == (1, 0)
+
+
+# -- feed dump and watch against a venue -----------------------------------------------------
+
+def test_feed_dump_starts_late_through_the_snapshot(tmp_path):
+    """The snapshot's messages first (no sequence number), then the feed from its number on;
+    together they rebuild the venue's book."""
+    async def main():
+        venue = await make_venue(tmp_path, feed=any_ports("239.255.76.1")).start()
+        await trade(venue, "E")
+        md = venue.marketdata
+        out = tmp_path / "dump.jsonl"
+        dump = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tickwire.cli.main", "feed", "dump",
+            "--group", md.feed_address[0], "--port", str(md.feed_address[1]),
+            "--snapshot", "%s:%d" % md.snapshot_address,
+            "--rerequest", "%s:%d" % md.rerequest_address, "-o", str(out), "--duration", "20")
+        while not out.exists() or '"snapshot": true' not in out.read_text():
+            await asyncio.sleep(0.05)
+        joined_at = md.next_sequence
+        await trade(venue, "L", n=10)
+        await venue.close_day()
+        assert await asyncio.wait_for(dump.wait(), 20) == 0
+        await venue.stop()
+        return joined_at, venue.book.state()
+
+    joined_at, state = run(main(), timeout=60)
+    lines = [json.loads(line) for line in (tmp_path / "dump.jsonl").read_text().splitlines()]
+    snapshot = [d for d in lines if d.get("snapshot")]
+    live = [d for d in lines if not d.get("snapshot")]
+    assert snapshot and all(d["seq"] is None for d in snapshot)
+    assert lines[:len(snapshot)] == snapshot                    # the snapshot comes first
+    assert [d["seq"] for d in live] == list(range(live[0]["seq"], live[-1]["seq"] + 1))
+    assert live[0]["seq"] <= joined_at
+    book = FeedBook()
+    for d in snapshot + live:
+        book.apply_bytes(itch.encode(d["type"].encode(), **{
+            k: v for k, v in d.items() if k not in ("seq", "type", "snapshot")}))
+    assert book.state() == state
+
+
+@pytest.mark.parametrize("group, interface", [("239.255.76.2", "192.0.2.55"),
+                                              ("10.1.2.3", "127.0.0.1")])
+def test_feed_dump_of_a_group_that_cannot_be_joined(group, interface, capsys):
+    assert main(["feed", "dump", "--group", group, "--interface", interface, "--duration",
+                 "1"]) == 2
+    assert f"tickwire feed: error: cannot join {group}:26400 on interface {interface}" in \
+        capsys.readouterr().err

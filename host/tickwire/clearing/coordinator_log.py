@@ -18,7 +18,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instructions (
     id TEXT PRIMARY KEY, member TEXT NOT NULL, symbol TEXT NOT NULL, qty INTEGER NOT NULL,
     cash INTEGER NOT NULL, due TEXT NOT NULL, phase TEXT NOT NULL, attempt INTEGER NOT NULL,
-    reason TEXT, settled_on TEXT);
+    reason TEXT, settled_on TEXT, last_try TEXT);
 CREATE TABLE IF NOT EXISTS fails (
     instruction TEXT NOT NULL, date TEXT NOT NULL, attempt INTEGER NOT NULL, kind TEXT NOT NULL,
     PRIMARY KEY (instruction, attempt));
@@ -78,6 +78,20 @@ class CoordinatorLog:
             args = tuple(phases)
         return [Instruction(*r) for r in self.db.execute(q + " ORDER BY id", args)]
 
+    def cycle_instructions(self, date):
+        """Everything the cycle of ``date`` deals with, done or not: what was not yet settled
+        or closed out when it began (so a restarted cycle cuts the same batches)."""
+        return [Instruction(*r) for r in self.db.execute(
+            "SELECT id, member, symbol, qty, cash, due, phase, attempt, reason FROM "
+            "instructions WHERE phase NOT IN ('settled', 'closed_out') OR settled_on = ? "
+            "ORDER BY id", (date,))]
+
+    def due_today(self, date):
+        """Ids still to attempt on ``date``: open, or failed on an earlier date."""
+        return {r[0] for r in self.db.execute(
+            "SELECT id FROM instructions WHERE phase = 'open' OR (phase = 'failed' AND "
+            "last_try < ?)", (date,))}
+
     def begin(self, batch):
         """Attempt ``batch`` once more: phase ``preparing``, attempt + 1."""
         self._tx("UPDATE instructions SET phase = 'preparing', attempt = attempt + 1 "
@@ -93,10 +107,10 @@ class CoordinatorLog:
         kind)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            self.db.executemany("UPDATE instructions SET phase = 'settled', settled_on = ? "
-                                "WHERE id = ?", [(date, i) for i in settled])
-            self.db.executemany("UPDATE instructions SET phase = 'failed' WHERE id = ?",
-                                [(i,) for i, _, _ in failed])
+            self.db.executemany("UPDATE instructions SET phase = 'settled', settled_on = ?, "
+                                "last_try = ? WHERE id = ?", [(date, date, i) for i in settled])
+            self.db.executemany("UPDATE instructions SET phase = 'failed', last_try = ? "
+                                "WHERE id = ?", [(date, i) for i, _, _ in failed])
             self.db.executemany("INSERT OR IGNORE INTO fails VALUES (?, ?, ?, ?)",
                                 [(i, date, a, k) for i, a, k in failed])
             self.db.execute("COMMIT")

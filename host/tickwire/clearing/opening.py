@@ -24,6 +24,8 @@ from tickwire.core.money import PRICE_SCALE, format_price, parse_amount
 __all__ = [
     "DEFAULT_CCP",
     "CcpTerms",
+    "default_opening",
+    "parse_balance_spec",
     "OpeningBalance",
     "OpeningError",
     "opening_dict",
@@ -106,3 +108,33 @@ def opening_dict(balance):
             "margin": format_price(balance.margin),
             "guarantee_fund": format_price(balance.guarantee_fund),
             "shares": dict(balance.shares)}
+
+
+def default_opening(firms, symbols, cash=2_000_000 * PRICE_SCALE, shares=20_000, short=1):
+    """Opening balances for simulated firms: ``cash`` and ``shares`` of every symbol each,
+    except that the last ``short`` firms start with a tenth of the shares of the first symbol
+    and a tenth of the cash, so a busy day leaves some of them failing to deliver or to pay."""
+    firms, symbols = list(firms), list(symbols)
+    out = {}
+    for n, firm in enumerate(firms):
+        poor = n >= len(firms) - short
+        held = {s: shares // 10 if poor and i == 0 else shares for i, s in enumerate(symbols)}
+        out[firm] = OpeningBalance(cash // 10 if poor else cash, cash // 50, cash // 100, held)
+    return out
+
+
+def parse_balance_spec(spec):
+    """``FIRM:CASH[:SYM=QTY,...]`` (cash in $) → (firm, config dict of its balances)."""
+    firm, _, rest = spec.partition(":")
+    cash, _, shares = rest.partition(":")
+    if not firm or not cash:
+        raise OpeningError(f"--balance {spec!r} is not FIRM:CASH[:SYMBOL=SHARES,...]")
+    held = {}
+    for item in filter(None, shares.split(",")):
+        symbol, _, qty = item.partition("=")
+        if not symbol or not qty.isdigit():
+            raise OpeningError(f"--balance {spec!r}: {item!r} is not SYMBOL=SHARES")
+        held[symbol] = int(qty)
+    data = {"cash": cash, "shares": held}
+    parse_opening({"members": {firm: data}})         # checks the amounts
+    return firm, data

@@ -93,21 +93,33 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
     cash, securities = open_ledgers(out_dir, db, namespace or DEFAULT_NAMESPACE)
     coordinator = CoordinatorLog(os.path.join(out_dir, "ccp.db"))
     try:
-        if coordinator.cycle(date.isoformat()) is not None:
+        done = coordinator.cycle(date.isoformat())
+        if done is not None:
+            path = os.path.join(out_dir, "settlement.json")
+            if not os.path.exists(path):        # killed between the log and the file
+                write_atomic(path, json.dumps(json.loads(done), indent=2) + "\n")
             raise AlreadySettled(f"the settlement of {date} has already run in {out_dir}: "
                                  "nothing new to settle")
         _fund(cash, securities, opening, ccp, members, symbols)
         coordinator.register(_instructions(positions, due))
         dvp = Dvp(cash, securities, coordinator)
-        dvp.recover(date.isoformat())
-        todo = coordinator.instructions(("open", "failed"))
-        # deliveries to the CCP settle first (and post) so the shares it hands on are there
-        rounds = [[i for i in todo if i.qty < 0], [i for i in todo if i.qty >= 0]]
-        bar = progress_bar(None, f"settle {date}", "instr", enabled=progress, total=len(todo))
-        for chunk in (r[start:start + batch] for r in rounds for start in range(0, len(r), batch)):
-            dvp.settle_batch(chunk, date.isoformat())
-            bar.update(len(chunk))
-            failpoint("batch")
+        day = date.isoformat()
+        dvp.recover(day)
+        # The batches are cut from everything the cycle deals with, done or not, so a cycle
+        # restarted after a crash cuts the same ones (a batch is done whole or not at all).
+        # Deliveries to the CCP settle (and post) first, so the shares it hands on are there.
+        cycle = coordinator.cycle_instructions(day)
+        rounds = [[i for i in cycle if i.qty < 0], [i for i in cycle if i.qty >= 0]]
+        todo = coordinator.due_today(day)
+        bar = progress_bar(None, f"settle {date}", "instr", enabled=progress, total=len(cycle))
+        bar.update(len(cycle) - len(todo))
+        for r in rounds:
+            for start in range(0, len(r), batch):
+                chunk = [i for i in r[start:start + batch] if i.id in todo]
+                if chunk:
+                    dvp.settle_batch(chunk, day)
+                    bar.update(len(chunk))
+                    failpoint("batch")
         bar.close()
         summary = _summary(coordinator, date, due, cash, securities)
         coordinator.close_cycle(date.isoformat(), json.dumps(summary))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.bench.runner import run_benchmarks
-from tickwire.clearing.cli import (add_clear_arguments, add_settle_arguments, clear_main,
-                                   settle_main)
+from tickwire.clearing.cli import add_clear_arguments, add_settle_arguments, clear_main, settle_main
+from tickwire.clearing.opening import parse_balance_spec
 from tickwire.compliance.audit.cli import add_audit_arguments
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
@@ -21,7 +21,7 @@ from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
 from tickwire.protocol.link import ModelParams
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 log = logging.getLogger("tickwire")
 
@@ -73,12 +73,16 @@ def _config(args):
     data = make_config(accounts, symbols=symbols)
     try:
         parse_config(data)
+        members = dict(parse_balance_spec(spec) for spec in args.balance)
     except ValueError as exc:
         print(f"tickwire config: {exc}", file=sys.stderr)
         return 2
+    if members:
+        data["members"] = members
     write_config(args.output, data)
-    log.info("wrote %s: %d accounts (passwords stored as salted scrypt hashes), %d symbols",
-             args.output, len(accounts), len(symbols))
+    log.info("wrote %s: %d accounts (passwords stored as salted scrypt hashes), %d symbols, "
+             "%d members' opening balances", args.output, len(accounts), len(symbols),
+             len(members))
     return 0
 
 
@@ -196,6 +200,10 @@ def build_parser():
                    metavar="USER:FIRM:PASSWORD", help="a login (repeatable)")
     p.add_argument("--symbol", action="append", default=[], metavar="NAME=PRICE",
                    help="a symbol and its reference price in $ (repeatable)")
+    p.add_argument("--balance", action="append", default=[],
+                   metavar="FIRM:CASH[:SYMBOL=SHARES,...]",
+                   help="a member firm's opening balances for settlement: cash in $ at the "
+                   "settlement bank, shares at the depository (repeatable)")
     p.add_argument("-o", "--output", default="venue.json", help="config file (venue.json)")
     p.set_defaults(func=_config)
 
