@@ -209,7 +209,12 @@ def test_unknown_order_and_symbol_are_404_and_422(tmp_path):
             assert (await c.get("/v2/orders/nope", headers=h)).status_code == 404
             assert (await c.get("/v2/orders:by_client_order_id", headers=h,
                                 params={"client_order_id": "x"})).status_code == 404
-            assert (await c.get("/v2/nbbo/NOPE", headers=h)).status_code == 422
+            r = await c.get("/v2/nbbo/NOPE", headers=h)
+            assert (r.status_code, r.json()["reason"]) == (404, "unknown_symbol")
+            r = await c.get("/v2/orders", headers=h, params={"stauts": "all"})
+            assert r.status_code == 422 and "stauts" in r.json()["message"]
+            r = await c.put("/v2/orders", headers=h)
+            assert r.status_code == 405 and r.headers["Allow"] == "GET, POST"
             assert (await c.get("/v2/orders", headers=h,
                                 params={"status": "bogus"})).status_code == 422
             doc = (await c.get("/openapi.json")).json()

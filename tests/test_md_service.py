@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from tickwire.accounts.config import parse_config
+from tickwire.bench.marketdata_venue import venue_feed_benchmarks
 from tickwire.cli.main import main
 from tickwire.marketdata.feed_book import FeedBook
 from tickwire.marketdata.service import FeedError
@@ -283,3 +284,14 @@ def test_feed_dump_of_a_group_that_cannot_be_joined(group, interface, capsys):
                  "1"]) == 2
     assert f"tickwire feed: error: cannot join {group}:26400 on interface {interface}" in \
         capsys.readouterr().err
+
+
+def test_venue_feed_benchmark_small():
+    figures = {f.name: f for f in venue_feed_benchmarks(orders=300)}
+    assert set(figures) == {
+        "md venue feed published", "md venue feed packets",
+        "md venue feed published per CPU second", "md publisher latency p50",
+        "md publisher latency p99", "md re-request answer p50", "md re-request answer p99"}
+    assert all(f.value > 0 for f in figures.values())
+    assert figures["md publisher latency p50"].value <= figures["md publisher latency p99"].value
+    assert "did NOT" not in figures["md venue feed published"].note

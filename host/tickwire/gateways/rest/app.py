@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 
-from fastapi import Depends, FastAPI, Query, Response, WebSocket
+from fastapi import Depends, FastAPI, Query, Request, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -48,7 +48,7 @@ STATUS = {
 STREAM_CLOSE_SLOW = 1008
 """WebSocket close code for a client that stopped reading (policy violation)."""
 
-_ERRORS = {status: {"model": ErrorOut} for status in (401, 403, 404, 409, 422, 429, 503)}
+_ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 422, 429, 503)}
 
 
 def _error(status, reason, message, headers=None):
@@ -97,10 +97,28 @@ def create_app(broker, issuer=None, limiter=None):
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc):
-        return _error(exc.status_code, "http_error", str(exc.detail))
+        headers = exc.headers
+        if exc.status_code == 405:
+            # Starlette's Allow names one route's methods; a path may have several routes.
+            allowed = {m for r in app.router.routes if getattr(r, "methods", None)
+                       and r.path_regex.match(request.url.path) for m in r.methods}
+            headers = {"Allow": ", ".join(sorted(allowed))}
+        return _error(exc.status_code, "http_error", str(exc.detail), headers)
 
-    def user_of(credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-                response: Response = None):
+    def _known_query(request):
+        """Refuse query parameters the route does not take (a misspelt one is not ignored),
+        as its OpenAPI operation lists them."""
+        operation = app.openapi()["paths"][request.scope["route"].path_format][
+            request.method.lower()]
+        known = {p["name"] for p in operation.get("parameters", ()) if p["in"] == "query"}
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise _Refused(422, ErrorCode.INVALID.value,
+                           f"unknown query parameter(s): {', '.join(map(repr, unknown))}")
+
+    def user_of(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(
+                bearer), response: Response = None):
+        _known_query(request)
         if credentials is None:
             raise _Refused(401, "unauthorized", "Authorization: Bearer <token> is required",
                            {"WWW-Authenticate": "Bearer"})
@@ -182,7 +200,7 @@ def create_app(broker, issuer=None, limiter=None):
         """The national best bid and offer across the venues, with the venue of each side."""
         quote = broker.book.get(symbol)
         if quote is None:
-            raise RetailError(ErrorCode.UNKNOWN_SYMBOL, f"no venue quotes {symbol!r}")
+            raise _Refused(404, ErrorCode.UNKNOWN_SYMBOL.value, f"no venue quotes {symbol!r}")
         return nbbo_json(quote)
 
     @app.get("/v2/reports/rule606", responses=_ERRORS, tags=["reports"])
