@@ -20,7 +20,7 @@ import tickwire.offline.replay as replay_module
 from tickwire.cli.main import main
 from tickwire.engine.model import ModelEngine
 from tickwire.engine.registry import open_engine
-from tickwire.offline.commands import Row, write_commands
+from tickwire.offline.commands import Row, write_command_file
 from tickwire.offline.gen import generate
 from tickwire.offline.replay import replay
 from tickwire.protocol import moldudp64, pcap
@@ -49,7 +49,7 @@ def day_rows():
 @pytest.fixture(scope="module")
 def day(tmp_path_factory):
     path = tmp_path_factory.mktemp("day") / "day.csv"
-    write_commands(path, day_rows())
+    write_command_file(path, day_rows())
     return path
 
 

@@ -13,7 +13,7 @@ from tickwire.clearing.opening import parse_balance_spec
 from tickwire.compliance.audit.cli import add_audit_arguments
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
-from tickwire.offline.commands import CommandFileError, write_commands
+from tickwire.offline.commands import CommandFileError, write_command_file
 from tickwire.offline.gen import generate
 from tickwire.offline.replay import replay
 from tickwire.ops.market import add_market_arguments, market_main
@@ -50,7 +50,7 @@ def _replay(args):
 def _gen(args):
     rows = generate(args.orders, seed=args.seed, symbols=args.symbols, firms=args.firms,
                     show_progress=not args.quiet and args.output != "-")
-    write_commands("/dev/stdout" if args.output == "-" else args.output, rows)
+    write_command_file("/dev/stdout" if args.output == "-" else args.output, rows)
     if args.output != "-":
         log.info("wrote %d rows (%d orders, %d symbols, seed %d) to %s", len(rows),
                  args.orders, args.symbols, args.seed, args.output)

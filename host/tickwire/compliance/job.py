@@ -1,11 +1,11 @@
 """The main job's compliance step: the day's audit directory, verified, and its summary."""
 
-import datetime
 import os
 
 from tickwire.compliance.audit.cat import write_cat
 from tickwire.compliance.audit.day import write_audit_dir
 from tickwire.compliance.audit.keys import load_public_key
+from tickwire.compliance.audit.source import journal_date
 from tickwire.compliance.audit.tiers import AuditStore
 from tickwire.compliance.audit.trail import PUBLIC_KEY_FILE, read_records, read_trail_lines
 from tickwire.compliance.audit.verify import verify_trail
@@ -14,7 +14,8 @@ __all__ = ["format_compliance", "run_compliance"]
 
 
 def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90):
-    """Write ``RUN_DIR/audit/`` from the WAL, verify it, load it into the hot tier (days older
+    """Write ``RUN_DIR/audit/`` from the WAL (dated with the journal's trade date unless
+    ``trade_date`` is given), verify it, load it into the hot tier (days older
     than ``hot_days`` move to the warm tier), write the CAT-style export ``audit/cat.jsonl``;
     return the summary dict.
 
@@ -23,7 +24,7 @@ def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90):
     RuntimeError
         If the trail just written does not verify.
     """
-    trade_date = trade_date or datetime.datetime.now(datetime.UTC).date()
+    trade_date = trade_date or journal_date(wal_path)
     audit_dir = os.path.join(run_dir, "audit")
     written = write_audit_dir(audit_dir, wal_path, config, trade_date,
                               os.path.join(run_dir, "keys"))

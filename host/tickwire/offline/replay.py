@@ -4,7 +4,7 @@ import io
 
 from tickwire.engine.model import ModelEngine
 from tickwire.engine.registry import open_engine
-from tickwire.offline.commands import read_commands
+from tickwire.offline.commands import read_command_file
 from tickwire.offline.session import TradingSession
 from tickwire.protocol import pcap
 from tickwire.protocol.link import Command
@@ -28,7 +28,7 @@ def replay(commands, engine="model", pcap_path=None, reports_path=None, params=N
     :class:`~tickwire.commands.CommandFileError` before anything is written); the outputs are
     renamed into place only when the replay has finished.
     """
-    rows = read_commands(commands) if isinstance(commands, str) else commands
+    rows = read_command_file(commands) if isinstance(commands, str) else commands
     if not isinstance(engine, str):
         eng = engine                    # an engine object (``tickwire.engine``)
     else:

@@ -10,7 +10,7 @@ import logging
 import os
 
 from tickwire.compliance.audit.keys import load_or_create_signing_key
-from tickwire.compliance.audit.source import journal_records, read_journal
+from tickwire.compliance.audit.source import journal_date, journal_records, read_entries
 from tickwire.compliance.audit.trail import DEFAULT_HEAD_INTERVAL, TrailWriter
 from tickwire.compliance.audit.vault import (
     VAULT_FILE,
@@ -49,7 +49,8 @@ def write_audit_dir(audit_dir, wal_path, config, trade_date, keys_dir,
     audit_dir, wal_path : str
     config : Config
         The venue's accounts; each becomes a client of the vault (if not already there).
-    trade_date : datetime.date
+    trade_date : datetime.date or None
+        The session's date; None: the one the journal opened its day with.
     keys_dir : str
         Holds the signing key (made if missing) and, without ``regulator_key``, a regulator
         key pair made for demonstration.
@@ -61,6 +62,10 @@ def write_audit_dir(audit_dir, wal_path, config, trade_date, keys_dir,
     dict
         ``records``, ``heads``, ``root`` (hex) and the paths written.
     """
+    trade_date = trade_date or journal_date(wal_path)
+    if trade_date is None:
+        raise ValueError(f"{wal_path}: the journal records no trade date (a format-1 "
+                         "journal): give it explicitly")
     os.makedirs(audit_dir, exist_ok=True)
     key = load_or_create_signing_key(os.path.join(keys_dir, SIGNING_KEY_FILE))
     vault = PiiVault(os.path.join(audit_dir, VAULT_FILE),
@@ -76,7 +81,7 @@ def write_audit_dir(audit_dir, wal_path, config, trade_date, keys_dir,
                 hashes[acct] = None if vault.erased(acct) else vault.hash_for(acct, trade_date)
             return hashes[acct]
 
-        records = journal_records(read_journal(wal_path), config, trade_date, client_hash,
+        records = journal_records(read_entries(wal_path), config, trade_date, client_hash,
                                   server_id)
     finally:
         vault.close()

@@ -13,23 +13,24 @@ reason for a logged refusal, whose context holds only account, token and reason)
 record per report: ``ORDER_ACCEPTED``, ``ORDER_EXECUTED``, ``ORDER_CANCELLED``,
 ``ORDER_REPLACED``, ``ORDER_REJECTED``, ``CANCEL_REJECTED``.
 
-Times: the journal holds ns since midnight (the sequencer's clock at submission); the trade
-date comes from the caller until the journal records it.
+Times: the journal holds ns since midnight UTC (the sequencer's clock at submission) and, at
+the open, the session's trade date (:func:`journal_date`).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from tickwire.compliance.audit.record import CLOCK_SOURCE, AuditRecord, iso_utc, price_text
+from tickwire.core.requests import CancelOrder, NewOrder, Reject, ReplaceOrder
 from tickwire.engine.model import ModelEngine
-from tickwire.protocol.link import Tif
+from tickwire.protocol.link import Side
 from tickwire.risk.manager import RiskManager
-from tickwire.sequencer.journal.wal import WriteAheadLog
+from tickwire.sequencer.journal.reader import read_journal
+from tickwire.sequencer.journal.reader import trade_date as journal_trade_date
 from tickwire.sequencer.sequencer import Sequencer
 
-__all__ = ["journal_records", "read_journal", "software_version"]
+__all__ = ["journal_records", "read_entries", "journal_date", "software_version"]
 
-_SIDE = {"B": "BUY", "S": "SELL"}
-_TIF = {int(m): m.name for m in Tif}
+_SIDE = {Side.BUY: "BUY", Side.SELL: "SELL", "B": "BUY", "S": "SELL"}
 _RECEIVED = {"new": "ORDER_RECEIVED", "cancel": "CANCEL_RECEIVED",
              "replace": "REPLACE_RECEIVED"}
 _REPORT = {"accepted": "ORDER_ACCEPTED", "executed": "ORDER_EXECUTED",
@@ -44,51 +45,45 @@ def software_version():
         return "unknown"
 
 
-def read_journal(wal_path):
-    """The WAL's decoded records (the file is opened, scanned and closed; an intact log is not
-    modified)."""
-    wal = WriteAheadLog(wal_path, fsync="none")
-    try:
-        return list(wal.replay_records())
-    finally:
-        wal.close_sync()
+def read_entries(wal_path):
+    """The journal's entries (read only: the file is not modified)."""
+    return list(read_journal(wal_path))
+
+
+def journal_date(wal_path):
+    """The trade date the journal opened its day with (None for a journal without one)."""
+    return journal_trade_date(wal_path)
 
 
 class _Journal:
-    """Records already read, in the shape :meth:`Sequencer.recover` reads a WAL."""
+    """Entries already read, in the shape :meth:`Sequencer.recover` reads a journal."""
 
-    def __init__(self, records):
-        self.records = records
-        self.durable_index = len(records)
+    def __init__(self, entries):
+        self.entries = entries
+        self.records = self.durable_index = len(entries)
 
     def replay_records(self):
-        return iter(self.records)
+        return iter(self.entries)
 
     def add_durable_listener(self, callback):
         pass
 
-    def append(self, record):       # the "recovered" marker of a recovery: not ours to write
-        self.durable_index += 1
-        return self.durable_index - 1
+    def append(self, record):       # the Recovered marker of a recovery: not ours to write
+        self.records += 1
+        return self.records - 1
 
 
 class _Tap(Sequencer):
-    """The sequencer, handing each replayed request and its exchange reports to a callback."""
+    """The sequencer, handing each replayed request and its reports to a callback."""
 
-    def __init__(self, records, config, on_request, engine):
-        super().__init__(engine, _Journal(records), config, RiskManager(config))
+    def __init__(self, entries, config, on_request, engine):
+        super().__init__(engine, _Journal(entries), config, RiskManager(config))
         self._on_request = on_request
-        self._reports = None
 
-    def _apply(self, ctx):
-        self._reports = []
-        outputs = super()._apply(ctx)
-        self._on_request(ctx, self._reports)
+    def _apply(self, request):
+        outputs = super()._apply(request)
+        self._on_request(request, outputs)
         return outputs
-
-    def _route(self, reports, acct, kill=False):
-        self._reports.extend(reports)
-        return super()._route(reports, acct, kill)
 
 
 class _Builder:
@@ -99,7 +94,6 @@ class _Builder:
         self.index_of = index_of
         self.orders = {}            # (firm, token) -> (order type, time in force)
         self.out = []
-        self.tap = None
         self._when = (None, None)
 
     def _client(self, acct):
@@ -112,77 +106,83 @@ class _Builder:
         when = self._when[1]
         self.out.append(AuditRecord(event_type, when, when, system_metadata=meta, **fields))
 
-    def on_request(self, ctx, reports):
-        index, command = self.index_of[id(ctx)]
-        op, ts, acct = ctx["op"], ctx["ts"], ctx.get("acct")
-        account = self.config.accounts.get(acct)
-        firm = account.firm if account else None
-        if op in _RECEIVED or op == "reject":
-            self._request(op, ctx, index, firm, command)
-        for report in reports:
-            self._report(report, ts, index)
+    def on_request(self, request, outputs):
+        index, command = self.index_of[id(request)]
+        cls = request.__class__
+        if cls in (NewOrder, CancelOrder, ReplaceOrder, Reject):
+            self._request(request, index, command)
+        for acct, report in outputs:
+            if report.type in _REPORT:
+                self._report(acct, report, request.ts, index)
 
-    def _request(self, op, ctx, index, firm, command):
-        acct, ts = ctx.get("acct"), ctx["ts"]
-        of = ctx["of"] if op == "reject" else op
-        token = ctx.get("token")
-        common = {"client_id_hash": self._client(acct), "firm": firm,
-                  "order_id": f"{firm}/{token}" if firm else None}
-        if op == "new":
-            kind = ("MARKET" if ctx["price"] is None else "LIMIT", _TIF.get(ctx["tif"]))
+    def _request(self, req, index, command):
+        cls = req.__class__
+        account = self.config.accounts.get(req.account)
+        firm = account.firm if account else None
+        token = req.new_token if cls is ReplaceOrder else req.token
+        common = {"client_id_hash": self._client(req.account), "firm": firm,
+                  "order_id": f"{firm}/{token}" if firm and token else None}
+        if cls is NewOrder:
+            kind = ("MARKET" if req.price is None else "LIMIT", req.tif.name)
             self.orders[firm, token] = kind
-            fields = dict(symbol=ctx["symbol"], side=_SIDE[ctx["side"]], quantity=ctx["qty"],
-                          price=price_text(ctx["price"]), order_type=kind[0],
+            fields = dict(symbol=req.symbol, side=_SIDE[req.side], quantity=req.qty,
+                          price=price_text(req.price), order_type=kind[0],
                           time_in_force=kind[1])
-        elif op == "replace":
-            kind = self.orders.get((firm, token), (None, None))
-            self.orders[firm, ctx["new_token"]] = kind
-            common["order_id"] = f"{firm}/{ctx['new_token']}"
-            fields = dict(quantity=ctx["qty"], price=price_text(ctx["price"]),
-                          order_type=kind[0], time_in_force=kind[1],
-                          details={"previous_order_id": f"{firm}/{token}"})
-        elif op == "cancel":
-            fields = dict(quantity=ctx["qty"], details={"leave": ctx["qty"]} if not
-                          ctx.get("by") else {"leave": ctx["qty"], "by": ctx["by"]})
+        elif cls is ReplaceOrder:
+            kind = self.orders.get((firm, req.token), (None, None))
+            self.orders[firm, token] = kind
+            fields = dict(quantity=req.qty, price=price_text(req.price), order_type=kind[0],
+                          time_in_force=kind[1],
+                          details={"previous_order_id": f"{firm}/{req.token}"})
+        elif cls is CancelOrder:
+            details = {"leave": req.qty}
+            if req.by_kill:
+                details["by"] = "kill_switch"
+            fields = dict(quantity=req.qty, details=details)
         else:
             fields = {}
-        self._record(_RECEIVED[of], ts, index, **common, **fields)
-        if op == "reject":
-            self._record("RISK_REJECTED", ts, index, **common, details={
-                "reason": ctx["reason"], "text": ctx.get("text")})
+        received = _RECEIVED.get(req.of, "ORDER_RECEIVED") if cls is Reject else \
+            _RECEIVED[_OP[cls]]
+        self._record(received, req.ts, index, **common, **fields)
+        if cls is Reject:
+            self._record("RISK_REJECTED", req.ts, index, **common, details={
+                "reason": req.reason.name, "text": req.text or req.reason.text})
             return
-        if op in ("new", "replace"):
-            self._record("RISK_ACCEPTED", ts, index, **common)
+        if cls is not CancelOrder:
+            self._record("RISK_ACCEPTED", req.ts, index, **common)
         if command is not None:
-            self._record("ORDER_SEQUENCED", ts, index, **common,
+            self._record("ORDER_SEQUENCED", req.ts, index, **common,
                          details={"command_seq": command.seq})
 
-    def _report(self, r, ts, index):
-        acct = self.tap.owner.get((r.firm, r.token)) if r.firm else None
+    def _report(self, acct, r, ts, index):
         kind = self.orders.get((r.firm, r.token), (None, None))
         details = {}
         for name, value in (("execution_id", r.match), ("liquidity", r.liquidity),
-                            ("leaves", r.leaves), ("reason", r.reason),
-                            ("exchange_order_id", r.order_id),
-                            ("text", r.extra.get("text")),
-                            ("previous_order_id", r.extra.get("previous_token"))):
+                            ("leaves", r.leaves), ("exchange_order_id", r.order_id)):
             if value is not None:
-                details[name] = f"{r.firm}/{value}" if name == "previous_order_id" else value
-        self._record(_REPORT[r.type], r.timestamp or ts, index, client_id_hash=self._client(acct),
-                     firm=r.firm or None, order_id=f"{r.firm}/{r.token}" if r.firm else None,
-                     symbol=r.symbol, side=_SIDE.get(r.side), quantity=r.qty,
-                     price=price_text(r.price), order_type=kind[0], time_in_force=kind[1],
-                     details=details)
+                details[name] = value
+        if r.reason is not None:
+            details["reason"], details["text"] = r.reason.name, r.reason.text
+        if r.previous_token is not None:
+            details["previous_order_id"] = f"{r.firm}/{r.previous_token}"
+        self._record(_REPORT[r.type], r.timestamp or ts, index,
+                     client_id_hash=self._client(acct), firm=r.firm or None,
+                     order_id=f"{r.firm}/{r.token}" if r.firm else None, symbol=r.symbol,
+                     side=_SIDE.get(r.side), quantity=r.qty, price=price_text(r.price),
+                     order_type=kind[0], time_in_force=kind[1], details=details)
 
 
-def journal_records(records, config, trade_date, client_hash, server_id="tickwire-host",
+_OP = {NewOrder: "new", CancelOrder: "cancel", ReplaceOrder: "replace"}
+
+
+def journal_records(entries, config, trade_date, client_hash, server_id="tickwire-host",
                     engine=None):
     """The audit records of a journal, in log order.
 
     Parameters
     ----------
-    records : list of LogRecord
-        The WAL's records (:func:`read_journal`).
+    entries : list of JournalEntry
+        The journal (:func:`read_entries`).
     config : Config
         The venue's accounts (account → firm).
     trade_date : datetime.date
@@ -198,8 +198,7 @@ def journal_records(records, config, trade_date, client_hash, server_id="tickwir
     list of AuditRecord
         Not yet sealed (no ``event_id``).
     """
-    index_of = {id(r.context): (i, r.command) for i, r in enumerate(records)}
+    index_of = {id(e.request): (e.index, e.command) for e in entries}
     builder = _Builder(config, trade_date, client_hash, server_id, index_of)
-    builder.tap = _Tap(records, config, builder.on_request, engine or ModelEngine())
-    builder.tap.recover()
+    _Tap(entries, config, builder.on_request, engine or ModelEngine()).recover()
     return builder.out
