@@ -7,6 +7,7 @@ a crash the log says what every instruction must become. ``failed`` instructions
 fails, retried on the following days; ``fails`` keeps one row per failed attempt (aging).
 """
 
+import datetime as dt
 import sqlite3
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ CREATE TABLE IF NOT EXISTS instructions (
 CREATE TABLE IF NOT EXISTS fails (
     instruction TEXT NOT NULL, date TEXT NOT NULL, attempt INTEGER NOT NULL, kind TEXT NOT NULL,
     PRIMARY KEY (instruction, attempt));
+CREATE TABLE IF NOT EXISTS actions (
+    id TEXT PRIMARY KEY, date TEXT NOT NULL, summary TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cycles (
     date TEXT PRIMARY KEY, summary TEXT NOT NULL);
 """
@@ -125,6 +128,34 @@ class CoordinatorLog:
     def fails(self):
         """[(instruction, date, attempt, kind)] in order."""
         return list(self.db.execute("SELECT * FROM fails ORDER BY instruction, attempt"))
+
+    def settled_date(self, instruction_id):
+        """The date an instruction settled, or None."""
+        row = self.db.execute("SELECT settled_on FROM instructions WHERE id = ? AND phase = "
+                              "'settled'", (instruction_id,)).fetchone()
+        return None if row is None else dt.date.fromisoformat(row[0])
+
+    def applied(self, action_id):
+        """The summary (JSON text) of a corporate action already applied, or None."""
+        row = self.db.execute("SELECT summary FROM actions WHERE id = ?", (action_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def apply_action(self, action_id, date, summary_json, quantities=()):
+        """Record a corporate action as applied, with the open instructions' new quantities
+        ``(id, qty)``, in one transaction."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany("UPDATE instructions SET qty = ? WHERE id = ?",
+                                [(q, i) for i, q in quantities])
+            self.db.execute("INSERT INTO actions VALUES (?, ?, ?)",
+                            (action_id, date, summary_json))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def actions(self):
+        return list(self.db.execute("SELECT id, date, summary FROM actions ORDER BY id"))
 
     def cycle(self, date):
         row = self.db.execute("SELECT summary FROM cycles WHERE date = ?", (date,)).fetchone()

@@ -18,8 +18,9 @@ from collections import defaultdict
 from tickwire.clearing.books import cash_accounts, opening_transfers, security_accounts
 from tickwire.clearing.calendar import CalendarError, business_days_between, is_business_day
 from tickwire.clearing.coordinator_log import CoordinatorLog, Instruction
+from tickwire.clearing.corporate_settle import apply_actions
 from tickwire.clearing.dvp import Dvp, failpoint
-from tickwire.clearing.files import read_clearing, read_obligations, write_atomic
+from tickwire.clearing.files import read_clearing, read_obligations, read_trades, write_atomic
 from tickwire.clearing.ledger.ledger import Ledger
 from tickwire.clearing.ledger.records import OK_RESULTS
 from tickwire.clearing.ledger.store import open_store
@@ -78,7 +79,8 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
     """
     if not is_business_day(date):
         raise CalendarError(f"settlement date {date} ({date:%A}) is not an NYSE business day")
-    trade_date, due, _, opening, ccp = read_clearing(out_dir)
+    info = read_clearing(out_dir)
+    trade_date, due, opening, ccp = info.trade_date, info.settlement_date, info.opening, info.ccp
     positions = read_obligations(out_dir)
     if date < due:
         raise SettlementError(f"nothing settles on {date}: the trades of {trade_date} settle "
@@ -105,6 +107,8 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
         dvp = Dvp(cash, securities, coordinator)
         day = date.isoformat()
         dvp.recover(day)
+        trades = read_trades(out_dir) if info.actions else []
+        apply_actions(info, date, cash, securities, coordinator, trades)
         # The batches are cut from everything the cycle deals with, done or not, so a cycle
         # restarted after a crash cuts the same ones (a batch is done whole or not at all).
         # Deliveries to the CCP settle (and post) first, so the shares it hands on are there.
@@ -121,6 +125,7 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
                     bar.update(len(chunk))
                     failpoint("batch")
         bar.close()
+        apply_actions(info, date, cash, securities, coordinator, trades, end_of_cycle=True)
         summary = _summary(coordinator, date, due, cash, securities)
         coordinator.close_cycle(date.isoformat(), json.dumps(summary))
     finally:
@@ -153,7 +158,8 @@ def _summary(coordinator, date, due, cash, securities):
         m = per[name]
         members[name] = dict(m, cash_moved=format_price(m["cash_moved"]))
     audit = {"cash": sorted(cash.audit()), "securities": sorted(securities.audit())}
-    return {"date": date.isoformat(), "due": due.isoformat(),
+    actions = {a: json.loads(summary) for a, _, summary in coordinator.actions()}
+    return {"date": date.isoformat(), "due": due.isoformat(), "corporate_actions": actions,
             "totals": {"settled": sum(m["settled"] for m in per.values()),
                        "failed": sum(m["failed"] for m in per.values()),
                        "bought_in": sum(m["bought_in"] for m in per.values())},
