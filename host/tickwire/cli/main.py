@@ -11,6 +11,7 @@ from tickwire.bench.runner import run_benchmarks
 from tickwire.clearing.cli import (add_clear_arguments, add_positions_arguments,
                                    add_settle_arguments, clear_main, positions_main, settle_main)
 from tickwire.clearing.opening import parse_balance_spec
+from tickwire.compliance.audit.cli import add_audit_arguments
 from tickwire.engine.registry import ENGINE_HELP, EngineSpecError
 from tickwire.engine.serial import LinkError
 from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
@@ -238,6 +239,11 @@ def build_parser():
     p = feed_sub.add_parser("dump", help="feed messages as JSON lines (live or from a pcap)")
     add_dump_arguments(p)
     p.set_defaults(func=feed_dump)
+
+    p = sub.add_parser("audit", help="the audit trail: export, verify, prove, query",
+                       description="The compliance audit trail (RFC 9162 Merkle tree, Ed25519 "
+                       "signed tree heads) that the main job writes into build/run/audit/.")
+    add_audit_arguments(p)
 
     p = sub.add_parser("bench", help="run the benchmarks; print a table, write JSON")
     p.add_argument("--only", action="append", metavar="NAME",
