@@ -6,14 +6,17 @@ Login Rejected ``A``; a peer (IP address) with ``login_failures`` failed logins 
 ``login_window`` seconds gets ``A`` without a check until the window passes. A requested
 session other than blank or the current one, or an account already logged in, gets ``S``.
 
-Each account has one sequenced stream (:attr:`Sequencer.streams`) for the whole day: Login
+Each account has one sequenced stream for the whole day (the sequencer's neutral reports,
+encoded by :class:`~tickwire.gateways.ouch.streams.OuchStreams`): Login
 Accepted gives the next message number (a requested sequence of 0, or past the end, means the
 end; otherwise the stream is replayed from that number), then live messages follow in order.
 The server sends a Heartbeat after 1 s without output and drops a client silent for
 ``client_timeout`` seconds (15 by default). Logout Request closes the connection; at shutdown
 every client gets End of Session ``Z``.
 
-OUCH inbound, inside ``U`` packets, becomes sequencer requests:
+OUCH inbound, inside ``U`` packets, becomes typed requests (:mod:`tickwire.core.requests`;
+what OUCH must echo back rides along as their opaque ``attrs``, see
+:mod:`~tickwire.gateways.ouch.streams`):
 
 =========  =========================================================================
 Enter      firm: the account's (the message's Firm must be blank or equal); price P4,
@@ -40,12 +43,16 @@ import logging
 import time
 
 from tickwire.accounts.config import verify_password
+from tickwire.core.reasons import Reason
+from tickwire.core.requests import CancelOrder, NewOrder, Reject, ReplaceOrder
 from tickwire.gateways.ouch import wire as ouch
+from tickwire.gateways.ouch.streams import OuchStreams, entry_attrs, replace_attrs
 from tickwire.protocol import soupbintcp
-from tickwire.protocol.link import Tif
+from tickwire.protocol.link import Side, Tif
 from tickwire.sequencer.sequencer import Sequencer
 
-__all__ = ["GatewayServer", "enter_context", "DEFAULT_HEARTBEAT", "DEFAULT_CLIENT_TIMEOUT"]
+__all__ = ["GatewayServer", "enter_request", "inbound_request", "DEFAULT_HEARTBEAT",
+           "DEFAULT_CLIENT_TIMEOUT"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +60,7 @@ DEFAULT_HEARTBEAT = 1.0
 DEFAULT_CLIENT_TIMEOUT = 15.0
 _MAX_WRITE_BUFFER = 32 << 20
 _LOGIN = soupbintcp.SPECS[b"L"]
-_SIDES = {"B": "B", "S": "S", "T": "S", "E": "S"}
+_SIDES = {"B": Side.BUY, "S": Side.SELL, "T": Side.SELL, "E": Side.SELL}
 _IOC = ouch.TimeInForce.IMMEDIATE_OR_CANCEL
 
 
@@ -74,19 +81,18 @@ class _BadMessage(ValueError):
     pass
 
 
-def enter_context(account, msg):
-    """Sequencer request for a decoded OUCH Enter Order ``msg`` of ``account``."""
+def enter_request(account, msg, ts):
+    """The typed request for a decoded OUCH Enter Order ``msg`` of ``account``."""
     if not msg.order_token:
         raise _BadMessage("Enter Order: blank order token")
     if msg.firm and msg.firm != account.firm:
-        return {"op": "reject", "of": "new", "acct": account.username,
-                "token": msg.order_token, "reason": "O",
-                "text": f"firm {msg.firm!r} is not the account's {account.firm!r}"}
+        return Reject(ts=ts, of="new", account=account.username, token=msg.order_token,
+                      reason=Reason.WRONG_FIRM,
+                      text=f"firm {msg.firm!r} is not the account's {account.firm!r}")
     side = _SIDES.get(msg.buy_sell_indicator)
     if side is None:
-        return {"op": "reject", "of": "new", "acct": account.username,
-                "token": msg.order_token, "reason": "O",
-                "text": f"side {msg.buy_sell_indicator!r}"}
+        return Reject(ts=ts, of="new", account=account.username, token=msg.order_token,
+                      reason=Reason.BAD_SIDE, text=f"side {msg.buy_sell_indicator!r}")
     market = msg.price == ouch.MARKET_PRICE
     min_qty = msg.minimum_quantity
     if msg.time_in_force == _IOC:
@@ -96,43 +102,44 @@ def enter_context(account, msg):
             tif = Tif.IOC
     else:
         tif = Tif.IOC if market else Tif.DAY
-    return {"op": "new", "acct": account.username, "token": msg.order_token,
-            "symbol": msg.stock, "side": side, "qty": msg.shares,
-            "price": None if market else msg.price, "tif": int(tif), "min_qty": min_qty,
-            "ouch": {"side": msg.buy_sell_indicator, "tif": msg.time_in_force,
-                     "display": msg.display, "capacity": msg.capacity,
-                     "ise": msg.intermarket_sweep_eligibility,
-                     "min_qty": msg.minimum_quantity, "cross": msg.cross_type}}
+    return NewOrder(ts=ts, account=account.username, token=msg.order_token, symbol=msg.stock,
+                    side=side, qty=msg.shares, price=None if market else msg.price, tif=tif,
+                    min_qty=min_qty,
+                    attrs=entry_attrs(msg.buy_sell_indicator, msg.time_in_force, msg.display,
+                                      msg.capacity, msg.intermarket_sweep_eligibility,
+                                      msg.minimum_quantity, msg.cross_type))
 
 
-def _inbound_context(account, payload):
+def inbound_request(account, payload, ts):
+    """The typed request for one inbound OUCH message of ``account`` (raises _BadMessage if
+    the message is unknown, truncated or invalid)."""
     try:
         msg = ouch.decode_inbound(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _BadMessage(str(exc)) from None
     code = msg.type_code
     if code == b"O":
-        return enter_context(account, msg)
+        return enter_request(account, msg, ts)
     if code == b"X":
         if not msg.order_token:
             raise _BadMessage("Cancel Order: blank order token")
-        return {"op": "cancel", "acct": account.username, "token": msg.order_token,
-                "qty": msg.shares}
+        return CancelOrder(ts=ts, account=account.username, token=msg.order_token,
+                           qty=msg.shares)
     if code == b"U":
         if not msg.existing_order_token or not msg.replacement_order_token:
             raise _BadMessage("Replace Order: blank order token")
         if msg.price == ouch.MARKET_PRICE:
-            return {"op": "reject", "of": "replace", "acct": account.username,
-                    "token": msg.replacement_order_token, "reason": "X",
-                    "text": "market price on a replace"}
-        return {"op": "replace", "acct": account.username, "token": msg.existing_order_token,
-                "new_token": msg.replacement_order_token, "qty": msg.shares,
-                "price": msg.price,
-                "ouch": {"tif": msg.time_in_force, "display": msg.display,
-                         "ise": msg.intermarket_sweep_eligibility,
-                         "min_qty": msg.minimum_quantity}}
-    return {"op": "reject", "of": code.decode(), "acct": account.username,
-            "token": msg.order_token, "reason": "O", "text": f"{msg.spec.name} not supported"}
+            return Reject(ts=ts, of="replace", account=account.username,
+                          token=msg.replacement_order_token, reason=Reason.MARKET_REPLACE,
+                          text="market price on a replace")
+        return ReplaceOrder(ts=ts, account=account.username, token=msg.existing_order_token,
+                            new_token=msg.replacement_order_token, qty=msg.shares,
+                            price=msg.price,
+                            attrs=replace_attrs(msg.time_in_force, msg.display,
+                                                msg.intermarket_sweep_eligibility,
+                                                msg.minimum_quantity))
+    return Reject(ts=ts, of=code.decode(), account=account.username, token=msg.order_token,
+                  reason=Reason.UNSUPPORTED, text=f"{msg.spec.name} not supported")
 
 
 class _Connection:
@@ -213,7 +220,7 @@ class _Connection:
         finally:
             if self.account is not None and srv.active.get(self.account.username) is self:
                 del srv.active[self.account.username]
-                srv.sequencer.subscribe(self.account.username, None)
+                srv.streams.subscribe(self.account.username, None)
             self.close()
             srv.connections.discard(self)
 
@@ -265,7 +272,7 @@ class _Connection:
             await self.writer.drain()
             return False
         self.account = srv.config.accounts[req.username]
-        stream = srv.sequencer.streams[req.username]
+        stream = srv.streams.streams[req.username]
         end = len(stream) + 1
         start = end if req.sequence == 0 else min(req.sequence, end)
         self.next_seq = start
@@ -275,7 +282,7 @@ class _Connection:
         self.send(soupbintcp.login_accepted(srv.config.session, start))
         if start < end:
             self.on_messages(start, stream[start - 1:])
-        srv.sequencer.subscribe(req.username, self.on_messages)
+        srv.streams.subscribe(req.username, self.on_messages)
         for ptype, payload in rest:
             self._packet(ptype, payload)
         return not self.closing
@@ -309,14 +316,14 @@ class _Connection:
         if ptype == b"U":
             srv.stats["messages"] += 1
             try:
-                ctx = _inbound_context(self.account, payload)
+                request = inbound_request(self.account, payload, srv.sequencer.now())
             except _BadMessage as exc:
                 srv.stats["bad messages"] += 1
                 log.warning("%s %s: bad OUCH message (%s): %s", self.peer, name, exc,
                             payload[:64].hex())
                 self.send(soupbintcp.debug(f"rejected: {exc}"[:200].encode("ascii", "replace")))
                 return
-            srv.sequencer.submit_nowait(ctx)
+            srv.sequencer.submit_nowait(request)
         elif ptype == b"R":
             pass
         elif ptype == b"O":
@@ -365,6 +372,7 @@ class GatewayServer:
                  heartbeat=DEFAULT_HEARTBEAT, client_timeout=DEFAULT_CLIENT_TIMEOUT,
                  login_failures=5, login_window=60.0, max_packet=256, tap=None):
         self.sequencer, self.config = sequencer, config
+        self.streams = OuchStreams(sequencer)
         self.host, self.port = host, port
         self.heartbeat, self.client_timeout = heartbeat, client_timeout
         self.login_failures, self.login_window = login_failures, login_window
