@@ -251,8 +251,8 @@ def test_feed_dump_starts_late_through_the_snapshot(tmp_path):
         dump = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tickwire.cli.main", "feed", "dump",
             "--group", md.feed_address[0], "--port", str(md.feed_address[1]),
-            "--snapshot", "%s:%d" % md.snapshot_address,
-            "--rerequest", "%s:%d" % md.rerequest_address, "-o", str(out), "--duration", "20")
+            "--snapshot", "{}:{}".format(*md.snapshot_address),
+            "--rerequest", "{}:{}".format(*md.rerequest_address), "-o", str(out), "--duration", "20")
         while not out.exists() or '"snapshot": true' not in out.read_text():
             await asyncio.sleep(0.05)
         joined_at = md.next_sequence
