@@ -68,9 +68,9 @@ def _config(args):
         accounts[user] = {"firm": firm, "password": password}
     for spec in args.symbol:
         name, _, price = spec.partition("=")
-        symbols[name] = float(price)
-    data = make_config(accounts, symbols=symbols)
+        symbols[name] = price                   # a decimal string, parsed exactly
     try:
+        data = make_config(accounts, symbols=symbols)
         parse_config(data)
         members = dict(parse_balance_spec(spec) for spec in args.balance)
     except ValueError as exc:

@@ -13,7 +13,6 @@ long as journals written with it must be read (none yet: every kind is at versio
 from typing import Union
 
 import msgspec
-
 from tickwire.core.requests import REQUEST_TYPES
 
 __all__ = ["encode_request", "decode_request", "CodecError"]

@@ -19,7 +19,6 @@ journals them and hands them back on the order's reports; it never reads them.
 from typing import ClassVar
 
 import msgspec
-
 from tickwire.core.reasons import Reason
 from tickwire.protocol.link import Side, Tif
 
