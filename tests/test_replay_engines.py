@@ -161,7 +161,7 @@ def test_replay_writes_the_engines_frames(day, model, tmp_path):
     model_path.write_bytes(model[0])
     frames = pcap.read_pcap(str(model_path))
     engine = _TamperedFeed(frames)
-    with pytest.raises(RuntimeError, match="differs from the host's .*frame 5 "):
+    with pytest.raises(RuntimeError, match="differs from the host.s .*packet 5 "):
         replay(str(day), engine=engine, pcap_path=str(tmp_path / "t.pcap"), params=PARAMS)
     written = pcap.read_pcap(str(tmp_path / "t.pcap"))
     assert written == engine.frames != frames

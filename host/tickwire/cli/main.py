@@ -8,13 +8,16 @@ from pathlib import Path
 
 from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.bench.runner import run_benchmarks
-from tickwire.clearing.cli import add_clear_arguments, add_settle_arguments, clear_main, settle_main
+from tickwire.clearing.cli import (add_clear_arguments, add_positions_arguments,
+                                   add_settle_arguments, clear_main, positions_main, settle_main)
 from tickwire.clearing.opening import parse_balance_spec
-from tickwire.engine.registry import ENGINE_HELP
+from tickwire.compliance.audit.cli import add_audit_arguments
+from tickwire.engine.registry import ENGINE_HELP, EngineSpecError
+from tickwire.engine.serial import LinkError
 from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
 from tickwire.offline.commands import CommandFileError, write_command_file
 from tickwire.offline.gen import generate
-from tickwire.offline.replay import replay
+from tickwire.offline.replay import FeedMismatch, replay
 from tickwire.ops.market import add_market_arguments, market_main
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
@@ -37,11 +40,22 @@ def _replay(args):
     except FileNotFoundError as exc:
         print(f"tickwire replay: {exc.filename}: no such file", file=sys.stderr)
         return 2
+    except EngineSpecError as exc:
+        print(f"tickwire replay: --engine {args.engine}: {exc}", file=sys.stderr)
+        return 2
+    except FeedMismatch as exc:
+        print(f"tickwire replay: {exc}", file=sys.stderr)
+        return 1
     if args.summary:
         Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("replayed %d commands: %d trades, feed %d messages in %d packets%s%s",
+    link = summary.get("link")
+    log.info("replayed %d commands: %d trades, feed %d messages in %d packets%s%s%s%s",
              summary["commands"], summary["trades"], summary["feed"]["messages"],
-             summary["feed"]["packets"], f", pcap {args.pcap}" if args.pcap else "",
+             summary["feed"]["packets"],
+             "; the board's own feed packets match the host's encoding"
+             if "end_of_session" in summary["feed"] else "",
+             f"; link: {link['retransmits']} resends, {link['naks']} NAKs" if link else "",
+             f", pcap {args.pcap}" if args.pcap else "",
              f", reports {args.reports}" if args.reports else "")
     return 0
 
@@ -190,6 +204,15 @@ def build_parser():
     add_settle_arguments(p)
     p.set_defaults(func=settle_main)
 
+    p = sub.add_parser("positions", help="post-trade: positions, cash and buying power per "
+                       "member and account",
+                       description="The positions read model of a main-job directory: per "
+                       "member the settled cash and shares (the ledgers), the unsettled ones "
+                       "(the journal's trades whose instructions have not settled) and the "
+                       "buying power; per account its trades of the day.")
+    add_positions_arguments(p)
+    p.set_defaults(func=positions_main)
+
     p = sub.add_parser("config", help="write a gateway config (accounts, symbols)",
                        description="Write a config for tickwire serve: accounts with their "
                        "firms (passwords stored as salted scrypt hashes) and the symbols "
@@ -217,6 +240,11 @@ def build_parser():
     add_dump_arguments(p)
     p.set_defaults(func=feed_dump)
 
+    p = sub.add_parser("audit", help="the audit trail: export, verify, prove, query",
+                       description="The compliance audit trail (RFC 9162 Merkle tree, Ed25519 "
+                       "signed tree heads) that the main job writes into build/run/audit/.")
+    add_audit_arguments(p)
+
     p = sub.add_parser("bench", help="run the benchmarks; print a table, write JSON")
     p.add_argument("--only", action="append", metavar="NAME",
                    help="run only this benchmark (repeatable): "
@@ -230,7 +258,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(name)s: %(message)s")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except LinkError as exc:
+        # A link to a board failed (LinkDown, LinkCorrupted, BookMismatch, …): the message says
+        # what happened and what to check; outputs are written whole or not at all.
+        print(f"tickwire {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
