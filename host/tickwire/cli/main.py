@@ -8,14 +8,17 @@ from pathlib import Path
 
 from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.bench.runner import run_benchmarks
-from tickwire.clearing.cli import add_clear_arguments, add_settle_arguments, clear_main, settle_main
+from tickwire.clearing.cli import (add_clear_arguments, add_positions_arguments,
+                                   add_settle_arguments, clear_main, positions_main, settle_main)
 from tickwire.clearing.opening import parse_balance_spec
+from tickwire.compliance.audit.cli import add_audit_arguments
 from tickwire.engine.registry import ENGINE_HELP, EngineSpecError
 from tickwire.engine.serial import LinkError
 from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
 from tickwire.offline.commands import CommandFileError, write_command_file
 from tickwire.offline.gen import generate
 from tickwire.offline.replay import FeedMismatch, replay
+from tickwire.ops.broker_day import add_broker_day_arguments, broker_day_main
 from tickwire.ops.market import add_market_arguments, market_main
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
@@ -80,9 +83,9 @@ def _config(args):
         accounts[user] = {"firm": firm, "password": password}
     for spec in args.symbol:
         name, _, price = spec.partition("=")
-        symbols[name] = float(price)
-    data = make_config(accounts, symbols=symbols)
+        symbols[name] = price                   # a decimal string, parsed exactly
     try:
+        data = make_config(accounts, symbols=symbols)
         parse_config(data)
         members = dict(parse_balance_spec(spec) for spec in args.balance)
     except ValueError as exc:
@@ -95,6 +98,10 @@ def _config(args):
              "%d members' opening balances", args.output, len(accounts), len(symbols),
              len(members))
     return 0
+
+
+def _run(args):
+    return broker_day_main(args) if args.broker else run_main(args)
 
 
 def _bench(args):
@@ -165,9 +172,12 @@ def build_parser():
                        "sequencer with its write-ahead log and the engine; connect simulated "
                        "firms over loopback TCP and play a generated day with a market-open "
                        "burst; report orders, fills, rejects, latency percentiles, top of book "
-                       "and positions (run.json, run.png).")
+                       "and positions (run.json, run.png). With --broker: retail clients trade "
+                       "through the broker's API across several venues, and the day reports "
+                       "routing quality (broker.json).")
     add_run_arguments(p)
-    p.set_defaults(func=run_main)
+    add_broker_day_arguments(p)
+    p.set_defaults(func=_run)
 
     p = sub.add_parser("serve", help="run the gateway for real clients",
                        description="Run the order-entry gateway (SoupBinTCP 3.0 / OUCH 4.2) "
@@ -202,6 +212,15 @@ def build_parser():
     add_settle_arguments(p)
     p.set_defaults(func=settle_main)
 
+    p = sub.add_parser("positions", help="post-trade: positions, cash and buying power per "
+                       "member and account",
+                       description="The positions read model of a main-job directory: per "
+                       "member the settled cash and shares (the ledgers), the unsettled ones "
+                       "(the journal's trades whose instructions have not settled) and the "
+                       "buying power; per account its trades of the day.")
+    add_positions_arguments(p)
+    p.set_defaults(func=positions_main)
+
     p = sub.add_parser("config", help="write a gateway config (accounts, symbols)",
                        description="Write a config for tickwire serve: accounts with their "
                        "firms (passwords stored as salted scrypt hashes) and the symbols "
@@ -228,6 +247,11 @@ def build_parser():
     p = feed_sub.add_parser("dump", help="feed messages as JSON lines (live or from a pcap)")
     add_dump_arguments(p)
     p.set_defaults(func=feed_dump)
+
+    p = sub.add_parser("audit", help="the audit trail: export, verify, prove, query",
+                       description="The compliance audit trail (RFC 9162 Merkle tree, Ed25519 "
+                       "signed tree heads) that the main job writes into build/run/audit/.")
+    add_audit_arguments(p)
 
     p = sub.add_parser("bench", help="run the benchmarks; print a table, write JSON")
     p.add_argument("--only", action="append", metavar="NAME",

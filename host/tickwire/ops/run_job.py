@@ -29,6 +29,7 @@ from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.clearing.calendar import trading_day
 from tickwire.clearing.day import clear_and_settle, describe
 from tickwire.clearing.opening import default_opening, opening_dict
+from tickwire.compliance.job import format_compliance, run_compliance
 from tickwire.core.money import format_price
 from tickwire.core.requests import Halt, Resume
 from tickwire.engine.registry import ENGINE_HELP
@@ -257,6 +258,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     }
     if feed_report is not None:
         report["feed"] = feed_report
+    report["compliance"] = run_compliance(out_dir, wal_path, cfg)
     with open(os.path.join(out_dir, "run.json"), "w") as f:
         json.dump(report, f, indent=2)
     if plot:
@@ -352,6 +354,8 @@ def print_report(r, echo=print):
     if r.get("clearing"):
         for line in describe(r["clearing"]):
             echo(line)
+    for line in format_compliance(r["compliance"]):
+        echo(line)
     echo("top of book at the close:")
     for name, top in r["top_of_book"].items():
         bid = f"{top['bid']['shares']:>6} @ {top['bid']['price']}" if top["bid"] else "--"
@@ -385,7 +389,7 @@ def run_main(args):
     if not getattr(args, "quiet", False):
         print_report(report)
         print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl, "
-              "venue.json, clearing/")
+              "venue.json, clearing/, audit/")
     return 0
 
 
