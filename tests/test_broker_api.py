@@ -7,6 +7,7 @@ import json
 import jwt
 import pytest
 from broker_util import PASSWORDS, login, market_session, settled
+from tickwire.core.requests import Halt
 from tickwire.ops.market import DEFAULT_CASH
 
 
@@ -154,7 +155,7 @@ def test_restricted_blocked_halted_closed(tmp_path):
             assert (await c.get("/v2/account", headers=hb)).json()["status"] == \
                 "ACCOUNT_BLOCKED"
             for venue in market.venues.values():
-                venue.sequencer.submit_nowait({"op": "halt", "symbol": "MSFT"})
+                venue.sequencer.submit_nowait(Halt(ts=venue.sequencer.now(), symbol="MSFT"))
             await asyncio.sleep(0.05)
             r = await c.post("/v2/orders", headers=h, json=dict(BUY_100, symbol="MSFT"))
             assert r.status_code == 403 and r.json()["reason"] == "halted"

@@ -33,3 +33,20 @@ def test_run_clears_and_settles_its_day(tmp_path, capsys):
     # running the settlement of that date again settles nothing new
     assert main(["-q", "settle", str(clearing), "--date", settlement["date"]]) == 2
     assert "already run" in capsys.readouterr().err
+    # the positions read model: settled from the ledgers, unsettled from the failed ones
+    assert main(["-q", "positions", str(out), "--json"]) == 0
+    model = json.loads(capsys.readouterr().out)
+    assert set(model) == {"F00", "F01", "F02", "F03"}
+    cash_moved = {m: v["cash_moved"] for m, v in settlement["members"].items()}
+    for name, m in model.items():
+        accounts = m["accounts"]
+        assert m["buying_power"] == m["settled_cash"] + m["unsettled_cash"]
+        assert m["unsettled_cash"] == sum(a["unsettled_cash"] for a in accounts.values())
+        failed = {f["instruction"].split(":")[-1] for f in
+                  settlement["members"].get(name, {}).get("fails", [])}
+        assert set(m["unsettled_shares"]) <= failed
+        if not failed and name in cash_moved:
+            assert m["unsettled_cash"] == 0
+    assert main(["positions", str(out)]) == 0
+    assert "buying power" in capsys.readouterr().out
+    assert main(["-q", "positions", str(tmp_path / "nothing")]) == 2

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from tickwire.boards.core import STAND_IN, make_core
+from tickwire.protocol.boards import BOARD_BOOKS
 from tickwire.protocol.link import ModelParams
 from tickwire.util.figure import Figure
 
@@ -34,9 +35,9 @@ __all__ = [
     "bitstream_main",
     "bitstream_parser",
     "build_board",
-    "report_problems",
     "parse_reports",
     "program_main",
+    "report_problems",
     "synth_figures",
 ]
 
@@ -49,7 +50,7 @@ BOARDS = {
         "clk_mhz": 12,
         # Two symbols as #3 asks of the UP5K; the book is what fits beside feed and link with
         # about 120 logic cells to spare (256 orders fit too, with 80; 64 / 64 leaves 240).
-        "params": {"max_orders": 128, "max_symbols": 2, "band_ticks": 128, "max_qty": 65535},
+        "params": dataclasses.asdict(BOARD_BOOKS["icebreaker"]),
         "spram": True,
         # ABC with flip-flops: about 60 fewer logic cells here.
         "synth_opts": "-dff",
@@ -63,8 +64,7 @@ BOARDS = {
         # Fmax of this top is about 40 MHz (nextpnr, seed 1): 30 MHz keeps a margin and an
         # integer 3 Mbaud divisor (10).
         "clk_mhz": 30,
-        "params": {"max_orders": 1024, "max_symbols": 4, "band_ticks": 512,
-                   "max_qty": 1_000_000},
+        "params": dataclasses.asdict(BOARD_BOOKS["ulx3s"]),
         "spram": False,
         "synth_opts": "",
         "capacity": {"LUT4": 83640, "FF": 83640, "DP16KD": 208},

@@ -23,13 +23,14 @@ from tickwire.core.retail import ErrorCode, RetailError
 from tickwire.routing.log import RoutingLog
 from tickwire.routing.router import decide
 from tickwire.routing.venues import VenueDown
-from tickwire.core.money import format_dollars
+from tickwire.core.money import PRICE_SCALE, format_bp_as_pct, format_dollars
 
 __all__ = ["DEFAULT_LIMITS", "MAX_ROUNDS", "Broker", "tick_of"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIMITS = Limits(max_order_qty=100_000, max_order_notional=5_000_000.0, collar_pct=10.0)
+DEFAULT_LIMITS = Limits(max_order_qty=100_000, max_order_notional=5_000_000 * PRICE_SCALE,
+                        collar_bp=1_000)
 """Broker pre-trade risk for every retail order (SEC 15c3-5): fat-finger size and notional,
 and a limit price at most 10 % through the far side of the NBBO."""
 
@@ -153,22 +154,23 @@ class Broker:
         if limits.max_order_qty is not None and request.qty > limits.max_order_qty:
             raise RetailError(ErrorCode.RISK, f"qty {request.qty:,} is above the broker's "
                               f"{limits.max_order_qty:,} shares per order")
-        if limits.max_order_notional is not None and \
-                notional > limits.max_order_notional * 10000:
+        if limits.max_order_notional is not None and notional > limits.max_order_notional:
             raise RetailError(ErrorCode.RISK, f"order notional ${format_dollars(notional)} is "
-                              f"above ${limits.max_order_notional:,.2f}")
-        if limits.collar_pct is not None and request.limit_price is not None and reference:
+                              f"above ${format_dollars(limits.max_order_notional)}")
+        if limits.collar_bp is not None and request.limit_price is not None and reference:
             through = (request.limit_price - reference) if request.side == "buy" \
                 else (reference - request.limit_price)
-            if through * 100 > limits.collar_pct * reference:
+            if through * 10_000 > limits.collar_bp * reference:
                 raise RetailError(ErrorCode.RISK, f"limit price {format_dollars(request.limit_price)}"
-                                  f" is more than {limits.collar_pct:g} % through the NBBO "
-                                  f"({format_dollars(reference)})")
+                                  f" is more than {format_bp_as_pct(limits.collar_bp)} % through "
+                                  f"the NBBO ({format_dollars(reference)})")
         return {"result": "pass", "notional": format_dollars(notional),
                 "reference": None if reference is None else format_dollars(reference),
                 "limits": {"max_order_qty": limits.max_order_qty,
-                           "max_order_notional": limits.max_order_notional,
-                           "collar_pct": limits.collar_pct}}
+                           "max_order_notional": None if limits.max_order_notional is None
+                           else format_dollars(limits.max_order_notional),
+                           "collar_pct": None if limits.collar_bp is None
+                           else format_bp_as_pct(limits.collar_bp)}}
 
     # -- routing ---------------------------------------------------------------------------
 

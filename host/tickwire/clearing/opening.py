@@ -24,13 +24,14 @@ from tickwire.core.money import PRICE_SCALE, format_price, parse_amount
 __all__ = [
     "DEFAULT_CCP",
     "CcpTerms",
-    "default_opening",
-    "parse_balance_spec",
     "OpeningBalance",
     "OpeningError",
+    "default_opening",
     "opening_dict",
+    "parse_balance_spec",
     "parse_opening",
     "read_opening",
+    "read_venue_data",
 ]
 
 
@@ -95,11 +96,15 @@ def parse_opening(data):
     return members, terms
 
 
-def read_opening(path):
-    """:func:`parse_opening` of a config file (TOML if ``.toml``, else JSON)."""
+def read_venue_data(path):
+    """The venue config file as a dict (TOML if ``.toml``, else JSON)."""
     with open(path, "rb") as f:
-        data = tomllib.load(f) if str(path).endswith(".toml") else json.load(f)
-    return parse_opening(data)
+        return tomllib.load(f) if str(path).endswith(".toml") else json.load(f)
+
+
+def read_opening(path):
+    """:func:`parse_opening` of a config file."""
+    return parse_opening(read_venue_data(path))
 
 
 def opening_dict(balance):

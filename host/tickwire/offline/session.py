@@ -64,8 +64,7 @@ class TradingSession:
         reports = apply_row(self.exchange, row)
         for report in reports:
             if report.type in ("rejected", "cancel_rejected"):
-                text = report.extra.get("text") or _REASONS.get(report.reason, report.reason)
-                self.rejects[f"{report.type}: {text}"] += 1
+                self.rejects[f"{report.type}: {report.reason.text}"] += 1
             if self.reports_file is not None:
                 self.reports_file.write(json.dumps(report.to_json()) + "\n")
         return reports

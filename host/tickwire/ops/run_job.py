@@ -29,13 +29,16 @@ from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.clearing.calendar import trading_day
 from tickwire.clearing.day import clear_and_settle, describe
 from tickwire.clearing.opening import default_opening, opening_dict
+from tickwire.compliance.job import format_compliance, run_compliance
+from tickwire.core.money import format_price
+from tickwire.core.requests import Halt, Resume
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.gateways.ouch.client import OuchClient
 from tickwire.marketdata.audience import FeedAudience
 from tickwire.marketdata.settings import FeedSettings
 from tickwire.offline.gen import generate
-from tickwire.ops.serve import Venue
-from tickwire.protocol.link import REASON_TEXT, Side, Tif
+from tickwire.ops.serve import Venue, add_trade_date_argument
+from tickwire.protocol.link import Side, Tif
 from tickwire.util.progress import progress as progress_bar
 
 __all__ = ["add_run_arguments", "latency_summary", "print_report", "run_main", "run_session"]
@@ -128,7 +131,7 @@ def _send_row(firm, row):
 
 async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model",
                       out_dir="build/run", progress=True, window=32, fsync="group", plot=True,
-                      clearing=True, feed=True):
+                      clearing=True, feed=True, trade_date=None):
     """Play a generated day through the gateway; return the report dict.
 
     Parameters
@@ -152,15 +155,18 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         ``out_dir/clearing`` (the firms' opening balances are in ``out_dir/venue.json``).
     feed : bool
         Publish the feed and run the :class:`FeedAudience` beside the firms.
+    trade_date : str, optional
+        The day's trade date (ISO), recorded in the journal at the open and cleared under;
+        default today (UTC), or the next session if today is none.
     """
     os.makedirs(out_dir, exist_ok=True)
     rows = generate(orders, seed=seed, symbols=symbols, firms=clients)
-    declared = {r.symbol: r.price / 10000 for r in rows if r.action == "symbol"}
+    declared = {r.symbol: format_price(r.price) for r in rows if r.action == "symbol"}
     passwords = {f"F{i:02d}": secrets.token_hex(4) for i in range(clients)}
     venue_config = make_config(
         {f"c{i:02d}": {"firm": f"F{i:02d}", "password": passwords[f"F{i:02d}"],
                        "stp": _STP_NAMES[i % 3], "max_order_qty": 100_000,
-                       "collar_pct": 25.0} for i in range(clients)},
+                       "collar_pct": 25} for i in range(clients)},
         symbols=declared, n=2**12)
     venue_config["members"] = {firm: opening_dict(balance) for firm, balance in
                                default_opening(sorted(passwords), sorted(declared)).items()}
@@ -173,7 +179,8 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
             os.unlink(stale)
     venue = Venue(cfg, wal_path, engine, feed_pcap=os.path.join(out_dir, "feed.pcap"),
                   decision_log=os.path.join(out_dir, "decisions.jsonl"), fsync=fsync,
-                  feed=RUN_FEED if feed else False)
+                  feed=RUN_FEED if feed else False,
+                  trade_date=trade_date or trading_day(dt.datetime.now(dt.UTC).date()).isoformat())
     await venue.start()
     audience = await FeedAudience(venue.marketdata, seed=seed).start(list(declared)) \
         if feed else None
@@ -190,7 +197,8 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         if audience is not None and i == len(rows) // 2:
             await audience.join_late()
         if row.action in ("halt", "resume"):
-            seq.submit_nowait({"op": row.action, "symbol": row.symbol})
+            operator = Halt if row.action == "halt" else Resume
+            seq.submit_nowait(operator(ts=seq.now(), symbol=row.symbol))
         elif row.action in ("new", "cancel", "replace"):
             firm = firms[row.firm]
             token, send = _send_row(firm, row)
@@ -220,8 +228,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     post_trade = None
     if clearing:
         post_trade = clear_and_settle(wal_path, config_path, os.path.join(out_dir, "clearing"),
-                                      trading_day(dt.datetime.now(dt.UTC).date()),
-                                      progress=progress)
+                                      progress=progress)      # the journal's trade date
     latencies = [x for f in firms.values() for x in f.latencies]
     counts = seq.counts
     report = {
@@ -231,6 +238,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "clients": clients,
         "symbols": symbols,
         "seed": seed,
+        "trade_date": seq.trade_date,
         "elapsed_s": round(elapsed, 3),
         "requests_per_s": round(sent / elapsed, 1) if elapsed else None,
         "commands": seq.exchange.seq,
@@ -244,17 +252,24 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "risk_rejects": dict(sorted(venue.risk.rejects.items())),
         "latency": latency_summary(latencies),
         "top_of_book": top,
-        "positions": {f"c{i:02d}": venue.risk.exposure(f"c{i:02d}") for i in range(clients)},
+        "positions": {f"c{i:02d}": _exposure(venue.risk, f"c{i:02d}") for i in range(clients)},
         "feed_packets": venue.packets,
         "clearing": post_trade,
     }
     if feed_report is not None:
         report["feed"] = feed_report
+    report["compliance"] = run_compliance(out_dir, wal_path, cfg)
     with open(os.path.join(out_dir, "run.json"), "w") as f:
         json.dump(report, f, indent=2)
     if plot:
         _plot(os.path.join(out_dir, "run.png"), latencies, book_at_close)
     return report
+
+
+def _exposure(risk, account):
+    """An account's exposure with its notionals in $ (exact decimal strings)."""
+    exp = risk.exposure(account)
+    return dict(exp, open=format_price(exp["open"]), executed=format_price(exp["executed"]))
 
 
 def _depth(venue, levels=10):
@@ -315,6 +330,7 @@ def add_run_arguments(parser):
                         help="skip clearing and T+1 settlement after the close")
     parser.add_argument("--no-feed", action="store_true",
                         help="do not publish the feed nor run its subscribers")
+    add_trade_date_argument(parser)
     return parser
 
 
@@ -328,9 +344,7 @@ def print_report(r, echo=print):
     if lat:
         echo(f"latency send → ack: p50 {lat['p50_us']:,.0f} µs, p99 {lat['p99_us']:,.0f} µs, "
              f"p99.9 {lat['p99.9_us']:,.0f} µs, max {lat['max_us']:,.0f} µs")
-    words = {chr(reason): text for reason, text in REASON_TEXT.items()}
-    rejects = {**{words.get(k, k): v for k, v in r["rejects"].items()},
-               **{f"risk {k}": v for k, v in r["risk_rejects"].items()}}
+    rejects = {**r["rejects"], **{f"risk {k}": v for k, v in r["risk_rejects"].items()}}
     if rejects:
         echo("rejects: " + ", ".join(f"{k} {v:,}" for k, v in rejects.items()))
     echo(f"WAL: {r['wal']['records']:,} records, {r['wal']['fsyncs']:,} fsyncs; "
@@ -340,6 +354,8 @@ def print_report(r, echo=print):
     if r.get("clearing"):
         for line in describe(r["clearing"]):
             echo(line)
+    for line in format_compliance(r["compliance"]):
+        echo(line)
     echo("top of book at the close:")
     for name, top in r["top_of_book"].items():
         bid = f"{top['bid']['shares']:>6} @ {top['bid']['price']}" if top["bid"] else "--"
@@ -369,11 +385,11 @@ def run_main(args):
     report = asyncio.run(run_session(args.orders, args.clients, args.seed, args.symbols,
                                      args.engine, args.out, progress, args.window,
                                      args.fsync, clearing=not args.no_clearing,
-                                     feed=not args.no_feed))
+                                     feed=not args.no_feed, trade_date=args.trade_date))
     if not getattr(args, "quiet", False):
         print_report(report)
         print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl, "
-              "venue.json, clearing/")
+              "venue.json, clearing/, audit/")
     return 0
 
 
