@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 __all__ = ["PHASES", "CoordinatorLog", "Instruction"]
 
-PHASES = ("open", "preparing", "commit", "abort", "settled", "failed", "closed_out")
+PHASES = ("open", "preparing", "commit", "abort", "settled", "failed", "closed_out",
+          "defaulted")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instructions (
@@ -25,6 +26,8 @@ CREATE TABLE IF NOT EXISTS fails (
     PRIMARY KEY (instruction, attempt));
 CREATE TABLE IF NOT EXISTS actions (
     id TEXT PRIMARY KEY, date TEXT NOT NULL, summary TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS notes (
+    key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cycles (
     date TEXT PRIMARY KEY, summary TEXT NOT NULL);
 """
@@ -86,7 +89,8 @@ class CoordinatorLog:
         or closed out when it began (so a restarted cycle cuts the same batches)."""
         return [Instruction(*r) for r in self.db.execute(
             "SELECT id, member, symbol, qty, cash, due, phase, attempt, reason FROM "
-            "instructions WHERE phase NOT IN ('settled', 'closed_out') OR settled_on = ? "
+            "instructions WHERE phase NOT IN ('settled', 'closed_out', 'defaulted') "
+            "OR settled_on = ? "
             "ORDER BY id", (date,))]
 
     def due_today(self, date):
@@ -120,6 +124,19 @@ class CoordinatorLog:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def mark(self, instruction_id, phase, detail=None):
+        """End a failed instruction's life outside DVP (``closed_out``, ``defaulted``)."""
+        self._tx("UPDATE instructions SET phase = ?, reason = COALESCE(?, reason) WHERE id = ?",
+                 [(phase, detail, instruction_id)])
+
+    def note(self, key, value):
+        """Keep ``value`` (text) under ``key``, once."""
+        self._tx("INSERT OR IGNORE INTO notes VALUES (?, ?)", [(key, value)])
+
+    def notes(self, prefix):
+        return list(self.db.execute("SELECT key, value FROM notes WHERE key LIKE ? ORDER BY key",
+                                    (prefix + "%",)))
 
     def reopen(self, ids):
         """A crash interrupted these before a decision: back to ``open`` (their legs voided)."""

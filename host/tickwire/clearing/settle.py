@@ -20,6 +20,7 @@ from tickwire.clearing.calendar import CalendarError, business_days_between, is_
 from tickwire.clearing.coordinator_log import CoordinatorLog, Instruction
 from tickwire.clearing.corporate_settle import apply_actions
 from tickwire.clearing.dvp import Dvp, failpoint
+from tickwire.clearing.fails import close_out_date, default_members, due_for_close_out
 from tickwire.clearing.files import read_clearing, read_obligations, read_trades, write_atomic
 from tickwire.clearing.ledger.ledger import Ledger
 from tickwire.clearing.ledger.records import OK_RESULTS
@@ -126,7 +127,16 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
                     failpoint("batch")
         bar.close()
         apply_actions(info, date, cash, securities, coordinator, trades, end_of_cycle=True)
+        defaults = default_members(coordinator, cash, date, members)
+        closing = due_for_close_out(coordinator.instructions(("failed",)), date,
+                                    "fail_to_deliver")
         summary = _summary(coordinator, date, due, cash, securities)
+        summary["defaults"] = _stored_defaults(coordinator, defaults)
+        summary["buy_ins_due"] = [{"instruction": i.id, "member": i.member, "symbol": i.symbol,
+                                   "shares": -i.qty, "failed_since": i.due,
+                                   "close_out_date": close_out_date(
+                                       dt.date.fromisoformat(i.due)).isoformat()}
+                                  for i in closing]
         coordinator.close_cycle(date.isoformat(), json.dumps(summary))
     finally:
         coordinator.close()
@@ -138,8 +148,17 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
     return summary
 
 
+def _stored_defaults(coordinator, now):
+    """Every default so far ({instruction: waterfall}), kept in the log across cycles."""
+    for instr, detail in now.items():
+        coordinator.note(f"default:{instr}", json.dumps(detail))
+    return {key.split(":", 1)[1]: json.loads(text)
+            for key, text in coordinator.notes("default:")}
+
+
 def _summary(coordinator, date, due, cash, securities):
-    per = defaultdict(lambda: {"settled": 0, "failed": 0, "bought_in": 0, "cash_moved": 0,
+    per = defaultdict(lambda: {"settled": 0, "failed": 0, "bought_in": 0, "defaulted": 0,
+                               "cash_moved": 0,
                                "shares_moved": 0, "fails": []})
     for i in coordinator.settled_on(date.isoformat()):
         m = per[i.member]
@@ -153,6 +172,8 @@ def _summary(coordinator, date, due, cash, securities):
                            "age": business_days_between(dt.date.fromisoformat(i.due), date)})
     for i in coordinator.instructions(("closed_out",)):
         per[i.member]["bought_in"] += 1
+    for i in coordinator.instructions(("defaulted",)):
+        per[i.member]["defaulted"] += 1
     members = {}
     for name in sorted(per):
         m = per[name]

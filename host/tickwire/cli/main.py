@@ -18,6 +18,7 @@ from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, fee
 from tickwire.offline.commands import CommandFileError, write_command_file
 from tickwire.offline.gen import generate
 from tickwire.offline.replay import FeedMismatch, replay
+from tickwire.ops.broker_day import add_broker_day_arguments, broker_day_main
 from tickwire.ops.market import add_market_arguments, market_main
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
@@ -83,9 +84,9 @@ def _config(args):
         accounts[user] = {"firm": firm, "password": password}
     for spec in args.symbol:
         name, _, price = spec.partition("=")
-        symbols[name] = float(price)
-    data = make_config(accounts, symbols=symbols)
+        symbols[name] = price                   # a decimal string, parsed exactly
     try:
+        data = make_config(accounts, symbols=symbols)
         parse_config(data)
         members = dict(parse_balance_spec(spec) for spec in args.balance)
     except ValueError as exc:
@@ -98,6 +99,10 @@ def _config(args):
              "%d members' opening balances", args.output, len(accounts), len(symbols),
              len(members))
     return 0
+
+
+def _run(args):
+    return broker_day_main(args) if args.broker else run_main(args)
 
 
 def _bench(args):
@@ -168,9 +173,12 @@ def build_parser():
                        "sequencer with its write-ahead log and the engine; connect simulated "
                        "firms over loopback TCP and play a generated day with a market-open "
                        "burst; report orders, fills, rejects, latency percentiles, top of book "
-                       "and positions (run.json, run.png).")
+                       "and positions (run.json, run.png). With --broker: retail clients trade "
+                       "through the broker's API across several venues, and the day reports "
+                       "routing quality (broker.json).")
     add_run_arguments(p)
-    p.set_defaults(func=run_main)
+    add_broker_day_arguments(p)
+    p.set_defaults(func=_run)
 
     p = sub.add_parser("serve", help="run the gateway for real clients",
                        description="Run the order-entry gateway (SoupBinTCP 3.0 / OUCH 4.2) "
