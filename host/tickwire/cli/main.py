@@ -277,11 +277,22 @@ def main(argv=None):
                         format="%(name)s: %(message)s")
     try:
         return args.func(args)
-    except LinkError as exc:
+    except Exception as exc:
+        link = _link_failure(exc)
+        if link is None:
+            raise
         # A link to a board failed (LinkDown, LinkCorrupted, BookMismatch, …): the message says
         # what happened and what to check; outputs are written whole or not at all.
-        print(f"tickwire {args.command}: {exc}", file=sys.stderr)
+        print(f"tickwire {args.command}: {link}", file=sys.stderr)
         return 1
+
+
+def _link_failure(exc):
+    """The :class:`LinkError` behind ``exc`` (the exchange front reports an engine that raised
+    as ``EngineFailure`` from it), or ``None``."""
+    while exc is not None and not isinstance(exc, LinkError):
+        exc = exc.__cause__
+    return exc
 
 
 if __name__ == "__main__":
