@@ -22,6 +22,7 @@ from tickwire.ops.broker_day import add_broker_day_arguments, broker_day_main
 from tickwire.ops.market import add_market_arguments, market_main
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
+from tickwire.ops.surveil import add_surveil_arguments, surveil_main
 from tickwire.protocol.link import ModelParams
 
 __all__ = ["build_parser", "main"]
@@ -247,6 +248,14 @@ def build_parser():
     p = feed_sub.add_parser("dump", help="feed messages as JSON lines (live or from a pcap)")
     add_dump_arguments(p)
     p.set_defaults(func=feed_dump)
+
+    p = sub.add_parser("surveil", help="market-abuse alerts of a day (JSON lines)",
+                       description="Run the surveillance detectors (spoofing, layering, wash "
+                       "trades across firms with a common beneficial owner, order-to-trade "
+                       "ratio) over a run directory's journal or a command file replayed "
+                       "through the reference model; one alert per line with its evidence.")
+    add_surveil_arguments(p)
+    p.set_defaults(func=surveil_main)
 
     p = sub.add_parser("audit", help="the audit trail: export, verify, prove, query",
                        description="The compliance audit trail (RFC 9162 Merkle tree, Ed25519 "
