@@ -22,6 +22,7 @@ from tickwire.ops.broker_day import add_broker_day_arguments, broker_day_main
 from tickwire.ops.market import add_market_arguments, market_main
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
+from tickwire.ops.surveil import add_surveil_arguments, surveil_main
 from tickwire.protocol.link import ModelParams
 
 __all__ = ["build_parser", "main"]
@@ -83,9 +84,9 @@ def _config(args):
         accounts[user] = {"firm": firm, "password": password}
     for spec in args.symbol:
         name, _, price = spec.partition("=")
-        symbols[name] = float(price)
-    data = make_config(accounts, symbols=symbols)
+        symbols[name] = price                   # a decimal string, parsed exactly
     try:
+        data = make_config(accounts, symbols=symbols)
         parse_config(data)
         members = dict(parse_balance_spec(spec) for spec in args.balance)
     except ValueError as exc:
@@ -248,6 +249,14 @@ def build_parser():
     add_dump_arguments(p)
     p.set_defaults(func=feed_dump)
 
+    p = sub.add_parser("surveil", help="market-abuse alerts of a day (JSON lines)",
+                       description="Run the surveillance detectors (spoofing, layering, wash "
+                       "trades across firms with a common beneficial owner, order-to-trade "
+                       "ratio) over a run directory's journal or a command file replayed "
+                       "through the reference model; one alert per line with its evidence.")
+    add_surveil_arguments(p)
+    p.set_defaults(func=surveil_main)
+
     p = sub.add_parser("audit", help="the audit trail: export, verify, prove, query",
                        description="The compliance audit trail (RFC 9162 Merkle tree, Ed25519 "
                        "signed tree heads) that the main job writes into build/run/audit/.")
@@ -268,11 +277,22 @@ def main(argv=None):
                         format="%(name)s: %(message)s")
     try:
         return args.func(args)
-    except LinkError as exc:
+    except Exception as exc:
+        link = _link_failure(exc)
+        if link is None:
+            raise
         # A link to a board failed (LinkDown, LinkCorrupted, BookMismatch, …): the message says
         # what happened and what to check; outputs are written whole or not at all.
-        print(f"tickwire {args.command}: {exc}", file=sys.stderr)
+        print(f"tickwire {args.command}: {link}", file=sys.stderr)
         return 1
+
+
+def _link_failure(exc):
+    """The :class:`LinkError` behind ``exc`` (the exchange front reports an engine that raised
+    as ``EngineFailure`` from it), or ``None``."""
+    while exc is not None and not isinstance(exc, LinkError):
+        exc = exc.__cause__
+    return exc
 
 
 if __name__ == "__main__":
