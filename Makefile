@@ -41,9 +41,10 @@ bitstream: $(VENV)/.test
 program: $(VENV)/.base
 	$(PY) -c 'import sys; from tickwire.boards.synth import program_main; sys.exit(program_main(sys.argv[1:]))' --board $(BOARD) $(ARGS)
 
-# The board top in simulation behind a pseudo-terminal: tickwire run --engine serial:/dev/pts/N
+# make board-pty BOARD=icebreaker|ulx3s: the board's gateware (link, engine, feed, UARTs, its
+# book) simulated behind /dev/pts/N; then tickwire replay FILE --engine serial:/dev/pts/N
 board-pty: $(VENV)/.base
-	$(PY) -m tickwire.sim.board_pty $(ARGS)
+	$(PY) -m tickwire.sim.board_pty --board $(BOARD) $(ARGS)
 
 serve: $(VENV)/.base
 	$(VENV)/bin/tickwire serve $(ARGS)

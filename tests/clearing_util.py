@@ -4,7 +4,10 @@ written by the real sequencer from a list of orders."""
 import json
 
 from tickwire.accounts.config import make_config, parse_config
+from tickwire.core.requests import DeclareSymbol, NewOrder, SystemEvent
 from tickwire.engine.model import ModelEngine
+from tickwire.gateways.ouch.streams import entry_attrs
+from tickwire.protocol.link import Side, Tif
 from tickwire.risk.manager import RiskManager
 from tickwire.sequencer.journal.wal import WriteAheadLog
 from tickwire.sequencer.sequencer import Sequencer
@@ -31,11 +34,10 @@ def write_config(path, **kw):
 
 
 def order(acct, token, symbol, side, qty, price):
-    """A ``new`` request context (price in $)."""
-    return {"op": "new", "acct": acct, "token": token, "symbol": symbol, "side": side,
-            "qty": qty, "price": round(price * 10000), "tif": 0, "min_qty": 0,
-            "ouch": {"side": side, "tif": 99998, "display": "Y", "capacity": "A", "ise": "N",
-                     "min_qty": 0, "cross": "N"}}
+    """A ``new`` request (price in $; its timestamp is the sequencer's, at submission)."""
+    return dict(account=acct, token=token, symbol=symbol,
+                side=Side.BUY if side == "B" else Side.SELL, qty=qty, price=round(price * 10000),
+                tif=Tif.DAY, attrs=entry_attrs(side, 99998, "Y", "A", "N", 0, "N"))
 
 
 def write_journal(path, config, requests, date="2026-12-04"):
@@ -49,16 +51,13 @@ def write_journal(path, config, requests, date="2026-12-04"):
         return t[0]
 
     seq = Sequencer(ModelEngine(), wal, config, RiskManager(config), clock=clock)
-    opening = {"op": "system", "code": "O"}
-    if date is not None:
-        opening["date"] = date
-    seq.submit_nowait(opening)
+    seq.submit_nowait(SystemEvent(ts=seq.now(), code="O", trade_date=date))
     for name, price in config.symbols.items():
-        seq.submit_nowait({"op": "declare", "symbol": name, "price": price})
-    seq.submit_nowait({"op": "system", "code": "S"})
-    seq.submit_nowait({"op": "system", "code": "Q"})
-    for ctx in requests:
-        seq.submit_nowait(dict(ctx))
+        seq.submit_nowait(DeclareSymbol(ts=seq.now(), symbol=name, price=price))
+    seq.submit_nowait(SystemEvent(ts=seq.now(), code="S"))
+    seq.submit_nowait(SystemEvent(ts=seq.now(), code="Q"))
+    for fields in requests:
+        seq.submit_nowait(NewOrder(ts=seq.now(), **fields))
     seq.close_day()
     wal.close_sync()
     return str(path)

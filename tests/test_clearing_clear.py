@@ -10,11 +10,11 @@ import pytest
 from clearing_util import DAY, order, write_config, write_journal
 from tickwire.clearing.calendar import CalendarError, is_business_day, settlement_date
 from tickwire.clearing.capture import trades_from_journal
-from tickwire.clearing.money import format_amount, parse_amount
 from tickwire.clearing.netting import net
 from tickwire.clearing.novation import ccp_position, novate
 from tickwire.clearing.records import Trade
 from tickwire.cli.main import main
+from tickwire.core.money import format_price, parse_amount
 
 
 @pytest.fixture
@@ -75,8 +75,8 @@ def test_netting_of_the_day(day):
 
 def test_money_strings_round_trip():
     for amount in (0, 1, -1, 500000, 12345678901, -99):
-        assert parse_amount(format_amount(amount)) == amount
-    assert format_amount(500500) == "50.0500"
+        assert parse_amount(format_price(amount)) == amount
+    assert format_price(500500) == "50.0500"
     with pytest.raises(ValueError):
         parse_amount("1.23456")
 

@@ -6,6 +6,7 @@ import pytest
 from clearing_util import DAY, write_config, write_journal
 from ledger_util import BACKENDS, namespace, pg_url
 from tickwire.clearing.books import position
+from tickwire.clearing.fails import waterfall
 from tickwire.clearing.ledger.store import open_store
 from tickwire.clearing.settle import open_ledgers
 from tickwire.cli.main import main
@@ -109,3 +110,65 @@ def test_bad_input(tmp_path, monkeypatch, capsys):
     assert not (full / "settlement.json").exists() and not (full / "ccp.db").exists()
     assert main(["-q", "settle", str(tmp_path / "nothing"), "--date", "2026-12-07"]) == 2
     assert "run tickwire clear first" in capsys.readouterr().err
+
+
+def test_tickwire_config_writes_opening_balances(tmp_path, capsys):
+    path = tmp_path / "venue.json"
+    assert main(["-q", "config", "--account", "alice:F01:pw", "--symbol", "ACME=50",
+                 "--balance", "F01:2500000.50:ACME=20000,BOLT=5", "-o", str(path)]) == 0
+    data = json.loads(path.read_text())
+    assert data["members"] == {"F01": {"cash": "2500000.50", "shares": {"ACME": 20000,
+                                                                         "BOLT": 5}}}
+    assert main(["-q", "config", "--account", "alice:F01:pw", "--balance", "F01:lots",
+                 "-o", str(path)]) == 2
+    assert "is not a dollar amount" in capsys.readouterr().err
+
+
+def test_fail_to_pay_past_close_out_defaults_through_the_waterfall(tmp_path, capsys):
+    broke = {"cash": "100.00", "margin": "1000.00", "guarantee_fund": "2000.00",
+             "shares": {"ACME": 10_000, "BOLT": 10_000}}
+    out = _clear(tmp_path, members={"F01": BALANCES, "F02": BALANCES, "F03": broke})
+    assert main(["-q", "settle", str(out), "--date", "2026-12-07"]) == 0
+    day1 = json.loads((out / "settlement.json").read_text())
+    kinds = {f["instruction"]: f["kind"] for f in day1["members"]["F03"]["fails"]}
+    assert kinds == {"2026-12-07:F03:ACME": "fail_to_pay", "2026-12-07:F03:BOLT": "fail_to_pay"}
+    assert day1["defaults"] == {}                   # the close-out date is S+1
+    assert main(["-q", "settle", str(out), "--date", "2026-12-08"]) == 0
+    day2 = json.loads((out / "settlement.json").read_text())
+    acme = day2["defaults"]["2026-12-07:F03:ACME"]
+    # $5,005 owed: margin $1,000, then the guarantee fund $2,000, then CCP capital $2,005
+    assert [(x["layer"], x["amount"]) for x in acme["layers"]] == [
+        ("defaulter margin", 1000 * 10_000), ("defaulter guarantee fund", 2000 * 10_000),
+        ("CCP capital", 2005 * 10_000)]
+    bolt = day2["defaults"]["2026-12-07:F03:BOLT"]
+    assert [x["layer"] for x in bolt["layers"]] == ["CCP capital"]
+    assert day2["members"]["F03"]["defaulted"] == 2 and day2["members"]["F03"]["failed"] == 0
+    cash, _ = open_ledgers(str(out))
+    assert cash.balance("CCP").posted == 0           # the sellers paid, the CCP made whole
+    assert cash.balance("F03:margin").posted == 0
+    assert cash.balance("CCP:capital").posted == (1_000_000 - 2005 - 4000) * 10_000
+
+
+def test_fail_to_deliver_past_close_out_is_due_for_buy_in(tmp_path):
+    poor = dict(BALANCES, shares={"ACME": 100, "BOLT": 10_000})
+    out = _clear(tmp_path, members={"F01": BALANCES, "F02": poor, "F03": BALANCES})
+    assert main(["-q", "settle", str(out), "--date", "2026-12-07"]) == 0
+    assert json.loads((out / "settlement.json").read_text())["buy_ins_due"] == []
+    assert main(["-q", "settle", str(out), "--date", "2026-12-08"]) == 0
+    due = json.loads((out / "settlement.json").read_text())["buy_ins_due"]
+    assert due == [{"instruction": "2026-12-07:F02:ACME", "member": "F02", "symbol": "ACME",
+                    "shares": 300, "failed_since": "2026-12-07",
+                    "close_out_date": "2026-12-08"}]
+
+
+def test_waterfall_reaches_the_other_members_fund_pro_rata():
+    balances = {"F03:margin": 10, "F03:guarantee_fund": 20, "CCP:capital": 30,
+                "F01:guarantee_fund": 300, "F02:guarantee_fund": 100}
+    layers, uncovered = waterfall("F03", 200, balances, ["F01", "F02", "F03"])
+    assert layers == [("F03:margin", 10, "defaulter margin"),
+                      ("F03:guarantee_fund", 20, "defaulter guarantee fund"),
+                      ("CCP:capital", 30, "CCP capital"),
+                      ("F01:guarantee_fund", 105, "members' guarantee fund"),
+                      ("F02:guarantee_fund", 35, "members' guarantee fund")]
+    assert uncovered == 0
+    assert waterfall("F03", 1000, balances, ["F01", "F02", "F03"])[1] == 540

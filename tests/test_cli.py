@@ -1,5 +1,6 @@
 """The public command line: tickwire gen, replay, run, bench."""
 
+import argparse
 import json
 import os
 import shutil
@@ -8,9 +9,12 @@ import sys
 from collections import Counter
 
 import pytest
-from tickwire.cli.main import main
+from tickwire.boards.synth import bitstream_parser
+from tickwire.cli.main import build_parser, capacity, main
+from tickwire.engine.registry import ENGINE_HELP, engine_names, open_engine
 from tickwire.protocol import itch, moldudp64, pcap
 from tickwire.protocol.feed import FeedAddress
+from tickwire.protocol.link import ModelParams
 
 HEADER = ("action,time,firm,token,symbol,side,qty,price,tif,min_qty,stp,new_token,new_qty,"
           "new_price,tick,lot,breaker_pct,code\n")
@@ -156,3 +160,42 @@ def test_help_lists_every_command():
                             capture_output=True, text=True, check=True)
     for command in ("replay", "gen", "run", "serve", "feed", "bench"):
         assert command in result.stdout
+
+
+def _actions_without_help(parser, path):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _actions_without_help(sub, path + [name])
+        elif not action.help and not isinstance(action, argparse._HelpAction):
+            yield " ".join(path + [action.option_strings[0] if action.option_strings
+                                   else action.dest])
+
+
+def test_every_command_and_option_has_help():
+    assert list(_actions_without_help(build_parser(), ["tickwire"])) == []
+    assert list(_actions_without_help(bitstream_parser(), ["bitstream"])) == []
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            assert all(choice.help for choice in action._choices_actions)
+
+
+def test_engine_help_names_every_registered_engine():
+    assert engine_names() == ["amaranth", "cocotb", "model", "serial"]
+    for name in engine_names():
+        assert name in ENGINE_HELP
+
+
+def test_explicit_capacity_equal_to_the_defaults_is_kept():
+    """Defaults given explicitly are a choice (a board must have them); none given: None."""
+    parse = build_parser().parse_args
+    assert capacity(parse(["replay", "x.csv"])) is None
+    explicit = capacity(parse(["replay", "x.csv", "--max-orders", str(ModelParams().max_orders)]))
+    assert explicit == ModelParams()
+    engine = open_engine("model", explicit)
+    assert engine.params is explicit
+    assert open_engine("model").params == ModelParams()
+    with pytest.raises(ValueError, match="unknown engine 'nope'"):
+        open_engine("nope")
+    with pytest.raises(ValueError, match="takes no option"):
+        open_engine("model:fast")

@@ -499,12 +499,12 @@ def test_random_adversarial(params, seed):
 # -- engine transport --------------------------------------------------------------------------
 
 def test_replay_amaranth_engine_writes_the_model_pcap(tmp_path):
-    from tickwire.offline.commands import write_commands
+    from tickwire.offline.commands import write_command_file
     from tickwire.offline.replay import replay
 
     params = ModelParams(max_orders=128, max_symbols=4, band_ticks=128, max_qty=1_000_000)
     path = tmp_path / "day.csv"
-    write_commands(path, generate(300, seed=5, symbols=3, params=params))
+    write_command_file(path, generate(300, seed=5, symbols=3, params=params))
     for engine in ("model", "amaranth"):
         replay(str(path), engine=engine, pcap_path=str(tmp_path / f"{engine}.pcap"),
                reports_path=str(tmp_path / f"{engine}.jsonl"), params=params)

@@ -77,7 +77,7 @@ def test_engine_regression_million():
 
 
 def test_replay_cocotb_engine_writes_the_model_pcap(tmp_path):
-    from tickwire.offline.commands import write_commands
+    from tickwire.offline.commands import write_command_file
     from tickwire.offline.gen import generate
     from tickwire.offline.replay import replay
     from tickwire.sim.engines import CocotbEngine
@@ -87,7 +87,7 @@ def test_replay_cocotb_engine_writes_the_model_pcap(tmp_path):
     except SimulatorMissing as exc:
         pytest.skip(str(exc))
     path = tmp_path / "day.csv"
-    write_commands(path, generate(300, seed=6, symbols=3, params=MEDIUM))
+    write_command_file(path, generate(300, seed=6, symbols=3, params=MEDIUM))
     replay(str(path), engine="model", pcap_path=str(tmp_path / "model.pcap"), params=MEDIUM)
     # Reuses the build of the first Verilator case (same design): make finds it up to date.
     engine = CocotbEngine(MEDIUM, sim="verilator",

@@ -3,6 +3,8 @@ itself through a cycle (import-linter's contracts in ``pyproject.toml`` check th
 ``make test`` runs ``lint-imports`` first)."""
 
 import ast
+import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +80,14 @@ def test_import_linter_contracts_kept():
     result = subprocess.run([str(Path(sys.executable).parent / "lint-imports")],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_readme_imports_resolve():
+    """Every ``from tickwire… import …`` line in the README's examples names a real object."""
+    lines = re.findall(r"^from (tickwire[\w.]*) import ([\w, ]+)$",
+                       (ROOT / "README.md").read_text(), re.M)
+    assert lines
+    for module, names in lines:
+        imported = importlib.import_module(module)
+        for name in names.split(","):
+            assert hasattr(imported, name.strip()), f"{module}.{name.strip()}"

@@ -2,10 +2,15 @@
 
 import argparse
 import asyncio
+import json
 import socket
+import sys
 
 import pytest
 from tickwire.accounts.config import parse_config
+from tickwire.bench.marketdata_venue import venue_feed_benchmarks
+from tickwire.cli.main import main
+from tickwire.marketdata.feed_book import FeedBook
 from tickwire.marketdata.service import FeedError
 from tickwire.marketdata.settings import FeedSettings, add_feed_arguments, settings_from_args
 from tickwire.marketdata.snapshot import SnapshotServer
@@ -231,3 +236,117 @@ def test_snapshot_client_that_never_reads_is_dropped():
         return server.stalled, server.served
 
     assert run(main()) == (1, 0)
+
+
+# -- feed dump and watch against a venue -----------------------------------------------------
+
+def test_feed_dump_starts_late_through_the_snapshot(tmp_path):
+    """The snapshot's messages first (no sequence number), then the feed from its number on;
+    together they rebuild the venue's book."""
+    async def main():
+        venue = await make_venue(tmp_path, feed=any_ports("239.255.76.1")).start()
+        await trade(venue, "E")
+        md = venue.marketdata
+        out = tmp_path / "dump.jsonl"
+        dump = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tickwire.cli.main", "feed", "dump",
+            "--group", md.feed_address[0], "--port", str(md.feed_address[1]),
+            "--snapshot", "{}:{}".format(*md.snapshot_address),
+            "--rerequest", "{}:{}".format(*md.rerequest_address), "-o", str(out), "--duration", "20")
+        while not out.exists() or '"snapshot": true' not in out.read_text():
+            await asyncio.sleep(0.05)
+        joined_at = md.next_sequence
+        await trade(venue, "L", n=10)
+        await venue.close_day()
+        assert await asyncio.wait_for(dump.wait(), 20) == 0
+        await venue.stop()
+        return joined_at, venue.book.state()
+
+    joined_at, state = run(main(), timeout=60)
+    lines = [json.loads(line) for line in (tmp_path / "dump.jsonl").read_text().splitlines()]
+    snapshot = [d for d in lines if d.get("snapshot")]
+    live = [d for d in lines if not d.get("snapshot")]
+    assert snapshot and all(d["seq"] is None for d in snapshot)
+    assert lines[:len(snapshot)] == snapshot                    # the snapshot comes first
+    assert [d["seq"] for d in live] == list(range(live[0]["seq"], live[-1]["seq"] + 1))
+    assert live[0]["seq"] <= joined_at
+    book = FeedBook()
+    for d in snapshot + live:
+        book.apply_bytes(itch.encode(d["type"].encode(), **{
+            k: v for k, v in d.items() if k not in ("seq", "type", "snapshot")}))
+    assert book.state() == state
+
+
+@pytest.mark.parametrize("group, interface", [("239.255.76.2", "192.0.2.55"),
+                                              ("10.1.2.3", "127.0.0.1")])
+def test_feed_dump_of_a_group_that_cannot_be_joined(group, interface, capsys):
+    assert main(["feed", "dump", "--group", group, "--interface", interface, "--duration",
+                 "1"]) == 2
+    assert f"tickwire feed: error: cannot join {group}:26400 on interface {interface}" in \
+        capsys.readouterr().err
+
+
+def test_venue_feed_benchmark_small():
+    figures = {f.name: f for f in venue_feed_benchmarks(orders=300)}
+    assert set(figures) == {
+        "md venue feed published", "md venue feed packets",
+        "md venue feed published per CPU second", "md publisher latency p50",
+        "md publisher latency p99", "md re-request answer p50", "md re-request answer p99"}
+    assert all(f.value > 0 for f in figures.values())
+    assert figures["md publisher latency p50"].value <= figures["md publisher latency p99"].value
+    assert "did NOT" not in figures["md venue feed published"].note
+
+
+def test_malformed_rerequests_are_logged_and_a_good_one_still_answered(tmp_path, caplog):
+    async def main():
+        venue = await make_venue(tmp_path, feed=any_ports("239.255.77.1")).start()
+        await trade(venue, "M", n=5)
+        md = venue.marketdata
+        loop = asyncio.get_running_loop()
+        got = asyncio.Queue()
+
+        class Client(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                got.put_nowait(data)
+
+        transport, _ = await loop.create_datagram_endpoint(Client, local_addr=("127.0.0.1", 0))
+        for bad in (b"short", moldudp64.encode_request("OTHER", 1, 5), b"TICKWIRE01" +
+                    (0).to_bytes(8, "big") + (5).to_bytes(2, "big"),
+                    b"TICKWIRE01" + (1).to_bytes(8, "big") + (0).to_bytes(2, "big")):
+            transport.sendto(bad, md.rerequest_address)
+        transport.sendto(moldudp64.encode_request("TICKWIRE01", 2, 3), md.rerequest_address)
+        answer = moldudp64.decode_packet(await asyncio.wait_for(got.get(), 5))
+        transport.close()
+        ignored = md.rerequest.ignored
+        await venue.stop()
+        return answer, ignored
+
+    with caplog.at_level("WARNING", logger="tickwire.marketdata.rerequest"):
+        answer, ignored = run(main())
+    assert (answer.sequence, answer.count) == (2, 3) and ignored == 4
+    assert len([r for r in caplog.records if "ignored" in r.getMessage()]) == 4
+
+
+def test_range_no_longer_held_is_told_not_waited_for(tmp_path):
+    """With a buffer of 30 messages, a late subscriber asking for the open learns at once that
+    it is gone: without a snapshot server it reports the loss, with one it resynchronises."""
+    async def main():
+        feed = FeedSettings.from_dict({"retransmit_messages": 30}, base=any_ports("239.255.77.2"))
+        venue = await make_venue(tmp_path, feed=feed).start()
+        await trade(venue, "R", n=30)
+        losses = []
+        blind = await subscriber_of(venue, on_loss=lambda *gap: losses.append(gap)).start()
+        helped = await subscriber_of(venue, snapshot=True).start()
+        await trade(venue, "S", n=3)                    # packets that show the gap
+        await caught_up(blind, venue)
+        await caught_up(helped, venue)
+        oldest = venue.marketdata.rerequest.history.oldest
+        state = venue.book.state()
+        await blind.close()
+        await helped.close()
+        await venue.stop()
+        return losses, blind, helped, oldest, state
+
+    losses, blind, helped, oldest, state = run(main())
+    assert losses and losses[0][0] == 1 and losses[0][1] <= oldest and blind.stale
+    assert not helped.stale and helped.book.book.state() == state

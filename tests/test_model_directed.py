@@ -21,6 +21,7 @@ from model_driver import (
     ev,
     expect,
 )
+from tickwire.core.reasons import Reason
 from tickwire.engine.model import ModelEngine
 from tickwire.exchange.front import Exchange
 from tickwire.protocol.link import ModelParams, pack_name
@@ -933,22 +934,22 @@ def test_exchange_duplicate_token_per_firm():
     [r] = ex.new_order("F1", "t1", "AAA", BUY, 100, PRICE - 100, 2)
     assert (r.type, r.firm, r.token, r.qty, r.price) == ("accepted", "F1", "t1", 100, PRICE - 100)
     [r] = ex.new_order("F1", "t1", "AAA", BUY, 100, PRICE - 100, 3)
-    assert (r.type, r.reason, r.extra["text"]) == ("rejected", "host", "duplicate token")
+    assert (r.type, r.reason) == ("rejected", Reason.DUPLICATE_TOKEN)
     [r] = ex.new_order("F2", "t1", "AAA", SELL, 100, PRICE + 100, 4)
     assert (r.type, r.firm) == ("accepted", "F2")
     # A token stays used after its order is gone.
     ex.cancel("F2", "t1", 5)
     [r] = ex.new_order("F2", "t1", "AAA", SELL, 100, PRICE + 100, 6)
-    assert r.extra["text"] == "duplicate token"
+    assert r.reason == Reason.DUPLICATE_TOKEN
 
 
 def test_exchange_cancel_unknown_token():
     ex = exchange()
     ex.declare("AAA", PRICE, 1)
     [r] = ex.cancel("F1", "nope", 2)
-    assert (r.type, r.reason, r.extra["text"]) == ("cancel_rejected", "host", "unknown token")
+    assert (r.type, r.reason) == ("cancel_rejected", Reason.UNKNOWN_TOKEN)
     [r] = ex.replace("F1", "nope", "t2", 100, PRICE, 3)
-    assert (r.type, r.extra["text"]) == ("cancel_rejected", "unknown token")
+    assert (r.type, r.reason) == ("cancel_rejected", Reason.UNKNOWN_TOKEN)
     assert ex.seq == 1                      # only the declaration reached the engine
 
 
@@ -956,10 +957,10 @@ def test_exchange_price_off_tick():
     ex = exchange()
     ex.declare("AAA", PRICE, 1)
     [r] = ex.new_order("F1", "t1", "AAA", BUY, 100, PRICE + 37, 2)
-    assert (r.type, r.reason, r.extra["text"]) == ("rejected", "host", "price off the tick")
+    assert (r.type, r.reason) == ("rejected", Reason.PRICE_OFF_TICK)
     ex.new_order("F1", "t2", "AAA", BUY, 100, PRICE, 3)
     [r] = ex.replace("F1", "t2", "t3", 100, PRICE + 1, 4)
-    assert (r.type, r.extra["text"]) == ("rejected", "price off the tick")
+    assert (r.type, r.reason) == ("rejected", Reason.PRICE_OFF_TICK)
 
 
 def test_exchange_auto_declares_symbol():
@@ -976,7 +977,7 @@ def test_exchange_auto_declares_symbol():
     assert [(e.symbol, e.price, e.name) for e in dirs] == \
         [(1, 10_000, pack_name("AAA")), (2, 5234, pack_name("BBB"))]
     [r] = ex.new_order("F1", "t2", "CCC", BUY, 100, None, 3)
-    assert (r.type, r.extra["text"]) == ("rejected", "unknown symbol")
+    assert (r.type, r.reason) == ("rejected", Reason.UNLISTED_SYMBOL)
 
 
 def test_exchange_fill_reports_both_sides():
@@ -990,9 +991,9 @@ def test_exchange_fill_reports_both_sides():
         == ("F1", "s1", "S", "A", 100, PRICE, 0, 1)
     assert (r2.firm, r2.token, r2.side, r2.liquidity, r2.qty, r2.price, r2.leaves, r2.match) \
         == ("F2", "b1", "B", "R", 100, PRICE, 50, 1)
-    assert (k.firm, k.token, k.qty, k.leaves, k.reason) == ("F2", "b1", 50, 0, "I")
+    assert (k.firm, k.token, k.qty, k.leaves, k.reason) == ("F2", "b1", 50, 0, Reason.IOC)
     # Both orders are closed: their tokens are unknown to cancel.
-    assert ex.cancel("F1", "s1", 4)[0].extra["text"] == "unknown token"
+    assert ex.cancel("F1", "s1", 4)[0].reason == Reason.UNKNOWN_TOKEN
     assert ex.orders == {}
 
 
@@ -1001,7 +1002,7 @@ def test_exchange_same_firm_stp_group():
     ex.declare("AAA", PRICE, 1)
     ex.new_order("F1", "s1", "AAA", SELL, 100, PRICE, 2)
     reports = ex.new_order("F1", "b1", "AAA", BUY, 100, PRICE, 3)
-    assert [(r.type, r.reason) for r in reports] == [("accepted", None), ("canceled", "Q")]
+    assert [(r.type, r.reason) for r in reports] == [("accepted", None), ("canceled", Reason.SELF_TRADE)]
     reports = ex.new_order("F2", "b1", "AAA", BUY, 100, PRICE, 4)
     assert [r.type for r in reports] == ["accepted", "executed", "executed"]
 
@@ -1011,15 +1012,15 @@ def test_exchange_replace_keeps_token_map():
     ex.declare("AAA", PRICE, 1)
     ex.new_order("F1", "b1", "AAA", BUY, 200, PRICE - 100, 2)
     [r] = ex.replace("F1", "b1", "b2", 100, PRICE - 100, 3)          # KEPT
-    assert (r.type, r.token, r.new_token, r.qty, r.extra["previous_token"]) == \
+    assert (r.type, r.token, r.new_token, r.qty, r.previous_token) == \
         ("replaced", "b2", "b2", 100, "b1")
     assert ex.orders[("F1", "b2")].order_id == 1
     [r] = ex.replace("F1", "b2", "b3", 300, PRICE - 200, 4)          # MOVED: a new order id
     assert (r.type, r.qty, r.price, r.order_id) == ("replaced", 300, PRICE - 200, 3)
-    assert ex.cancel("F1", "b2", 5)[0].extra["text"] == "unknown token"
+    assert ex.cancel("F1", "b2", 5)[0].reason == Reason.UNKNOWN_TOKEN
     [r] = ex.cancel("F1", "b3", 6, qty=100)
     assert (r.type, r.token, r.qty, r.leaves) == ("canceled", "b3", 200, 100)
     # A replace the engine refuses (outside the band) leaves the original standing.
     [r] = ex.replace("F1", "b3", "b4", 100, PRICE * 2, 7)
-    assert (r.type, r.token, r.reason) == ("rejected", "b4", "X")
+    assert (r.type, r.token, r.reason) == ("rejected", "b4", Reason.OUT_OF_BAND)
     assert ("F1", "b3") in ex.orders

@@ -45,9 +45,10 @@ def test_wal_of_an_earlier_main_recovers_the_same_day(tmp_path):
     async def recover():
         venue = Venue(config, str(tmp_path / "session.wal"), feed_pcap=str(tmp_path / "f.pcap"))
         venue.sequencer.recover()
+        # The OUCH bytes of each account's stream, as the gateway encodes the neutral reports.
         streams = {account: hashlib.sha256(b"".join(len(m).to_bytes(2, "big") + m
                                                     for m in stream)).hexdigest()
-                   for account, stream in sorted(venue.sequencer.streams.items())}
+                   for account, stream in sorted(venue.gateway.streams.streams.items())}
         await venue.wal.close()
         venue._pcap_file.close()
         return streams

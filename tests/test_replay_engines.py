@@ -20,7 +20,7 @@ import tickwire.offline.replay as replay_module
 from tickwire.cli.main import main
 from tickwire.engine.model import ModelEngine
 from tickwire.engine.registry import open_engine
-from tickwire.offline.commands import Row, write_commands
+from tickwire.offline.commands import Row, write_command_file
 from tickwire.offline.gen import generate
 from tickwire.offline.replay import replay
 from tickwire.protocol import moldudp64, pcap
@@ -49,7 +49,7 @@ def day_rows():
 @pytest.fixture(scope="module")
 def day(tmp_path_factory):
     path = tmp_path_factory.mktemp("day") / "day.csv"
-    write_commands(path, day_rows())
+    write_command_file(path, day_rows())
     return path
 
 
@@ -161,7 +161,7 @@ def test_replay_writes_the_engines_frames(day, model, tmp_path):
     model_path.write_bytes(model[0])
     frames = pcap.read_pcap(str(model_path))
     engine = _TamperedFeed(frames)
-    with pytest.raises(RuntimeError, match="differs from the host's .*frame 5 "):
+    with pytest.raises(RuntimeError, match="differs from the host.s .*packet 5 "):
         replay(str(day), engine=engine, pcap_path=str(tmp_path / "t.pcap"), params=PARAMS)
     written = pcap.read_pcap(str(tmp_path / "t.pcap"))
     assert written == engine.frames != frames

@@ -1,4 +1,5 @@
-"""Sequencer and crash recovery: the WAL rebuilds book, feed, tokens, risk and OUCH streams."""
+"""Sequencer and crash recovery: the WAL rebuilds book, feed, tokens, risk and the report
+streams (and so the OUCH streams the gateway encodes from them)."""
 
 import asyncio
 import json
@@ -10,8 +11,18 @@ import time
 
 import pytest
 from tickwire.accounts.config import make_config, parse_config
+from tickwire.core.reasons import Reason
+from tickwire.core.requests import (
+    CancelOrder,
+    Halt,
+    NewOrder,
+    ReplaceOrder,
+    Resume,
+    SystemEvent,
+)
 from tickwire.engine.model import ModelEngine
 from tickwire.gateways.ouch.client import OuchClient
+from tickwire.gateways.ouch.streams import OuchStreams, entry_attrs, replace_attrs
 from tickwire.marketdata.feed import FeedPublisher
 from tickwire.offline.gen import generate
 from tickwire.protocol.link import Side, Tif
@@ -30,23 +41,22 @@ def _config():
          for i in range(FIRMS)}, symbols=symbols, n=2**10))
 
 
-def _ctx(row):
+def _request(row, ts):
     acct = f"u{int(row.firm[1:])}" if row.firm else None
     if row.action == "new":
-        return {"op": "new", "acct": acct, "token": row.token, "symbol": row.symbol,
-                "side": "B" if row.side == Side.BUY else "S", "qty": row.qty,
-                "price": row.price, "tif": int(row.tif), "min_qty": row.min_qty,
-                "ouch": {"side": "B" if row.side == Side.BUY else "S",
-                         "tif": 0 if row.tif in (Tif.IOC, Tif.FOK) else 99998, "display": "Y",
-                         "capacity": "A", "ise": "N", "min_qty": row.min_qty, "cross": "N"}}
+        side = "B" if row.side == Side.BUY else "S"
+        tif = 0 if row.tif in (Tif.IOC, Tif.FOK) else 99998
+        return NewOrder(ts=ts, account=acct, token=row.token, symbol=row.symbol, side=row.side,
+                        qty=row.qty, price=row.price, tif=row.tif, min_qty=row.min_qty,
+                        attrs=entry_attrs(side, tif, "Y", "A", "N", row.min_qty, "N"))
     if row.action == "cancel":
-        return {"op": "cancel", "acct": acct, "token": row.token, "qty": row.new_qty}
+        return CancelOrder(ts=ts, account=acct, token=row.token, qty=row.new_qty)
     if row.action == "replace":
-        return {"op": "replace", "acct": acct, "token": row.token, "new_token": row.new_token,
-                "qty": row.new_qty, "price": row.new_price,
-                "ouch": {"tif": 99998, "display": "Y", "ise": "N", "min_qty": 0}}
+        return ReplaceOrder(ts=ts, account=acct, token=row.token, new_token=row.new_token,
+                            qty=row.new_qty, price=row.new_price,
+                            attrs=replace_attrs(99998, "Y", "N", 0))
     if row.action in ("halt", "resume"):
-        return {"op": row.action, "symbol": row.symbol}
+        return (Halt if row.action == "halt" else Resume)(ts=ts, symbol=row.symbol)
     return None
 
 
@@ -57,6 +67,7 @@ class _Stack:
         self.wal = WriteAheadLog(path, fsync)
         self.seq = Sequencer(ModelEngine(), self.wal, config, RiskManager(config),
                              listeners=[self.feed.publish], clock=self._clock)
+        self.ouch = OuchStreams(self.seq)
         self.t = 34_200 * 10**9
 
     def _clock(self):
@@ -76,39 +87,47 @@ def test_replay_rebuilds_everything_and_refuses_duplicates(tmp_path):
     path = str(tmp_path / "s.wal")
     live = _Stack(path, config)
     live.seq.recover()
-    live.seq.open_day()
+    live.seq.open_day(trade_date="2026-12-07")
     rows = generate(3000, seed=3, symbols=3, firms=FIRMS)
     for row in rows:
-        ctx = _ctx(row)
-        if ctx is not None:
-            live.seq.submit_nowait(ctx)
+        request = _request(row, live.seq.now())
+        if request is not None:
+            live.seq.submit_nowait(request)
     asyncio.run(live.seq.kill("account", "u1"))
-    live.seq.submit_nowait(_ctx(rows[-1]) if rows[-1].action == "new" else
-                           {"op": "system", "code": "M"})
+    live.seq.submit_nowait(_request(rows[-1], live.seq.now()) if rows[-1].action == "new" else
+                           SystemEvent(ts=live.seq.now(), code="M"))
     assert live.seq.counts["executed"] > 100 and live.seq.rejects
-    assert live.seq.risk.rejects["Z"] > 0                     # max_order_qty 900
+    assert live.seq.risk.rejects["max_qty"] > 0               # max_order_qty 900
     live.wal.close_sync()
 
     again = _Stack(path, config)
     records = again.seq.recover()
     assert records == live.wal.records
     assert again.packets == live.packets                      # feed byte for byte
-    assert again.seq.streams == live.seq.streams              # OUCH streams byte for byte
+    assert again.seq.streams == live.seq.streams              # the same reports
+    assert again.ouch.streams == live.ouch.streams            # OUCH streams byte for byte
     assert _state(again) == _state(live)
-    assert again.seq.risk.is_killed(config.accounts["u1"])
+    assert again.seq.trade_date == "2026-12-07"
     first_new = next(r for r in rows if r.action == "new")
-    index = again.seq.submit_nowait(_ctx(first_new))          # same token after restart
-    assert again.seq.streams[f"u{int(first_new.firm[1:])}"][-1][:1] == b"J"
+    index = again.seq.submit_nowait(_request(first_new, again.seq.now()))   # same token
+    account = f"u{int(first_new.firm[1:])}"
+    last = again.seq.streams[account][-1]
+    assert last.type == "rejected" and last.reason in (Reason.DUPLICATE_TOKEN,
+                                                       Reason.KILL_SWITCH)
+    assert again.ouch.streams[account][-1][:1] == b"J"
+    killed = next(r for r in rows if r.action == "new" and r.firm == "F01")
+    again.seq.submit_nowait(_request(killed, again.seq.now()))    # u1 is still killed
+    assert again.seq.streams["u1"][-1].reason == Reason.KILL_SWITCH
     again.wal.sync()
     assert index == records
 
 
 def test_replay_refuses_a_log_that_does_not_match(tmp_path):
     from tickwire.protocol.link import Action, Command
-    from tickwire.sequencer.journal.wal import LogRecord
+    from tickwire.sequencer.journal.wal import JournalRecord
     wal = WriteAheadLog(str(tmp_path / "t.wal"), "none")
-    wal.append(LogRecord(Command(seq=1, timestamp=5, action=Action.SYSTEM, code=ord("Q")),
-                         {"op": "system", "code": "O", "ts": 5}))
+    wal.append(JournalRecord(SystemEvent(ts=5, code="O"),
+                             Command(seq=1, timestamp=5, action=Action.SYSTEM, code=ord("Q"))))
     wal.close_sync()
     with pytest.raises(RecoveryError):
         _Stack(str(tmp_path / "t.wal"), _config()).seq.recover()
@@ -227,7 +246,7 @@ def test_sigkill_recovery_loses_and_duplicates_nothing(tmp_path):
         assert final_bytes.startswith(killed)
     accepted_total = 0
     for acct, seen in received.items():
-        stream = stack.seq.streams[acct]
+        stream = stack.ouch.streams[acct]
         numbers = sorted(seen)
         assert numbers == list(range(1, len(stream) + 1)), acct    # no gap, got everything
         assert [seen[k] for k in numbers] == stream                # every ack is in the WAL

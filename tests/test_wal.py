@@ -5,10 +5,12 @@ import logging
 import os
 
 import pytest
-from tickwire.protocol.link import Action, Command
+from tickwire.core.reasons import Reason
+from tickwire.core.requests import Halt, NewOrder, Reject
+from tickwire.protocol.link import Action, Command, Side, Tif
 from tickwire.sequencer.journal.wal import (
     MAGIC,
-    LogRecord,
+    JournalRecord,
     WalError,
     WriteAheadLog,
     decode_record,
@@ -21,13 +23,24 @@ def _cmd(seq):
                    price=15000, order_id=seq)
 
 
+def _rec(i, command=True):
+    """A journal record whose request carries ``i`` (its timestamp)."""
+    return JournalRecord(Halt(ts=i, symbol="AAPL"), _cmd(i) if command else None)
+
+
+def _raw(i):
+    return encode_record(_rec(i, command=False))
+
+
 def test_record_roundtrip():
-    rec = LogRecord(_cmd(7), {"op": "new", "token": "T7", "price": None})
-    back = decode_record(encode_record(rec))
-    assert back.command.to_bytes() == rec.command.to_bytes()
-    assert back.context == rec.context
-    bare = decode_record(encode_record(LogRecord(None, {"op": "reject"})))
-    assert bare.command is None and bare.context == {"op": "reject"}
+    new = NewOrder(ts=7, account="alice", token="T7", symbol="AAPL", side=Side.SELL, qty=100,
+                   price=None, tif=Tif.IOC, attrs=(("display", "Y"), ("min_qty", 0)))
+    back = decode_record(encode_record(JournalRecord(new, _cmd(7))))
+    assert back.command.to_bytes() == _cmd(7).to_bytes() and back.request == new
+    reject = Reject(ts=8, of="new", account="alice", token="T8", reason=Reason.CREDIT,
+                    text="credit limit")
+    bare = decode_record(encode_record(JournalRecord(reject)))
+    assert bare.command is None and bare.request == reject
     with pytest.raises(ValueError):
         decode_record(b"\x07{}")
 
@@ -35,14 +48,14 @@ def test_record_roundtrip():
 def test_append_replay_reopen(tmp_path):
     path = str(tmp_path / "a.wal")
     wal = WriteAheadLog(path, fsync="none")
-    assert [wal.append(LogRecord(_cmd(i), {"i": i})) for i in range(5)] == list(range(5))
-    assert [r.context["i"] for r in wal.replay_records()] == list(range(5))
+    assert [wal.append(_rec(i)) for i in range(5)] == list(range(5))
+    assert [r.request.ts for r in wal.replay_records()] == list(range(5))
     wal.close_sync()
     with open(path, "rb") as f:
         assert f.read(8) == MAGIC
     wal = WriteAheadLog(path)
     assert wal.records == wal.durable_index == 5 and wal.truncated == 0
-    assert wal.append(b"\x00{}") == 5
+    assert wal.append(_raw(5)) == 5
     wal.close_sync()
     assert len(list(WriteAheadLog(path).replay())) == 6
 
@@ -52,7 +65,7 @@ def test_torn_tail_truncated_and_logged(tmp_path, caplog, damage):
     path = str(tmp_path / "t.wal")
     wal = WriteAheadLog(path, fsync="none")
     for i in range(3):
-        wal.append(LogRecord(_cmd(i), {"i": i}))
+        wal.append(_rec(i))
     wal.close_sync()
     good = os.path.getsize(path)
     with open(path, "ab") as f:
@@ -71,9 +84,9 @@ def test_torn_tail_truncated_and_logged(tmp_path, caplog, damage):
     assert os.path.getsize(path) == good
     assert any("torn tail" in r.message and f"cut {cut} bytes" in r.message
                for r in caplog.records)
-    assert wal.append(b"\x00{\"i\":3}") == 3
+    assert wal.append(_raw(3)) == 3
     wal.close_sync()
-    assert [r.context["i"] for r in WriteAheadLog(path).replay_records()] == [0, 1, 2, 3]
+    assert [r.request.ts for r in WriteAheadLog(path).replay_records()] == [0, 1, 2, 3]
 
 
 def test_not_a_wal(tmp_path):
@@ -93,8 +106,8 @@ def test_immediate_policies_are_durable_at_once(tmp_path, policy):
     wal = WriteAheadLog(str(tmp_path / "p.wal"), fsync=policy)
     seen = []
     wal.add_durable_listener(seen.append)
-    wal.append(b"\x00{}")
-    wal.append(b"\x00{}")
+    wal.append(_raw(0))
+    wal.append(_raw(1))
     assert wal.durable_index == 2 and seen == [1, 2]
     assert wal.fsyncs == (2 if policy == "record" else 0)
     wal.close_sync()
@@ -108,7 +121,7 @@ def test_group_commit_batches_fsyncs(tmp_path):
 
         async def appender(k):
             for i in range(50):
-                index = wal.append(LogRecord(None, {"k": k, "i": i}))
+                index = wal.append(_rec(k * 100 + i, command=False))
                 await wal.durable(index)
                 assert wal.durable_index > index
 
@@ -119,7 +132,7 @@ def test_group_commit_batches_fsyncs(tmp_path):
         await wal.close()
         await wal.durable(3)                            # already durable: returns
         with pytest.raises(WalError):
-            wal.append(b"\x00{}")
+            wal.append(_raw(0))
 
     asyncio.run(main())
 
@@ -128,7 +141,7 @@ def test_out_of_order_waiters(tmp_path):
     async def main():
         wal = WriteAheadLog(str(tmp_path / "o.wal"))
         for _ in range(3):
-            wal.append(b"\x00{}")
+            wal.append(_raw(0))
         late = asyncio.create_task(wal.durable(2))
         early = asyncio.create_task(wal.durable(0))
         await asyncio.wait_for(asyncio.gather(late, early), 5)

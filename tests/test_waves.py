@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tickwire.offline.commands import write_commands
+from tickwire.offline.commands import write_command_file
 from tickwire.offline.gen import generate
 from tickwire.offline.replay import replay
 from tickwire.protocol.link import ModelParams
@@ -47,7 +47,7 @@ def test_waves_written_in_build_dir(sim, tmp_path, monkeypatch):
             if old.suffix in WAVEFORMS:
                 old.unlink()
     day = tmp_path / "day.csv"
-    write_commands(day, generate(30, seed=1, symbols=2, params=TINY))
+    write_command_file(day, generate(30, seed=1, symbols=2, params=TINY))
     replay(str(day), engine="model", pcap_path=str(tmp_path / "model.pcap"), params=TINY)
 
     monkeypatch.setenv("WAVES", "1")

@@ -1,6 +1,6 @@
 """The exchange core a board top puts behind its link: engine, feed encoder, halt status.
 
-``ExchangeCore(engine, feed)`` wires any engine component (``i_cmd`` / ``o_event`` streams of
+``BoardCore(engine, feed)`` wires any engine component (``i_cmd`` / ``o_event`` streams of
 ``COMMAND_LAYOUT`` / ``EVENT_LAYOUT``) and any feed component (``i_event`` → ``o_mold``, MoldUDP64
 packet bytes) together: each event goes both to the link and to the feed. :func:`make_core`
 builds it from the real gateware (``tickwire.hdl.matching_engine.MatchingEngine``,
@@ -12,12 +12,13 @@ second time); the clearly named stand-in below only when asked for.
 from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+from tickwire.hdl.event_fork import EventFork
 from tickwire.hdl.feed_encoder import FeedEncoder
 from tickwire.hdl.link_cobs import FRAME_LAYOUT
 from tickwire.hdl.matching_engine import MatchingEngine
 from tickwire.protocol.link import COMMAND_LAYOUT, EVENT_LAYOUT, EventKind, Reason
 
-__all__ = ["ExchangeCore", "LoopbackEngine", "make_core", "STAND_IN"]
+__all__ = ["BoardCore", "LoopbackEngine", "make_core", "STAND_IN"]
 
 #: What the build report's ``core.engine`` says of the stand-in.
 STAND_IN = "LoopbackEngine (stand-in)"
@@ -51,7 +52,7 @@ class LoopbackEngine(wiring.Component):
         return m
 
 
-class ExchangeCore(wiring.Component):
+class BoardCore(wiring.Component):
     """Engine and feed behind one command input, with the events forked to link and feed.
 
     Parameters
@@ -90,12 +91,11 @@ class ExchangeCore(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i_cmd), engine.i_cmd)
         src = engine.o_event
 
-        # Fork: each output takes the event once; the source's ``ready`` is the AND of
-        # registered "taken" flags, a cycle after the last output took it. That costs one cycle
-        # per event (the link is far slower) and keeps the consumers' combinational ``ready``
-        # (the ITCH encoder decodes the payload for it) out of the engine's paths. A feed
-        # with ``i_event_byte`` starts its message once the link has sent the event's bytes.
-        outputs = [self.o_event]
+        # The registered fork: the consumers' combinational ``ready`` (the ITCH encoder decodes
+        # the payload for it) stays out of the engine's paths, for a cycle per event (the link
+        # is far slower). A feed with ``i_event_byte`` starts its message once the link has
+        # sent the event's bytes.
+        outputs = [wiring.flipped(self.o_event)]
         if self.feed is not None:
             m.submodules.feed = feed = self.feed
             outputs.append(feed.i_event)
@@ -105,17 +105,11 @@ class ExchangeCore(wiring.Component):
             if hasattr(feed, "o_frame"):
                 # No Ethernet on these boards: the feed's UDP frames are dropped.
                 m.d.comb += feed.o_frame.ready.eq(1)
-        taken = [Signal(name=f"fork_taken_{i}") for i in range(len(outputs))]
-        all_taken = 1
-        for t in taken:
-            all_taken = all_taken & t
-        m.d.comb += src.ready.eq(all_taken)
-        for t, out in zip(taken, outputs):
-            m.d.comb += [out.payload.eq(src.payload), out.valid.eq(src.valid & ~t)]
-            with m.If(src.valid & src.ready):
-                m.d.sync += t.eq(0)
-            with m.Elif(out.valid & out.ready):
-                m.d.sync += t.eq(1)
+        m.submodules.fork = fork = EventFork(len(outputs), registered=True)
+        src = engine.o_event
+        wiring.connect(m, src, fork.i_event)
+        for port, out in zip(fork.o_events, outputs):
+            wiring.connect(m, port, out)
 
         halted = Signal(8)
         ev = src.payload
@@ -126,7 +120,7 @@ class ExchangeCore(wiring.Component):
 
 
 def make_core(params, feed=True, stand_in=False, spram=False):
-    """An :class:`ExchangeCore` with the matching engine and the MoldUDP64-only feed encoder.
+    """A :class:`BoardCore` with the matching engine and the MoldUDP64-only feed encoder.
 
     ``stand_in=True`` puts :class:`LoopbackEngine` (not an exchange) in the engine's place and
     leaves the feed out: only on that explicit request, never because the real engine failed.
@@ -146,4 +140,4 @@ def make_core(params, feed=True, stand_in=False, spram=False):
         feed_component = FeedEncoder(ethernet=False, locates=max(32, params.max_symbols + 1),
                                      event_bytes=True)
     notes["feed"] = "FeedEncoder" if feed_component is not None else "none"
-    return ExchangeCore(engine, feed_component), notes
+    return BoardCore(engine, feed_component), notes

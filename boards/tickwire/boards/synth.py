@@ -26,16 +26,18 @@ import time
 from pathlib import Path
 
 from tickwire.boards.core import STAND_IN, make_core
+from tickwire.protocol.boards import BOARD_BOOKS
 from tickwire.protocol.link import ModelParams
 from tickwire.util.figure import Figure
 
 __all__ = [
     "BOARDS",
     "bitstream_main",
+    "bitstream_parser",
     "build_board",
-    "report_problems",
     "parse_reports",
     "program_main",
+    "report_problems",
     "synth_figures",
 ]
 
@@ -48,7 +50,7 @@ BOARDS = {
         "clk_mhz": 12,
         # Two symbols as #3 asks of the UP5K; the book is what fits beside feed and link with
         # about 120 logic cells to spare (256 orders fit too, with 80; 64 / 64 leaves 240).
-        "params": {"max_orders": 128, "max_symbols": 2, "band_ticks": 128, "max_qty": 65535},
+        "params": dataclasses.asdict(BOARD_BOOKS["icebreaker"]),
         "spram": True,
         # ABC with flip-flops: about 60 fewer logic cells here.
         "synth_opts": "-dff",
@@ -62,8 +64,7 @@ BOARDS = {
         # Fmax of this top is about 40 MHz (nextpnr, seed 1): 30 MHz keeps a margin and an
         # integer 3 Mbaud divisor (10).
         "clk_mhz": 30,
-        "params": {"max_orders": 1024, "max_symbols": 4, "band_ticks": 512,
-                   "max_qty": 1_000_000},
+        "params": dataclasses.asdict(BOARD_BOOKS["ulx3s"]),
         "spram": False,
         "synth_opts": "",
         "capacity": {"LUT4": 83640, "FF": 83640, "DP16KD": 208},
@@ -137,7 +138,6 @@ def build_board(board, out_dir=None, params=None, clk_mhz=None, baud=3_000_000, 
     out. Timing failures do not stop the build
     (``--timing-allow-fail``): they show in ``meets_timing``.
     """
-    import importlib
 
 
     if board not in BOARDS:
@@ -219,26 +219,38 @@ def build_board(board, out_dir=None, params=None, clk_mhz=None, baud=3_000_000, 
 
 def _parser(prog, description):
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--board", choices=sorted(BOARDS), default="icebreaker")
+    parser.add_argument("--board", choices=sorted(BOARDS), default="icebreaker",
+                        help="the board (default icebreaker)")
+    return parser
+
+
+def bitstream_parser():
+    """The options of ``make bitstream``."""
+    parser = _parser("tickwire bitstream", "Build a board's bitstream and report.json; exit "
+                     "status 1 unless it holds the matching engine and its feed, fits and "
+                     "meets its clock.")
+    parser.add_argument("--out", help="build directory (default build/<board>)")
+    parser.add_argument("--clk-mhz", type=float,
+                        help="system clock in MHz (default: the board's, see BOARDS)")
+    parser.add_argument("--baud", type=int, default=3_000_000,
+                        help="UART baud rate (default 3000000)")
+    parser.add_argument("--max-orders", type=int, help="resting orders (default: the board's)")
+    parser.add_argument("--max-symbols", type=int, help="symbols (default: the board's)")
+    parser.add_argument("--band-ticks", type=int,
+                        help="price band per symbol in ticks (default: the board's)")
+    parser.add_argument("--max-qty", type=int, help="largest order (default: the board's)")
+    parser.add_argument("--stand-in", action="store_true",
+                        help="loopback engine instead of the matching engine (to try the "
+                        "flow; the build then reports a failure)")
+    parser.add_argument("--no-feed", action="store_true", help="leave the feed encoder out")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     return parser
 
 
 def bitstream_main(argv=None):
-    """``make bitstream BOARD=…``: build, print the report, exit 1 if it does not fit or meet
-    its clock."""
-    parser = _parser("tickwire bitstream", "Build a board's bitstream and report.json.")
-    parser.add_argument("--out", help="build directory (default build/<board>)")
-    parser.add_argument("--clk-mhz", type=float, help="system clock (PLL output)")
-    parser.add_argument("--baud", type=int, default=3_000_000)
-    parser.add_argument("--max-orders", type=int)
-    parser.add_argument("--max-symbols", type=int)
-    parser.add_argument("--band-ticks", type=int)
-    parser.add_argument("--max-qty", type=int)
-    parser.add_argument("--stand-in", action="store_true",
-                        help="loopback engine instead of the matching engine")
-    parser.add_argument("--no-feed", action="store_true", help="leave the feed encoder out")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
+    """``make bitstream BOARD=…``: build, print the report, exit 1 if it is not a working
+    exchange bitstream (:func:`report_problems`)."""
+    args = bitstream_parser().parse_args(argv)
     overrides = {"max_orders": args.max_orders, "max_symbols": args.max_symbols,
                  "band_ticks": args.band_ticks, "max_qty": args.max_qty}
     clk = args.clk_mhz

@@ -61,7 +61,7 @@ class LinkTop(Elaboratable):
     Parameters
     ----------
     core : wiring.Component
-        An :class:`~tickwire.boards.core.ExchangeCore` (or anything with its ports).
+        An :class:`~tickwire.boards.core.BoardCore` (or anything with its ports).
     params : ModelParams
         The core's capacity, reported to the host in STATUS frames.
     baud : int

@@ -1,33 +1,32 @@
-"""The matching engine and the feed encoder wired together: commands in; events and feed out.
-
-``boards/core.py``'s ``ExchangeCore`` uses the feed without its Ethernet stage (the boards have
-no Ethernet) and falls back to stand-ins when the gateware does not elaborate; a replay through
-the gateware needs the frames and must never run a stand-in, hence this component (with the
-default, Ethernet, ``FeedEncoder``).
+"""The matching engine and the Ethernet feed encoder wired together: commands in; events and
+feed frames out. This is what the cocotb engine runs (``--engine cocotb``: the replay's pcap
+comes from its frames); the boards, which have no Ethernet, use ``tickwire.boards.core.BoardCore``
+with the MoldUDP64-only feed instead.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+from tickwire.hdl.event_fork import EventFork
 from tickwire.hdl.feed_encoder import FeedEncoder
 from tickwire.hdl.matching_engine import MatchingEngine
 from tickwire.hdl.mold_packetizer import MOLD_LAYOUT
 from tickwire.hdl.udp_frame_builder import FRAME_LAYOUT
 from tickwire.protocol.link import COMMAND_LAYOUT, EVENT_LAYOUT
 
-__all__ = ["EngineFeedCore"]
+__all__ = ["EthernetExchangeCore"]
 
 
-class EngineFeedCore(wiring.Component):
+class EthernetExchangeCore(wiring.Component):
     """``MatchingEngine(params)`` → ``FeedEncoder(**feed_options)``, every event also on ``o_event``.
 
-    An event leaves the engine once both ``o_event`` and the feed encoder have taken it (a
-    two-way fork: either may take it first), so a slow ``o_event`` or a busy feed holds the
-    engine back and nothing is lost.
+    An event leaves the engine once both ``o_event`` and the feed encoder have taken it
+    (:class:`~tickwire.hdl.event_fork.EventFork`, full throughput), so a slow ``o_event`` or a
+    busy feed holds the engine back and nothing is lost.
 
     Parameters
     ----------
-    params : tickwire.sim.model.ModelParams
+    params : tickwire.protocol.link.ModelParams
         The engine's capacity.
     **feed_options :
         ``FeedEncoder`` parameters (session, max_payload, heartbeat_cycles, addresses, locates).
@@ -68,16 +67,8 @@ class EngineFeedCore(wiring.Component):
         wiring.connect(m, feed.o_mold, wiring.flipped(self.o_mold))
         m.d.comb += feed.i_end_of_session.eq(self.i_end_of_session)
 
-        # Fork: each output takes the event once; the engine lets it go when both have.
-        src = engine.o_event
-        outputs = (self.o_event, feed.i_event)
-        taken = [Signal(name=f"fork_taken_{i}") for i in range(len(outputs))]
-        done = [t | (out.valid & out.ready) for t, out in zip(taken, outputs)]
-        m.d.comb += src.ready.eq(done[0] & done[1])
-        for t, out, d in zip(taken, outputs, done):
-            m.d.comb += [out.payload.eq(src.payload), out.valid.eq(src.valid & ~t)]
-            with m.If(src.valid & src.ready):
-                m.d.sync += t.eq(0)
-            with m.Elif(src.valid):
-                m.d.sync += t.eq(d)
+        m.submodules.fork = fork = EventFork(2, registered=False)
+        wiring.connect(m, engine.o_event, fork.i_event)
+        wiring.connect(m, fork.o_events[0], wiring.flipped(self.o_event))
+        wiring.connect(m, fork.o_events[1], feed.i_event)
         return m

@@ -3,15 +3,17 @@
 The file is TOML (``.toml``) or JSON (anything else) with the same structure::
 
     session = "TW00000001"          # SoupBinTCP session name (optional)
+    trade_date = "2026-12-07"       # the session's trade date (optional; default: today, UTC)
 
     [symbols]                       # declared at the open: name = reference price in $
     AAPL = 150.25
 
     [risk]                          # exchange-wide
-    restricted = ["XYZ"]            # restricted list: orders refused (OUCH reject 'c')
+    restricted = ["XYZ"]            # restricted list: orders refused (reason RESTRICTED)
 
     [firms.F01]                     # firm-level limits (any Limits field)
-    credit_limit = 5e7
+    credit_limit = 50000000         # $ (exact to 1/10000 $)
+    collar_pct = 2.5                # % (exact to a basis point)
 
     [feed]                          # market data (tickwire.marketdata.settings.FeedSettings)
     group = "239.255.70.1"
@@ -23,21 +25,25 @@ The file is TOML (``.toml``) or JSON (anything else) with the same structure::
     max_order_qty = 10000           # account-level limits (any Limits field)
     stp = "newest"                  # self-trade prevention: newest, oldest or both
 
+Dollar amounts (``credit_limit``, ``max_order_notional``) and percentages (``collar_pct``) are
+parsed exactly into integers (1/10000 $, basis points); a value finer than that is refused.
 Passwords are stored only as salted scrypt hashes (:func:`hash_password`); ``tickwire``'s
 helper :func:`make_config` writes a config from plain passwords.
 """
 
+import datetime
 import hashlib
 import hmac
 import json
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
+from tickwire.core.money import parse_dollars, parse_pct_as_bp
 from tickwire.protocol.link import Stp
 
 __all__ = ["Limits", "Account", "Config", "load_config", "parse_config", "make_config",
-           "write_config", "hash_password", "verify_password"]
+           "write_config", "hash_password", "verify_password", "parse_trade_date"]
 
 _STP = {"newest": Stp.CANCEL_NEWEST, "oldest": Stp.CANCEL_OLDEST, "both": Stp.CANCEL_BOTH}
 
@@ -48,17 +54,17 @@ class Limits:
 
     Parameters
     ----------
-    credit_limit : float
-        $ notional: open orders + executed (both sides) + the new order.
+    credit_limit : int
+        Notional in 1/10000 $: open orders + executed (both sides) + the new order.
     max_position : int
         Shares per symbol: |position + open same-side shares + new shares|.
     max_order_qty : int
         Fat finger: shares of one order.
-    max_order_notional : float
-        Fat finger: $ of one order (market orders at the reference price).
-    collar_pct : float
-        Price collar: a limit price more than this % away from the reference (last trade, or
-        the declared reference) is refused.
+    max_order_notional : int
+        Fat finger: notional of one order in 1/10000 $ (market orders at the reference).
+    collar_bp : int
+        Price collar in basis points: a limit price further than this from the reference (last
+        trade, or the declared reference) is refused.
     max_orders_per_sec : float
         Order-rate throttle (enter and replace), a token bucket of that rate ...
     burst : int
@@ -66,19 +72,26 @@ class Limits:
     restricted : tuple of str
         Symbols this account/firm may not trade.
     """
-    credit_limit: float | None = None
+    credit_limit: int | None = None
     max_position: int | None = None
     max_order_qty: int | None = None
-    max_order_notional: float | None = None
-    collar_pct: float | None = None
+    max_order_notional: int | None = None
+    collar_bp: int | None = None
     max_orders_per_sec: float | None = None
     burst: int | None = None
     restricted: tuple = ()
 
     @classmethod
     def from_dict(cls, d):
-        names = {f.name for f in fields(cls)}
+        """Limits from a config section: dollars (``credit_limit``, ``max_order_notional``)
+        and ``collar_pct`` (%) as written there, parsed exactly; ValueError if not exact."""
+        names = {f.name for f in fields(cls)} - {"collar_bp"}
         values = {k: v for k, v in d.items() if k in names}
+        for name in ("credit_limit", "max_order_notional"):
+            if values.get(name) is not None:
+                values[name] = parse_dollars(values[name], name)
+        if d.get("collar_pct") is not None:
+            values["collar_bp"] = parse_pct_as_bp(d["collar_pct"], "collar_pct")
         if "restricted" in values:
             values["restricted"] = tuple(values["restricted"])
         return cls(**values)
@@ -102,10 +115,18 @@ class Config:
     restricted: frozenset = frozenset()
     symbols: dict = field(default_factory=dict)         # name -> reference price, 1/10000 $
     session: str = "TW00000001"
+    trade_date: str | None = None                       # ISO YYYY-MM-DD
     feed: dict = field(default_factory=dict)            # the [feed] table, as written
 
-    def firm_limits(self, firm):
-        return self.firms.get(firm, Limits())
+
+def parse_trade_date(value):
+    """An ISO ``YYYY-MM-DD`` date (a string, or a TOML date) → its ISO string; ValueError."""
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    try:
+        return datetime.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ValueError(f"trade date {value!r} is not YYYY-MM-DD") from None
 
 
 def hash_password(password, salt=None, n=2**14, r=8, p=1):
@@ -133,6 +154,8 @@ def parse_config(data):
     cfg = Config(session=str(data.get("session", Config.session)))
     if len(cfg.session) > 10:
         raise ValueError(f"session name {cfg.session!r} is longer than 10 characters")
+    if data.get("trade_date") is not None:
+        cfg.trade_date = parse_trade_date(data["trade_date"])
     feed = data.get("feed", {})
     if not isinstance(feed, dict):
         raise ValueError("feed must be a table of settings")
@@ -140,7 +163,9 @@ def parse_config(data):
     risk = data.get("risk", {})
     cfg.restricted = frozenset(risk.get("restricted", ()))
     for name, price in data.get("symbols", {}).items():
-        cfg.symbols[name] = round(float(price) * 10000)
+        if not (1 <= len(name) <= 8) or not name.isascii() or not name.strip() == name:
+            raise ValueError(f"symbol {name!r} must be 1 to 8 ASCII characters (ITCH Stock)")
+        cfg.symbols[name] = parse_dollars(price, f"symbol {name} price")
     for firm, limits in data.get("firms", {}).items():
         cfg.firms[firm] = Limits.from_dict(limits)
     for username, acc in data.get("accounts", {}).items():
@@ -184,7 +209,11 @@ def make_config(accounts, symbols=None, firms=None, restricted=(), session="TW00
         "accounts": {}}
     for username, acc in accounts.items():
         acc = dict(acc)
-        acc["password"] = hash_password(acc["password"], n=n)
+        password = acc["password"]
+        if not password.isascii() or not 1 <= len(password) <= 10:
+            raise ValueError(f"account {username}: the password must be 1 to 10 ASCII "
+                             "characters (the SoupBinTCP login field)")
+        acc["password"] = hash_password(password, n=n)
         out["accounts"][username] = acc
     return out
 
@@ -194,6 +223,3 @@ def write_config(path, data):
     with open(path, "w") as f:
         json.dump(data, f, indent=2)
 
-
-def limits_dict(limits):
-    return {k: v for k, v in asdict(limits).items() if v not in (None, ())}

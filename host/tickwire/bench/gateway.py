@@ -24,10 +24,12 @@ import tempfile
 import time
 
 from tickwire.accounts.config import make_config, parse_config
+from tickwire.core.requests import NewOrder
 from tickwire.gateways.ouch import wire as ouch
 from tickwire.ops.serve import Venue
 from tickwire.protocol import soupbintcp
-from tickwire.sequencer.journal.wal import LogRecord, WriteAheadLog
+from tickwire.protocol.link import Side, Tif
+from tickwire.sequencer.journal.wal import JournalRecord, WriteAheadLog
 from tickwire.util.figure import Figure
 
 __all__ = ["bench_gateway", "bench_wal", "bench_main", "add_bench_arguments", "gateway_figures"]
@@ -124,8 +126,8 @@ def _child(port, connections, phases, queue):
 async def bench_wal(path, seconds=1.0, writers=64, fsync="group"):
     """Appends/s with ``writers`` concurrent appenders each awaiting durability."""
     wal = WriteAheadLog(path, fsync)
-    record = LogRecord(None, {"op": "new", "acct": "bench", "token": "T" * 14,
-                              "symbol": "BENCH", "qty": 100, "price": 1_000_000})
+    record = JournalRecord(NewOrder(ts=0, account="bench", token="T" * 14, symbol="BENCH",
+                                    side=Side.BUY, qty=100, price=1_000_000, tif=Tif.DAY))
     stop = time.perf_counter() + seconds
 
     async def writer():

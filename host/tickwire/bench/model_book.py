@@ -29,9 +29,8 @@ def book_stream(n, seed=7, levels=64, cancel_ratio=0.3):
             open_ids.pop()
             if victim in slot_of:
                 ops.append(("cancel", victim))
-                for ev in model.process(Command(action=Action.CANCEL, symbol=1,
-                                                order_id=victim, slot=slot_of.pop(victim))):
-                    pass
+                model.process(Command(action=Action.CANCEL, symbol=1, order_id=victim,
+                                      slot=slot_of.pop(victim)))
                 continue
         side = rng.randrange(2)
         offset = rng.randrange(-2, levels // 2)

@@ -72,3 +72,9 @@ def business_days_between(start: dt.date, end: dt.date) -> int:
         return 0
     return len(_xnys().sessions_in_range(pd.Timestamp(start) + pd.Timedelta(days=1),
                                          pd.Timestamp(end)))
+
+
+def trading_day(day: dt.date) -> dt.date:
+    """``day`` if it is a session, else the next session (the trade date of a session run on
+    a weekend or holiday)."""
+    return day if is_business_day(day) else next_business_day(day)

@@ -9,7 +9,7 @@ the trades are rebuilt identically from the same journal, once per match, and th
 the only place that knows how the journal is read.
 
 The session's trade date is recorded in the journal at the open: the ``O`` system request's
-``date`` (ISO ``YYYY-MM-DD``). A caller's ``trade_date`` overrides it.
+``trade_date`` (ISO ``YYYY-MM-DD``). A caller's ``trade_date`` overrides it.
 """
 
 import datetime as dt
@@ -19,9 +19,10 @@ import shutil
 import tempfile
 
 from tickwire.clearing.records import Trade
+from tickwire.core.requests import SystemEvent
 from tickwire.engine.model import ModelEngine
 from tickwire.risk.manager import RiskManager
-from tickwire.sequencer.journal.wal import MAGIC, WriteAheadLog
+from tickwire.sequencer.journal.wal import WriteAheadLog, read_header
 from tickwire.sequencer.sequencer import RecoveryError, Sequencer
 
 __all__ = ["CaptureError", "capture_session", "journal_trade_date", "trades_from_journal"]
@@ -49,9 +50,9 @@ class _ExecutionTap(RiskManager):
 def journal_trade_date(records):
     """The trade date the journal's opening ``O`` system request carries, or None."""
     for record in records:
-        ctx = record.context
-        if ctx.get("op") == "system" and ctx.get("code") == "O":
-            date = ctx.get("date")
+        request = record.request
+        if request.__class__ is SystemEvent and request.code == "O":
+            date = request.trade_date
             return dt.date.fromisoformat(date) if date else None
     return None
 
@@ -62,8 +63,10 @@ def _replay(wal_path, config):
     if not os.path.isfile(wal_path):
         raise CaptureError(f"{wal_path}: no such journal")
     with open(wal_path, "rb") as f:
-        if f.read(len(MAGIC)) != MAGIC:
-            raise CaptureError(f"{wal_path}: not a tickwire journal")
+        try:
+            read_header(f)
+        except ValueError:
+            raise CaptureError(f"{wal_path}: not a tickwire journal") from None
     with tempfile.TemporaryDirectory(prefix="tickwire-capture-") as tmp:
         copy = os.path.join(tmp, "journal.wal")
         shutil.copyfile(wal_path, copy)
@@ -84,8 +87,8 @@ def _replay(wal_path, config):
 
 
 def _check_accounts(wal_path, records, config):
-    unknown = sorted({r.context["acct"] for r in records
-                      if r.context.get("acct") and r.context["acct"] not in config.accounts})
+    accounts = {getattr(r.request, "account", None) for r in records}
+    unknown = sorted(a for a in accounts if a and a not in config.accounts)
     if unknown:
         raise CaptureError(f"{wal_path}: accounts {', '.join(unknown)} are not in the config "
                            "(a journal of another venue?)")

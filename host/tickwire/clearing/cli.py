@@ -16,7 +16,9 @@ from tickwire.clearing.clear import clear
 from tickwire.clearing.files import ClearingFilesError
 from tickwire.clearing.ledger.store import LedgerStoreError
 from tickwire.clearing.opening import OpeningError
+from tickwire.clearing.positions import build_positions, positions_dict
 from tickwire.clearing.settle import DEFAULT_BATCH, SettlementError, settle
+from tickwire.core.money import format_price
 
 __all__ = ["add_clear_arguments", "add_settle_arguments", "clear_main", "settle_main"]
 
@@ -85,4 +87,38 @@ def settle_main(args):
         return _fail("settle", exc)
     if not quiet:
         print(json.dumps(summary["totals"]))
+    return 0
+
+
+def add_positions_arguments(parser):
+    parser.add_argument("run_dir", help="a main-job directory (session.wal, venue.json, "
+                        "clearing/), e.g. build/run")
+    parser.add_argument("--db", help="the ledgers' PostgreSQL URL if settle used one")
+    parser.add_argument("--json", action="store_true",
+                        help="print the model as JSON (money in 1/10000 $)")
+    return parser
+
+
+def _shares(held):
+    return " ".join(f"{s} {q:+,}" for s, q in held.items() if q) or "-"
+
+
+def positions_main(args):
+    """``tickwire positions`` entry."""
+    try:
+        members = build_positions(args.run_dir, args.db)
+    except _USER_ERRORS as exc:
+        return _fail("positions", exc)
+    if args.json:
+        print(json.dumps(positions_dict(members), indent=2))
+        return 0
+    for name, m in sorted(members.items()):
+        print(f"{name}: settled cash ${format_price(m.settled_cash)}, unsettled cash "
+              f"${format_price(m.unsettled_cash)}, buying power ${format_price(m.buying_power)}")
+        print(f"  settled shares    {_shares(m.settled_shares)}")
+        print(f"  unsettled shares  {_shares(m.unsettled_shares)}")
+        for a in sorted(m.accounts.values(), key=lambda a: a.account):
+            print(f"  account {a.account}: today {_shares(a.shares)}, cash "
+                  f"${format_price(a.cash)}; unsettled {_shares(a.unsettled_shares)}, cash "
+                  f"${format_price(a.unsettled_cash)}")
     return 0

@@ -7,21 +7,27 @@ a crash the log says what every instruction must become. ``failed`` instructions
 fails, retried on the following days; ``fails`` keeps one row per failed attempt (aging).
 """
 
+import datetime as dt
 import sqlite3
 from dataclasses import dataclass
 
 __all__ = ["PHASES", "CoordinatorLog", "Instruction"]
 
-PHASES = ("open", "preparing", "commit", "abort", "settled", "failed", "closed_out")
+PHASES = ("open", "preparing", "commit", "abort", "settled", "failed", "closed_out",
+          "defaulted")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instructions (
     id TEXT PRIMARY KEY, member TEXT NOT NULL, symbol TEXT NOT NULL, qty INTEGER NOT NULL,
     cash INTEGER NOT NULL, due TEXT NOT NULL, phase TEXT NOT NULL, attempt INTEGER NOT NULL,
-    reason TEXT, settled_on TEXT);
+    reason TEXT, settled_on TEXT, last_try TEXT);
 CREATE TABLE IF NOT EXISTS fails (
     instruction TEXT NOT NULL, date TEXT NOT NULL, attempt INTEGER NOT NULL, kind TEXT NOT NULL,
     PRIMARY KEY (instruction, attempt));
+CREATE TABLE IF NOT EXISTS actions (
+    id TEXT PRIMARY KEY, date TEXT NOT NULL, summary TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS notes (
+    key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cycles (
     date TEXT PRIMARY KEY, summary TEXT NOT NULL);
 """
@@ -78,6 +84,21 @@ class CoordinatorLog:
             args = tuple(phases)
         return [Instruction(*r) for r in self.db.execute(q + " ORDER BY id", args)]
 
+    def cycle_instructions(self, date):
+        """Everything the cycle of ``date`` deals with, done or not: what was not yet settled
+        or closed out when it began (so a restarted cycle cuts the same batches)."""
+        return [Instruction(*r) for r in self.db.execute(
+            "SELECT id, member, symbol, qty, cash, due, phase, attempt, reason FROM "
+            "instructions WHERE phase NOT IN ('settled', 'closed_out', 'defaulted') "
+            "OR settled_on = ? "
+            "ORDER BY id", (date,))]
+
+    def due_today(self, date):
+        """Ids still to attempt on ``date``: open, or failed on an earlier date."""
+        return {r[0] for r in self.db.execute(
+            "SELECT id FROM instructions WHERE phase = 'open' OR (phase = 'failed' AND "
+            "last_try < ?)", (date,))}
+
     def begin(self, batch):
         """Attempt ``batch`` once more: phase ``preparing``, attempt + 1."""
         self._tx("UPDATE instructions SET phase = 'preparing', attempt = attempt + 1 "
@@ -93,16 +114,29 @@ class CoordinatorLog:
         kind)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            self.db.executemany("UPDATE instructions SET phase = 'settled', settled_on = ? "
-                                "WHERE id = ?", [(date, i) for i in settled])
-            self.db.executemany("UPDATE instructions SET phase = 'failed' WHERE id = ?",
-                                [(i,) for i, _, _ in failed])
+            self.db.executemany("UPDATE instructions SET phase = 'settled', settled_on = ?, "
+                                "last_try = ? WHERE id = ?", [(date, date, i) for i in settled])
+            self.db.executemany("UPDATE instructions SET phase = 'failed', last_try = ? "
+                                "WHERE id = ?", [(date, i) for i, _, _ in failed])
             self.db.executemany("INSERT OR IGNORE INTO fails VALUES (?, ?, ?, ?)",
                                 [(i, date, a, k) for i, a, k in failed])
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def mark(self, instruction_id, phase, detail=None):
+        """End a failed instruction's life outside DVP (``closed_out``, ``defaulted``)."""
+        self._tx("UPDATE instructions SET phase = ?, reason = COALESCE(?, reason) WHERE id = ?",
+                 [(phase, detail, instruction_id)])
+
+    def note(self, key, value):
+        """Keep ``value`` (text) under ``key``, once."""
+        self._tx("INSERT OR IGNORE INTO notes VALUES (?, ?)", [(key, value)])
+
+    def notes(self, prefix):
+        return list(self.db.execute("SELECT key, value FROM notes WHERE key LIKE ? ORDER BY key",
+                                    (prefix + "%",)))
 
     def reopen(self, ids):
         """A crash interrupted these before a decision: back to ``open`` (their legs voided)."""
@@ -111,6 +145,34 @@ class CoordinatorLog:
     def fails(self):
         """[(instruction, date, attempt, kind)] in order."""
         return list(self.db.execute("SELECT * FROM fails ORDER BY instruction, attempt"))
+
+    def settled_date(self, instruction_id):
+        """The date an instruction settled, or None."""
+        row = self.db.execute("SELECT settled_on FROM instructions WHERE id = ? AND phase = "
+                              "'settled'", (instruction_id,)).fetchone()
+        return None if row is None else dt.date.fromisoformat(row[0])
+
+    def applied(self, action_id):
+        """The summary (JSON text) of a corporate action already applied, or None."""
+        row = self.db.execute("SELECT summary FROM actions WHERE id = ?", (action_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def apply_action(self, action_id, date, summary_json, quantities=()):
+        """Record a corporate action as applied, with the open instructions' new quantities
+        ``(id, qty)``, in one transaction."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany("UPDATE instructions SET qty = ? WHERE id = ?",
+                                [(q, i) for i, q in quantities])
+            self.db.execute("INSERT INTO actions VALUES (?, ?, ?)",
+                            (action_id, date, summary_json))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def actions(self):
+        return list(self.db.execute("SELECT id, date, summary FROM actions ORDER BY id"))
 
     def cycle(self, date):
         row = self.db.execute("SELECT summary FROM cycles WHERE date = ?", (date,)).fetchone()

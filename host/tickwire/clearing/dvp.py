@@ -36,23 +36,28 @@ FAIL_KINDS = {"fail_to_deliver": "the member does not have the shares",
               "fail_to_pay": "the member does not have the cash",
               "ccp_short_shares": "the CCP has not received the shares (another member's fail)",
               "ccp_short_cash": "the CCP's settlement account is past its credit line"}
-_FAILPOINTS = os.environ.get("TICKWIRE_FAILPOINTS", "")
 
 
-def failpoint(name):
-    """SIGKILL this process here if ``TICKWIRE_FAILPOINTS`` names ``name`` (crash tests:
-    ``name`` or ``name@N`` for its N-th pass)."""
-    if not _FAILPOINTS:
-        return
-    counts = failpoint.counts
-    counts[name] = counts.get(name, 0) + 1
-    for spec in _FAILPOINTS.split(","):
-        point, _, nth = spec.partition("@")
-        if point == name and (not nth or int(nth) == counts[name]):
-            os.kill(os.getpid(), signal.SIGKILL)
+class _Failpoints:
+    """Crash tests' kill points: ``failpoint(name)`` SIGKILLs this process when ``spec``
+    (``TICKWIRE_FAILPOINTS``, comma-separated ``name`` or ``name@N`` for its N-th pass)
+    names it."""
+
+    def __init__(self, spec):
+        self.spec, self.counts = spec, {}
+
+    def __call__(self, name):
+        if not self.spec:
+            return
+        self.counts[name] = self.counts.get(name, 0) + 1
+        for item in self.spec.split(","):
+            point, _, nth = item.partition("@")
+            if point == name and (not nth or int(nth) == self.counts[name]):
+                os.kill(os.getpid(), signal.SIGKILL)
 
 
-failpoint.counts = {}
+failpoint = _Failpoints(os.environ.get("TICKWIRE_FAILPOINTS", ""))
+FAILPOINTS = ("between_prepares", "decided", "between_posts", "finished", "batch")
 
 
 def legs(instr, attempt=None):

@@ -15,17 +15,22 @@ import datetime as dt
 import io
 import json
 import os
+from typing import NamedTuple
 
-from tickwire.clearing.money import format_amount, parse_amount
+from tickwire.clearing.corporate import actions_dict, parse_actions
 from tickwire.clearing.netting import NetPosition, efficiencies
 from tickwire.clearing.opening import CcpTerms, OpeningBalance
+from tickwire.clearing.records import Trade
+from tickwire.core.money import format_price, parse_amount
 
 __all__ = [
     "OBLIGATION_COLUMNS",
     "TRADE_COLUMNS",
     "ClearingFilesError",
+    "ClearingInfo",
     "read_clearing",
     "read_obligations",
+    "read_trades",
     "write_atomic",
     "write_clearing",
 ]
@@ -60,22 +65,23 @@ def netting_summary(netting, trade_date, settle_date, cycle):
     e = efficiencies(netting)
     return {"trade_date": trade_date.isoformat(), "settlement_date": settle_date.isoformat(),
             "cycle": f"T+{cycle}", "trades": netting.trades,
-            "gross": {"shares": netting.gross_shares, "cash": format_amount(netting.gross_cash),
+            "gross": {"shares": netting.gross_shares, "cash": format_price(netting.gross_cash),
                       "movements": netting.gross_movements},
-            "net": {"shares": netting.net_shares, "cash": format_amount(netting.net_cash),
+            "net": {"shares": netting.net_shares, "cash": format_price(netting.net_cash),
                     "movements": netting.net_movements},
             "efficiency": round(netting.efficiency, 6),
             "reduction": {k: round(v, 6) for k, v in e.items()}}
 
 
-def write_clearing(out_dir, trades, netting, trade_date, settle_date, cycle, opening, ccp):
+def write_clearing(out_dir, trades, netting, trade_date, settle_date, cycle, opening, ccp,
+                   actions=()):
     """Write the four files of one clearing run into ``out_dir``."""
     os.makedirs(out_dir, exist_ok=True)
     write_atomic(os.path.join(out_dir, "trades.csv"), _csv(TRADE_COLUMNS, (
-        (t.match, t.symbol, t.qty, format_amount(t.price), t.buyer, t.seller,
+        (t.match, t.symbol, t.qty, format_price(t.price), t.buyer, t.seller,
          t.trade_date.isoformat()) for t in trades)))
     write_atomic(os.path.join(out_dir, "obligations.csv"), _csv(OBLIGATION_COLUMNS, (
-        (p.member, p.symbol, p.qty, format_amount(p.cash)) for p in netting.positions)))
+        (p.member, p.symbol, p.qty, format_price(p.cash)) for p in netting.positions)))
     summary = netting_summary(netting, trade_date, settle_date, cycle)
     write_atomic(os.path.join(out_dir, "netting.json"), json.dumps(summary, indent=2) + "\n")
     members = sorted({p.member for p in netting.positions})
@@ -85,7 +91,8 @@ def write_clearing(out_dir, trades, netting, trade_date, settle_date, cycle, ope
         "opening": {m: {"cash": opening[m].cash, "margin": opening[m].margin,
                         "guarantee_fund": opening[m].guarantee_fund,
                         "shares": opening[m].shares} for m in members if m in opening},
-        "ccp": {"capital": ccp.capital, "credit_line": ccp.credit_line}}, indent=2) + "\n")
+        "ccp": {"capital": ccp.capital, "credit_line": ccp.credit_line},
+        "corporate_actions": actions_dict(actions)}, indent=2) + "\n")
     return summary
 
 
@@ -110,12 +117,33 @@ def read_obligations(out_dir):
             raise ClearingFilesError(f"{path}: line {reader.line_num}: {exc}") from exc
 
 
+class ClearingInfo(NamedTuple):
+    """``clearing.json``: what settlement needs besides the obligations."""
+    trade_date: dt.date
+    settlement_date: dt.date
+    cycle: int
+    opening: dict               # member -> OpeningBalance
+    ccp: CcpTerms
+    actions: list               # Split, CashDividend
+
+
 def read_clearing(out_dir):
-    """(trade_date, settlement_date, cycle, member → OpeningBalance, CcpTerms)."""
+    """The :class:`ClearingInfo` of a clearing directory."""
     path = _need(os.path.join(out_dir, "clearing.json"))
     with open(path) as f:
         d = json.load(f)
     opening = {m: OpeningBalance(v["cash"], v["margin"], v["guarantee_fund"], v["shares"])
                for m, v in d["opening"].items()}
-    return (dt.date.fromisoformat(d["trade_date"]), dt.date.fromisoformat(d["settlement_date"]),
-            d["cycle"], opening, CcpTerms(d["ccp"]["capital"], d["ccp"]["credit_line"]))
+    return ClearingInfo(dt.date.fromisoformat(d["trade_date"]),
+                        dt.date.fromisoformat(d["settlement_date"]), d["cycle"], opening,
+                        CcpTerms(d["ccp"]["capital"], d["ccp"]["credit_line"]),
+                        parse_actions(d.get("corporate_actions")))
+
+
+def read_trades(out_dir):
+    """The :class:`Trade` s of ``trades.csv`` (accounts are not in the file: empty)."""
+    path = _need(os.path.join(out_dir, "trades.csv"))
+    with open(path, newline="") as f:
+        return [Trade(int(r["match"]), r["symbol"], int(r["qty"]), parse_amount(r["price"]),
+                      r["buyer"], r["seller"], "", "", dt.date.fromisoformat(r["trade_date"]), 0)
+                for r in csv.DictReader(f)]

@@ -19,16 +19,19 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 
-from tickwire.clearing.money import SCALE, format_amount
+from tickwire.core.money import PRICE_SCALE, format_price, parse_amount
 
 __all__ = [
     "DEFAULT_CCP",
     "CcpTerms",
     "OpeningBalance",
     "OpeningError",
+    "default_opening",
     "opening_dict",
+    "parse_balance_spec",
     "parse_opening",
     "read_opening",
+    "read_venue_data",
 ]
 
 
@@ -48,17 +51,21 @@ class OpeningBalance:
 @dataclass(frozen=True)
 class CcpTerms:
     """The CCP's own capital and its settlement account's intraday credit (1/10000 $)."""
-    capital: int = 1_000_000 * SCALE
-    credit_line: int = 100_000_000 * SCALE
+    capital: int = 1_000_000 * PRICE_SCALE
+    credit_line: int = 100_000_000 * PRICE_SCALE
 
 
 DEFAULT_CCP = CcpTerms()
 
 
 def _amount(where, value):
+    # Exactly as written: a JSON number is read through its decimal text, never as binary.
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise OpeningError(f"{where}: {value!r} is not an amount in $")
-    amount = round(float(value) * SCALE)
+    try:
+        amount = parse_amount(str(value))
+    except ValueError as exc:
+        raise OpeningError(f"{where}: {exc}") from None
     if amount < 0:
         raise OpeningError(f"{where}: negative opening balance {value}")
     return amount
@@ -83,22 +90,56 @@ def parse_opening(data):
             {symbol: _shares(f"members.{firm}.shares.{symbol}", qty)
              for symbol, qty in (spec.get("shares") or {}).items()})
     ccp = data.get("ccp") or {}
-    terms = CcpTerms(_amount("ccp.capital", ccp.get("capital", DEFAULT_CCP.capital / SCALE)),
+    terms = CcpTerms(_amount("ccp.capital", ccp.get("capital", format_price(DEFAULT_CCP.capital))),
                      _amount("ccp.credit_line",
-                             ccp.get("credit_line", DEFAULT_CCP.credit_line / SCALE)))
+                             ccp.get("credit_line", format_price(DEFAULT_CCP.credit_line))))
     return members, terms
 
 
-def read_opening(path):
-    """:func:`parse_opening` of a config file (TOML if ``.toml``, else JSON)."""
+def read_venue_data(path):
+    """The venue config file as a dict (TOML if ``.toml``, else JSON)."""
     with open(path, "rb") as f:
-        data = tomllib.load(f) if str(path).endswith(".toml") else json.load(f)
-    return parse_opening(data)
+        return tomllib.load(f) if str(path).endswith(".toml") else json.load(f)
+
+
+def read_opening(path):
+    """:func:`parse_opening` of a config file."""
+    return parse_opening(read_venue_data(path))
 
 
 def opening_dict(balance):
     """The config form of an :class:`OpeningBalance` (amounts as $ strings)."""
-    return {"cash": float(format_amount(balance.cash)),
-            "margin": float(format_amount(balance.margin)),
-            "guarantee_fund": float(format_amount(balance.guarantee_fund)),
+    return {"cash": format_price(balance.cash),
+            "margin": format_price(balance.margin),
+            "guarantee_fund": format_price(balance.guarantee_fund),
             "shares": dict(balance.shares)}
+
+
+def default_opening(firms, symbols, cash=2_000_000 * PRICE_SCALE, shares=20_000, short=1):
+    """Opening balances for simulated firms: ``cash`` and ``shares`` of every symbol each,
+    except that the last ``short`` firms start with a tenth of the shares of the first symbol
+    and a tenth of the cash, so a busy day leaves some of them failing to deliver or to pay."""
+    firms, symbols = list(firms), list(symbols)
+    out = {}
+    for n, firm in enumerate(firms):
+        poor = n >= len(firms) - short
+        held = {s: shares // 10 if poor and i == 0 else shares for i, s in enumerate(symbols)}
+        out[firm] = OpeningBalance(cash // 10 if poor else cash, cash // 50, cash // 100, held)
+    return out
+
+
+def parse_balance_spec(spec):
+    """``FIRM:CASH[:SYM=QTY,...]`` (cash in $) → (firm, config dict of its balances)."""
+    firm, _, rest = spec.partition(":")
+    cash, _, shares = rest.partition(":")
+    if not firm or not cash:
+        raise OpeningError(f"--balance {spec!r} is not FIRM:CASH[:SYMBOL=SHARES,...]")
+    held = {}
+    for item in filter(None, shares.split(",")):
+        symbol, _, qty = item.partition("=")
+        if not symbol or not qty.isdigit():
+            raise OpeningError(f"--balance {spec!r}: {item!r} is not SYMBOL=SHARES")
+        held[symbol] = int(qty)
+    data = {"cash": cash, "shares": held}
+    parse_opening({"members": {firm: data}})         # checks the amounts
+    return firm, data

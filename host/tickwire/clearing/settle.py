@@ -18,14 +18,16 @@ from collections import defaultdict
 from tickwire.clearing.books import cash_accounts, opening_transfers, security_accounts
 from tickwire.clearing.calendar import CalendarError, business_days_between, is_business_day
 from tickwire.clearing.coordinator_log import CoordinatorLog, Instruction
+from tickwire.clearing.corporate_settle import apply_actions
 from tickwire.clearing.dvp import Dvp, failpoint
-from tickwire.clearing.files import read_clearing, read_obligations, write_atomic
+from tickwire.clearing.fails import close_out_date, default_members, due_for_close_out
+from tickwire.clearing.files import read_clearing, read_obligations, read_trades, write_atomic
 from tickwire.clearing.ledger.ledger import Ledger
 from tickwire.clearing.ledger.records import OK_RESULTS
 from tickwire.clearing.ledger.store import open_store
-from tickwire.clearing.money import format_amount
 from tickwire.clearing.opening import OpeningError
 from tickwire.clearing.records import CASH
+from tickwire.core.money import format_price
 from tickwire.util.progress import progress as progress_bar
 
 __all__ = ["DEFAULT_BATCH", "AlreadySettled", "SettlementError", "open_ledgers", "settle"]
@@ -78,7 +80,8 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
     """
     if not is_business_day(date):
         raise CalendarError(f"settlement date {date} ({date:%A}) is not an NYSE business day")
-    trade_date, due, _, opening, ccp = read_clearing(out_dir)
+    info = read_clearing(out_dir)
+    trade_date, due, opening, ccp = info.trade_date, info.settlement_date, info.opening, info.ccp
     positions = read_obligations(out_dir)
     if date < due:
         raise SettlementError(f"nothing settles on {date}: the trades of {trade_date} settle "
@@ -93,23 +96,47 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
     cash, securities = open_ledgers(out_dir, db, namespace or DEFAULT_NAMESPACE)
     coordinator = CoordinatorLog(os.path.join(out_dir, "ccp.db"))
     try:
-        if coordinator.cycle(date.isoformat()) is not None:
+        done = coordinator.cycle(date.isoformat())
+        if done is not None:
+            path = os.path.join(out_dir, "settlement.json")
+            if not os.path.exists(path):        # killed between the log and the file
+                write_atomic(path, json.dumps(json.loads(done), indent=2) + "\n")
             raise AlreadySettled(f"the settlement of {date} has already run in {out_dir}: "
                                  "nothing new to settle")
         _fund(cash, securities, opening, ccp, members, symbols)
         coordinator.register(_instructions(positions, due))
         dvp = Dvp(cash, securities, coordinator)
-        dvp.recover(date.isoformat())
-        todo = coordinator.instructions(("open", "failed"))
-        # deliveries to the CCP settle first (and post) so the shares it hands on are there
-        rounds = [[i for i in todo if i.qty < 0], [i for i in todo if i.qty >= 0]]
-        bar = progress_bar(None, f"settle {date}", "instr", enabled=progress, total=len(todo))
-        for chunk in (r[start:start + batch] for r in rounds for start in range(0, len(r), batch)):
-            dvp.settle_batch(chunk, date.isoformat())
-            bar.update(len(chunk))
-            failpoint("batch")
+        day = date.isoformat()
+        dvp.recover(day)
+        trades = read_trades(out_dir) if info.actions else []
+        apply_actions(info, date, cash, securities, coordinator, trades)
+        # The batches are cut from everything the cycle deals with, done or not, so a cycle
+        # restarted after a crash cuts the same ones (a batch is done whole or not at all).
+        # Deliveries to the CCP settle (and post) first, so the shares it hands on are there.
+        cycle = coordinator.cycle_instructions(day)
+        rounds = [[i for i in cycle if i.qty < 0], [i for i in cycle if i.qty >= 0]]
+        todo = coordinator.due_today(day)
+        bar = progress_bar(None, f"settle {date}", "instr", enabled=progress, total=len(cycle))
+        bar.update(len(cycle) - len(todo))
+        for r in rounds:
+            for start in range(0, len(r), batch):
+                chunk = [i for i in r[start:start + batch] if i.id in todo]
+                if chunk:
+                    dvp.settle_batch(chunk, day)
+                    bar.update(len(chunk))
+                    failpoint("batch")
         bar.close()
+        apply_actions(info, date, cash, securities, coordinator, trades, end_of_cycle=True)
+        defaults = default_members(coordinator, cash, date, members)
+        closing = due_for_close_out(coordinator.instructions(("failed",)), date,
+                                    "fail_to_deliver")
         summary = _summary(coordinator, date, due, cash, securities)
+        summary["defaults"] = _stored_defaults(coordinator, defaults)
+        summary["buy_ins_due"] = [{"instruction": i.id, "member": i.member, "symbol": i.symbol,
+                                   "shares": -i.qty, "failed_since": i.due,
+                                   "close_out_date": close_out_date(
+                                       dt.date.fromisoformat(i.due)).isoformat()}
+                                  for i in closing]
         coordinator.close_cycle(date.isoformat(), json.dumps(summary))
     finally:
         coordinator.close()
@@ -121,8 +148,17 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
     return summary
 
 
+def _stored_defaults(coordinator, now):
+    """Every default so far ({instruction: waterfall}), kept in the log across cycles."""
+    for instr, detail in now.items():
+        coordinator.note(f"default:{instr}", json.dumps(detail))
+    return {key.split(":", 1)[1]: json.loads(text)
+            for key, text in coordinator.notes("default:")}
+
+
 def _summary(coordinator, date, due, cash, securities):
-    per = defaultdict(lambda: {"settled": 0, "failed": 0, "bought_in": 0, "cash_moved": 0,
+    per = defaultdict(lambda: {"settled": 0, "failed": 0, "bought_in": 0, "defaulted": 0,
+                               "cash_moved": 0,
                                "shares_moved": 0, "fails": []})
     for i in coordinator.settled_on(date.isoformat()):
         m = per[i.member]
@@ -136,12 +172,15 @@ def _summary(coordinator, date, due, cash, securities):
                            "age": business_days_between(dt.date.fromisoformat(i.due), date)})
     for i in coordinator.instructions(("closed_out",)):
         per[i.member]["bought_in"] += 1
+    for i in coordinator.instructions(("defaulted",)):
+        per[i.member]["defaulted"] += 1
     members = {}
     for name in sorted(per):
         m = per[name]
-        members[name] = dict(m, cash_moved=format_amount(m["cash_moved"]))
+        members[name] = dict(m, cash_moved=format_price(m["cash_moved"]))
     audit = {"cash": sorted(cash.audit()), "securities": sorted(securities.audit())}
-    return {"date": date.isoformat(), "due": due.isoformat(),
+    actions = {a: json.loads(summary) for a, _, summary in coordinator.actions()}
+    return {"date": date.isoformat(), "due": due.isoformat(), "corporate_actions": actions,
             "totals": {"settled": sum(m["settled"] for m in per.values()),
                        "failed": sum(m["failed"] for m in per.values()),
                        "bought_in": sum(m["bought_in"] for m in per.values())},

@@ -8,18 +8,24 @@ from pathlib import Path
 
 from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.bench.runner import run_benchmarks
-from tickwire.clearing.cli import (add_clear_arguments, add_settle_arguments, clear_main,
-                                   settle_main)
-from tickwire.engine.registry import ENGINE_HELP
+from tickwire.clearing.cli import (add_clear_arguments, add_positions_arguments,
+                                   add_settle_arguments, clear_main, positions_main, settle_main)
+from tickwire.clearing.opening import parse_balance_spec
+from tickwire.compliance.audit.cli import add_audit_arguments
+from tickwire.engine.registry import ENGINE_HELP, EngineSpecError
+from tickwire.engine.serial import LinkError
 from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
-from tickwire.offline.commands import CommandFileError, write_commands
+from tickwire.offline.commands import CommandFileError, write_command_file
 from tickwire.offline.gen import generate
-from tickwire.offline.replay import replay
+from tickwire.offline.replay import FeedMismatch, replay
+from tickwire.ops.broker_day import add_broker_day_arguments, broker_day_main
+from tickwire.ops.market import add_market_arguments, market_main
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
+from tickwire.ops.surveil import add_surveil_arguments, surveil_main
 from tickwire.protocol.link import ModelParams
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 log = logging.getLogger("tickwire")
 
@@ -36,11 +42,22 @@ def _replay(args):
     except FileNotFoundError as exc:
         print(f"tickwire replay: {exc.filename}: no such file", file=sys.stderr)
         return 2
+    except EngineSpecError as exc:
+        print(f"tickwire replay: --engine {args.engine}: {exc}", file=sys.stderr)
+        return 2
+    except FeedMismatch as exc:
+        print(f"tickwire replay: {exc}", file=sys.stderr)
+        return 1
     if args.summary:
         Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("replayed %d commands: %d trades, feed %d messages in %d packets%s%s",
+    link = summary.get("link")
+    log.info("replayed %d commands: %d trades, feed %d messages in %d packets%s%s%s%s",
              summary["commands"], summary["trades"], summary["feed"]["messages"],
-             summary["feed"]["packets"], f", pcap {args.pcap}" if args.pcap else "",
+             summary["feed"]["packets"],
+             "; the board's own feed packets match the host's encoding"
+             if "end_of_session" in summary["feed"] else "",
+             f"; link: {link['retransmits']} resends, {link['naks']} NAKs" if link else "",
+             f", pcap {args.pcap}" if args.pcap else "",
              f", reports {args.reports}" if args.reports else "")
     return 0
 
@@ -48,7 +65,7 @@ def _replay(args):
 def _gen(args):
     rows = generate(args.orders, seed=args.seed, symbols=args.symbols, firms=args.firms,
                     show_progress=not args.quiet and args.output != "-")
-    write_commands("/dev/stdout" if args.output == "-" else args.output, rows)
+    write_command_file("/dev/stdout" if args.output == "-" else args.output, rows)
     if args.output != "-":
         log.info("wrote %d rows (%d orders, %d symbols, seed %d) to %s", len(rows),
                  args.orders, args.symbols, args.seed, args.output)
@@ -67,17 +84,25 @@ def _config(args):
         accounts[user] = {"firm": firm, "password": password}
     for spec in args.symbol:
         name, _, price = spec.partition("=")
-        symbols[name] = float(price)
-    data = make_config(accounts, symbols=symbols)
+        symbols[name] = price                   # a decimal string, parsed exactly
     try:
+        data = make_config(accounts, symbols=symbols)
         parse_config(data)
+        members = dict(parse_balance_spec(spec) for spec in args.balance)
     except ValueError as exc:
         print(f"tickwire config: {exc}", file=sys.stderr)
         return 2
+    if members:
+        data["members"] = members
     write_config(args.output, data)
-    log.info("wrote %s: %d accounts (passwords stored as salted scrypt hashes), %d symbols",
-             args.output, len(accounts), len(symbols))
+    log.info("wrote %s: %d accounts (passwords stored as salted scrypt hashes), %d symbols, "
+             "%d members' opening balances", args.output, len(accounts), len(symbols),
+             len(members))
     return 0
+
+
+def _run(args):
+    return broker_day_main(args) if args.broker else run_main(args)
 
 
 def _bench(args):
@@ -148,15 +173,28 @@ def build_parser():
                        "sequencer with its write-ahead log and the engine; connect simulated "
                        "firms over loopback TCP and play a generated day with a market-open "
                        "burst; report orders, fills, rejects, latency percentiles, top of book "
-                       "and positions (run.json, run.png).")
+                       "and positions (run.json, run.png). With --broker: retail clients trade "
+                       "through the broker's API across several venues, and the day reports "
+                       "routing quality (broker.json).")
     add_run_arguments(p)
-    p.set_defaults(func=run_main)
+    add_broker_day_arguments(p)
+    p.set_defaults(func=_run)
 
     p = sub.add_parser("serve", help="run the gateway for real clients",
                        description="Run the order-entry gateway (SoupBinTCP 3.0 / OUCH 4.2) "
                        "with risk, sequencer, write-ahead log and engine until SIGINT/SIGTERM.")
     add_serve_arguments(p)
     p.set_defaults(func=serve_main)
+
+    p = sub.add_parser("market", help="a local market: venues, market makers, NBBO, broker API",
+                       description="Start several venues (each its own book, OUCH gateway and "
+                       "feed) with market makers quoting every symbol at slightly different "
+                       "prices, the consolidated quote (NBBO) from their ITCH feeds, and the "
+                       "broker: a retail REST/WebSocket API shaped like Alpaca's, routing each "
+                       "order to the best venue. Prints the API's address and a demo login; "
+                       "runs until Ctrl-C.")
+    add_market_arguments(p)
+    p.set_defaults(func=market_main)
 
     p = sub.add_parser("clear", help="post-trade: capture trades from a journal, novate, net",
                        description="Clear one session: replay its journal into trades (one per "
@@ -175,6 +213,15 @@ def build_parser():
     add_settle_arguments(p)
     p.set_defaults(func=settle_main)
 
+    p = sub.add_parser("positions", help="post-trade: positions, cash and buying power per "
+                       "member and account",
+                       description="The positions read model of a main-job directory: per "
+                       "member the settled cash and shares (the ledgers), the unsettled ones "
+                       "(the journal's trades whose instructions have not settled) and the "
+                       "buying power; per account its trades of the day.")
+    add_positions_arguments(p)
+    p.set_defaults(func=positions_main)
+
     p = sub.add_parser("config", help="write a gateway config (accounts, symbols)",
                        description="Write a config for tickwire serve: accounts with their "
                        "firms (passwords stored as salted scrypt hashes) and the symbols "
@@ -184,6 +231,10 @@ def build_parser():
                    metavar="USER:FIRM:PASSWORD", help="a login (repeatable)")
     p.add_argument("--symbol", action="append", default=[], metavar="NAME=PRICE",
                    help="a symbol and its reference price in $ (repeatable)")
+    p.add_argument("--balance", action="append", default=[],
+                   metavar="FIRM:CASH[:SYMBOL=SHARES,...]",
+                   help="a member firm's opening balances for settlement: cash in $ at the "
+                   "settlement bank, shares at the depository (repeatable)")
     p.add_argument("-o", "--output", default="venue.json", help="config file (venue.json)")
     p.set_defaults(func=_config)
 
@@ -198,6 +249,19 @@ def build_parser():
     add_dump_arguments(p)
     p.set_defaults(func=feed_dump)
 
+    p = sub.add_parser("surveil", help="market-abuse alerts of a day (JSON lines)",
+                       description="Run the surveillance detectors (spoofing, layering, wash "
+                       "trades across firms with a common beneficial owner, order-to-trade "
+                       "ratio) over a run directory's journal or a command file replayed "
+                       "through the reference model; one alert per line with its evidence.")
+    add_surveil_arguments(p)
+    p.set_defaults(func=surveil_main)
+
+    p = sub.add_parser("audit", help="the audit trail: export, verify, prove, query",
+                       description="The compliance audit trail (RFC 9162 Merkle tree, Ed25519 "
+                       "signed tree heads) that the main job writes into build/run/audit/.")
+    add_audit_arguments(p)
+
     p = sub.add_parser("bench", help="run the benchmarks; print a table, write JSON")
     p.add_argument("--only", action="append", metavar="NAME",
                    help="run only this benchmark (repeatable): "
@@ -211,7 +275,24 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(name)s: %(message)s")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as exc:
+        link = _link_failure(exc)
+        if link is None:
+            raise
+        # A link to a board failed (LinkDown, LinkCorrupted, BookMismatch, …): the message says
+        # what happened and what to check; outputs are written whole or not at all.
+        print(f"tickwire {args.command}: {link}", file=sys.stderr)
+        return 1
+
+
+def _link_failure(exc):
+    """The :class:`LinkError` behind ``exc`` (the exchange front reports an engine that raised
+    as ``EngineFailure`` from it), or ``None``."""
+    while exc is not None and not isinstance(exc, LinkError):
+        exc = exc.__cause__
+    return exc
 
 
 if __name__ == "__main__":

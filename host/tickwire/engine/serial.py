@@ -1,13 +1,25 @@
 """The engine over a serial link: a board on USB, or its simulation on a pseudo-terminal.
 
-``SerialEngine(url)`` speaks the link protocol of :mod:`tickwire.protocol.serial_frames` (COBS frames
-with CRC-16, link sequence numbers, byte credits, heartbeats) through
-``serial.serial_for_url``: a device path (``/dev/ttyUSB1``, ``/dev/pts/5``), ``socket://host:port``
-or anything else pyserial opens. It is an engine like the others (``params``,
-``process(command) -> [Event]``, ``close()``), plus the raw MoldUDP64 packets the board's feed
-encoder produced (``mold_packets``) and the device's error counters (``device_status()``).
+``SerialEngine(url)`` speaks the link protocol of :mod:`tickwire.protocol.serial_frames` (COBS
+frames with CRC-16, link sequence numbers, byte credits, heartbeats) through
+``serial.serial_for_url``: a device path (``/dev/ttyUSB1``, ``/dev/pts/5``),
+``socket://host:port`` or anything else pyserial opens. It is an engine like the others
+(``params``, ``process(command) -> [Event]``, ``close()``), plus the MoldUDP64 packets the
+board's feed encoder produced (``feed_packets()``), the device's error counters
+(``device_status()``) and the host's link counters (``counters``).
 
-Failures are never silent:
+The board reports its book (engine parameters) in its STATUS frame; a book asked for (``params``,
+or a board's name: ``board=``) that differs is refused (:class:`BookMismatch`).
+
+Timeouts. Unless given, they are derived when the link comes up from the baud rate and the
+time the device takes to answer HELLO (a board on USB answers in about a millisecond, a board
+simulated behind a pseudo-terminal in tenths of a second): the retransmit timeout is the longer
+of 0.25 s, the wire time of the longest exchange and :data:`RTT_FACTOR` round trips; the link
+timeout (no byte at all, not even a heartbeat) four retransmit timeouts, at least 1 s. Silence
+is counted from the last *byte* received, so a long frame in flight is not silence.
+
+Failures are never silent; each is a :class:`LinkError` whose one-line message says what happened
+and what to check:
 
 * a command frame the device could not read (CRC, framing, overflow) is NAKed by the device and
   sent again, at most ``max_retries`` times; the link sequence number makes sure it runs once;
@@ -17,16 +29,28 @@ Failures are never silent:
 * nothing at all from the device (not even a heartbeat) for ``heartbeat_timeout`` seconds
   raises :class:`LinkDown`. After ``retransmit_timeout`` of silence the host first sends HELLO
   (which restores the device's allowance, in case a credit frame was lost) and asks for the
-  status, from which it learns whether its command arrived.
+  status, from which it learns whether its command arrived. A status answers the HELLOs
+  sent after the command's latest copy only; older ones (from a slow start) are not taken for
+  a refusal, so a clean link needs no resends;
+* a port that does not open is a :class:`LinkError` too.
 """
 
 import time
 
 import serial
+from tickwire.engine.registry import EngineSpecError
+from tickwire.protocol.boards import board_book, describe_book
+from tickwire.protocol.feed import MAX_PAYLOAD
 from tickwire.protocol.link import EVENT_BYTES, Event
-from tickwire.protocol.serial_frames import HOST_FRAME_LENGTHS, FrameType, decode_status
+from tickwire.protocol.serial_frames import (
+    COMMAND_FRAME,
+    HOST_FRAME_LENGTHS,
+    FrameType,
+    decode_status,
+)
 
 __all__ = [
+    "BookMismatch",
     "FrameReader",
     "LinkCorrupted",
     "LinkDown",
@@ -50,6 +74,10 @@ class LinkDown(LinkError):
 
 class LinkCorrupted(LinkError):
     """A frame from the device failed its CRC or framing: its content is lost."""
+
+
+class BookMismatch(LinkError):
+    """The device's book (engine parameters) is not the one asked for."""
 
 
 def _crc_table():
@@ -151,6 +179,21 @@ class FrameReader:
         return [bytes(f) for f in frames if f]
 
 
+#: Round trips of HELLO → STATUS in the derived retransmit timeout.
+RTT_FACTOR = 8
+
+#: Seconds to wait for the device's first answer when no link timeout is given (a simulated
+#: board may still be starting).
+CONNECT_TIMEOUT = 10.0
+
+#: Bytes on the wire of the longest exchange: a command out, a full feed packet back (COBS adds
+#: a byte per 254, the frame its type, CRC and delimiter).
+_LONGEST_EXCHANGE = COMMAND_FRAME + 2 + MAX_PAYLOAD + MAX_PAYLOAD // 254 + 5
+
+_NAK_TEXT = {ord("C"): "NAK: CRC error", ord("F"): "NAK: framing error",
+             ord("O"): "NAK: overrun", ord("S"): "NAK: sequence", ord("B"): "NAK: busy"}
+
+
 class SerialEngine:
     """An engine behind a serial link (see the module's documentation).
 
@@ -159,16 +202,21 @@ class SerialEngine:
     url : str
         Anything ``serial.serial_for_url`` opens.
     params : ModelParams, optional
-        Checked against what the device reports; ``None`` takes the device's.
+        The book asked for, checked against what the device reports; ``None`` takes the
+        device's.
     baudrate : int
-    heartbeat_timeout : float
-        Seconds of complete silence from the device before :class:`LinkDown`.
-    retransmit_timeout : float
-        Seconds without an answer to a command before the host checks the device's status.
+    heartbeat_timeout : float, optional
+        Seconds of complete silence from the device before :class:`LinkDown` (the link
+        timeout); ``None``: derived (see the module).
+    retransmit_timeout : float, optional
+        Seconds of silence after a command before the host checks the device's status;
+        ``None``: derived.
     window : int
         Bytes the device may send ahead of what the host has read.
     max_retries : int
-        Times one command frame is sent again after a NAK before :class:`LinkError`.
+        Times one command frame is sent again before :class:`LinkError`.
+    board : str, optional
+        A board name (``tickwire.protocol.boards.BOARD_BOOKS``): its book is checked too.
 
     Attributes
     ----------
@@ -176,15 +224,16 @@ class SerialEngine:
         Every MoldUDP64 packet the device sent, in order (``take_mold_packets()`` empties it).
     counters : dict
         Host-side counts: ``retransmits``, ``naks``, ``heartbeats``, ``bytes_in``.
+    round_trip : float
+        Seconds the device took to answer the first HELLO.
     """
 
     name = "serial"
 
-    def __init__(self, url, params=None, baudrate=3_000_000, heartbeat_timeout=1.0,
-                 retransmit_timeout=0.25, window=4096, max_retries=8):
+    def __init__(self, url, params=None, baudrate=3_000_000, heartbeat_timeout=None,
+                 retransmit_timeout=None, window=4096, max_retries=8, board=None):
         self.url = url
-        self.heartbeat_timeout = heartbeat_timeout
-        self.retransmit_timeout = retransmit_timeout
+        self.baudrate = baudrate
         self.window = window
         self.max_retries = max_retries
         self.mold_packets = []
@@ -192,19 +241,23 @@ class SerialEngine:
         self._reader = FrameReader()
         self._unacked = 0
         self._seq = 0
-        self._status = None
+        self._status = None         # (counters, params, request id, command copies before it)
+        self._asked = []            # (request id, command copies) of unanswered requests
+        self._requests = 0
+        self._copies = 0            # command frames sent so far
         self._last_rx = time.monotonic()
-        self.port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.02)
-        if hasattr(self.port, "reset_input_buffer"):
-            self.port.reset_input_buffer()
+        self.heartbeat_timeout = heartbeat_timeout or CONNECT_TIMEOUT
+        self.retransmit_timeout = retransmit_timeout or 1.0
+        self.port = self._open(url, baudrate)
         try:
+            started = time.monotonic()
             status, device_params = self._hello()
-            if device_params is None:
-                raise LinkError(f"{url}: the device did not report its engine parameters")
-            if params is not None and params != device_params:
-                raise ValueError(f"{url}: the device's engine has {device_params}, "
-                                 f"not {params}: build it with those parameters or pass them")
-            self.params = device_params
+            self.round_trip = time.monotonic() - started
+            wire = 10 * _LONGEST_EXCHANGE / baudrate
+            self.retransmit_timeout = retransmit_timeout or max(0.25, wire,
+                                                                RTT_FACTOR * self.round_trip)
+            self.heartbeat_timeout = heartbeat_timeout or max(1.0, 4 * self.retransmit_timeout)
+            self.params = self._check_book(device_params, params, board)
             self._seq = status["expected_seq"]
         except BaseException:
             self.port.close()
@@ -212,21 +265,47 @@ class SerialEngine:
 
     @classmethod
     def from_spec(cls, option, params=None):
-        """From what follows ``serial:`` on the command line: ``URL[,baud=N][,timeout=SECONDS]``."""
+        """From what follows ``serial:`` on the command line:
+        ``URL[,baud=N][,retransmit=SECONDS][,timeout=SECONDS][,board=NAME]``."""
         url, *options = option.split(",")
         if not url:
-            raise ValueError("serial engine needs a port: serial:/dev/ttyUSB1, "
-                             "serial:socket://HOST:PORT, …")
+            raise EngineSpecError("serial engine needs a port: serial:/dev/ttyUSB1, "
+                                  "serial:/dev/pts/N (make board-pty), serial:socket://HOST:PORT")
         kwargs = {}
-        for option in options:
-            key, _, value = option.partition("=")
-            if key == "baud":
-                kwargs["baudrate"] = int(value)
-            elif key == "timeout":
-                kwargs["heartbeat_timeout"] = float(value)
-            else:
-                raise ValueError(f"unknown serial option {key!r} (baud=, timeout=)")
+        for item in options:
+            key, _, value = item.partition("=")
+            if key not in _SPEC_OPTIONS:
+                raise EngineSpecError(f"unknown serial option {key!r} "
+                                      f"({', '.join(k + '=' for k in _SPEC_OPTIONS)})")
+            name, parse = _SPEC_OPTIONS[key]
+            try:
+                kwargs[name] = parse(value)
+            except ValueError as error:
+                raise EngineSpecError(f"serial option {key}={value!r}: {error}") from None
         return cls(url, params=params, **kwargs)
+
+    @staticmethod
+    def _open(url, baudrate):
+        try:
+            return serial.serial_for_url(url, baudrate=baudrate, timeout=0.02)
+        except (serial.SerialException, ValueError) as error:
+            raise LinkError(f"{url}: cannot open the port ({error}): is the board plugged in, "
+                            f"or make board-pty running and this the path it printed?") from None
+
+    def _check_book(self, device_params, params, board):
+        if device_params is None:
+            raise LinkError(f"{self.url}: the device did not report its book (engine "
+                            f"parameters): not a tickwire board, or gateware older than the host")
+        wanted = [(params, "one asked for")]
+        if board is not None:
+            wanted.append((board_book(board), f"{board} build's"))
+        for expected, whose in wanted:
+            if expected is not None and expected != device_params:
+                raise BookMismatch(
+                    f"{self.url}: the board's book is {describe_book(device_params)}, not the "
+                    f"{whose} ({describe_book(expected)}): leave out the capacity options to "
+                    f"take the board's, or load the board built with that book")
+        return device_params
 
     # -- frames ------------------------------------------------------------------------------
 
@@ -238,13 +317,27 @@ class SerialEngine:
     def _grant(self, count):
         self._send(FrameType.CREDIT, count.to_bytes(2, "little"))
 
+    def _ask_status(self, ftype):
+        """Send HELLO (restoring the device's allowance) or QUERY; returns the request's id."""
+        if ftype == FrameType.HELLO:
+            self._unacked = 0
+            self._send(ftype, self.window.to_bytes(2, "little"))
+        else:
+            self._send(ftype)
+        self._requests += 1
+        self._asked.append((self._requests, self._copies))
+        return self._requests
+
+    def _send_command(self, frame):
+        self._send(FrameType.COMMAND, frame)
+        self._copies += 1
+
     def _frames(self):
         """Frames read now (waits up to the port's timeout): a list of (type, payload)."""
         data = self.port.read(max(1, self.port.in_waiting))
         if not data:
             return []
-        now = time.monotonic()
-        self._last_rx = now
+        self._last_rx = time.monotonic()
         self.counters["bytes_in"] += len(data)
         self._unacked += len(data)
         if self._unacked >= self.window // 2:
@@ -256,7 +349,8 @@ class SerialEngine:
                 ftype, payload = decode_frame(raw)
             except ValueError as error:
                 raise LinkCorrupted(f"{self.url}: a frame from the device is corrupt ({error}); "
-                                    f"its content (events or a feed packet) is lost") from None
+                                    f"its content (events or a feed packet) is lost: check the "
+                                    f"cable and the baud rate (baud=)") from None
             if ftype not in _DEVICE_FRAMES:
                 raise LinkError(f"{self.url}: frame type {ftype:#04x} is not one a tickwire "
                                 f"board sends (a loopback, or another device?)")
@@ -270,7 +364,8 @@ class SerialEngine:
         elif ftype == FrameType.HEARTBEAT:
             self.counters["heartbeats"] += 1
         elif ftype == FrameType.STATUS:
-            self._status = decode_status(payload)
+            request, copies = self._asked.pop(0) if self._asked else (None, None)
+            self._status = (*decode_status(payload), request, copies)
             return False
         else:
             return False
@@ -278,24 +373,24 @@ class SerialEngine:
 
     def _check_alive(self):
         if time.monotonic() - self._last_rx > self.heartbeat_timeout:
-            raise LinkDown(f"{self.url}: nothing from the device for {self.heartbeat_timeout} s "
-                           f"(no heartbeat): the link or the board is down")
+            raise LinkDown(f"{self.url}: nothing from the device for {self.heartbeat_timeout:g} s "
+                           f"(no heartbeat): is the board powered and loaded, or make board-pty "
+                           f"running and not stopped? (a slow simulation: raise timeout=)")
 
     def _hello(self):
-        """Reset the device's allowance and read its status."""
+        """Reset the device's allowance and read its status: ``(counters, params)``."""
         self._status = None
         self._last_rx = time.monotonic()
-        self._unacked = 0
-        self._send(FrameType.HELLO, self.window.to_bytes(2, "little"))
+        self._ask_status(FrameType.HELLO)
         asked = time.monotonic()
         while True:
             for ftype, payload in self._frames():
                 self._handle_common(ftype, payload)
                 if self._status is not None:
-                    return self._status
+                    return self._status[:2]
             self._check_alive()
             if time.monotonic() - asked > self.retransmit_timeout:
-                self._send(FrameType.HELLO, self.window.to_bytes(2, "little"))
+                self._ask_status(FrameType.HELLO)
                 asked = time.monotonic()
 
     # -- engine interface --------------------------------------------------------------------
@@ -306,69 +401,73 @@ class SerialEngine:
         frame = bytes([seq]) + command.to_bytes()
         # Silence while the host was not listening does not count.
         self._last_rx = time.monotonic()
-        self._send(FrameType.COMMAND, frame)
-        sent_at = time.monotonic()
+        self._send_command(frame)
+        asked = time.monotonic()
         retries = 0
         taken = False
         events = []
         while True:
-            frames = self._frames()
-            if frames:
-                sent_at = time.monotonic()
-            for ftype, payload in frames:
+            for ftype, payload in self._frames():
                 if self._handle_common(ftype, payload):
                     continue
                 if ftype == FrameType.EVENT:
-                    if len(payload) != EVENT_BYTES:
-                        raise LinkError(f"event frame of {len(payload)} bytes")
-                    event = Event.from_bytes(payload)
-                    if event.seq != command.seq:
-                        raise LinkError(f"event for command {event.seq} while waiting for "
-                                        f"{command.seq}")
-                    events.append(event)
+                    events.append(self._event(payload, command))
                     taken = True
-                    if event.last:
+                    if events[-1].last:
                         self._seq = (seq + 1) & 0xFF
                         return events
-                elif ftype == FrameType.NAK or ftype == FrameType.STATUS:
-                    if ftype == FrameType.NAK:
-                        self.counters["naks"] += 1
-                        expected = payload[0]
-                    else:
-                        expected = self._status[0]["expected_seq"]
-                    if expected == (seq + 1) & 0xFF:
-                        taken = True
-                    elif expected == seq and not taken:
-                        retries += 1
-                        if retries > self.max_retries:
-                            raise LinkError(f"{self.url}: command {command.seq} refused "
-                                            f"{retries} times; last NAK reason "
-                                            f"{chr(payload[1]) if ftype == FrameType.NAK else '-'}")
-                        self.counters["retransmits"] += 1
-                        self._send(FrameType.COMMAND, frame)
-                    elif expected != seq:
-                        raise LinkError(f"{self.url}: link sequence out of step: device expects "
-                                        f"{expected}, host sent {seq}")
+                    continue
+                if ftype == FrameType.NAK:
+                    self.counters["naks"] += 1
+                    expected, why = payload[0], _NAK_TEXT.get(payload[1], chr(payload[1]))
+                else:
+                    fields, _, _, copies = self._status
+                    if copies != self._copies:
+                        continue        # asked before the command's latest copy went out
+                    expected, why = fields["expected_seq"], "the device's status: not received"
+                if expected == (seq + 1) & 0xFF:
+                    taken = True
+                elif expected == seq and not taken:
+                    retries += 1
+                    if retries > self.max_retries:
+                        raise LinkError(f"{self.url}: command {command.seq} refused {retries} "
+                                        f"times (last: {why}): check the cable and the baud "
+                                        f"rate (baud=), and that nothing else uses the port")
+                    self.counters["retransmits"] += 1
+                    self._send_command(frame)
+                    asked = time.monotonic()
+                elif expected != seq:
+                    raise LinkError(f"{self.url}: link sequence out of step: device expects "
+                                    f"{expected}, host sent {seq} (another host on the port?)")
             self._check_alive()
-            if not frames and time.monotonic() - sent_at > self.retransmit_timeout:
+            if time.monotonic() - max(asked, self._last_rx) > self.retransmit_timeout:
                 # Silence: maybe a lost credit; restore the allowance and ask where we are.
-                self._unacked = 0
-                self._send(FrameType.HELLO, self.window.to_bytes(2, "little"))
-                sent_at = time.monotonic()
+                self._ask_status(FrameType.HELLO)
+                asked = time.monotonic()
+
+    def _event(self, payload, command):
+        if len(payload) != EVENT_BYTES:
+            raise LinkError(f"{self.url}: event frame of {len(payload)} bytes, not "
+                            f"{EVENT_BYTES}: gateware and host disagree on the event record")
+        event = Event.from_bytes(payload)
+        if event.seq != command.seq:
+            raise LinkError(f"{self.url}: event for command {event.seq} while waiting for "
+                            f"{command.seq}")
+        return event
 
     def device_status(self):
         """The device's counters (``crc_errors``, ``framing_errors``, ``overflows``, …)."""
-        self._status = None
-        self._send(FrameType.QUERY)
+        request = self._ask_status(FrameType.QUERY)
         asked = self._last_rx = time.monotonic()
-        while self._status is None:
+        while self._status is None or self._status[2] is None or self._status[2] < request:
             for ftype, payload in self._frames():
                 if not self._handle_common(ftype, payload) and ftype not in (
                         FrameType.STATUS, FrameType.NAK):
-                    raise LinkError(f"unexpected frame {chr(ftype)!r} between commands")
+                    raise LinkError(f"{self.url}: unexpected frame {chr(ftype)!r} between "
+                                    f"commands")
             self._check_alive()
-            if self._status is None and time.monotonic() - asked > self.retransmit_timeout:
-                self._send(FrameType.QUERY)
+            if time.monotonic() - max(asked, self._last_rx) > self.retransmit_timeout:
+                request = self._ask_status(FrameType.QUERY)
                 asked = time.monotonic()
         return self._status[0]
 
@@ -380,7 +479,8 @@ class SerialEngine:
         while self.counters["heartbeats"] == seen:
             for ftype, payload in self._frames():
                 if not self._handle_common(ftype, payload) and ftype != FrameType.STATUS:
-                    raise LinkError(f"unexpected frame {chr(ftype)!r} between commands")
+                    raise LinkError(f"{self.url}: unexpected frame {chr(ftype)!r} between "
+                                    f"commands")
             self._check_alive()
 
     def take_mold_packets(self):
@@ -388,6 +488,12 @@ class SerialEngine:
         have those of the last command)."""
         packets, self.mold_packets = self.mold_packets, []
         return packets
+
+    def feed_packets(self):
+        """Every MoldUDP64 packet the board's feed sent since the last call, once it has sent
+        all it had (the engine interface of a device that runs the feed too)."""
+        self.drain()
+        return self.take_mold_packets()
 
     def heartbeat(self):
         """Tell the device the host is alive (its link LED) and read what is waiting."""
@@ -404,3 +510,23 @@ class SerialEngine:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _positive(kind):
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise ValueError("not a positive number")
+        return value
+    return parse
+
+
+def _board(name):
+    board_book(name)
+    return name
+
+
+#: ``serial:`` spec options → (keyword, parser raising ValueError).
+_SPEC_OPTIONS = {"baud": ("baudrate", _positive(int)),
+                 "retransmit": ("retransmit_timeout", _positive(float)),
+                 "timeout": ("heartbeat_timeout", _positive(float)), "board": ("board", _board)}

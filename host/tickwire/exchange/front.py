@@ -6,10 +6,20 @@ tokens (unique per firm for the whole session), the ITCH order reference numbers
 sequence numbers, and the map from tokens to engine slots, kept up to date from the events.
 Requests it can refuse without the engine (duplicate or unknown tokens, unknown symbols, prices
 off the tick) are refused here and never reach the engine, so they never touch the feed.
+
+Journal port
+------------
+Each method takes the typed ``request`` (:mod:`tickwire.core.requests`) it serves. If the
+Exchange has a ``journal`` (the sequencer's :class:`~tickwire.sequencer.journal.port.JournalPort`),
+every command goes to ``journal.record(request, command)`` before the engine sees it: the port
+appends the pair to the write-ahead log (or, in recovery, checks the command against the logged
+one). An engine that raises is reported as :class:`EngineFailure` (the command was journaled).
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
+from tickwire.core.reasons import Reason, engine_reason
+from tickwire.core.reports import Report
 from tickwire.protocol.link import (
     Action,
     Command,
@@ -21,7 +31,7 @@ from tickwire.protocol.link import (
     pack_name,
 )
 
-__all__ = ["Exchange", "Report", "SymbolInfo", "LiveOrder", "SymbolDefaults"]
+__all__ = ["Exchange", "EngineFailure", "SymbolInfo", "LiveOrder", "SymbolDefaults"]
 
 _E = EventKind
 # Enum members by value: amaranth's enum call is slow on the order path (a dict lookup finds
@@ -40,12 +50,17 @@ class SymbolDefaults:
         Tick size in 1/10000 $ (100 = $0.01).
     lot : int
         Round lot in shares.
-    breaker_pct : float
-        Circuit breaker: a trade more than this % from the reference halts the symbol (0 = off).
+    breaker_bp : int
+        Circuit breaker: a trade more than this many basis points from the reference halts the
+        symbol (0 = off).
     """
     tick: int = 100
     lot: int = 100
-    breaker_pct: float = 5.0
+    breaker_bp: int = 500
+
+
+class EngineFailure(RuntimeError):
+    """The engine raised on a command (the link is down); the command was journaled."""
 
 
 @dataclass
@@ -72,30 +87,6 @@ class LiveOrder:
     slot: int | None = None
 
 
-@dataclass(slots=True)
-class Report:
-    """A private execution report (what OUCH carries back to the firm), or a host-side event."""
-    type: str           # accepted, executed, canceled, rejected, replaced, cancel_rejected
-    firm: str
-    token: str
-    timestamp: int
-    seq: int | None = None
-    symbol: str | None = None
-    side: str | None = None
-    qty: int | None = None
-    price: int | None = None            # 1/10000 $
-    leaves: int | None = None
-    match: int | None = None
-    liquidity: str | None = None        # executed: A added, R removed
-    reason: str | None = None
-    order_id: int | None = None
-    new_token: str | None = None
-    extra: dict = field(default_factory=dict)
-
-    def to_json(self):
-        return {k: v for k, v in asdict(self).items() if v is not None and v != {}}
-
-
 class Exchange:
     """Host front of one engine.
 
@@ -106,10 +97,13 @@ class Exchange:
     defaults : SymbolDefaults
     listeners : list of callables
         Each is called with every command's list of events (the feed publisher is one).
+    journal : object, optional
+        ``record(request, command)``, called with every command before the engine sees it.
     """
 
-    def __init__(self, engine, defaults=SymbolDefaults(), listeners=()):
+    def __init__(self, engine, defaults=SymbolDefaults(), listeners=(), journal=None):
         self.engine = engine
+        self.journal = journal
         self.defaults = defaults
         self.listeners = list(listeners)
         self.symbols = {}           # name -> SymbolInfo
@@ -126,42 +120,44 @@ class Exchange:
 
     # -- requests ------------------------------------------------------------------------
 
-    def declare(self, name, reference, timestamp, tick=None, lot=None, breaker_pct=None):
-        """Declare a symbol; ``reference`` is a price in 1/10000 $."""
+    def declare(self, name, reference, timestamp, tick=None, lot=None, breaker_bp=None,
+                request=None):
+        """Declare a symbol; ``reference`` is a price in 1/10000 $, ``breaker_bp`` in basis
+        points of it."""
         tick = tick or self.defaults.tick
         lot = lot or self.defaults.lot
-        pct = self.defaults.breaker_pct if breaker_pct is None else breaker_pct
+        bp = self.defaults.breaker_bp if breaker_bp is None else breaker_bp
         if name in self.symbols:
-            return [self._host_reject("", "", timestamp, "symbol already declared", name)]
+            return [self._host_reject("", "", timestamp, Reason.ALREADY_DECLARED, name)]
         if reference % tick:
-            return [self._host_reject("", "", timestamp, "reference price off the tick", name)]
+            return [self._host_reject("", "", timestamp, Reason.REFERENCE_OFF_TICK, name)]
         locate = len(self.symbols) + 1
         ref_ticks = reference // tick
-        info = SymbolInfo(locate, name, tick, lot, ref_ticks, int(ref_ticks * pct / 100))
+        info = SymbolInfo(locate, name, tick, lot, ref_ticks, ref_ticks * bp // 10000)
         cmd = Command(action=Action.DECLARE, symbol=locate, price=ref_ticks, qty=lot, tick=tick,
                       name=pack_name(name), breaker=info.breaker)
-        reports = self._send(cmd, timestamp)
+        reports = self._send(cmd, timestamp, request)
         if self.by_locate.get(locate) is None and self._declared:
             self.symbols[name] = self.by_locate[locate] = info
         return reports
 
     def new_order(self, firm, token, symbol, side, qty, price, timestamp, tif=Tif.DAY,
-                  min_qty=0, stp=Stp.CANCEL_NEWEST):
+                  min_qty=0, stp=Stp.CANCEL_NEWEST, request=None):
         """Enter an order; ``price`` in 1/10000 $, ``None`` for a market order."""
         if (firm, token) in self.tokens:
-            return [self._host_reject(firm, token, timestamp, "duplicate token", symbol)]
+            return [self._host_reject(firm, token, timestamp, Reason.DUPLICATE_TOKEN, symbol)]
         info = self.symbols.get(symbol)
         if info is None:
             if price is None:
-                return [self._host_reject(firm, token, timestamp, "unknown symbol", symbol)]
+                return [self._host_reject(firm, token, timestamp, Reason.UNLISTED_SYMBOL, symbol)]
             if price % self.defaults.tick:
-                return [self._host_reject(firm, token, timestamp, "price off the tick", symbol)]
-            self.declare(symbol, price, timestamp)
+                return [self._host_reject(firm, token, timestamp, Reason.PRICE_OFF_TICK, symbol)]
+            self.declare(symbol, price, timestamp, request=request)
             info = self.symbols.get(symbol)
             if info is None:
-                return [self._host_reject(firm, token, timestamp, "unknown symbol", symbol)]
+                return [self._host_reject(firm, token, timestamp, Reason.UNLISTED_SYMBOL, symbol)]
         if price is not None and price % info.tick:
-            return [self._host_reject(firm, token, timestamp, "price off the tick", symbol)]
+            return [self._host_reject(firm, token, timestamp, Reason.PRICE_OFF_TICK, symbol)]
         self.tokens.add((firm, token))
         order_id = self._order_id()
         ticks = 0 if price is None else price // info.tick
@@ -172,64 +168,55 @@ class Exchange:
         cmd = Command(action=Action.NEW, symbol=info.locate, side=side, tif=tif,
                       market=int(price is None), stp=stp, firm=self._firm(firm), price=ticks,
                       qty=qty, min_qty=min_qty, order_id=order_id)
-        return self._send(cmd, timestamp)
+        return self._send(cmd, timestamp, request)
 
-    def cancel(self, firm, token, timestamp, qty=0):
+    def cancel(self, firm, token, timestamp, qty=0, request=None):
         """Cancel an order down to ``qty`` shares (0: all of it)."""
         order = self.orders.get((firm, token))
         if order is None or order.slot is None:
-            return [self._host_reject(firm, token, timestamp, "unknown token", None,
+            return [self._host_reject(firm, token, timestamp, Reason.UNKNOWN_TOKEN, None,
                                       kind="cancel_rejected")]
         cmd = Command(action=Action.CANCEL, symbol=self.symbols[order.symbol].locate,
                       order_id=order.order_id, slot=order.slot, qty=qty)
-        return self._send(cmd, timestamp)
+        return self._send(cmd, timestamp, request)
 
-    def replace(self, firm, token, new_token, qty, price, timestamp):
+    def replace(self, firm, token, new_token, qty, price, timestamp, request=None):
         """Replace an order by ``new_token`` with ``qty`` shares at ``price`` (1/10000 $)."""
         order = self.orders.get((firm, token))
         if order is None or order.slot is None:
-            return [self._host_reject(firm, token, timestamp, "unknown token", None,
+            return [self._host_reject(firm, token, timestamp, Reason.UNKNOWN_TOKEN, None,
                                       kind="cancel_rejected")]
         if (firm, new_token) in self.tokens:
-            return [self._host_reject(firm, new_token, timestamp, "duplicate token",
+            return [self._host_reject(firm, new_token, timestamp, Reason.DUPLICATE_TOKEN,
                                       order.symbol)]
         info = self.symbols[order.symbol]
         if price is None or price % info.tick:
-            return [self._host_reject(firm, new_token, timestamp, "price off the tick",
+            return [self._host_reject(firm, new_token, timestamp, Reason.PRICE_OFF_TICK,
                                       order.symbol)]
         self.tokens.add((firm, new_token))
         new_id = self._order_id()
         self._pending_replace = (firm, new_token)
         cmd = Command(action=Action.REPLACE, symbol=info.locate, order_id=order.order_id,
                       new_order_id=new_id, slot=order.slot, qty=qty, price=price // info.tick)
-        return self._send(cmd, timestamp)
+        return self._send(cmd, timestamp, request)
 
-    def halt(self, symbol, timestamp):
-        return self._trading(Action.HALT, symbol, timestamp)
+    def halt(self, symbol, timestamp, request=None):
+        return self._trading(Action.HALT, symbol, timestamp, request)
 
-    def resume(self, symbol, timestamp):
-        return self._trading(Action.RESUME, symbol, timestamp)
+    def resume(self, symbol, timestamp, request=None):
+        return self._trading(Action.RESUME, symbol, timestamp, request)
 
-    def system(self, code, timestamp):
+    def system(self, code, timestamp, request=None):
         """Send an ITCH system event (``"O"``, ``"S"``, ``"Q"``, ``"M"``, ``"E"``, ``"C"``)."""
-        return self._send(Command(action=Action.SYSTEM, code=ord(code)), timestamp)
-
-    # -- views ----------------------------------------------------------------------------
-
-    def top_of_book(self, book):
-        """{symbol: (best bid, best ask)} in 1/10000 $ from a feed book (see book.py)."""
-        out = {}
-        for name, info in self.symbols.items():
-            out[name] = book.top(info.locate)
-        return out
+        return self._send(Command(action=Action.SYSTEM, code=ord(code)), timestamp, request)
 
     # -- internals -----------------------------------------------------------------------
 
-    def _trading(self, action, symbol, timestamp):
+    def _trading(self, action, symbol, timestamp, request):
         info = self.symbols.get(symbol)
         if info is None:
-            return [self._host_reject("", "", timestamp, "unknown symbol", symbol)]
-        return self._send(Command(action=action, symbol=info.locate), timestamp)
+            return [self._host_reject("", "", timestamp, Reason.UNLISTED_SYMBOL, symbol)]
+        return self._send(Command(action=action, symbol=info.locate), timestamp, request)
 
     def _firm(self, firm):
         group = self.firms.get(firm)
@@ -242,18 +229,22 @@ class Exchange:
         self.next_order_id += 1
         return order_id
 
-    def _host_reject(self, firm, token, timestamp, text, symbol, kind="rejected"):
-        return Report(kind, firm, token, timestamp, symbol=symbol, reason="host", extra={
-            "text": text})
+    def _host_reject(self, firm, token, timestamp, reason, symbol, kind="rejected"):
+        return Report(kind, firm, token, timestamp, symbol=symbol, reason=reason)
 
-    def _send(self, cmd, timestamp):
+    def _send(self, cmd, timestamp, request):
         if cmd.action != Action.REPLACE:
             self._pending_replace = None
         self.seq += 1
         cmd.seq = self.seq
         cmd.timestamp = self.timestamp = timestamp
         self._declared = False
-        events = self.engine.process(cmd)
+        if self.journal is not None:
+            self.journal.record(request, cmd)
+        try:
+            events = self.engine.process(cmd)
+        except Exception as exc:
+            raise EngineFailure(f"engine failed on command {cmd.seq}: {exc!r}") from exc
         for listener in self.listeners:
             listener(events)
         reports = []
@@ -283,7 +274,7 @@ class Exchange:
             order = self.by_id[ev.order_id]
             order.qty = ev.remaining
             reports.append(self._report("canceled", order, ev, qty=ev.qty, leaves=ev.remaining,
-                                        reason=chr(ev.reason)))
+                                        reason=engine_reason(ev.reason)))
             if not order.qty:
                 self._close(order)
         elif kind == _E.REPLACE:
@@ -293,7 +284,8 @@ class Exchange:
         elif kind == _E.CANCEL_REJECT:
             order = self.by_id.get(ev.order_id)
             if order is not None:
-                reports.append(self._report("cancel_rejected", order, ev, reason=chr(ev.reason)))
+                reports.append(self._report("cancel_rejected", order, ev,
+                                            reason=engine_reason(ev.reason)))
         elif kind == _E.DIRECTORY:
             self._declared = True
         elif kind == _E.TRADING:
@@ -315,25 +307,25 @@ class Exchange:
         self.orders[firm, new_token] = self.by_id[order.order_id] = order
         reports.append(self._report("replaced", order, ev, qty=ev.qty, leaves=ev.qty,
                                     price=ev.price * self._tick(order), new_token=new_token,
-                                    extra={"previous_token": old_token}))
+                                    previous_token=old_token))
 
     def _rejected(self, ev, reports):
         order = self.by_id.pop(ev.order_id, None)
         if order is not None:
             # A new order the engine refused.
             del self.orders[order.firm, order.token]
-            reports.append(self._report("rejected", order, ev, reason=chr(ev.reason)))
+            reports.append(self._report("rejected", order, ev, reason=engine_reason(ev.reason)))
             return
         existing = self.by_id.get(ev.other_id) if self._pending_replace else None
         if existing is not None:
             # A replace the engine refused: the original order stands.
             firm, new_token = self._pending_replace
             reports.append(Report("rejected", firm, new_token, ev.timestamp, seq=ev.seq,
-                                  symbol=existing.symbol, reason=chr(ev.reason)))
+                                  symbol=existing.symbol, reason=engine_reason(ev.reason)))
             return
         info = self.by_locate.get(ev.symbol)
         reports.append(Report("rejected", "", "", ev.timestamp, seq=ev.seq,
-                              symbol=info.name if info else None, reason=chr(ev.reason)))
+                              symbol=info.name if info else None, reason=engine_reason(ev.reason)))
 
     def _close(self, order):
         self.orders.pop((order.firm, order.token), None)

@@ -9,8 +9,8 @@ import json
 import sys
 import time
 
+from tickwire.core.money import format_price
 from tickwire.marketdata.subscriber import PacketLoss, Subscriber
-from tickwire.marketdata.websocket import format_price
 from tickwire.protocol import itch, moldudp64, pcap
 from tickwire.protocol.feed import FeedAddress
 
@@ -182,10 +182,14 @@ async def _dump_live(args, write):
 
 def feed_dump(args):
     """``tickwire feed dump``: decoded feed messages as JSON lines, live or from a pcap."""
-    out = sys.stdout if args.output == "-" else open(args.output, "w")
+    # Live, a line is written as soon as its message is applied (for tail -f, jq, ...).
+    out = sys.stdout if args.output == "-" else \
+        open(args.output, "w", buffering=-1 if args.pcap else 1)
     try:
         def write(sequence, raw):
             out.write(json.dumps(message_json(sequence, raw)) + "\n")
+            if not args.pcap and out is sys.stdout:
+                out.flush()
 
         if args.pcap:
             n = 0

@@ -8,6 +8,7 @@ round lot, from its ``R`` message) stay in the L3 book but are left out of L1 an
 from collections import defaultdict
 from dataclasses import dataclass
 
+from tickwire.core.money import format_price
 from tickwire.protocol import itch
 
 __all__ = ["FeedBook", "BookOrder"]
@@ -102,6 +103,23 @@ class FeedBook:
         ask = self.levels(locate, "S", 1)
         return {"bid": bid[0][:2] if bid else None, "ask": ask[0][:2] if ask else None,
                 "last": self.last_trade.get(locate)}
+
+    def top_of_book(self, symbols):
+        """The close's summary per symbol: ``{name: {"bid": {"price", "shares"} or None, "ask",
+        "last": price or None, "volume", "halted"}}``, prices as decimal strings in dollars.
+
+        ``symbols`` maps names to objects with ``locate`` and ``halted`` (the exchange's
+        symbol table)."""
+        out = {}
+        for name, info in symbols.items():
+            top = self.top(info.locate)
+            out[name] = {side: None if top[side] is None else
+                         {"price": format_price(top[side][0]), "shares": top[side][1]}
+                         for side in ("bid", "ask")}
+            out[name]["last"] = None if top["last"] is None else format_price(top["last"][0])
+            out[name]["volume"] = self.volume[info.locate]
+            out[name]["halted"] = info.halted
+        return out
 
     def state(self):
         """What two copies of the book must agree on: every order (reference → locate, side,

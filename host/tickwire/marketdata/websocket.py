@@ -23,17 +23,13 @@ import asyncio
 import json
 import logging
 
+from tickwire.core.money import format_price
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-__all__ = ["BookWebSocketServer", "format_price", "render"]
+__all__ = ["BookWebSocketServer", "render"]
 
 log = logging.getLogger(__name__)
-
-
-def format_price(price):
-    """ITCH Price(4) integer to a decimal string: ``1892500`` → ``"189.2500"``."""
-    return f"{price // 10000}.{price % 10000:04d}"
 
 
 def _pair(value):
@@ -110,6 +106,9 @@ class BookWebSocketServer:
 
     @property
     def address(self):
+        """``(host, port)`` the server listens on (None when it does not)."""
+        if self._server is None:
+            return None
         return next(iter(self._server.sockets)).getsockname()[:2]
 
     async def start(self):

@@ -32,17 +32,15 @@ a malformed row stops the replay with its line number and nothing is written.
 
 import csv
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
+from tickwire.core.money import format_bp_as_pct, format_price, parse_pct_as_bp, parse_price
 from tickwire.protocol.link import Side, Stp, Tif
 
-__all__ = ["Row", "CommandFileError", "COLUMNS", "read_commands", "write_commands",
-           "parse_time", "format_price", "parse_price", "apply_row", "OPEN_TIME"]
+__all__ = ["Row", "CommandFileError", "COLUMNS", "read_command_file", "write_command_file",
+           "parse_time", "apply_row", "OPEN_TIME"]
 
 OPEN_TIME = 9 * 3600 * 10**9 + 30 * 60 * 10**9
 DEFAULT_STEP = 1000
-PRICE_MAX = 200_000_0000
-
 COLUMNS = ("action", "time", "firm", "token", "symbol", "side", "qty", "price", "tif",
            "min_qty", "stp", "new_token", "new_qty", "new_price", "tick", "lot", "breaker_pct",
            "code")
@@ -75,25 +73,8 @@ class Row:
     new_qty: int = 0
     new_price: int | None = None
     tick: int | None = None
-    breaker_pct: float | None = None
+    breaker_bp: int | None = None         # the breaker_pct column, in basis points
     code: str = ""
-
-
-def parse_price(text):
-    """'100.25' → 1002500 (1/10000 $)."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"price {text!r} is not a decimal number") from None
-    scaled = value * 10000
-    if scaled != scaled.to_integral_value() or not 0 < scaled <= PRICE_MAX:
-        raise ValueError(f"price {text!r} must be positive, at most 200000 and have at most "
-                         "4 decimals")
-    return int(scaled)
-
-
-def format_price(p4):
-    return f"{p4 // 10000}.{p4 % 10000:04d}"
 
 
 def parse_time(text):
@@ -160,13 +141,14 @@ def _parse(rec, line, previous_time):
     row.price = parse_price(rec["price"]) if rec["price"] else None
     row.new_price = parse_price(rec["new_price"]) if rec["new_price"] else None
     row.tick = parse_price(rec["tick"]) if rec["tick"] else None
-    row.breaker_pct = float(rec["breaker_pct"]) if rec["breaker_pct"] else None
+    row.breaker_bp = (parse_pct_as_bp(rec["breaker_pct"], "breaker_pct")
+                      if rec["breaker_pct"] else None)
     if action == "system" and (len(row.code) != 1 or row.code not in "OSQMEC"):
         raise ValueError(f"code {row.code!r} is not one of O S Q M E C")
     return row
 
 
-def read_commands(path):
+def read_command_file(path):
     """Parse and check a whole command file; raise CommandFileError naming the bad line."""
     rows = []
     with open(path, newline="") as f:
@@ -192,8 +174,8 @@ def read_commands(path):
     return rows
 
 
-def write_commands(path, rows):
-    """Write rows as a command file (the inverse of read_commands)."""
+def write_command_file(path, rows):
+    """Write rows as a command file (the inverse of read_command_file)."""
     tif = {v: k for k, v in _TIF.items()}
     stp = {v: k for k, v in _STP.items()}
     with open(path, "w", newline="") as f:
@@ -209,7 +191,7 @@ def write_commands(path, rows):
                 r.qty or "", price, tif[r.tif] if is_new else "",
                 r.min_qty or "", stp[r.stp] if is_new and r.stp else "", r.new_token,
                 r.new_qty or "", new_price, "" if r.tick is None else format_price(r.tick),
-                "", "" if r.breaker_pct is None else r.breaker_pct, r.code))
+                "", "" if r.breaker_bp is None else format_bp_as_pct(r.breaker_bp), r.code))
 
 
 def apply_row(exchange, row):
@@ -224,7 +206,7 @@ def apply_row(exchange, row):
         return exchange.replace(row.firm, row.token, row.new_token, row.new_qty, row.new_price, t)
     if a == "symbol":
         return exchange.declare(row.symbol, row.price, t, tick=row.tick, lot=row.qty or None,
-                                breaker_pct=row.breaker_pct)
+                                breaker_bp=row.breaker_bp)
     if a == "halt":
         return exchange.halt(row.symbol, t)
     if a == "resume":

@@ -4,76 +4,82 @@ import io
 
 from tickwire.engine.model import ModelEngine
 from tickwire.engine.registry import open_engine
-from tickwire.offline.commands import read_commands
+from tickwire.offline.commands import read_command_file
+from tickwire.offline.device_feed import DeviceFeedError, device_frames, feed_difference
 from tickwire.offline.session import TradingSession
 from tickwire.protocol import pcap
 from tickwire.protocol.link import Command
 from tickwire.util.files import atomic_output
 from tickwire.util.progress import progress
 
-__all__ = ["replay"]
+__all__ = ["FeedMismatch", "replay"]
 
 
 def replay(commands, engine="model", pcap_path=None, reports_path=None, params=None,
            show_progress=False):
     """Replay a command file. Returns the session summary.
 
-    ``engine`` is an engine name for :func:`~tickwire.engine.registry.open_engine` or an engine object.
-    A batch engine (``cocotb``) is played in three passes (see ``_batch_playback``). If it ran
-    the feed encoder too (its ``frames`` are set), the pcap holds the *gateware's* frames; the
-    host still encodes the feed from the events (for the book and the summary), and if the two
-    differ the replay raises ``RuntimeError`` once the outputs are written.
+    ``engine`` is an engine name for :func:`~tickwire.engine.registry.open_engine` or an engine
+    object. A batch engine (``cocotb``) is played in three passes (see ``_batch_playback``).
+    If the engine ran a feed encoder too (a batch engine's ``frames``, or a board's
+    ``feed_packets()``: :mod:`tickwire.offline.device_feed`), the pcap holds *its* feed; the
+    host still encodes the feed from the events (for the book and the summary), and if the
+    two differ the replay raises :class:`FeedMismatch`, naming the first differing packet,
+    once the outputs are written. An engine behind a link adds its ``counters`` to the
+    summary (``link``).
 
     The file is read and checked whole first (a malformed row raises
-    :class:`~tickwire.commands.CommandFileError` before anything is written); the outputs are
-    renamed into place only when the replay has finished.
+    :class:`~tickwire.offline.commands.CommandFileError` before anything is written); the
+    outputs are renamed into place only when the replay has finished, so a link that fails
+    half-way leaves none.
     """
-    rows = read_commands(commands) if isinstance(commands, str) else commands
-    if not isinstance(engine, str):
-        eng = engine                    # an engine object (``tickwire.engine``)
-    else:
-        eng = open_engine(engine, params)
-    frames = None
-    if getattr(eng, "batch", False):
-        batch = eng
-        eng = _batch_playback(batch, rows)
-        frames = getattr(batch, "frames", None)
-    difference = None
+    rows = read_command_file(commands) if isinstance(commands, str) else commands
+    source = open_engine(engine, params) if isinstance(engine, str) else engine
+    eng, frames = source, None
+    if getattr(source, "batch", False):
+        eng = _batch_playback(source, rows)
+        frames = getattr(source, "frames", None)
+    feed_packets = getattr(source, "feed_packets", None)
+    who = "board" if feed_packets is not None else "gateware"
+    difference = host_end = None
     try:
         with _maybe(pcap_path, "wb") as pcap_file, _maybe(reports_path, "w") as reports_file:
-            host_feed = io.BytesIO() if frames is not None else pcap_file
+            compare = frames is not None or feed_packets is not None
+            host_feed = io.BytesIO() if compare else pcap_file
             session = TradingSession(eng, host_feed, reports_file)
             for row in progress(rows, "replay", "cmd", enabled=show_progress):
                 session.play(row)
             session.close()
+            if feed_packets is not None:
+                try:
+                    frames, host_end = device_frames(feed_packets())
+                except DeviceFeedError as error:
+                    raise FeedMismatch(f"engine {source.name!r}: {error}") from None
             if frames is not None:
-                gateware_feed = io.BytesIO()
-                writer = pcap.PcapWriter(gateware_feed)
+                device_feed = io.BytesIO()
+                writer = pcap.PcapWriter(device_feed)
                 for timestamp, frame in frames:
                     writer.write(frame, timestamp)
                 if pcap_file is not None:
-                    pcap_file.write(gateware_feed.getvalue())
-                difference = _feed_difference(host_feed.getvalue(), gateware_feed.getvalue())
+                    pcap_file.write(device_feed.getvalue())
+                difference = feed_difference(pcap.parse_pcap(host_feed.getvalue(), "host feed"),
+                                             pcap.parse_pcap(device_feed.getvalue(), who), who)
     finally:
         eng.close()
     if difference:
-        raise RuntimeError(f"engine {batch.name!r}: the gateware's feed differs from the host's "
-                           f"encoding of the same events: {difference}"
-                           + (f" (the pcap {pcap_path} holds the gateware's)" if pcap_path else ""))
-    return session.summary()
+        raise FeedMismatch(f"engine {source.name!r}: the {who}'s feed differs from the host's "
+                           f"encoding of the same events at {difference}"
+                           + (f" (the pcap {pcap_path} holds the {who}'s)" if pcap_path else ""))
+    summary = session.summary()
+    if host_end is not None:
+        summary["feed"]["end_of_session"] = "host" if host_end else who
+    if hasattr(source, "counters"):
+        summary["link"] = dict(source.counters)
+    return summary
 
 
-def _feed_difference(host, gateware):
-    """``None`` if the two pcaps are equal, else where they first differ."""
-    if host == gateware:
-        return None
-    ours, theirs = pcap.parse_pcap(host, "host feed"), pcap.parse_pcap(gateware, "gateware feed")
-    for number, (a, b) in enumerate(zip(ours, theirs)):
-        if a != b:
-            what = "time" if a[1] == b[1] else "bytes"
-            return (f"frame {number} ({what}): host {a[0] / 1e9:.6f} {a[1].hex()}, "
-                    f"gateware {b[0] / 1e9:.6f} {b[1].hex()}")
-    return f"{len(ours)} frames from the host, {len(theirs)} from the gateware"
+class FeedMismatch(RuntimeError):
+    """The feed a device or the gateware produced is not the host's encoding of its events."""
 
 
 class _Recorder:

@@ -12,7 +12,7 @@ from collections import Counter
 
 from tickwire.exchange.front import Exchange, SymbolDefaults
 from tickwire.marketdata.recorder import FeedRecorder
-from tickwire.offline.commands import apply_row, format_price
+from tickwire.offline.commands import apply_row
 from tickwire.protocol.feed import DEFAULT_SESSION
 from tickwire.protocol.link import REASON_TEXT, EventKind
 
@@ -64,8 +64,7 @@ class TradingSession:
         reports = apply_row(self.exchange, row)
         for report in reports:
             if report.type in ("rejected", "cancel_rejected"):
-                text = report.extra.get("text") or _REASONS.get(report.reason, report.reason)
-                self.rejects[f"{report.type}: {text}"] += 1
+                self.rejects[f"{report.type}: {report.reason.text}"] += 1
             if self.reports_file is not None:
                 self.reports_file.write(json.dumps(report.to_json()) + "\n")
         return reports
@@ -101,19 +100,7 @@ class TradingSession:
     # -- results --------------------------------------------------------------------------
 
     def top_of_book(self):
-        out = {}
-        for name, info in self.exchange.symbols.items():
-            top = self.book.top(info.locate)
-            out[name] = {
-                "bid": None if top["bid"] is None else
-                {"price": format_price(top["bid"][0]), "shares": top["bid"][1]},
-                "ask": None if top["ask"] is None else
-                {"price": format_price(top["ask"][0]), "shares": top["ask"][1]},
-                "last": None if top["last"] is None else format_price(top["last"][0]),
-                "volume": self.book.volume[info.locate],
-                "halted": info.halted,
-            }
-        return out
+        return self.book.top_of_book(self.exchange.symbols)
 
     def summary(self):
         return {

@@ -9,27 +9,45 @@ operator's path. Each client keeps at most ``window`` requests unanswered. Laten
 by the clients from the send of a request to its first answer (Accepted, Replaced, Canceled,
 Rejected, Cancel Reject). The result is a report dict, written as ``run.json`` with a plot
 ``run.png`` (latency histogram, depth at the close) into ``out_dir``.
+
+The venue publishes its feed on loopback multicast (free ports), and a
+:class:`~tickwire.marketdata.audience.FeedAudience` watches it beside the firms: a subscriber
+with injected loss recovering through re-requests, a late joiner through a snapshot (half-way
+through the day), and WebSocket clients; the report's ``feed`` says what was published, lost
+and recovered, and whether every subscriber's book equals the venue's at the close.
 """
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import secrets
 import time
 
-from tickwire.accounts.config import make_config, parse_config
+from tickwire.accounts.config import make_config, parse_config, write_config
+from tickwire.clearing.calendar import trading_day
+from tickwire.clearing.day import clear_and_settle, describe
+from tickwire.clearing.opening import default_opening, opening_dict
+from tickwire.compliance.job import format_compliance, run_compliance
+from tickwire.core.money import format_price
+from tickwire.core.requests import Halt, Resume
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.gateways.ouch.client import OuchClient
-from tickwire.offline.commands import format_price
+from tickwire.marketdata.audience import FeedAudience
+from tickwire.marketdata.settings import FeedSettings
 from tickwire.offline.gen import generate
-from tickwire.ops.serve import Venue
-from tickwire.protocol.link import REASON_TEXT, Side, Tif
+from tickwire.ops.serve import Venue, add_trade_date_argument
+from tickwire.protocol.link import Side, Tif
 from tickwire.util.progress import progress as progress_bar
 
-__all__ = ["run_session", "run_main", "add_run_arguments", "latency_summary", "print_report"]
+__all__ = ["add_run_arguments", "latency_summary", "print_report", "run_main", "run_session"]
 
 _STP_NAMES = ("newest", "oldest", "both")
+
+#: The main job's feed: loopback multicast, every server on a free port.
+RUN_FEED = FeedSettings(group="239.255.90.1", port=0, rerequest_port=0, snapshot_port=0,
+                        ws_port=0, heartbeat=0.2)
 _ANSWERS = {b"A", b"U", b"C", b"J", b"I"}
 
 
@@ -112,7 +130,8 @@ def _send_row(firm, row):
 
 
 async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model",
-                      out_dir="build/run", progress=True, window=32, fsync="group", plot=True):
+                      out_dir="build/run", progress=True, window=32, fsync="group", plot=True,
+                      clearing=True, feed=True, trade_date=None):
     """Play a generated day through the gateway; return the report dict.
 
     Parameters
@@ -131,23 +150,40 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         Show a tqdm bar.
     window : int
         Unanswered requests allowed per client.
+    clearing : bool
+        After the close, clear the day's journal and settle it on T+1 into
+        ``out_dir/clearing`` (the firms' opening balances are in ``out_dir/venue.json``).
+    feed : bool
+        Publish the feed and run the :class:`FeedAudience` beside the firms.
+    trade_date : str, optional
+        The day's trade date (ISO), recorded in the journal at the open and cleared under;
+        default today (UTC), or the next session if today is none.
     """
     os.makedirs(out_dir, exist_ok=True)
     rows = generate(orders, seed=seed, symbols=symbols, firms=clients)
-    declared = {r.symbol: r.price / 10000 for r in rows if r.action == "symbol"}
+    declared = {r.symbol: format_price(r.price) for r in rows if r.action == "symbol"}
     passwords = {f"F{i:02d}": secrets.token_hex(4) for i in range(clients)}
-    cfg = parse_config(make_config(
+    venue_config = make_config(
         {f"c{i:02d}": {"firm": f"F{i:02d}", "password": passwords[f"F{i:02d}"],
                        "stp": _STP_NAMES[i % 3], "max_order_qty": 100_000,
-                       "collar_pct": 25.0} for i in range(clients)},
-        symbols=declared, n=2**12))
+                       "collar_pct": 25} for i in range(clients)},
+        symbols=declared, n=2**12)
+    venue_config["members"] = {firm: opening_dict(balance) for firm, balance in
+                               default_opening(sorted(passwords), sorted(declared)).items()}
+    config_path = os.path.join(out_dir, "venue.json")
+    write_config(config_path, venue_config)
+    cfg = parse_config(venue_config)
     wal_path = os.path.join(out_dir, "session.wal")
     for stale in (wal_path, os.path.join(out_dir, "decisions.jsonl")):
         if os.path.exists(stale):
             os.unlink(stale)
     venue = Venue(cfg, wal_path, engine, feed_pcap=os.path.join(out_dir, "feed.pcap"),
-                  decision_log=os.path.join(out_dir, "decisions.jsonl"), fsync=fsync)
+                  decision_log=os.path.join(out_dir, "decisions.jsonl"), fsync=fsync,
+                  feed=RUN_FEED if feed else False,
+                  trade_date=trade_date or trading_day(dt.datetime.now(dt.UTC).date()).isoformat())
     await venue.start()
+    audience = await FeedAudience(venue.marketdata, seed=seed).start(list(declared)) \
+        if feed else None
     firms = {}
     for i in range(clients):
         name = f"F{i:02d}"
@@ -157,9 +193,12 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     seq = venue.sequencer
     sent = 0
     started = time.perf_counter()
-    for row in progress_bar(rows, "run", "req", enabled=progress):
+    for i, row in enumerate(progress_bar(rows, "run", "req", enabled=progress)):
+        if audience is not None and i == len(rows) // 2:
+            await audience.join_late()
         if row.action in ("halt", "resume"):
-            seq.submit_nowait({"op": row.action, "symbol": row.symbol})
+            operator = Halt if row.action == "halt" else Resume
+            seq.submit_nowait(operator(ts=seq.now(), symbol=row.symbol))
         elif row.action in ("new", "cancel", "replace"):
             firm = firms[row.firm]
             token, send = _send_row(firm, row)
@@ -173,13 +212,23 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     elapsed = time.perf_counter() - started
     await seq.drain()
     book_at_close = _depth(venue)
-    top = _top(venue)
+    top = venue.book.top_of_book(venue.sequencer.exchange.symbols)
+    feed_report = None
+    if audience is not None:
+        feed_report = await audience.check(venue.book, {
+            name: info.locate for name, info in seq.exchange.symbols.items()})
     await venue.close_day()
     await seq.drain()
     await asyncio.sleep(0.05)
+    if audience is not None:
+        await audience.close()
     await venue.stop()
     for firm in firms.values():
         await firm.client.close()
+    post_trade = None
+    if clearing:
+        post_trade = clear_and_settle(wal_path, config_path, os.path.join(out_dir, "clearing"),
+                                      progress=progress)      # the journal's trade date
     latencies = [x for f in firms.values() for x in f.latencies]
     counts = seq.counts
     report = {
@@ -189,6 +238,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "clients": clients,
         "symbols": symbols,
         "seed": seed,
+        "trade_date": seq.trade_date,
         "elapsed_s": round(elapsed, 3),
         "requests_per_s": round(sent / elapsed, 1) if elapsed else None,
         "commands": seq.exchange.seq,
@@ -202,9 +252,13 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "risk_rejects": dict(sorted(venue.risk.rejects.items())),
         "latency": latency_summary(latencies),
         "top_of_book": top,
-        "positions": {f"c{i:02d}": venue.risk.exposure(f"c{i:02d}") for i in range(clients)},
+        "positions": {f"c{i:02d}": _exposure(venue.risk, f"c{i:02d}") for i in range(clients)},
         "feed_packets": venue.packets,
+        "clearing": post_trade,
     }
+    if feed_report is not None:
+        report["feed"] = feed_report
+    report["compliance"] = run_compliance(out_dir, wal_path, cfg)
     with open(os.path.join(out_dir, "run.json"), "w") as f:
         json.dump(report, f, indent=2)
     if plot:
@@ -212,16 +266,10 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     return report
 
 
-def _top(venue):
-    out = {}
-    for name, info in venue.sequencer.exchange.symbols.items():
-        top = venue.book.top(info.locate)
-        out[name] = {side: None if top[side] is None else
-                     {"price": format_price(top[side][0]), "shares": top[side][1]}
-                     for side in ("bid", "ask")}
-        out[name]["last"] = None if top["last"] is None else format_price(top["last"][0])
-        out[name]["halted"] = info.halted
-    return out
+def _exposure(risk, account):
+    """An account's exposure with its notionals in $ (exact decimal strings)."""
+    exp = risk.exposure(account)
+    return dict(exp, open=format_price(exp["open"]), executed=format_price(exp["executed"]))
 
 
 def _depth(venue, levels=10):
@@ -278,6 +326,11 @@ def add_run_arguments(parser):
     parser.add_argument("--fsync", choices=("record", "group", "none"), default="group",
                         help="WAL fsync policy (default: group commit)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-clearing", action="store_true",
+                        help="skip clearing and T+1 settlement after the close")
+    parser.add_argument("--no-feed", action="store_true",
+                        help="do not publish the feed nor run its subscribers")
+    add_trade_date_argument(parser)
     return parser
 
 
@@ -291,13 +344,18 @@ def print_report(r, echo=print):
     if lat:
         echo(f"latency send → ack: p50 {lat['p50_us']:,.0f} µs, p99 {lat['p99_us']:,.0f} µs, "
              f"p99.9 {lat['p99.9_us']:,.0f} µs, max {lat['max_us']:,.0f} µs")
-    words = {chr(reason): text for reason, text in REASON_TEXT.items()}
-    rejects = {**{words.get(k, k): v for k, v in r["rejects"].items()},
-               **{f"risk {k}": v for k, v in r["risk_rejects"].items()}}
+    rejects = {**r["rejects"], **{f"risk {k}": v for k, v in r["risk_rejects"].items()}}
     if rejects:
         echo("rejects: " + ", ".join(f"{k} {v:,}" for k, v in rejects.items()))
     echo(f"WAL: {r['wal']['records']:,} records, {r['wal']['fsyncs']:,} fsyncs; "
          f"feed: {r['feed_packets']:,} MoldUDP64 packets")
+    if "feed" in r:
+        print_feed_report(r["feed"], echo)
+    if r.get("clearing"):
+        for line in describe(r["clearing"]):
+            echo(line)
+    for line in format_compliance(r["compliance"]):
+        echo(line)
     echo("top of book at the close:")
     for name, top in r["top_of_book"].items():
         bid = f"{top['bid']['shares']:>6} @ {top['bid']['price']}" if top["bid"] else "--"
@@ -306,15 +364,32 @@ def print_report(r, echo=print):
              f"{'  HALTED' if top['halted'] else ''}")
 
 
+def print_feed_report(f, echo=print):
+    """The feed part of the run report."""
+    echo(f"feed published: {f['messages']:,} messages in {f['packets']:,} multicast packets "
+         f"(+{f['heartbeats']:,} heartbeats)")
+    echo(f"lossy subscriber: {f['lost_packets']:,} packets ({f['lost_messages']:,} messages) "
+         f"dropped on receipt, {f['recovered_messages']:,} messages recovered by "
+         f"{f['rerequests']:,} re-requests ({f['retransmitted_packets']:,} packets resent)")
+    for name, sub in f["subscribers"].items():
+        joined = f", joined at sequence {sub['joined_at']:,}" if "joined_at" in sub else ""
+        echo(f"  {name}: book {'equals' if sub['book_equal'] else 'DIFFERS FROM'} the "
+             f"venue's at the close{joined}")
+    echo(f"  {f['websocket_clients']} WebSocket clients: {f['websocket_updates']:,} updates, "
+         f"L2 {'equals' if f['websocket_equal'] else 'DIFFERS FROM'} the venue's at the close")
+
+
 def run_main(args):
     """``tickwire run`` entry: ``args`` from :func:`add_run_arguments`."""
     progress = not (args.no_progress or getattr(args, "quiet", False))
     report = asyncio.run(run_session(args.orders, args.clients, args.seed, args.symbols,
                                      args.engine, args.out, progress, args.window,
-                                     args.fsync))
+                                     args.fsync, clearing=not args.no_clearing,
+                                     feed=not args.no_feed, trade_date=args.trade_date))
     if not getattr(args, "quiet", False):
         print_report(report)
-        print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl")
+        print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl, "
+              "venue.json, clearing/, audit/")
     return 0
 
 

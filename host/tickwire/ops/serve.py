@@ -4,8 +4,9 @@
 feed publisher (MoldUDP64 to a pcap, rebuilt from the WAL on every start, so it is the same
 bytes however often the server restarts), the feed on the network (multicast, re-request,
 snapshot, WebSocket: :class:`~tickwire.marketdata.service.MarketDataService`), pre-trade risk
-with its decision log, sequencer, and the SoupBinTCP/OUCH gateway. A fresh WAL opens the day (system events ``O``, the config's
-symbols, ``S``, ``Q``); ``close_day`` ends it (``M``, ``E``, ``C``, End of Session to clients).
+with its decision log, sequencer, and the SoupBinTCP/OUCH gateway. A fresh WAL opens the day
+(system events ``O``, the config's symbols, ``S``, ``Q``); ``close_day`` ends it (``M``, ``E``,
+``C``, End of Session to clients).
 """
 
 import argparse
@@ -16,7 +17,7 @@ import os
 import signal
 import sys
 
-from tickwire.accounts.config import load_config
+from tickwire.accounts.config import load_config, parse_trade_date
 from tickwire.engine.registry import ENGINE_HELP, open_engine
 from tickwire.gateways.ouch.server import DEFAULT_CLIENT_TIMEOUT, DEFAULT_HEARTBEAT, GatewayServer
 from tickwire.marketdata.recorder import FeedRecorder
@@ -51,6 +52,8 @@ class Venue:
     feed : FeedSettings or False, optional
         The feed on the network; by default the config's ``[feed]`` table over
         :class:`FeedSettings`' defaults if the config has one, else none (``False``: none).
+    trade_date : str, optional
+        The trade date a new day opens with (ISO); default the config's, else today (UTC).
 
     Members
     -------
@@ -61,8 +64,9 @@ class Venue:
 
     def __init__(self, config, wal_path, engine="model", feed_pcap=None, decision_log=None,
                  fsync="group", host="127.0.0.1", port=0, heartbeat=DEFAULT_HEARTBEAT,
-                 client_timeout=DEFAULT_CLIENT_TIMEOUT, tap=None, feed=None):
+                 client_timeout=DEFAULT_CLIENT_TIMEOUT, tap=None, feed=None, trade_date=None):
         self.config = config
+        self.trade_date = trade_date or config.trade_date
         if feed is None and config.feed:
             feed = FeedSettings.from_dict(config.feed)
         self.marketdata = MarketDataService(feed) if feed else None
@@ -98,7 +102,7 @@ class Venue:
             if self.marketdata is not None:
                 self.marketdata.go_live()
             if not self.sequencer.opened:
-                index = self.sequencer.open_day()
+                index = self.sequencer.open_day(trade_date=self.trade_date)
                 await self.wal.durable(index)
             self._flush_feed()
             await self.gateway.start()
@@ -140,6 +144,7 @@ class Venue:
     def status(self):
         seq = self.sequencer
         return {"commands": seq.exchange.seq, "wal_records": self.wal.records,
+                "trade_date": seq.trade_date,
                 "open_orders": len(seq.exchange.orders), "intake": seq.down or "open",
                 "sessions": sorted(self.gateway.active), "feed_packets": self.packets,
                 "gateway": dict(self.gateway.stats),
@@ -149,7 +154,7 @@ class Venue:
 async def serve(config, wal_path, engine="model", host="127.0.0.1", port=0, fsync="group",
                 feed_pcap=None, decision_log=None, heartbeat=DEFAULT_HEARTBEAT,
                 client_timeout=DEFAULT_CLIENT_TIMEOUT, port_file=None, stop=None,
-                close_day=False, status_interval=0, feed=None):
+                close_day=False, status_interval=0, feed=None, trade_date=None):
     """Run the gateway until ``stop`` (an asyncio.Event) is set or SIGINT/SIGTERM arrives.
 
     Parameters
@@ -164,6 +169,8 @@ async def serve(config, wal_path, engine="model", host="127.0.0.1", port=0, fsyn
         Log the status every that many seconds (0: never).
     feed : FeedSettings or False, optional
         The feed on the network (see :class:`Venue`).
+    trade_date : str, optional
+        The trade date of a new day (ISO; default: the config's, else today UTC).
 
     Returns
     -------
@@ -173,7 +180,7 @@ async def serve(config, wal_path, engine="model", host="127.0.0.1", port=0, fsyn
     if isinstance(config, str):
         config = load_config(config)
     venue = Venue(config, wal_path, engine, feed_pcap, decision_log, fsync, host, port,
-                  heartbeat, client_timeout, feed=feed)
+                  heartbeat, client_timeout, feed=feed, trade_date=trade_date)
     await venue.start()
     if port_file:
         with open(port_file + ".tmp", "w") as f:
@@ -222,7 +229,22 @@ def add_serve_arguments(parser):
     parser.add_argument("--status-interval", type=float, default=0,
                         help="log the status every N seconds")
     add_feed_arguments(parser)
+    add_trade_date_argument(parser)
     return parser
+
+
+def add_trade_date_argument(parser):
+    """``--trade-date`` (of ``tickwire serve`` and ``tickwire run``)."""
+    parser.add_argument("--trade-date", type=_trade_date, metavar="YYYY-MM-DD",
+                        help="the trade date a new day opens with, recorded in the journal "
+                             "(default: the config's trade_date, else today UTC)")
+
+
+def _trade_date(text):
+    try:
+        return parse_trade_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def serve_main(args):
@@ -239,7 +261,8 @@ def serve_main(args):
         status = asyncio.run(serve(
             config, args.wal, args.engine, args.host, args.port, args.fsync, args.feed_pcap,
             args.decision_log, args.heartbeat, args.client_timeout, args.port_file,
-            close_day=args.close_day, status_interval=args.status_interval, feed=feed))
+            close_day=args.close_day, status_interval=args.status_interval, feed=feed,
+            trade_date=args.trade_date))
     except FeedError as exc:
         print(f"tickwire serve: error: {exc}", file=sys.stderr)
         return 2

@@ -1,21 +1,24 @@
 """Pre-trade risk controls (SEC rule 15c3-5), per account and per firm.
 
 Every order entry and replace is checked against the limits of its account and of its firm
-(:class:`~tickwire.accounts.Limits`), in this order, the first failure giving the OUCH reject
-reason:
+(:class:`~tickwire.accounts.config.Limits`), in this order, the first failure giving the
+(protocol-neutral) reject reason:
 
-=====================  =====  =====================================================
-check                  code   rule
-=====================  =====  =====================================================
-kill switch            ``a``  the account or its firm is killed (reject-all enabled)
-order-rate throttle    ``O``  more than ``max_orders_per_sec`` (token bucket, ``burst``)
-restricted list        ``c``  symbol on the exchange's, firm's or account's list
-max order qty          ``Z``  shares above ``max_order_qty`` (safety threshold)
-price collar           ``X``  limit price more than ``collar_pct`` % from the reference
-max order notional     ``n``  $ of the order above ``max_order_notional``
-credit limit           ``n``  open + executed + this order's $ above ``credit_limit``
-position limit         ``m``  worst-case position in the symbol above ``max_position``
-=====================  =====  =====================================================
+===================  ================  ===================================================
+check                reason            rule
+===================  ================  ===================================================
+kill switch          ``KILL_SWITCH``   the account or its firm is killed (reject-all)
+order-rate throttle  ``THROTTLE``      more than ``max_orders_per_sec`` (token bucket)
+restricted list      ``RESTRICTED``    symbol on the exchange's, firm's or account's list
+max order qty        ``MAX_QTY``       shares above ``max_order_qty`` (safety threshold)
+price collar         ``COLLAR``        limit price more than ``collar_bp`` from the reference
+max order notional   ``MAX_NOTIONAL``  the order's notional above ``max_order_notional``
+credit limit         ``CREDIT``        open + executed + this order above ``credit_limit``
+position limit       ``POSITION``      worst-case position in the symbol above the limit
+===================  ================  ===================================================
+
+Money is integers throughout: prices and notionals in 1/10000 $ (shares × price), the collar
+in basis points.
 
 The reference price is the symbol's last trade, or its declared reference. Exposure is kept
 from the exchange's reports (:meth:`RiskManager.on_report`): open orders (price × open shares;
@@ -27,7 +30,7 @@ Every decision is appended to the decision log, one JSON object a line::
 
     {"time": 1716900000.123, "ts": 34200000001000, "account": "alice", "firm": "F01",
      "op": "new", "token": "T1", "symbol": "AAPL", "side": "B", "qty": 100,
-     "price": 1502500, "ok": false, "reason": "n", "text": "credit limit ..."}
+     "price": 1502500, "ok": false, "reason": "credit", "text": "firm F01: exposure ..."}
 """
 
 import json
@@ -36,19 +39,16 @@ from collections import defaultdict
 from typing import NamedTuple
 
 from tickwire.accounts.config import Limits
+from tickwire.core.money import format_dollars, format_price
+from tickwire.core.reasons import Reason
 
-__all__ = ["RiskManager", "Decision", "REASONS"]
-
-REASONS = {
-    "kill": "a", "throttle": "O", "restricted": "c", "max_qty": "Z", "collar": "X",
-    "max_notional": "n", "credit": "n", "position": "m",
-}
+__all__ = ["RiskManager", "Decision"]
 
 
 class Decision(NamedTuple):
-    """A risk decision: ``ok``, and if not, the OUCH reject code and a text."""
+    """A risk decision: ``ok``, and if not, the reason and a text."""
     ok: bool
-    reason: str = ""
+    reason: Reason | None = None
     text: str = ""
 
 
@@ -60,8 +60,8 @@ class _Exposure:
     __slots__ = ("open_notional", "executed_notional", "positions", "open_qty")
 
     def __init__(self):
-        self.open_notional = 0.0
-        self.executed_notional = 0.0
+        self.open_notional = 0          # 1/10000 $
+        self.executed_notional = 0
         self.positions = defaultdict(int)       # symbol -> net shares
         self.open_qty = defaultdict(int)        # (symbol, side) -> open shares
 
@@ -134,10 +134,8 @@ class RiskManager:
     def _check(self, account, symbol, side, qty, price, reference, replacing):
         firm = account.firm
         if ("account", account.username) in self.killed or ("firm", firm) in self.killed:
-            return Decision(False, REASONS["kill"], "kill switch")
-        firm_limits = self.config.firms.get(firm)
-        if firm_limits is None:
-            firm_limits = _NO_LIMITS            # what config.firm_limits gives (immutable)
+            return Decision(False, Reason.KILL_SWITCH, "kill switch")
+        firm_limits = self.config.firms.get(firm, _NO_LIMITS)
         levels = ((account.limits, self.accounts[account.username], f"account {account.username}"),
                   (firm_limits, self.firms[firm], f"firm {firm}"))
         now = self.clock()
@@ -149,36 +147,37 @@ class RiskManager:
                     depth = limits.burst or max(1, int(limits.max_orders_per_sec))
                     bucket = self._buckets[key] = _Bucket(limits.max_orders_per_sec, depth, now)
                 if not bucket.take(now):
-                    return Decision(False, REASONS["throttle"],
+                    return Decision(False, Reason.THROTTLE,
                                     f"{who}: over {limits.max_orders_per_sec:g} orders/s")
         if symbol in self.config.restricted:
-            return Decision(False, REASONS["restricted"], f"{symbol} is restricted")
+            return Decision(False, Reason.RESTRICTED, f"{symbol} is restricted")
         ref = self.last.get(symbol, reference)
         px = price if price is not None else ref
-        notional = qty * (px or 0) / 10000
+        notional = qty * (px or 0)
         old = self.orders.get(replacing) if replacing else None
-        old_notional = old[3] * old[4] / 10000 if old else 0.0
+        old_notional = old[3] * old[4] if old else 0
         old_qty = old[3] if old else 0
         for limits, exp, who in levels:
             if symbol in limits.restricted:
-                return Decision(False, REASONS["restricted"], f"{who}: {symbol} is restricted")
+                return Decision(False, Reason.RESTRICTED, f"{who}: {symbol} is restricted")
             if limits.max_order_qty is not None and qty > limits.max_order_qty:
-                return Decision(False, REASONS["max_qty"],
+                return Decision(False, Reason.MAX_QTY,
                                 f"{who}: {qty} shares above {limits.max_order_qty}")
-            if limits.collar_pct is not None and price is not None and ref:
-                if abs(price - ref) * 100 > limits.collar_pct * ref:
-                    return Decision(False, REASONS["collar"],
-                                    f"{who}: price {price / 1e4:.4f} outside "
-                                    f"{limits.collar_pct:g}% of {ref / 1e4:.4f}")
+            if limits.collar_bp is not None and price is not None and ref:
+                if abs(price - ref) * 10000 > limits.collar_bp * ref:
+                    return Decision(False, Reason.COLLAR,
+                                    f"{who}: price {format_price(price)} outside "
+                                    f"{limits.collar_bp} bp of {format_price(ref)}")
             if limits.max_order_notional is not None and notional > limits.max_order_notional:
-                return Decision(False, REASONS["max_notional"],
-                                f"{who}: ${notional:,.2f} above ${limits.max_order_notional:,.2f}")
+                return Decision(False, Reason.MAX_NOTIONAL,
+                                f"{who}: ${format_dollars(notional)} above "
+                                f"${format_dollars(limits.max_order_notional)}")
             if limits.credit_limit is not None:
                 total = exp.open_notional + exp.executed_notional + notional - old_notional
                 if total > limits.credit_limit:
-                    return Decision(False, REASONS["credit"],
-                                    f"{who}: exposure ${total:,.2f} above credit limit "
-                                    f"${limits.credit_limit:,.2f}")
+                    return Decision(False, Reason.CREDIT,
+                                    f"{who}: exposure ${format_dollars(total)} above credit "
+                                    f"limit ${format_dollars(limits.credit_limit)}")
             if limits.max_position is not None:
                 pos = exp.positions[symbol]
                 if side == "B":
@@ -186,7 +185,7 @@ class RiskManager:
                 else:
                     worst = pos - exp.open_qty[symbol, "S"] - qty + old_qty
                 if abs(worst) > limits.max_position:
-                    return Decision(False, REASONS["position"],
+                    return Decision(False, Reason.POSITION,
                                     f"{who}: position {worst:+d} in {symbol} beyond "
                                     f"{limits.max_position}")
         return _OK
@@ -207,10 +206,6 @@ class RiskManager:
             self.log.write(json.dumps({"time": time.time(), "ts": ts, "op": "kill",
                                        scope: name, "on": on}) + "\n")
 
-    def is_killed(self, account):
-        return (("account", account.username) in self.killed
-                or ("firm", account.firm) in self.killed)
-
     # -- exposure --------------------------------------------------------------------------
 
     def on_report(self, account, report):
@@ -229,13 +224,13 @@ class RiskManager:
             acc, symbol, side = order[0], order[1], order[2]
             self._reduce(key, report.qty)
             for exp in (self.accounts[acc], self.firms[report.firm]):
-                exp.executed_notional += report.qty * report.price / 10000
+                exp.executed_notional += report.qty * report.price
                 exp.positions[symbol] += report.qty if side == "B" else -report.qty
         elif kind == "canceled":
             if key in self.orders:
                 self._reduce(key, report.qty)
         elif kind == "replaced":
-            old = (report.firm, report.extra.get("previous_token"))
+            old = (report.firm, report.previous_token)
             order = self.orders.get(old)
             if order is not None:
                 self._reduce(old, order[3])
@@ -244,7 +239,7 @@ class RiskManager:
     def _open(self, account, symbol, side, key, qty, price):
         self.orders[key] = [account, symbol, side, qty, price]
         for exp in (self.accounts[account], self.firms[key[0]]):
-            exp.open_notional += qty * price / 10000
+            exp.open_notional += qty * price
             exp.open_qty[symbol, side] += qty
 
     def _reduce(self, key, qty):
@@ -252,7 +247,7 @@ class RiskManager:
         qty = min(qty, order[3])
         order[3] -= qty
         for exp in (self.accounts[order[0]], self.firms[key[0]]):
-            exp.open_notional -= qty * order[4] / 10000
+            exp.open_notional -= qty * order[4]
             exp.open_qty[order[1], order[2]] -= qty
         if not order[3]:
             del self.orders[key]
@@ -261,9 +256,10 @@ class RiskManager:
         return self.accounts[account].positions[symbol]
 
     def exposure(self, account):
-        """{"open": $, "executed": $, "positions": {symbol: shares}} of an account."""
+        """{"open": notional, "executed": notional, "positions": {symbol: shares}} of an
+        account (notionals in 1/10000 $)."""
         exp = self.accounts[account]
-        return {"open": round(exp.open_notional, 2), "executed": round(exp.executed_notional, 2),
+        return {"open": exp.open_notional, "executed": exp.executed_notional,
                 "positions": {s: q for s, q in sorted(exp.positions.items()) if q}}
 
     # -- log -------------------------------------------------------------------------------
@@ -271,14 +267,14 @@ class RiskManager:
     def _record(self, account, op, token, symbol, side, qty, price, ts, decision):
         self.decisions += 1
         if not decision.ok:
-            self.rejects[decision.reason] += 1
+            self.rejects[decision.reason.name.lower()] += 1
         if self.log is None:
             return
         entry = {"time": round(time.time(), 6), "ts": ts, "account": account.username,
                  "firm": account.firm, "op": op, "token": token, "symbol": symbol,
                  "side": side, "qty": qty, "price": price, "ok": decision.ok}
         if not decision.ok:
-            entry["reason"], entry["text"] = decision.reason, decision.text
+            entry["reason"], entry["text"] = decision.reason.name.lower(), decision.text
         self.log.write(json.dumps(entry) + "\n")
 
     def flush(self):

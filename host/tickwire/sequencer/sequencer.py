@@ -1,72 +1,72 @@
-"""The single writer: requests in, write-ahead log, engine, per-account OUCH streams out.
+"""The single writer: typed requests in, journal, engine, per-account report streams out.
 
-Every client request (an OUCH order entry turned into a *context* dict by the gateway) and
-every operator action goes through :meth:`Sequencer.submit`, in one asyncio task at a time
-(the work up to the WAL append is synchronous, so nothing interleaves):
+Every request (:mod:`tickwire.core.requests`: a gateway's order entry, cancel or replace, an
+operator's halt or kill switch, the day's system events) goes through
+:meth:`Sequencer.submit`, one at a time (the work up to the journal append is synchronous, so
+nothing interleaves):
 
-1. pre-trade risk (:mod:`tickwire.risk`) for entries and replaces; a refusal becomes a
-   ``reject`` record;
-2. the request is played into the :class:`~tickwire.exchange.Exchange`, which assigns the
-   sequence number and builds the engine command. The Exchange calls ``engine.process``
-   itself, so the engine is wrapped: :class:`LoggingEngine` appends the command with its
-   request context to the WAL (``os.write``: in the log before the engine sees it), then
-   forwards it. A request that produces no command (host or risk reject) is appended after;
-3. the reports become OUCH messages for the accounts concerned; they are published to the
-   per-account streams (and so to the clients) only once the record is durable (group commit),
-   so nothing is acknowledged that a crash could lose.
+1. order requests are screened: refused while the engine is down, then by pre-trade risk
+   (:mod:`tickwire.risk`); a refusal becomes a :class:`~tickwire.core.requests.Reject`;
+2. the request is played into the :class:`~tickwire.exchange.front.Exchange`, which assigns
+   the sequence number, builds the engine command and hands it, with the request, to the
+   journal port (:mod:`tickwire.sequencer.journal.port`): in the log before the engine sees
+   it. A request that makes no command (a refusal) is journaled after;
+3. the reports (:class:`~tickwire.core.reports.Report`, protocol-neutral) are published to the
+   per-account streams, and so to the sinks (each gateway encodes them in its protocol), only
+   once the record is durable (group commit), so nothing is acknowledged that a crash could
+   lose.
 
-:meth:`Sequencer.recover` replays the WAL into the fresh Exchange and engine before anything
-else: each record's request is played again and the command the Exchange builds must equal
-the logged one byte for byte, so the book, the feed (the Exchange's listeners), the token sets
-(duplicate tokens are refused across a restart), the risk exposure and the OUCH streams are all
+:meth:`Sequencer.recover` replays the journal into the fresh Exchange and engine before
+anything else: each logged request is played again and the command it makes must equal the
+logged one byte for byte, so the book, the feed (the Exchange's listeners), the token sets
+(duplicate tokens are refused across a restart), the risk exposure and the streams are all
 rebuilt exactly.
 
 Engine failure
 --------------
-If ``engine.process`` raises (link down), order intake stops: the failed command is already in
-the WAL (its outcome is unknown, it was never acknowledged), an ``engine_down`` record is
-appended, and every later entry/replace/cancel is refused with OUCH reject ``C`` (logged in the
-decision log and in the WAL) until a restart. At recovery the failed command is applied and its
-reports are released after those rejects (a ``recovered`` record marks where), so the streams
-stay the same across any number of restarts.
-
-Request contexts (the JSON part of a WAL record; prices in 1/10000 $, ``ts`` ns since midnight)
-------------------------------------------------------------------------------------------------
-``new``       acct, token, symbol, side (B/S), qty, price (None: market), tif (link Tif),
-              min_qty, ouch {side, tif, display, capacity, ise, min_qty, cross}
-``cancel``    acct, token, qty (shares to leave), [by = "kill"]
-``replace``   acct, token, new_token, qty, price, ouch {tif, display, ise, min_qty}
-``declare``   symbol, price, [tick, lot, breaker_pct]
-``system``    code;  ``halt`` / ``resume``: symbol
-``kill``      scope (account/firm), name, on
-``reject``    acct, token, reason (OUCH code), text, [cancel: true → Cancel Reject]
-``engine_down``  failed (WAL index of the failed command or None), text
-``recovered`` released (WAL indexes whose reports were released)
+If the engine raises (link down), order intake stops: the failed command is already journaled
+(its outcome is unknown, it was never acknowledged), an
+:class:`~tickwire.core.requests.EngineDown` record is appended, and every later order request
+is refused (:attr:`Reason.ENGINE_DOWN <tickwire.core.reasons.Reason.ENGINE_DOWN>`, journaled and
+in the decision log) until a restart. At recovery the failed command is applied and its
+reports are released after those refusals (a :class:`~tickwire.core.requests.Recovered`
+record marks where), so the streams stay the same across any number of restarts.
 """
 
 import asyncio
 import collections
+import datetime
 import logging
 import time
 
-from tickwire.exchange.front import Exchange, SymbolDefaults
-from tickwire.gateways.ouch.messages import cancel_reject, rejected, report_message, system_event
-from tickwire.protocol.link import Side, Tif
+from tickwire.core.reasons import Reason
+from tickwire.core.reports import Report
+from tickwire.core.requests import (
+    CancelOrder,
+    DeclareSymbol,
+    EngineDown,
+    Halt,
+    KillSwitch,
+    NewOrder,
+    Recovered,
+    Reject,
+    ReplaceOrder,
+    Resume,
+    SystemEvent,
+)
+from tickwire.exchange.front import EngineFailure, Exchange, SymbolDefaults
+from tickwire.protocol.link import Side
 from tickwire.risk.manager import RiskManager
-from tickwire.sequencer.journal.wal import LogRecord
+from tickwire.sequencer.journal.port import JournalPort, RecoveryError
+from tickwire.sequencer.journal.wal import JournalRecord
 
-__all__ = ["Sequencer", "LoggingEngine", "RecoveryError", "ENGINE_DOWN_REASON", "now_ns"]
+__all__ = ["Sequencer", "RecoveryError", "now_ns", "utc_today"]
 
 log = logging.getLogger(__name__)
 
-ENGINE_DOWN_REASON = "C"
 _DAY_NS = 86_400 * 10**9
-_SIDE = {"B": Side.BUY, "S": Side.SELL}
-_TIF = {int(m): m for m in Tif}
-
-
-def _tif(value):
-    return _TIF[value] if value in _TIF else Tif(value)
+_SIDE_LETTER = {Side.BUY: "B", Side.SELL: "S"}
+_OP = {NewOrder: "new", CancelOrder: "cancel", ReplaceOrder: "replace"}
 
 
 def now_ns():
@@ -74,51 +74,13 @@ def now_ns():
     return time.time_ns() % _DAY_NS
 
 
-class RecoveryError(RuntimeError):
-    """The WAL does not replay into the same commands (wrong config or code change)."""
-
-
-class LoggingEngine:
-    """Wraps an engine: ``process(cmd)`` appends the command to the WAL, then forwards it.
-
-    In replay mode (``expected`` set to a :class:`~tickwire.wal.LogRecord`) it checks the
-    command against the logged one instead of appending.
-
-    Parameters
-    ----------
-    engine : object
-        ``process(Command) -> [Event]`` and ``params``.
-    wal : WriteAheadLog
-    """
-
-    def __init__(self, engine, wal):
-        self.engine, self.wal = engine, wal
-        self.params = engine.params
-        self.context = None
-        self.index = None
-        self.expected = None
-        self.failed = False
-
-    def process(self, cmd):
-        expected = self.expected
-        if expected is not None:
-            self.expected = None
-            if expected.command is None or expected.command.to_bytes() != cmd.to_bytes():
-                raise RecoveryError(f"replayed command {cmd} differs from the log's "
-                                    f"{expected.command}")
-            return self.engine.process(cmd)
-        if self.index is not None:
-            raise RuntimeError("one request made more than one engine command")
-        self.index = self.wal.append(LogRecord(cmd, self.context))
-        try:
-            return self.engine.process(cmd)
-        except Exception:
-            self.failed = True
-            raise
+def utc_today():
+    """Today's date at the venue's clock (UTC)."""
+    return datetime.datetime.now(datetime.timezone.utc).date()
 
 
 class Sequencer:
-    """Risk, WAL, exchange and OUCH streams, in one place and one order.
+    """Risk, journal, exchange and report streams, in one place and one order.
 
     Parameters
     ----------
@@ -131,122 +93,123 @@ class Sequencer:
     listeners : list of callables
         Exchange listeners (the feed publisher).
     clock : callable
-        ns since midnight for request timestamps (kept non-decreasing).
+        ns since midnight for request timestamps (kept non-decreasing: :meth:`now`).
+    today : callable
+        The date the day opens with when :meth:`open_day` is given none.
 
     Members
     -------
     streams : dict
-        account → list of OUCH outbound messages; message ``n`` (from 1) is ``stream[n - 1]``.
+        account → list of :class:`~tickwire.core.reports.Report`; report ``n`` (from 1) is
+        ``stream[n - 1]``.
+    trade_date : str or None
+        The session's trade date (ISO), from the journal's open.
     down : str or None
         Why order intake is stopped.
     """
 
     def __init__(self, engine, wal, config, risk=None, defaults=SymbolDefaults(), listeners=(),
-                 clock=now_ns):
+                 clock=now_ns, today=utc_today):
         self.wal = wal
         self.config = config
         self.risk = risk if risk is not None else RiskManager(config)
-        self.logging_engine = LoggingEngine(engine, wal)
-        self.exchange = Exchange(self.logging_engine, defaults, listeners)
-        self.clock = clock
+        self.journal = JournalPort(wal)
+        self.exchange = Exchange(engine, defaults, listeners, journal=self.journal)
+        self.clock, self.today = clock, today
         self.streams = {name: [] for name in config.accounts}
-        self.subscribers = {}
+        self.sinks = []
         self.owner = {}
-        self.meta = {}
+        self.trade_date = None
         self.down = None
         self.counts = collections.Counter()
         self.rejects = collections.Counter()
         self.recovered_records = 0
         self._pending = collections.deque()
         self._last_ts = 0
-        self._recovering = False
+        self._apply_by_type = {
+            NewOrder: self._new, CancelOrder: self._cancel, ReplaceOrder: self._replace,
+            Reject: self._reject, DeclareSymbol: self._declare, SystemEvent: self._system,
+            Halt: self._trading, Resume: self._trading, KillSwitch: self._kill}
         wal.add_durable_listener(self._publish)
 
     # -- recovery --------------------------------------------------------------------------
 
     def recover(self):
-        """Replay the WAL (must be called before any submit); return the records replayed."""
+        """Replay the journal (must be called before any submit); return the records replayed."""
         records = list(self.wal.replay_records())
-        failed = {r.context["failed"] for r in records
-                  if r.context.get("op") == "engine_down" and r.context.get("failed") is not None}
+        failed = {r.request.failed for r in records
+                  if r.request.__class__ is EngineDown and r.request.failed is not None}
         held = []
-        self._recovering = True
-        try:
-            for index, record in enumerate(records):
-                ctx = record.context
-                op = ctx["op"]
-                self._last_ts = max(self._last_ts, ctx.get("ts", 0))
-                if op == "engine_down":
-                    continue
-                if op == "recovered":
-                    for outputs in held:
-                        self._emit(outputs)
-                    held = []
-                    continue
-                self.logging_engine.expected = record
-                outputs = self._apply(ctx)
-                if self.logging_engine.expected is not None and record.command is not None:
-                    raise RecoveryError(f"WAL record {index}: logged command not replayed")
-                self.logging_engine.expected = None
-                if index in failed:
-                    held.append(outputs)
-                else:
+        for index, record in enumerate(records):
+            request = record.request
+            self._last_ts = max(self._last_ts, request.ts)
+            if request.__class__ is EngineDown:
+                continue
+            if request.__class__ is Recovered:
+                for outputs in held:
                     self._emit(outputs)
-        finally:
-            self._recovering = False
-            self.logging_engine.expected = None
+                held = []
+                continue
+            with self.journal.replaying(index, record.command):
+                outputs = self._apply(request)
+            if index in failed:
+                held.append(outputs)
+            else:
+                self._emit(outputs)
         if held:
             for outputs in held:
                 self._emit(outputs)
-            self.wal.append(LogRecord(None, {"op": "recovered", "ts": self._last_ts,
-                                             "released": sorted(failed)}))
+            self.wal.append(JournalRecord(Recovered(ts=self._last_ts,
+                                                    released=tuple(sorted(failed)))))
         self.recovered_records = len(records)
-        log.info("recovered %d WAL records: %d commands, %d open orders", len(records),
-                 self.exchange.seq, len(self.exchange.orders))
+        log.info("recovered %d journal records: %d commands, %d open orders, trade date %s",
+                 len(records), self.exchange.seq, len(self.exchange.orders), self.trade_date)
         return len(records)
 
     # -- requests --------------------------------------------------------------------------
 
-    def submit_nowait(self, ctx):
-        """Sequence one request now; return its WAL index (None if nothing was logged).
+    def now(self):
+        """The timestamp for a new request: the clock, never below one already sequenced."""
+        self._last_ts = max(self._last_ts, self.clock())
+        return self._last_ts
 
-        The outputs reach the streams once that index is durable.
+    def submit_nowait(self, request):
+        """Sequence one request now; return its journal index (None if nothing was logged).
+
+        The reports reach the streams once that index is durable.
         """
-        ts = ctx.get("ts")
-        if ts is None:
-            ts = ctx["ts"] = self._now()
-        else:
-            self._last_ts = max(self._last_ts, ts)
-        op = ctx["op"]
-        if op in ("new", "replace", "cancel"):
-            ctx = self._screen(ctx)
-        engine = self.logging_engine
-        engine.context, engine.index, engine.failed = ctx, None, False
+        self._last_ts = max(self._last_ts, request.ts)
+        if request.__class__ in _OP:
+            request = self._screen(request)
+        records = self.wal.records
         try:
-            outputs = self._apply(ctx)
+            outputs = self._apply(request)
+        except EngineFailure as exc:
+            return self._engine_down(exc, self.wal.records - 1, "engine down")
         except Exception as exc:
-            return self._engine_down(exc, engine.index, engine.failed)
-        finally:
-            engine.context = None
-        index = engine.index
-        if index is None:
-            index = self.wal.append(LogRecord(None, ctx))
+            logged = self.wal.records - 1 if self.wal.records > records else None
+            return self._engine_down(exc, logged, "host failure")
+        if self.wal.records > records:
+            index = self.wal.records - 1
+        else:
+            index = self.wal.append(JournalRecord(request))
         self._pending.append((index, outputs))
         if index < self.wal.durable_index:
             self._publish(self.wal.durable_index)
         return index
 
-    async def submit(self, ctx):
+    async def submit(self, request):
         """Sequence one request and wait until it is durable (and its reports published)."""
-        index = self.submit_nowait(ctx)
+        index = self.submit_nowait(request)
         if index is not None:
             await self.wal.durable(index)
         return index
 
     async def kill(self, scope, name, on=True):
         """Kill switch of an ``"account"`` or ``"firm"``: block new orders and cancel every open
-        one (OUCH cancel reason ``S``); ``on=False`` releases it."""
-        last = self.submit_nowait({"op": "kill", "scope": scope, "name": name, "on": on})
+        one (reason :attr:`~tickwire.core.reasons.Reason.KILL_SWITCH`); ``on=False`` releases
+        it."""
+        last = self.submit_nowait(KillSwitch(ts=self.now(), scope=scope, name=name, on=on))
         if on:
             for order in list(self.exchange.orders.values()):
                 acct = self.owner.get((order.firm, order.token))
@@ -254,169 +217,182 @@ class Sequencer:
                     continue
                 if (scope == "account" and acct == name) or (scope == "firm" and
                                                              order.firm == name):
-                    index = self.submit_nowait({"op": "cancel", "acct": acct,
-                                                "token": order.token, "qty": 0, "by": "kill"})
+                    index = self.submit_nowait(CancelOrder(ts=self.now(), account=acct,
+                                                           token=order.token, by_kill=True))
                     last = index if index is not None else last
         if last is not None:
             await self.wal.durable(last)
 
-    def open_day(self, symbols=None):
-        """System events ``O``, the symbols' declarations, ``S`` and ``Q`` (not yet durable)."""
-        self.submit_nowait({"op": "system", "code": "O"})
+    def open_day(self, symbols=None, trade_date=None):
+        """System events ``O`` (with the trade date: ``trade_date``, else today UTC), the
+        symbols' declarations, ``S`` and ``Q`` (not yet durable)."""
+        date = trade_date or self.today()
+        if isinstance(date, datetime.date):
+            date = date.isoformat()
+        self.submit_nowait(SystemEvent(ts=self.now(), code="O",
+                                       trade_date=datetime.date.fromisoformat(date).isoformat()))
         for name, price in (self.config.symbols if symbols is None else symbols).items():
-            self.submit_nowait({"op": "declare", "symbol": name, "price": price})
-        self.submit_nowait({"op": "system", "code": "S"})
-        return self.submit_nowait({"op": "system", "code": "Q"})
+            self.submit_nowait(DeclareSymbol(ts=self.now(), symbol=name, price=price))
+        self.submit_nowait(SystemEvent(ts=self.now(), code="S"))
+        return self.submit_nowait(SystemEvent(ts=self.now(), code="Q"))
 
     def close_day(self):
         """System events ``M`` (DAY orders expire), ``E`` and ``C``."""
         for code in "ME":
-            self.submit_nowait({"op": "system", "code": code})
-        return self.submit_nowait({"op": "system", "code": "C"})
+            self.submit_nowait(SystemEvent(ts=self.now(), code=code))
+        return self.submit_nowait(SystemEvent(ts=self.now(), code="C"))
 
-    def subscribe(self, account, callback):
-        """Call ``callback(first_number, messages)`` with each batch published to the account's
-        stream (``None`` to unsubscribe)."""
-        if callback is None:
-            self.subscribers.pop(account, None)
-        else:
-            self.subscribers[account] = callback
+    def add_sink(self, callback):
+        """Call ``callback(account, first_number, reports)`` with each batch published to an
+        account's stream, recovery included (a gateway builds its protocol's streams so)."""
+        self.sinks.append(callback)
 
     @property
     def opened(self):
         return self.exchange.seq > 0
 
-    # -- internals -------------------------------------------------------------------------
+    # -- screening -------------------------------------------------------------------------
 
-    def _now(self):
-        self._last_ts = max(self._last_ts, self.clock())
-        return self._last_ts
-
-    def _screen(self, ctx):
-        """Engine-down and risk checks of a live request; a refusal becomes a reject record."""
-        op = ctx["op"]
-        account = self.config.accounts.get(ctx.get("acct"))
+    def _screen(self, request):
+        """Engine-down and risk checks of an order request; a refusal becomes a Reject."""
+        account = self.config.accounts.get(request.account)
         if account is None:
-            return ctx
-        token = ctx.get("new_token") if op == "replace" else ctx.get("token")
+            return request
+        cls = request.__class__
+        op = _OP[cls]
+        token = request.new_token if cls is ReplaceOrder else request.token
         if self.down is not None:
-            self.risk.record_reject(account, op, token, ctx.get("symbol"), ENGINE_DOWN_REASON,
-                                    self.down, ctx["ts"])
-            return self._reject_ctx(ctx, ENGINE_DOWN_REASON, self.down)
-        if op == "cancel":
-            return ctx
-        if op == "new":
-            symbol, side, price = ctx["symbol"], ctx["side"], ctx["price"]
+            self.risk.record_reject(account, op, token, getattr(request, "symbol", None),
+                                    Reason.ENGINE_DOWN, self.down, request.ts)
+            return Reject(ts=request.ts, of=op, account=request.account, token=token,
+                          reason=Reason.ENGINE_DOWN, text=self.down, cancel=cls is CancelOrder)
+        if cls is CancelOrder:
+            return request
+        if cls is NewOrder:
+            symbol, side = request.symbol, _SIDE_LETTER[request.side]
         else:
-            order = self.exchange.orders.get((account.firm, ctx["token"]))
+            order = self.exchange.orders.get((account.firm, request.token))
             if order is None:
-                return ctx
-            symbol, side, price = order.symbol, "B" if order.side == Side.BUY else "S", \
-                ctx["price"]
+                return request
+            symbol, side = order.symbol, _SIDE_LETTER[order.side]
         info = self.exchange.symbols.get(symbol)
         reference = info.reference * info.tick if info else None
         decision = self.risk.check_new(
-            account, token, symbol, side, ctx["qty"], price, reference, ctx["ts"], op,
-            replacing=(account.firm, ctx["token"]) if op == "replace" else None)
+            account, token, symbol, side, request.qty, request.price, reference, request.ts, op,
+            replacing=(account.firm, request.token) if cls is ReplaceOrder else None)
         if decision.ok:
-            return ctx
-        return self._reject_ctx(ctx, decision.reason, decision.text)
+            return request
+        return Reject(ts=request.ts, of=op, account=request.account, token=token,
+                      reason=decision.reason, text=decision.text)
 
-    @staticmethod
-    def _reject_ctx(ctx, reason, text):
-        op = ctx["op"]
-        token = ctx.get("new_token") if op == "replace" else ctx.get("token")
-        out = {"op": "reject", "of": op, "ts": ctx["ts"], "acct": ctx.get("acct"),
-               "token": token, "reason": reason, "text": text}
-        if op == "cancel":
-            out["cancel"] = True
-        return out
-
-    def _engine_down(self, exc, index, engine_failed):
-        what = "engine down" if engine_failed else "host failure"
-        self.down = f"{what}: {exc!r}"
-        log.error("order intake stopped: %s (WAL record %s)", self.down, index, exc_info=exc)
+    def _engine_down(self, exc, index, what):
+        self.down = f"{what}: {exc.__cause__ or exc!r}"
+        log.error("order intake stopped: %s (journal record %s)", self.down, index, exc_info=exc)
         try:
-            return self.wal.append(LogRecord(None, {
-                "op": "engine_down", "ts": self._last_ts, "failed": index, "text": self.down}))
+            return self.wal.append(JournalRecord(EngineDown(ts=self._last_ts, failed=index,
+                                                            text=self.down)))
         except Exception:
             log.exception("cannot log the engine failure")
             return index
 
-    def _apply(self, ctx):
-        """Play one request into the exchange; return [(account, OUCH bytes)]."""
-        op, ts, ex = ctx["op"], ctx["ts"], self.exchange
-        acct = ctx.get("acct")
-        account = self.config.accounts.get(acct)
-        if op == "new":
-            firm, token = account.firm, ctx["token"]
-            if ctx["symbol"] not in ex.symbols:
-                return [(acct, rejected(ts, token, "S"))]
-            key = (firm, token)
-            if key not in ex.tokens:
-                self.owner[key] = acct
-                self.meta[key] = dict(ctx["ouch"], symbol=ctx["symbol"], firm=firm,
-                                      price=ctx["price"])
-            reports = ex.new_order(firm, token, ctx["symbol"], _SIDE[ctx["side"]], ctx["qty"],
-                                   ctx["price"], ts, tif=_tif(ctx["tif"]), min_qty=ctx["min_qty"],
-                                   stp=account.stp)
-        elif op == "cancel":
-            firm, token = account.firm, ctx["token"]
-            if self.owner.get((firm, token), acct) != acct:
-                return [(acct, cancel_reject(ts, token))]
-            reports = ex.cancel(firm, token, ts, qty=ctx["qty"])
-        elif op == "replace":
-            firm, token, new_token = account.firm, ctx["token"], ctx["new_token"]
-            if self.owner.get((firm, token), acct) != acct:
-                return [(acct, cancel_reject(ts, token))]
-            old = self.meta.get((firm, token))
-            key = (firm, new_token)
-            if old is not None and key not in ex.tokens:
-                self.owner[key] = acct
-                self.meta[key] = dict(old, **ctx["ouch"], price=ctx["price"])
-            reports = ex.replace(firm, token, new_token, ctx["qty"], ctx["price"], ts)
-        elif op == "reject":
-            self.rejects[ctx["reason"]] += 1
-            make = cancel_reject(ts, ctx["token"]) if ctx.get("cancel") else \
-                rejected(ts, ctx["token"], ctx["reason"])
-            return [(acct, make)] if acct in self.streams else []
-        elif op == "declare":
-            ex.declare(ctx["symbol"], ctx["price"], ts, tick=ctx.get("tick"), lot=ctx.get("lot"),
-                       breaker_pct=ctx.get("breaker_pct"))
-            return []
-        elif op == "system":
-            outputs = self._route(ex.system(ctx["code"], ts), acct)
-            if ctx["code"] in "SE":
-                msg = system_event(ts, ctx["code"])
-                outputs += [(name, msg) for name in self.streams]
-            return outputs
-        elif op in ("halt", "resume"):
-            return self._route((ex.halt if op == "halt" else ex.resume)(ctx["symbol"], ts), acct)
-        elif op == "kill":
-            self.risk.set_kill(ctx["scope"], ctx["name"], ctx["on"], ts)
-            return []
-        else:
-            raise ValueError(f"unknown request {op!r}")
-        return self._route(reports, acct, kill=ctx.get("by") == "kill")
+    # -- playing a request -------------------------------------------------------------------
 
-    def _route(self, reports, acct, kill=False):
+    def _apply(self, request):
+        """Play one request into the exchange; return [(account, Report)]."""
+        handler = self._apply_by_type.get(request.__class__)
+        if handler is None:
+            raise ValueError(f"not a request the sequencer plays: {request!r}")
+        return handler(request)
+
+    def _new(self, req):
+        ex, acct = self.exchange, req.account
+        firm = self.config.accounts[acct].firm
+        if req.symbol not in ex.symbols:
+            return [(acct, Report("rejected", firm, req.token, req.ts, symbol=req.symbol,
+                                  reason=Reason.UNLISTED_SYMBOL, request=req))]
+        key = (firm, req.token)
+        if key not in ex.tokens:
+            self.owner[key] = acct
+        reports = ex.new_order(firm, req.token, req.symbol, req.side, req.qty, req.price, req.ts,
+                               tif=req.tif, min_qty=req.min_qty,
+                               stp=self.config.accounts[acct].stp, request=req)
+        return self._route(reports, acct, req)
+
+    def _cancel(self, req):
+        acct = req.account
+        firm = self.config.accounts[acct].firm
+        if self.owner.get((firm, req.token), acct) != acct:
+            return [(acct, Report("cancel_rejected", firm, req.token, req.ts,
+                                  reason=Reason.UNKNOWN_TOKEN, request=req))]
+        reports = self.exchange.cancel(firm, req.token, req.ts, qty=req.qty, request=req)
+        return self._route(reports, acct, req, kill=req.by_kill)
+
+    def _replace(self, req):
+        ex, acct = self.exchange, req.account
+        firm = self.config.accounts[acct].firm
+        if self.owner.get((firm, req.token), acct) != acct:
+            return [(acct, Report("cancel_rejected", firm, req.token, req.ts,
+                                  reason=Reason.UNKNOWN_TOKEN, request=req))]
+        key = (firm, req.new_token)
+        if (firm, req.token) in self.owner and key not in ex.tokens:
+            self.owner[key] = acct
+        reports = ex.replace(firm, req.token, req.new_token, req.qty, req.price, req.ts,
+                             request=req)
+        return self._route(reports, acct, req)
+
+    def _reject(self, req):
+        self.rejects[req.reason.text] += 1
+        acct = req.account
+        if acct not in self.streams:
+            return []
+        return [(acct, Report("cancel_rejected" if req.cancel else "rejected",
+                              self.config.accounts[acct].firm, req.token or "", req.ts,
+                              reason=req.reason, request=req))]
+
+    def _declare(self, req):
+        self.exchange.declare(req.symbol, req.price, req.ts, tick=req.tick, lot=req.lot,
+                              breaker_bp=req.breaker_bp, request=req)
+        return []
+
+    def _system(self, req):
+        if req.code == "O" and req.trade_date is not None:
+            self.trade_date = req.trade_date
+        outputs = self._route(self.exchange.system(req.code, req.ts, request=req), None, req)
+        if req.code in "SE":
+            report = Report("system", "", "", req.ts, code=req.code, request=req)
+            outputs += [(name, report) for name in self.streams]
+        return outputs
+
+    def _trading(self, req):
+        ex = self.exchange
+        act = ex.halt if req.__class__ is Halt else ex.resume
+        return self._route(act(req.symbol, req.ts, request=req), None, req)
+
+    def _kill(self, req):
+        self.risk.set_kill(req.scope, req.name, req.on, req.ts)
+        return []
+
+    def _route(self, reports, acct, request, kill=False):
         outputs = []
         for report in reports:
             if not report.firm:
                 continue
-            key = (report.firm, report.token)
             kind = report.type
             self.counts[kind] += 1
-            if kind in ("rejected", "cancel_rejected"):
-                self.rejects[report.extra.get("text") or report.reason] += 1
+            if kind == "rejected" or kind == "cancel_rejected":
+                self.rejects[report.reason.text] += 1
                 target = acct
             else:
-                target = self.owner.get(key, acct)
+                target = self.owner.get((report.firm, report.token), acct)
                 self.risk.on_report(target, report)
-            meta = self.meta.get(key)
             if target in self.streams:
-                outputs.append((target, report_message(report, meta, kill=kill)))
+                report.request = request
+                if kill and kind == "canceled":
+                    report.reason = Reason.KILL_SWITCH
+                outputs.append((target, report))
         return outputs
+
+    # -- publishing --------------------------------------------------------------------------
 
     def _publish(self, durable_index):
         pending = self._pending
@@ -430,20 +406,17 @@ class Sequencer:
         if not outputs:
             return
         batches = {}
-        for acct, msg in outputs:
+        for acct, report in outputs:
             stream = self.streams[acct]
-            stream.append(msg)
+            stream.append(report)
             batch = batches.get(acct)
             if batch is None:
-                batches[acct] = [len(stream), msg]
+                batches[acct] = [len(stream), report]
             else:
-                batch.append(msg)
-        if self._recovering:
-            return
-        for acct, batch in batches.items():
-            callback = self.subscribers.get(acct)
-            if callback is not None:
-                callback(batch[0], batch[1:])
+                batch.append(report)
+        for sink in self.sinks:
+            for acct, batch in batches.items():
+                sink(acct, batch[0], batch[1:])
 
     async def drain(self):
         """Wait until everything submitted so far is durable and published."""

@@ -1,22 +1,28 @@
-"""Hardware in the loop without hardware: the board's link gateware behind a pseudo-terminal.
+"""Hardware in the loop without hardware: a board's gateware behind a pseudo-terminal.
 
-``python -m tickwire.sim.board_pty`` simulates (Amaranth's simulator) the board design's link
-layer, optionally with its UART pair at bit level (``--uart``), and prints the path of a
-pseudo-terminal (``/dev/pts/N``) on its first line of output. ``SerialEngine("/dev/pts/N")``
-then drives it exactly as a board on USB: same bytes, same frames, same flow control.
+``python -m tickwire.sim.board_pty --board icebreaker`` (``make board-pty BOARD=icebreaker``)
+simulates, in Amaranth's simulator, what that board's top puts between its UART pins and its
+exchange core (:class:`~tickwire.boards.top.LinkBridge`: UART receiver and transmitter at the
+board's clocks per bit, link layer, and the board's own core from
+:func:`~tickwire.boards.core.make_core`: the gateware matching engine and MoldUDP64 feed encoder,
+built with the board's book from :data:`~tickwire.boards.synth.BOARDS`). The host's side of the
+wire is a second UART pair at the same rate. It prints what it runs on stderr and the path of
+the pseudo-terminal (``/dev/pts/N``) as the only line on stdout; ``tickwire replay FILE
+--engine serial:/dev/pts/N`` then drives it exactly as it would the board on USB: same bytes,
+same frames, same flow control.
 
-Behind the link sits either
+Only on request:
 
-* ``--core model`` (default): a STAND-IN for the gateware engine and feed: the reference model
-  ``ExchangeModel`` and the host's ``FeedPublisher`` run in the testbench on the link's
-  command/event/MoldUDP64 streams (``tickwire.sim.tb_link.model_core_testbench``); or
-* ``--core gateware``: the board's own ``ExchangeCore`` (``make_core``: the real matching
-  engine and feed encoder when they elaborate, else the loopback stand-in), simulated.
+* ``--model-stand-in``: a STAND-IN for the engine and feed, announced as such: the reference
+  model ``ExchangeModel`` and the host's ``FeedPublisher`` run in the testbench behind the same
+  link (``tickwire.sim.tb_link.model_core_testbench``). It tests the link, not the gateware.
+* ``--uart bytes``: no UARTs; bytes go straight into and out of the link layer (faster).
+* ``--flip-rx`` / ``--flip-tx``: corrupt chosen bytes (by index in each direction) to exercise
+  the CRC. Stop the process (SIGSTOP) to simulate a hung board.
 
-The simulation ends when the process that started it exits. Simulated time is not wall time: heartbeats are counted in cycles (``--heartbeat-cycles``), and
-an idle simulation slows down to a few thousand cycles a second so that it does not spin.
-``--flip-rx`` / ``--flip-tx`` corrupt chosen bytes (by index in each direction) to exercise the
-CRC. Stop the process (SIGSTOP) to simulate a hung board.
+Simulated time is not wall time: the heartbeat comes every ``--heartbeat-cycles`` idle cycles
+(not the board's 100 ms), and an idle simulation slows down to a few thousand cycles a second so
+that it does not spin. The simulation ends when the process that started it exits.
 """
 
 import argparse
@@ -26,53 +32,81 @@ import sys
 import tty
 
 from amaranth.hdl import Module
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 from tickwire.boards.core import make_core
-from tickwire.boards.top import connect_core
+from tickwire.boards.synth import BOARDS
+from tickwire.boards.top import LinkBridge, connect_core
+from tickwire.hdl.link_cobs import FRAME_LAYOUT
 from tickwire.hdl.link_layer import LinkLayer
 from tickwire.hdl.uart import UartRx, UartTx
-from tickwire.protocol.link import ModelParams
+from tickwire.protocol.boards import board_book, describe_book
+from tickwire.protocol.link import COMMAND_LAYOUT, EVENT_LAYOUT
 from tickwire.protocol.serial_frames import encode_params
 from tickwire.sim.tb_link import model_core_testbench
 
-__all__ = ["PtyHarness", "main", "open_pty", "run"]
+__all__ = ["ModelStandIn", "PtyHarness", "main", "open_pty", "run"]
+
+BAUD = 3_000_000
+
+
+class ModelStandIn(wiring.Component):
+    """STAND-IN for the exchange core: its ports, driven by a testbench (the reference model).
+
+    Has :class:`~tickwire.boards.core.BoardCore`'s ports so that the board's own wiring
+    (:func:`~tickwire.boards.top.connect_core`) takes it; the testbench sets ``i_cmd.ready``,
+    ``o_event`` and ``o_mold``; ``o_halted`` stays 0.
+    """
+
+    i_cmd: In(stream.Signature(COMMAND_LAYOUT))
+    o_event: Out(stream.Signature(EVENT_LAYOUT))
+    o_mold: Out(stream.Signature(FRAME_LAYOUT))
+    o_halted: Out(1)
+    i_event_byte: In(stream.Signature(8, always_ready=True))
+
+    def elaborate(self, platform):
+        return Module()
 
 
 class PtyHarness(wiring.Component):
-    """The simulated board: [host-side UART → board UART →] link [→ board UART → host UART].
+    """The simulated board and the host's end of its wire.
 
-    With ``core`` the link is connected to it; without, the link's engine-side streams are left
-    for a testbench (``o_cmd``, ``i_event``, ``i_mold`` of ``self.link``).
+    With ``uart`` the board is its :class:`~tickwire.boards.top.LinkBridge` (UARTs, link, core)
+    and the host's side a UART pair at the same divisor; without, the link layer and core
+    alone, bytes going straight in and out. ``sink`` and ``source`` are the host's byte streams.
     """
 
-    def __init__(self, params, heartbeat_cycles, divisor=None, core=None):
-        self.link = LinkLayer(heartbeat_cycles, info=encode_params(params))
+    def __init__(self, core, params, clk_freq, heartbeat_cycles, uart=True, baud=BAUD):
         self.core = core
-        self.divisor = divisor
+        if uart:
+            # The bridge counts its heartbeat in milliseconds of the board's clock.
+            heartbeat_ms = (heartbeat_cycles + 0.5) * 1000 / clk_freq
+            self.board = LinkBridge(core, params, clk_freq, baud, heartbeat_ms=heartbeat_ms)
+            self.divisor = self.board.divisor
+            self.host_tx, self.host_rx = UartTx(self.divisor), UartRx(self.divisor)
+            self.sink, self.source = self.host_tx.i_data, self.host_rx.o_data
+        else:
+            self.board = LinkLayer(heartbeat_cycles, info=encode_params(params))
+            self.divisor = self.host_tx = None
+            self.sink, self.source = self.board.i_rx, self.board.o_tx
         super().__init__({})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.link = link = self.link
+        m.submodules.board = board = self.board
         if self.divisor:
-            m.submodules.host_tx = self.host_tx = host_tx = UartTx(self.divisor)
-            m.submodules.board_rx = board_rx = UartRx(self.divisor)
-            m.submodules.board_tx = board_tx = UartTx(self.divisor)
-            m.submodules.host_rx = self.host_rx = host_rx = UartRx(self.divisor)
-            m.d.comb += [board_rx.i_rx.eq(host_tx.o_tx), host_rx.i_rx.eq(board_tx.o_tx)]
-            wiring.connect(m, board_rx.o_data, link.i_rx)
-            m.d.comb += [link.i_rx_error.eq(board_rx.o_frame_error),
-                         link.i_rx_overflow.eq(board_rx.o_overflow)]
-            wiring.connect(m, link.o_tx, board_tx.i_data)
-        if self.core is not None:
-            m.submodules.core = core = self.core
-            connect_core(m, link, core)
+            m.submodules.host_tx = self.host_tx
+            m.submodules.host_rx = self.host_rx
+            m.d.comb += [board.rx.eq(self.host_tx.o_tx), self.host_rx.i_rx.eq(board.tx)]
+        else:
+            m.submodules.core = self.core
+            connect_core(m, board, self.core)
         return m
 
 
 def open_pty():
-    """A raw pseudo-terminal: ``(master_fd, slave_path)``; the slave stays open (kept alive)."""
+    """A raw pseudo-terminal: ``(master_fd, slave_path, slave_fd)``; keep the slave open."""
     master, slave = os.openpty()
     tty.setraw(slave)
     tty.setraw(master)
@@ -80,36 +114,67 @@ def open_pty():
     return master, os.ttyname(slave), slave
 
 
-def run(params, core="model", uart_divisor=None, heartbeat_cycles=500, flip_rx=(),
-        flip_tx=(), announce=print, stop=None):
-    """Simulate until ``stop()`` is true (forever if ``None``); returns when it is."""
+def describe(board, params, core_notes, harness):
+    """The lines ``run`` prints before the pty path: what is simulated."""
+    spec = BOARDS[board]
+    uart = (f"bit level, the board's UartRx/UartTx at {harness.divisor} clocks per bit "
+            f"({BAUD} baud at {spec['clk_mhz']} MHz) and the host's at the same rate"
+            if harness.divisor else "none: bytes straight into and out of the link layer")
+    return [f"board: {board} ({spec['device']}), its link and core as in {spec['top']}",
+            f"core: {core_notes}",
+            f"book: {describe_book(params)} (the {board} build's)",
+            f"UART: {uart}"]
+
+
+def run(board="icebreaker", stand_in=False, uart=True, heartbeat_cycles=500, flip_rx=(),
+        flip_tx=(), announce=None, stop=None):
+    """Simulate ``board`` behind a new pty until ``stop()`` is true (forever if ``None``).
+
+    ``announce(lines, path)`` is called once the simulation is built (default: the lines on
+    stderr, the path on stdout).
+    """
+    params = board_book(board)
+    clk_freq = BOARDS[board]["clk_mhz"] * 1e6
+    if stand_in:
+        core = ModelStandIn()
+        notes = ("STAND-IN: the reference model (ExchangeModel) and the host's FeedPublisher, "
+                 "NOT the board's gateware")
+    else:
+        core, built = make_core(params)
+        notes = f"{built['engine']} + {built['feed']} (the board's gateware)"
+    harness = PtyHarness(core, params, clk_freq, heartbeat_cycles, uart)
     master, path, _keep = open_pty()
-    core_component = None
-    if core == "gateware":
-        core_component, notes = make_core(params)
-        announce(f"# core: {notes}", file=sys.stderr)
-    harness = PtyHarness(params, heartbeat_cycles, uart_divisor, core_component)
-    link = harness.link
     sim = Simulator(harness)
-    sim.add_clock(1e-6)
-    if core_component is None:
-        sim.add_testbench(model_core_testbench(link.o_cmd, link.i_event, link.i_mold, params),
+    sim.add_clock(1 / clk_freq)
+    if stand_in:
+        sim.add_testbench(model_core_testbench(core.i_cmd, core.o_event, core.o_mold, params),
                           background=True)
-    flip_rx, flip_tx = set(flip_rx), set(flip_tx)
-    state = {"rx": 0, "tx": 0}
+    sim.add_testbench(_pump(harness, master, set(flip_rx), set(flip_tx), stop))
+    (announce or _announce)(describe(board, params, notes, harness), path)
+    sim.run()
+
+
+def _announce(lines, path):
+    stand_in = any("STAND-IN" in line for line in lines)
+    if stand_in:
+        print("*" * 78 + "\n*** STAND-IN: the reference model runs behind the link, not the "
+              "gateware ***\n" + "*" * 78, file=sys.stderr)
+    for line in lines:
+        print(f"# {line}", file=sys.stderr)
+    print(f"# pty: {path}  (tickwire replay FILE --engine serial:{path})", file=sys.stderr)
+    print(path, flush=True)
+
+
+def _pump(harness, master, flip_rx, flip_tx, stop):
+    """The testbench moving bytes between the pty and the host's end of the wire."""
+    sink, source = harness.sink, harness.source
+    counts = {"rx": 0, "tx": 0}
 
     async def pump(ctx):
-        rx_in = bytearray()
-        tx_out = bytearray()
-        quiet = 0
-        if uart_divisor:
-            host_tx, host_rx = harness.host_tx, harness.host_rx
-            sink, source = host_tx.i_data, host_rx.o_data
-        else:
-            sink, source = link.i_rx, link.o_tx
-        ctx.set(source.ready, 1)
-        cycle = 0
+        rx_in, tx_out = bytearray(), bytearray()
+        quiet = cycle = 0
         parent = os.getppid()
+        ctx.set(source.ready, 1)
         while stop is None or not stop():
             cycle += 1
             if cycle % 4096 == 0 and os.getppid() != parent:
@@ -118,24 +183,13 @@ def run(params, core="model", uart_divisor=None, heartbeat_cycles=500, flip_rx=(
                 if quiet > 64 and not rx_in and not tx_out:
                     # Idle: wait a little for the host rather than spin (about 2000 cycles/s).
                     select.select([master], [], [], 0.008)
-                try:
-                    data = os.read(master, 4096)
-                except BlockingIOError:
-                    data = b""
-                for byte in data:
-                    if state["rx"] in flip_rx:
-                        byte ^= 0x20
-                    state["rx"] += 1
-                    rx_in.append(byte)
+                for byte in _read(master):
+                    rx_in.append(byte ^ 0x20 if counts["rx"] in flip_rx else byte)
+                    counts["rx"] += 1
             if tx_out and (cycle % 16 == 0 or len(tx_out) > 256):
-                try:
-                    written = os.write(master, bytes(tx_out))
-                    del tx_out[:written]
-                except BlockingIOError:
-                    pass
-            busy = False
+                _write(master, tx_out)
             # Without UARTs a byte goes in every other cycle, as from a (very fast) UART.
-            offer = bool(rx_in) and (bool(uart_divisor) or cycle % 2 == 0)
+            offer = bool(rx_in) and (bool(harness.divisor) or cycle % 2 == 0)
             if offer:
                 ctx.set(sink.payload, rx_in[0])
             ctx.set(sink.valid, offer)
@@ -144,19 +198,26 @@ def run(params, core="model", uart_divisor=None, heartbeat_cycles=500, flip_rx=(
             await ctx.tick()
             if sent:
                 del rx_in[0]
-                busy = True
             if out_valid:
-                if state["tx"] in flip_tx:
-                    out_byte ^= 0x20
-                state["tx"] += 1
-                tx_out.append(out_byte)
-                busy = True
-            quiet = 0 if busy or (uart_divisor and ctx.get(harness.host_tx.o_busy)) else quiet + 1
+                tx_out.append(out_byte ^ 0x20 if counts["tx"] in flip_tx else out_byte)
+                counts["tx"] += 1
+            sending = harness.divisor and ctx.get(harness.host_tx.o_busy)
+            quiet = 0 if sent or out_valid or sending else quiet + 1
+    return pump
 
-    sim.add_testbench(pump)
-    announce(path)
-    sys.stdout.flush()
-    sim.run()
+
+def _read(master):
+    try:
+        return os.read(master, 4096)
+    except BlockingIOError:
+        return b""
+
+
+def _write(master, pending):
+    try:
+        del pending[:os.write(master, bytes(pending))]
+    except BlockingIOError:
+        pass
 
 
 def _ints(text):
@@ -166,21 +227,23 @@ def _ints(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tickwire.sim.board_pty",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--core", choices=["model", "gateware"], default="model")
-    parser.add_argument("--uart", type=int, metavar="DIVISOR", default=0,
-                        help="simulate the UARTs at bit level, DIVISOR clocks per bit")
-    parser.add_argument("--heartbeat-cycles", type=int, default=500)
-    parser.add_argument("--max-orders", type=int, default=256)
-    parser.add_argument("--max-symbols", type=int, default=4)
-    parser.add_argument("--band-ticks", type=int, default=128)
-    parser.add_argument("--max-qty", type=int, default=1_000_000)
-    parser.add_argument("--flip-rx", default="", help="host→board byte indices to corrupt")
-    parser.add_argument("--flip-tx", default="", help="board→host byte indices to corrupt")
+    parser.add_argument("--board", choices=sorted(BOARDS), default="icebreaker",
+                        help="whose top, book and UART to simulate (default icebreaker)")
+    parser.add_argument("--model-stand-in", action="store_true",
+                        help="put the reference model behind the link instead of the board's "
+                        "gateware engine and feed (a stand-in: tests the link only)")
+    parser.add_argument("--uart", choices=["bits", "bytes"], default="bits",
+                        help="bits: the board's UARTs at bit level (default); bytes: none, "
+                        "bytes straight into the link layer (faster)")
+    parser.add_argument("--heartbeat-cycles", type=int, default=500,
+                        help="idle cycles between the board's heartbeats (default 500)")
+    parser.add_argument("--flip-rx", default="", metavar="I,J,…",
+                        help="host→board byte indices to corrupt")
+    parser.add_argument("--flip-tx", default="", metavar="I,J,…",
+                        help="board→host byte indices to corrupt")
     args = parser.parse_args(argv)
-    params = ModelParams(max_orders=args.max_orders, max_symbols=args.max_symbols,
-                         band_ticks=args.band_ticks, max_qty=args.max_qty)
     try:
-        run(params, core=args.core, uart_divisor=args.uart or None,
+        run(args.board, stand_in=args.model_stand_in, uart=args.uart == "bits",
             heartbeat_cycles=args.heartbeat_cycles, flip_rx=_ints(args.flip_rx),
             flip_tx=_ints(args.flip_tx))
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ from collections import deque
 from pathlib import Path
 
 from amaranth.sim import Simulator
+from tickwire.engine.registry import InProcessEngine
 from tickwire.hdl.matching_engine import MatchingEngine
 from tickwire.protocol import pcap
 from tickwire.protocol.feed import DEFAULT_SESSION, MAX_PAYLOAD, FeedAddress
@@ -17,7 +18,7 @@ from tickwire.sim.tb_exchange_core import run_core
 __all__ = ["AmaranthEngine", "CocotbEngine"]
 
 
-class AmaranthEngine:
+class AmaranthEngine(InProcessEngine):
     """The gateware matching engine in Amaranth's Python simulator, in this process.
 
     One testbench drives ``i_cmd`` and takes ``o_event`` (always ready). ``process`` queues a
@@ -27,10 +28,10 @@ class AmaranthEngine:
     """
 
     name = "amaranth"
-    batch = False
 
     def __init__(self, params=None):
-        self.params = params = params or ModelParams()
+        super().__init__(params or ModelParams())
+        params = self.params
         self.dut = MatchingEngine(params)
         self._queue = deque()
         self._events = []
@@ -83,19 +84,10 @@ class AmaranthEngine:
             out.extend(self._finished.popleft() for _ in chunk)
         return out
 
-    def close(self):
-        pass
-
-    @classmethod
-    def from_spec(cls, option, params=None):
-        if option:
-            raise ValueError(f"the amaranth engine takes no option (got {option!r})")
-        return cls(params)
-
 
 class CocotbEngine:
     """The gateware's Verilog in a cocotb simulation, run as a batch in a subprocess: the
-    matching engine *and* the feed encoder (``tickwire.hdl.exchange_core.EngineFeedCore``).
+    matching engine *and* the feed encoder (``tickwire.hdl.exchange_core.EthernetExchangeCore``).
 
     ``process_all(commands)`` writes the commands as ``Command.to_bytes()`` records, runs the
     cocotb bench ``tickwire.sim.tb_exchange_core`` (commands back to back, outputs always ready)

@@ -200,7 +200,7 @@ async def play_commands(dut):
 
 def run_core(params, commands, build_dir, feed_options=None, sim=None, work_dir=None,
              waves=None, idle=0.0, seed=1):
-    """Build ``EngineFeedCore(params, **feed_options)`` for ``sim`` in ``build_dir`` and play
+    """Build ``EthernetExchangeCore(params, **feed_options)`` for ``sim`` in ``build_dir`` and play
     ``commands`` through it.
 
     Returns ``(events, frames)``: the events per command (``list[list[Event]]``) and the feed's
@@ -208,7 +208,7 @@ def run_core(params, commands, build_dir, feed_options=None, sim=None, work_dir=
     environment) writes a waveform in ``build_dir``. The build directory is locked while in
     use, so that parallel runs (pytest-xdist, two replays) take turns.
     """
-    from tickwire.hdl.exchange_core import EngineFeedCore
+    from tickwire.hdl.exchange_core import EthernetExchangeCore
     from tickwire.sim.runner import run_cocotb
 
     work = Path(work_dir or build_dir).resolve()
@@ -223,7 +223,7 @@ def run_core(params, commands, build_dir, feed_options=None, sim=None, work_dir=
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        run_cocotb(EngineFeedCore(params, **(feed_options or {})), "exchange_core",
+        run_cocotb(EthernetExchangeCore(params, **(feed_options or {})), "exchange_core",
                    "tickwire.sim.tb_exchange_core", build_dir=build_dir, extra_env=env, sim=sim,
                    waves=waves)
     out = group_events(ev_path.read_bytes(), len(commands), "cocotb core")

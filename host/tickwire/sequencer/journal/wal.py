@@ -1,37 +1,24 @@
 """Write-ahead log of the sequenced requests: what the exchange must never forget.
 
-File format
------------
-An 8-byte magic ``b"TWWAL001"``, then records back to back::
+File format (version 2)
+-----------------------
+An 8-byte magic ``b"TWWAL002"`` (the format's version is its last three digits), then records
+back to back::
 
     U32 length      payload bytes (big-endian)
     U32 crc         CRC-32 of the 4 length bytes followed by the payload
     payload         length bytes
 
-A payload (:class:`LogRecord`, written by :mod:`tickwire.sequencer`) is::
+A payload (:class:`JournalRecord`) is::
 
-    U8   flags      bit 0: a Command follows; bit 1: the context is binary (else JSON)
+    U8   flags      bit 0: an engine command follows
     53   command    ``Command.to_bytes()`` (engine link), if flag bit 0
-    ...  context    the request that produced the command (operation, account, firm, token,
-                    symbol, side, shares, price, OUCH fields, time) or the decision that
-                    produced no command (a risk reject, a host reject): a UTF-8 JSON object,
-                    or (flag bit 1) one of the binary contexts below
+    ...  request    the typed request that produced it (:mod:`tickwire.core.codec`): an
+                    order entry, a cancel, a declaration, a risk or host refusal...
 
-Binary contexts are a compact form of the three order-entry requests (what the gateway
-sends by the thousand); they decode to the very dict the JSON form would (same keys, same
-values). A context is written in binary only if it has exactly the keys below with values of
-exactly these types (``int``, ASCII ``str``) and ranges; any other context is JSON. Integers
-are big-endian; ``str`` is a U8 length then that many ASCII bytes; ``C`` one ASCII byte::
-
-    U8 kind = 1  new      U64 ts, U32 qty, U64 price + 1 (0: None, market), U8 tif,
-                          U32 min_qty, C side, ouch {C side, U32 tif, C display,
-                          C capacity, C ise, U32 min_qty, C cross}, str acct, str token,
-                          str symbol
-    U8 kind = 2  cancel   U64 ts, U32 qty, U8 by (0: none, 1: "kill"), str acct, str token
-    U8 kind = 3  replace  U64 ts, U32 qty, U32 price, ouch {U32 tif, C display, C ise,
-                          U32 min_qty}, str acct, str token, str new_token
-
-(Files written before binary contexts existed have bit 1 clear everywhere, and read as before.)
+Format 1 (``TWWAL001``, dict contexts) is still read (:mod:`.v1`). Opening a format-1 file
+for writing upgrades it first: every record is rewritten in format 2 to a new file, which
+replaces the old one only once complete and fsynced; the old file stays as ``PATH.v1``.
 
 On open, the records are scanned from the start; the first one that is incomplete, longer
 than :data:`MAX_RECORD` or fails its CRC ends the log: the file is truncated there and what was
@@ -55,21 +42,22 @@ called in log order with the highest durable index.
 import asyncio
 import heapq
 import itertools
-import json
 import logging
 import os
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from tickwire.core.codec import CodecError, decode_request, encode_request
 from tickwire.protocol.link import COMMAND_BYTES, Command
+from tickwire.sequencer.journal.v1 import MAGIC_V1, decode_record_v1
 
-__all__ = ["WriteAheadLog", "LogRecord", "WalError", "MAGIC", "MAX_RECORD", "FSYNC_POLICIES",
-           "encode_record", "decode_record"]
+__all__ = ["WriteAheadLog", "JournalRecord", "WalError", "MAGIC", "MAGIC_V1", "MAX_RECORD",
+           "FSYNC_POLICIES", "encode_record", "decode_record", "read_header", "scan_payloads"]
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"TWWAL001"
+MAGIC = b"TWWAL002"
 MAX_RECORD = 1 << 20
 FSYNC_POLICIES = ("record", "group", "none")
 _HEADER = struct.Struct(">II")
@@ -80,180 +68,87 @@ class WalError(RuntimeError):
     """The log cannot be written (an fsync or write failed, or it is closed)."""
 
 
-@dataclass
-class LogRecord:
-    """One WAL payload: the engine command (if any) and the request context."""
+@dataclass(frozen=True, slots=True)
+class JournalRecord:
+    """One journal payload: the typed request and the engine command it made (if any)."""
+    request: object
     command: Command | None = None
-    context: dict = field(default_factory=dict)
-
-
-_NEW = struct.Struct(">BQIQBIcc" + "IcccIc")
-_CANCEL = struct.Struct(">BQIB")
-_REPLACE = struct.Struct(">BQII" + "IccI")
-_NEW_KEYS = frozenset(("op", "ts", "acct", "token", "symbol", "side", "qty", "price", "tif",
-                       "min_qty", "ouch"))
-_NEW_OUCH = frozenset(("side", "tif", "display", "capacity", "ise", "min_qty", "cross"))
-_CANCEL_KEYS = frozenset(("op", "ts", "acct", "token", "qty"))
-_CANCEL_BY_KEYS = _CANCEL_KEYS | {"by"}
-_REPLACE_KEYS = frozenset(("op", "ts", "acct", "token", "new_token", "qty", "price", "ouch"))
-_REPLACE_OUCH = frozenset(("tif", "display", "ise", "min_qty"))
-_INT = int
-
-
-def _binary_context(ctx):
-    """The binary form of a context (module docstring), or None if it has none.
-
-    Types are checked here (``int`` exactly, ``str``: the concatenations fail on anything
-    else), ranges and one-character fields by ``struct`` (``c`` takes exactly one byte).
-    """
-    op = ctx.get("op")
-    try:
-        if op == "new":
-            if ctx.keys() != _NEW_KEYS:
-                return None
-            o = ctx["ouch"]
-            if o.keys() != _NEW_OUCH:
-                return None
-            ts, qty, price, tif, min_qty = (ctx["ts"], ctx["qty"], ctx["price"], ctx["tif"],
-                                            ctx["min_qty"])
-            o_tif, o_min_qty = o["tif"], o["min_qty"]
-            acct, token, symbol = ctx["acct"], ctx["token"], ctx["symbol"]
-            side, o_side, display, capacity, ise, cross = (ctx["side"], o["side"], o["display"],
-                                                           o["capacity"], o["ise"], o["cross"])
-            if (ts.__class__ is not _INT or qty.__class__ is not _INT
-                    or tif.__class__ is not _INT or min_qty.__class__ is not _INT
-                    or o_tif.__class__ is not _INT or o_min_qty.__class__ is not _INT
-                    or not (price is None or price.__class__ is _INT)
-                    or not (acct + token + symbol + side + o_side + display + capacity + ise
-                            + cross).isascii()):
-                return None
-            return b"".join((
-                _NEW.pack(1, ts, qty, 0 if price is None else price + 1, tif, min_qty,
-                          side.encode(), o_side.encode(), o_tif, display.encode(),
-                          capacity.encode(), ise.encode(), o_min_qty, cross.encode()),
-                bytes((len(acct),)), acct.encode(), bytes((len(token),)), token.encode(),
-                bytes((len(symbol),)), symbol.encode()))
-        if op == "cancel":
-            keys = ctx.keys()
-            if keys == _CANCEL_KEYS:
-                by = 0
-            elif keys == _CANCEL_BY_KEYS and ctx["by"] == "kill":
-                by = 1
-            else:
-                return None
-            ts, qty, acct, token = ctx["ts"], ctx["qty"], ctx["acct"], ctx["token"]
-            if (ts.__class__ is not _INT or qty.__class__ is not _INT
-                    or not (acct + token).isascii()):
-                return None
-            return b"".join((_CANCEL.pack(2, ts, qty, by), bytes((len(acct),)), acct.encode(),
-                             bytes((len(token),)), token.encode()))
-        if op == "replace":
-            if ctx.keys() != _REPLACE_KEYS:
-                return None
-            o = ctx["ouch"]
-            if o.keys() != _REPLACE_OUCH:
-                return None
-            ts, qty, price, o_tif, o_min_qty = (ctx["ts"], ctx["qty"], ctx["price"], o["tif"],
-                                                o["min_qty"])
-            acct, token, new_token = ctx["acct"], ctx["token"], ctx["new_token"]
-            display, ise = o["display"], o["ise"]
-            if (ts.__class__ is not _INT or qty.__class__ is not _INT
-                    or price.__class__ is not _INT or o_tif.__class__ is not _INT
-                    or o_min_qty.__class__ is not _INT
-                    or not (acct + token + new_token + display + ise).isascii()):
-                return None
-            return b"".join((
-                _REPLACE.pack(3, ts, qty, price, o_tif, display.encode(), ise.encode(),
-                              o_min_qty),
-                bytes((len(acct),)), acct.encode(), bytes((len(token),)), token.encode(),
-                bytes((len(new_token),)), new_token.encode()))
-    except (KeyError, AttributeError, TypeError, ValueError, struct.error):
-        return None
-    return None
-
-
-def _texts(buf, offset, count):
-    out = []
-    for _ in range(count):
-        n = buf[offset]
-        end = offset + 1 + n
-        if end > len(buf):
-            raise ValueError("WAL payload: binary context cut short")
-        out.append(buf[offset + 1:end].decode("ascii"))
-        offset = end
-    if offset != len(buf):
-        raise ValueError("WAL payload: trailing bytes after a binary context")
-    return out
-
-
-def _decode_binary(buf):
-    kind = buf[0] if buf else None
-    try:
-        if kind == 1:
-            (_, ts, qty, price, tif, min_qty, side, o_side, o_tif, display, capacity, ise,
-             o_min_qty, cross) = _NEW.unpack_from(buf)
-            acct, token, symbol = _texts(buf, _NEW.size, 3)
-            return {"acct": acct, "min_qty": min_qty, "op": "new",
-                    "ouch": {"capacity": capacity.decode("ascii"),
-                             "cross": cross.decode("ascii"),
-                             "display": display.decode("ascii"), "ise": ise.decode("ascii"),
-                             "min_qty": o_min_qty, "side": o_side.decode("ascii"),
-                             "tif": o_tif},
-                    "price": None if price == 0 else price - 1, "qty": qty,
-                    "side": side.decode("ascii"), "symbol": symbol, "tif": tif, "token": token,
-                    "ts": ts}
-        if kind == 2:
-            _, ts, qty, by = _CANCEL.unpack_from(buf)
-            if by > 1:
-                raise ValueError("WAL payload: bad cancel origin")
-            acct, token = _texts(buf, _CANCEL.size, 2)
-            ctx = {"acct": acct, "op": "cancel", "qty": qty, "token": token, "ts": ts}
-            if by:
-                ctx = {"acct": acct, "by": "kill", "op": "cancel", "qty": qty, "token": token,
-                       "ts": ts}
-            return ctx
-        if kind == 3:
-            _, ts, qty, price, o_tif, display, ise, o_min_qty = _REPLACE.unpack_from(buf)
-            acct, token, new_token = _texts(buf, _REPLACE.size, 3)
-            return {"acct": acct, "new_token": new_token, "op": "replace",
-                    "ouch": {"display": display.decode("ascii"), "ise": ise.decode("ascii"),
-                             "min_qty": o_min_qty, "tif": o_tif},
-                    "price": price, "qty": qty, "token": token, "ts": ts}
-    except (struct.error, IndexError, UnicodeDecodeError) as exc:
-        raise ValueError(f"WAL payload: bad binary context ({exc})") from None
-    raise ValueError(f"WAL payload: unknown binary context kind {kind!r}")
 
 
 def encode_record(record):
-    """:class:`LogRecord` → payload bytes (format in the module docstring)."""
-    ctx = _binary_context(record.context)
-    flags = 2
-    if ctx is None:
-        ctx = json.dumps(record.context, separators=(",", ":"), sort_keys=True).encode()
-        flags = 0
+    """:class:`JournalRecord` → payload bytes (format in the module docstring)."""
+    request = encode_request(record.request)
     if record.command is None:
-        return bytes((flags,)) + ctx
-    return bytes((flags | 1,)) + record.command.to_bytes() + ctx
+        return b"\x00" + request
+    return b"\x01" + record.command.to_bytes() + request
 
 
-def decode_record(payload):
-    """Payload bytes → :class:`LogRecord`; raises ValueError on a malformed payload."""
-    if not payload or payload[0] > 3:
+def decode_record(payload, magic=MAGIC):
+    """Payload bytes of a ``magic`` file → :class:`JournalRecord`; ValueError if malformed."""
+    if magic == MAGIC_V1:
+        command, request = decode_record_v1(payload)
+        return JournalRecord(request, command)
+    if not payload or payload[0] > 1:
         raise ValueError("WAL payload: bad flags byte")
-    flags = payload[0]
     command, start = None, 1
-    if flags & 1:
+    if payload[0]:
         if len(payload) < 1 + COMMAND_BYTES:
             raise ValueError("WAL payload: command cut short")
         command = Command.from_bytes(bytes(payload[1:1 + COMMAND_BYTES]))
         start += COMMAND_BYTES
-    body = bytes(payload[start:])
-    if flags & 2:
-        return LogRecord(command, _decode_binary(body))
-    return LogRecord(command, json.loads(body.decode()))
+    try:
+        return JournalRecord(decode_request(payload, start), command)
+    except CodecError as exc:
+        raise ValueError(f"WAL payload: {exc}") from None
 
 
-def _scan(f):
+def read_header(f):
+    """The magic of an open journal file (ValueError if it is not a tickwire journal)."""
+    head = f.read(len(MAGIC))
+    if head not in (MAGIC, MAGIC_V1):
+        raise ValueError(f"not a tickwire journal (magic {head!r})")
+    return head
+
+
+def _magic(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC))
+    except FileNotFoundError:
+        return b""
+
+
+def _upgrade_v1(path):
+    """Rewrite a format-1 journal in format 2 (module docstring); return the backup's path."""
+    with open(path, "rb") as f:
+        payloads, _, why = scan_payloads(f)
+    if why is not None:
+        log.warning("%s: format-1 torn tail after record %d (%s) left out of the upgrade",
+                    path, len(payloads), why)
+    records = [decode_record(p, MAGIC_V1) for p in payloads]
+    backup, fresh = path + ".v1", path + ".v2.tmp"
+    with open(fresh, "wb") as out:
+        out.write(MAGIC)
+        for record in records:
+            payload = encode_record(record)
+            length = _LENGTH.pack(len(payload))
+            out.write(length + _LENGTH.pack(zlib.crc32(payload, zlib.crc32(length))) + payload)
+        out.flush()
+        os.fsync(out.fileno())
+    if not os.path.exists(backup):
+        os.link(path, backup)
+    os.replace(fresh, path)
+    directory = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    log.warning("%s: upgraded %d records from journal format 1 (the original is %s)", path,
+                len(records), backup)
+    return backup
+
+
+def scan_payloads(f):
     """(payloads, end offset of the last good record, why the scan stopped or None)."""
     payloads, offset = [], len(MAGIC)
     f.seek(offset)
@@ -302,6 +197,9 @@ class WriteAheadLog:
             raise ValueError(f"fsync policy {fsync!r} is not one of {', '.join(FSYNC_POLICIES)}")
         self.path, self.policy = path, fsync
         self.truncated = 0
+        self.upgraded_from = None
+        if _magic(path) == MAGIC_V1:
+            self.upgraded_from = _upgrade_v1(path)
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         with open(path, "rb") as f:
             head = f.read(len(MAGIC))
@@ -316,7 +214,7 @@ class WriteAheadLog:
                 os.fsync(self._fd)
                 payloads, end, why = [], len(MAGIC), None
             else:
-                payloads, end, why = _scan(f)
+                payloads, end, why = scan_payloads(f)
             size = os.fstat(self._fd).st_size
         if why is not None:
             self.truncated = size - end
@@ -338,7 +236,7 @@ class WriteAheadLog:
     # -- writing ---------------------------------------------------------------------------
 
     def append(self, payload):
-        """Write one record (bytes or :class:`LogRecord`) now; return its index.
+        """Write one record (bytes or :class:`JournalRecord`) now; return its index.
 
         Raises
         ------
@@ -347,7 +245,7 @@ class WriteAheadLog:
         """
         if self._closed or self._error is not None:
             raise WalError(f"{self.path}: log unusable ({self._error or 'closed'})")
-        if isinstance(payload, LogRecord):
+        if isinstance(payload, JournalRecord):
             payload = encode_record(payload)
         size = len(payload)
         if size > MAX_RECORD:
@@ -424,11 +322,11 @@ class WriteAheadLog:
     def replay(self):
         """Iterate over the payloads (bytes) of every record now in the log, in order."""
         with open(self.path, "rb") as f:
-            payloads, _, _ = _scan(f)
+            payloads, _, _ = scan_payloads(f)
         yield from payloads[:self.records]
 
     def replay_records(self):
-        """Iterate over the decoded :class:`LogRecord` s."""
+        """Iterate over the decoded :class:`JournalRecord` s."""
         for payload in self.replay():
             yield decode_record(payload)
 

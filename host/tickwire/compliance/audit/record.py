@@ -1,0 +1,134 @@
+"""The audit record (the seed design's schema, section 5) and its event identifier.
+
+Times are UTC ISO 8601 with microseconds (``2024-01-15T14:30:00.123456Z``), prices decimal
+strings in dollars, quantities integers. ``client_id_hash`` is sha256(client id + that day's
+salt) in hex (the salt comes from the PII vault, :mod:`tickwire.compliance.audit.vault`).
+
+``event_id`` is a UUIDv7 (RFC 9562) built so that the same journal gives the same identifiers:
+its 48-bit Unix millisecond time and 12-bit sub-millisecond fraction (RFC 9562 section 6.2,
+method 3) are the record's ``timestamp_processed``, and its 62 "random" bits are the first
+bits of SHA-256 over the record's other fields (canonical JSON). Besides being reproducible,
+this lets the verifier point at a record edited in place (its identifier no longer matches).
+"""
+
+import dataclasses
+import datetime
+import hashlib
+from dataclasses import dataclass, field
+
+from tickwire.compliance.audit.canonical import canonical_json
+from uuid6 import UUID
+
+__all__ = [
+    "CLOCK_SOURCE",
+    "EVENT_TYPES",
+    "AuditRecord",
+    "event_id_for",
+    "event_id_matches",
+    "iso_utc",
+    "parse_iso_utc",
+    "price_text",
+]
+
+EVENT_TYPES = (
+    "ORDER_RECEIVED", "CANCEL_RECEIVED", "REPLACE_RECEIVED", "RISK_ACCEPTED", "RISK_REJECTED",
+    "ORDER_SEQUENCED", "ORDER_ACCEPTED", "ORDER_EXECUTED", "ORDER_CANCELLED", "ORDER_REPLACED",
+    "ORDER_REJECTED", "CANCEL_REJECTED", "CORRECTION", "TRAIL_CLOSED",
+)
+CLOCK_SOURCE = "sequencer: host CLOCK_REALTIME (time.time_ns), non-decreasing, ns since midnight"
+_EPOCH = datetime.date(1970, 1, 1)
+_DAY_NS = 86_400 * 10**9
+
+
+def iso_utc(trade_date, ns_since_midnight):
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` of a trade date plus ns since midnight UTC (truncated to
+    microseconds)."""
+    us = ns_since_midnight // 1000
+    seconds, micro = divmod(us, 1_000_000)
+    minutes, sec = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    day = trade_date + datetime.timedelta(days=hours // 24)
+    return f"{day.isoformat()}T{hours % 24:02d}:{minute:02d}:{sec:02d}.{micro:06d}Z"
+
+
+def parse_iso_utc(text):
+    """µs since the Unix epoch of an :func:`iso_utc` string."""
+    day = datetime.date.fromisoformat(text[:10])
+    hh, mm, ss, us = int(text[11:13]), int(text[14:16]), int(text[17:19]), int(text[20:26])
+    return (((day - _EPOCH).days * 24 + hh) * 60 + mm) * 60_000_000 + ss * 1_000_000 + us
+
+
+def price_text(price):
+    """1/10000 $ → decimal string with at least two places (``1825000`` → ``"182.50"``)."""
+    if price is None:
+        return None
+    sign = "-" if price < 0 else ""
+    whole, frac = divmod(abs(price), 10000)
+    digits = f"{frac:04d}".rstrip("0").ljust(2, "0")
+    return f"{sign}{whole}.{digits}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One order lifecycle event.
+
+    ``details`` holds what only some events have (``execution_id``, ``leaves``, ``reason``,
+    ``text``, ``liquidity``, ``previous_order_id``, ``command_seq``); ``corrects`` is the
+    ``event_id`` a correction record amends.
+    """
+    event_type: str
+    timestamp_received: str
+    timestamp_processed: str
+    order_id: str | None = None
+    client_id_hash: str | None = None
+    firm: str | None = None
+    symbol: str | None = None
+    side: str | None = None
+    quantity: int | None = None
+    price: str | None = None
+    order_type: str | None = None
+    time_in_force: str | None = None
+    details: dict = field(default_factory=dict)
+    system_metadata: dict = field(default_factory=dict)
+    corrects: str | None = None
+    event_id: str = ""
+
+    def body(self):
+        """Every field but ``event_id``, as a JSON object."""
+        return {name: getattr(self, name) for name in _BODY}
+
+    def sealed_json(self):
+        """The record as the JSON object hashed into the tree, its ``event_id`` set (module
+        docstring)."""
+        out = self.body()
+        out["event_id"] = event_id_for(out, self.timestamp_processed)
+        return out
+
+    def to_json(self):
+        """The record as a JSON object (``event_id`` as it is)."""
+        out = self.body()
+        out["event_id"] = self.event_id
+        return out
+
+
+_BODY = tuple(f.name for f in dataclasses.fields(AuditRecord) if f.name != "event_id")
+
+
+def event_id_for(body, timestamp_processed):
+    """The UUIDv7 of a record body (module docstring)."""
+    us = parse_iso_utc(timestamp_processed)
+    ms, sub = divmod(us, 1000)
+    rand_a = sub * 4096 // 1000
+    digest = int.from_bytes(hashlib.sha256(canonical_json(body)).digest()[:8], "big")
+    rand_b = digest >> 2
+    value = ((ms & (2**48 - 1)) << 80) | (rand_a << 64) | rand_b
+    return str(UUID(int=value, version=7))
+
+
+def event_id_matches(obj):
+    """Whether a record object's ``event_id`` is the one its other fields give."""
+    body = {k: v for k, v in obj.items() if k != "event_id"}
+    try:
+        return obj.get("event_id") == event_id_for(body, obj["timestamp_processed"])
+    except (KeyError, ValueError, TypeError):
+        return False

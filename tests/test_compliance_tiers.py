@@ -1,0 +1,165 @@
+"""The regulator's query over the hot and warm tiers, GDPR erasure by key deletion, the
+regulator's escrow, and the CAT-style export."""
+
+import datetime
+import json
+import os
+import shutil
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from compliance_util import DATE, run_config, run_dir  # noqa: F401  (a fixture)
+from tickwire.cli.main import main
+from tickwire.compliance.audit.day import write_audit_dir
+from tickwire.compliance.audit.vault import PiiVault, make_regulator_key
+
+DAYS = ["2026-08-03", "2026-11-30", "2026-12-07"]
+
+
+def _pg_url():
+    """The PostgreSQL test server, or a skip (a failure under CI, which must run it)."""
+    url = os.environ.get("TICKWIRE_TEST_PG")
+    why = None
+    if not url:
+        why = "TICKWIRE_TEST_PG is not set"
+    else:
+        try:
+            with create_engine(url).connect() as conn:
+                conn.execute(text("select 1"))
+        except OperationalError as exc:
+            why = f"no PostgreSQL at TICKWIRE_TEST_PG ({str(exc).splitlines()[0]})"
+    if why is None:
+        return url
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run the PostgreSQL tests: {why}")
+    pytest.skip(f"{why}: the PostgreSQL hot tier is not tested (apt-get install postgresql; "
+                "see .ci/run)")
+
+
+def _fill(audit, run_dir, *hot_url):
+    """Three days in one audit directory (the same journal under three dates)."""
+    audit.mkdir()
+    shutil.copy(run_dir / "audit" / "vault.sqlite", audit / "vault.sqlite")
+    for day in DAYS:
+        write_audit_dir(str(audit), str(run_dir / "session.wal"), run_config(),
+                        datetime.date.fromisoformat(day), str(run_dir / "keys"))
+        assert main(["audit", "ingest", str(audit), "--hot-days", "1000", *hot_url]) == 0
+    return audit
+
+
+@pytest.fixture(scope="module")
+def store(run_dir, tmp_path_factory):  # noqa: F811
+    return _fill(tmp_path_factory.mktemp("store") / "audit", run_dir)
+
+
+def _query(capsys, audit, *extra, client="c01", start=DAYS[0], end=DAYS[-1]):
+    code = main(["audit", "query", str(audit), "--client", client, "--from", start,
+                 "--to", end, *extra])
+    out = capsys.readouterr()
+    return code, [json.loads(line) for line in out.out.splitlines()], out.err
+
+
+def _query_tiers(capsys, audit, *hot_url):
+    code, hot, err = _query(capsys, audit, *hot_url)
+    assert code == 0 and "hot tier" in err and "0 Parquet partition(s)" in err
+    assert {r["trade_date"] for r in hot} == set(DAYS)
+    assert {r["firm"] for r in hot} == {"F01"}
+    assert main(["audit", "age", str(audit), "--today", "2026-12-08", "--hot-days", "5",
+                 *hot_url]) == 0
+    capsys.readouterr()
+    code, mixed, err = _query(capsys, audit, *hot_url)
+    assert code == 0 and "2 Parquet partition(s)" in err and "date=2026-08-03" in err
+    assert mixed == hot
+    assert sorted(os.listdir(audit / "warm")) == ["date=2026-08-03", "date=2026-11-30"]
+    return hot
+
+
+def test_same_records_from_either_tier(store, capsys):
+    hot = _query_tiers(capsys, store)
+    records = [json.loads(line) for line in (store / "trail.jsonl").read_text().splitlines()
+               if '"kind":"record"' in line]
+    mine = [r for r in records if r["firm"] == "F01" and r["client_id_hash"]]
+    assert len(hot) == 3 * len(mine)
+    # one day only, and a range outside every day
+    code, one, _ = _query(capsys, store, start=DAYS[1], end=DAYS[1])
+    assert code == 0 and {r["trade_date"] for r in one} == {DAYS[1]}
+    code, none, _ = _query(capsys, store, start="2020-01-01", end="2020-01-03")
+    assert code == 0 and none == []
+
+
+def test_postgresql_hot_tier(run_dir, tmp_path, capsys):  # noqa: F811
+    url = _pg_url()
+    with create_engine(url).begin() as conn:
+        conn.execute(text("drop table if exists audit_records"))
+    audit = _fill(tmp_path / "audit", run_dir, "--hot-url", url)
+    capsys.readouterr()
+    _query_tiers(capsys, audit, "--hot-url", url)
+
+
+def test_unknown_client_and_bad_dates(store, capsys):
+    code, rows, err = _query(capsys, store, client="nobody")
+    assert code == 0 and rows == [] and "not in the vault" in err
+    assert main(["audit", "query", str(store), "--client", "c01", "--from", DAYS[1], "--to",
+                 DAYS[0]]) == 2
+    assert "before --from" in capsys.readouterr().err
+    assert main(["audit", "query", str(store / "nope"), "--client", "c01", "--from", DAYS[0],
+                 "--to", DAYS[0]]) == 2
+
+
+def test_erasure_shreds_the_link_and_the_escrow_recovers_it(run_dir, tmp_path, capsys):  # noqa: F811
+    audit = tmp_path / "audit"
+    shutil.copytree(run_dir / "audit", audit)
+    code, before, _ = _query(capsys, audit, start=DATE, end=DATE)
+    assert code == 0 and before
+    vault = PiiVault(str(audit / "vault.sqlite"))
+    key = vault.key("c01")
+    vault.close()
+    assert main(["audit", "forget", str(audit), "--client", "c01"]) == 0
+    capsys.readouterr()
+    # the records stay and still verify ...
+    assert main(["audit", "verify", str(audit)]) == 0
+    assert "intact" in capsys.readouterr().out
+    assert (audit / "trail.jsonl").read_bytes() == (run_dir / "audit" / "trail.jsonl").read_bytes()
+    # ... but nothing links them to the client any more
+    code, rows, err = _query(capsys, audit, start=DATE, end=DATE)
+    assert code == 1 and rows == [] and "erased" in err
+    raw = (audit / "vault.sqlite").read_bytes()
+    assert key not in raw and b"c01" not in raw
+    assert main(["audit", "forget", str(audit), "--client", "c01"]) == 2
+    # break glass: the regulator's key opens the escrow and finds the same records
+    code, rows, err = _query(capsys, audit, "--regulator-key",
+                             str(run_dir / "keys" / "regulator.pem"), start=DATE, end=DATE)
+    assert code == 0 and "break glass" in err and rows == before
+    # and no other key does
+    shutil.copy(run_dir / "audit" / "public.pem", tmp_path / "not-x25519.pem")
+    code, rows, err = _query(capsys, audit, "--regulator-key", str(tmp_path / "not-x25519.pem"),
+                             start=DATE, end=DATE)
+    assert code == 2 and "not a PEM regulator private key" in err
+    make_regulator_key(str(tmp_path / "other.pem"), str(tmp_path / "other.pub.pem"))
+    code, rows, err = _query(capsys, audit, "--regulator-key", str(tmp_path / "other.pem"),
+                             start=DATE, end=DATE)
+    assert code == 2 and "does not open" in err
+
+
+def test_cat_export(run_dir, tmp_path, capsys):  # noqa: F811
+    events = [json.loads(line) for line in
+              (run_dir / "audit" / "cat.jsonl").read_text().splitlines()]
+    kinds = {e["eventType"] for e in events}
+    assert {"MENO", "MEOA", "MEOT", "MEOC"} <= kinds
+    assert {e["actionType"] for e in events} == {"NEW"}
+    trade = next(e for e in events if e["eventType"] == "MEOT")
+    assert trade["tradeID"] is not None and trade["side"] in ("B", "SL")
+    audit = tmp_path / "audit"
+    shutil.copytree(run_dir / "audit", audit)
+    new = next(json.loads(line) for line in (audit / "trail.jsonl").read_text().splitlines()
+               if '"ORDER_RECEIVED"' in line)
+    assert main(["audit", "correct", str(audit), "--event-id", new["event_id"], "--set",
+                 "quantity=700", "--reason", "wrong size", "--signing-key",
+                 str(run_dir / "keys" / "audit-signing.pem")]) == 0
+    assert main(["audit", "cat", str(audit), "-o", str(tmp_path / "cat.jsonl")]) == 0
+    cor = [json.loads(line) for line in (tmp_path / "cat.jsonl").read_text().splitlines()
+           if '"COR"' in line]
+    assert len(cor) == 1 and cor[0]["quantity"] == 700 and cor[0]["eventType"] == "MENO"
+    assert cor[0]["correctedFirmROEID"] == new["event_id"]
