@@ -6,12 +6,12 @@ import json
 import threading
 
 from clearing_util import config_dict
+from test_clearing_settle import BALANCES, _clear
 from tickwire.accounts.config import make_config, parse_config
-from tickwire.cli.main import main
 from tickwire.clearing.settle import open_ledgers
+from tickwire.cli.main import main
 from tickwire.gateways.ouch.client import OuchClient
 from tickwire.ops.serve import Venue
-from test_clearing_settle import BALANCES, _clear
 
 
 class _VenueThread(threading.Thread):
