@@ -91,9 +91,11 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
     if date < due:
         raise SettlementError(f"nothing settles on {date}: the trades of {trade_date} settle "
                               f"on {due}")
-    # the CCP's own trades (its buy-ins) need no instruction: its side is its own account
-    members = {p.member for p in positions} - {CCP}
-    missing = sorted(members - set(opening))
+    # the CCP's own trades (its buy-ins) need no instruction: its side is its own account;
+    # a member that did not trade needs no balances, one that has them is funded all the same
+    trading = {p.member for p in positions if p.symbol != CASH and (p.qty or p.cash)} - {CCP}
+    members = trading | ({p.member for p in positions} & set(opening)) - {CCP}
+    missing = sorted(trading - set(opening))
     if missing:
         raise OpeningError(f"members {', '.join(missing)} have no opening balances in the "
                            "venue config ([members.<firm>] cash, shares)")
