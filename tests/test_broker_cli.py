@@ -1,6 +1,7 @@
 """``tickwire market`` as a user runs it: a process that prints its address and a demo login,
 serves HTTPS with its own certificate, and stops on SIGINT."""
 
+import json
 import os
 import signal
 import socket
@@ -64,10 +65,36 @@ def test_tickwire_market_serves_the_api_and_a_curl_style_order(tmp_path):
     assert proc.returncode == 0
     assert "trade-throughs: 0" in out
     assert os.path.exists(tmp_path / "m" / "routing.jsonl")
-    assert os.path.exists(tmp_path / "m" / "audit.jsonl")
+    assert main(["audit", "verify", str(tmp_path / "m" / "audit")]) == 0, \
+        "the broker's audit trail verifies with the compliance tools"
 
 
 def test_tickwire_market_refuses_bad_options(capsys):
     assert main(["market", "--user", "nopassword"]) == 2
     assert "USER:PASSWORD" in capsys.readouterr().out
     assert main(["market", "--rate-limit", "0"]) == 2
+
+
+def test_tickwire_run_broker_reports_routing_quality(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--broker", "--retail-orders", "60", "--retail-clients", "4",
+                 "--seed", "3",
+                 "--out", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "trade-throughs: 0" in text and "at or better than the NBBO" in text
+    report = json.loads((out / "broker.json").read_text())
+    assert report["orders_sent"] == 60
+    assert report["accepted"] + sum(report["refused"].values()) - \
+        report["refused"].get("rate_limited", 0) == 60
+    assert not [s for s in report["statuses"] if s in ("new", "partially_filled")], \
+        "every order is settled at the close"
+    quality = report["routing_quality"]
+    assert quality["trade_throughs"] == 0 and quality["volume"] > 0
+    assert 0 < quality["share_at_nbbo"] <= 1
+    assert sum(v["shares_executed"] for v in report["rule606"]["venues"].values()) == \
+        quality["volume"]
+    assert len(report["rule606"]["venues"]) == 3
+    routed = [json.loads(line) for line in (out / "broker" / "routing.jsonl").open()]
+    decisions = [r for r in routed if r["type"] == "routing_decision"]
+    assert decisions and all({"selected_venue", "reason", "alternatives_considered",
+                              "prices_at_decision"} <= set(d) for d in decisions)

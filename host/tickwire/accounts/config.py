@@ -163,6 +163,8 @@ def parse_config(data):
     risk = data.get("risk", {})
     cfg.restricted = frozenset(risk.get("restricted", ()))
     for name, price in data.get("symbols", {}).items():
+        if not (1 <= len(name) <= 8) or not name.isascii() or not name.strip() == name:
+            raise ValueError(f"symbol {name!r} must be 1 to 8 ASCII characters (ITCH Stock)")
         cfg.symbols[name] = parse_dollars(price, f"symbol {name} price")
     for firm, limits in data.get("firms", {}).items():
         cfg.firms[firm] = Limits.from_dict(limits)
@@ -207,7 +209,11 @@ def make_config(accounts, symbols=None, firms=None, restricted=(), session="TW00
         "accounts": {}}
     for username, acc in accounts.items():
         acc = dict(acc)
-        acc["password"] = hash_password(acc["password"], n=n)
+        password = acc["password"]
+        if not password.isascii() or not 1 <= len(password) <= 10:
+            raise ValueError(f"account {username}: the password must be 1 to 10 ASCII "
+                             "characters (the SoupBinTCP login field)")
+        acc["password"] = hash_password(password, n=n)
         out["accounts"][username] = acc
     return out
 

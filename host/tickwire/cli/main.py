@@ -25,9 +25,11 @@ from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, fee
 from tickwire.offline.commands import CommandFileError, write_command_file
 from tickwire.offline.gen import generate
 from tickwire.offline.replay import FeedMismatch, replay
+from tickwire.ops.broker_day import add_broker_day_arguments, broker_day_main
 from tickwire.ops.market import add_market_arguments, market_main
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
+from tickwire.ops.surveil import add_surveil_arguments, surveil_main
 from tickwire.protocol.link import ModelParams
 
 __all__ = ["build_parser", "main"]
@@ -106,9 +108,9 @@ def _config(args):
         accounts[user] = {"firm": firm, "password": password}
     for spec in args.symbol:
         name, _, price = spec.partition("=")
-        symbols[name] = float(price)
-    data = make_config(accounts, symbols=symbols)
+        symbols[name] = price                   # a decimal string, parsed exactly
     try:
+        data = make_config(accounts, symbols=symbols)
         parse_config(data)
         members = dict(parse_balance_spec(spec) for spec in args.balance)
     except ValueError as exc:
@@ -121,6 +123,10 @@ def _config(args):
              "%d members' opening balances", args.output, len(accounts), len(symbols),
              len(members))
     return 0
+
+
+def _run(args):
+    return broker_day_main(args) if args.broker else run_main(args)
 
 
 def _bench(args):
@@ -200,9 +206,12 @@ def build_parser():
                        "sequencer with its write-ahead log and the engine; connect simulated "
                        "firms over loopback TCP and play a generated day with a market-open "
                        "burst; report orders, fills, rejects, latency percentiles, top of book "
-                       "and positions (run.json, run.png).")
+                       "and positions (run.json, run.png). With --broker: retail clients trade "
+                       "through the broker's API across several venues, and the day reports "
+                       "routing quality (broker.json).")
     add_run_arguments(p)
-    p.set_defaults(func=run_main)
+    add_broker_day_arguments(p)
+    p.set_defaults(func=_run)
 
     p = sub.add_parser("serve", help="run the gateway for real clients",
                        description="Run the order-entry gateway (SoupBinTCP 3.0 / OUCH 4.2) "
@@ -273,6 +282,14 @@ def build_parser():
     add_dump_arguments(p)
     p.set_defaults(func=feed_dump)
 
+    p = sub.add_parser("surveil", help="market-abuse alerts of a day (JSON lines)",
+                       description="Run the surveillance detectors (spoofing, layering, wash "
+                       "trades across firms with a common beneficial owner, order-to-trade "
+                       "ratio) over a run directory's journal or a command file replayed "
+                       "through the reference model; one alert per line with its evidence.")
+    add_surveil_arguments(p)
+    p.set_defaults(func=surveil_main)
+
     p = sub.add_parser("audit", help="the audit trail: export, verify, prove, query",
                        description="The compliance audit trail (RFC 9162 Merkle tree, Ed25519 "
                        "signed tree heads) that the main job writes into build/run/audit/.")
@@ -295,11 +312,22 @@ def main(argv=None):
                         format="%(name)s: %(message)s")
     try:
         return args.func(args)
-    except LinkError as exc:
+    except Exception as exc:
+        link = _link_failure(exc)
+        if link is None:
+            raise
         # A link to a board failed (LinkDown, LinkCorrupted, BookMismatch, …): the message says
         # what happened and what to check; outputs are written whole or not at all.
-        print(f"tickwire {args.command}: {exc}", file=sys.stderr)
+        print(f"tickwire {args.command}: {link}", file=sys.stderr)
         return 1
+
+
+def _link_failure(exc):
+    """The :class:`LinkError` behind ``exc`` (the exchange front reports an engine that raised
+    as ``EngineFailure`` from it), or ``None``."""
+    while exc is not None and not isinstance(exc, LinkError):
+        exc = exc.__cause__
+    return exc
 
 
 if __name__ == "__main__":

@@ -70,6 +70,9 @@ class Reason(enum.IntEnum):
     BAD_SIDE = 225
     MARKET_REPLACE = 226
     UNSUPPORTED = 227
+    INVALID_DISPLAY = 228
+    INVALID_FIELD = 229
+    INVALID_QTY = 230
 
     @property
     def origin(self):
@@ -94,7 +97,8 @@ _TEXT = {
     Reason.CREDIT: "credit limit", Reason.POSITION: "position limit",
     Reason.ENGINE_DOWN: "engine down", Reason.WRONG_FIRM: "not the account's firm",
     Reason.BAD_SIDE: "invalid side", Reason.MARKET_REPLACE: "market price on a replace",
-    Reason.UNSUPPORTED: "request not supported",
+    Reason.UNSUPPORTED: "request not supported", Reason.INVALID_DISPLAY: "invalid display",
+    Reason.INVALID_FIELD: "invalid field value", Reason.INVALID_QTY: "invalid quantity",
 }
 _BY_LINK = {int(r): r for r in Reason if r.value < 128}
 

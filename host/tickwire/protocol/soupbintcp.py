@@ -16,7 +16,7 @@ __all__ = [
     "encode_packet", "decode_payload",
     "debug", "login_accepted", "login_rejected", "sequenced_data", "server_heartbeat",
     "end_of_session", "login_request", "unsequenced_data", "client_heartbeat", "logout_request",
-    "Framer",
+    "Framer", "FramingError",
 ]
 
 MAX_LENGTH = 0xFFFF
@@ -127,6 +127,15 @@ def logout_request():
     return encode_packet(b"O")
 
 
+class FramingError(ValueError):
+    """A Packet Length the stream cannot carry; ``packets`` are the complete packets that came
+    before it in the same data (a receiver still answers those)."""
+
+    def __init__(self, message, packets=()):
+        super().__init__(message)
+        self.packets = list(packets)
+
+
 class Framer:
     """Splits a SoupBinTCP byte stream into packets, whatever the read boundaries.
 
@@ -151,8 +160,9 @@ class Framer:
 
         Raises
         ------
-        ValueError
-            On a Packet Length of 0 or above ``max_length``.
+        FramingError
+            On a Packet Length of 0 or above ``max_length`` (a ValueError; it carries the
+            packets completed before it).
         """
         buf = self._buffer
         buf += data
@@ -160,8 +170,9 @@ class Framer:
         while len(buf) - offset >= 2:
             (length,) = _LENGTH.unpack_from(buf, offset)
             if length == 0 or length > self._max_length:
-                raise ValueError(
-                    f"SoupBinTCP: packet length {length} not in 1…{self._max_length}")
+                del buf[:offset]
+                raise FramingError(
+                    f"SoupBinTCP: packet length {length} not in 1…{self._max_length}", packets)
             end = offset + 2 + length
             if end > len(buf):
                 break

@@ -1,10 +1,15 @@
 """The order-entry gateway: an asyncio SoupBinTCP 3.0 server carrying OUCH 4.2.
 
-One connection per client. The first packet must be a Login Request; the username and
-password are checked against the config's scrypt hashes (off the event loop). A bad login gets
-Login Rejected ``A``; a peer (IP address) with ``login_failures`` failed logins within
-``login_window`` seconds gets ``A`` without a check until the window passes. A requested
-session other than blank or the current one, or an account already logged in, gets ``S``.
+One connection per client. The first packet must be a Login Request, within
+``client_timeout`` seconds of the connection (one deadline for the whole login, however the
+bytes trickle in); a peer (IP address) has at most ``max_pending_logins`` connections waiting
+to log in. The username and password are checked against the config's scrypt hashes (off the
+event loop; an unknown username costs the same scrypt against another account's hash, so
+timing tells no usernames). A bad login gets Login Rejected ``A``; a peer with
+``login_failures`` failed or still running checks within ``login_window`` seconds gets ``A``
+without a check until the window passes (concurrent attempts count before their check ends).
+A requested session other than blank or the current one, or an account already logged in,
+gets ``S``.
 
 Each account has one sequenced stream for the whole day (the sequencer's neutral reports,
 encoded by :class:`~tickwire.gateways.ouch.streams.OuchStreams`): Login
@@ -20,6 +25,9 @@ what OUCH must echo back rides along as their opaque ``attrs``, see
 
 =========  =========================================================================
 Enter      firm: the account's (the message's Firm must be blank or equal); price P4,
+           shares above 0 (else Rejected ``O``); display, capacity, intermarket sweep,
+           cross type and customer type OUCH 4.2 values (else Rejected ``D`` for the
+           display, ``O`` for the others);
            ``0x7FFFFFFF`` = market; side ``B``, ``S`` (``T``/``E`` sell short: a sell);
            Time in Force ``0`` = IOC, ``99998``/``99999`` (and any other lifetime) = DAY;
            **FOK** = Time in Force ``0`` with Minimum Quantity equal to Shares
@@ -31,8 +39,9 @@ Trade Now
 
 A firm only reaches its own orders (tokens are per firm), and an account only its own.
 
-Bad input: a SoupBinTCP packet length of 0 or above ``max_packet``, an unexpected packet type,
-or anything but a Login Request first, closes that connection (logged). A well-framed ``U``
+Bad input: a SoupBinTCP packet length of 0 or above ``max_packet`` (the packets before it in
+the same read are still answered), an unexpected packet type, or anything but a Login Request
+first, closes that connection (logged). A well-framed ``U``
 whose OUCH message is unknown, truncated or invalid gets a Debug (``+``) packet saying why and
 is dropped (logged); the session goes on. Nothing a client sends affects other sessions.
 """
@@ -62,6 +71,11 @@ _MAX_WRITE_BUFFER = 32 << 20
 _LOGIN = soupbintcp.SPECS[b"L"]
 _SIDES = {"B": Side.BUY, "S": Side.SELL, "T": Side.SELL, "E": Side.SELL}
 _IOC = ouch.TimeInForce.IMMEDIATE_OR_CANCEL
+_DISPLAYS = frozenset(ouch.Display)
+_CAPACITIES = frozenset(ouch.Capacity)
+_CROSS_TYPES = frozenset(ouch.CrossType)
+_ISE = frozenset("YN")
+_CUSTOMER_TYPES = frozenset("RN ")
 
 
 _HEADERS = {}
@@ -93,6 +107,11 @@ def enter_request(account, msg, ts):
     if side is None:
         return Reject(ts=ts, of="new", account=account.username, token=msg.order_token,
                       reason=Reason.BAD_SIDE, text=f"side {msg.buy_sell_indicator!r}")
+    refusal = _field_refusal(msg, _ENTER_FIELDS) or (
+        (Reason.INVALID_QTY, "zero shares") if msg.shares == 0 else None)
+    if refusal is not None:
+        return Reject(ts=ts, of="new", account=account.username, token=msg.order_token,
+                      reason=refusal[0], text=refusal[1])
     market = msg.price == ouch.MARKET_PRICE
     min_qty = msg.minimum_quantity
     if msg.time_in_force == _IOC:
@@ -108,6 +127,23 @@ def enter_request(account, msg, ts):
                     attrs=entry_attrs(msg.buy_sell_indicator, msg.time_in_force, msg.display,
                                       msg.capacity, msg.intermarket_sweep_eligibility,
                                       msg.minimum_quantity, msg.cross_type))
+
+
+_ENTER_FIELDS = (("display", _DISPLAYS, Reason.INVALID_DISPLAY),
+                 ("capacity", _CAPACITIES, Reason.INVALID_FIELD),
+                 ("intermarket_sweep_eligibility", _ISE, Reason.INVALID_FIELD),
+                 ("cross_type", _CROSS_TYPES, Reason.INVALID_FIELD),
+                 ("customer_type", _CUSTOMER_TYPES, Reason.INVALID_FIELD))
+_REPLACE_FIELDS = _ENTER_FIELDS[:1] + _ENTER_FIELDS[2:3]
+
+
+def _field_refusal(msg, checks):
+    """(reason, text) for the first field of ``msg`` outside its OUCH 4.2 values, or None."""
+    for name, allowed, reason in checks:
+        value = getattr(msg, name)
+        if value not in allowed:
+            return reason, f"{name} {value!r}"
+    return None
 
 
 def inbound_request(account, payload, ts):
@@ -132,6 +168,11 @@ def inbound_request(account, payload, ts):
             return Reject(ts=ts, of="replace", account=account.username,
                           token=msg.replacement_order_token, reason=Reason.MARKET_REPLACE,
                           text="market price on a replace")
+        refusal = _field_refusal(msg, _REPLACE_FIELDS)
+        if refusal is not None:
+            return Reject(ts=ts, of="replace", account=account.username,
+                          token=msg.replacement_order_token, reason=refusal[0],
+                          text=refusal[1])
         return ReplaceOrder(ts=ts, account=account.username, token=msg.existing_order_token,
                             new_token=msg.replacement_order_token, qty=msg.shares,
                             price=msg.price,
@@ -207,8 +248,13 @@ class _Connection:
 
     async def run(self):
         srv = self.server
+        srv.pending[self.host] += 1
         try:
-            if not await self._login():
+            try:
+                logged_in = await self._login()
+            finally:
+                srv.pending[self.host] -= 1
+            if not logged_in:
                 return
             heartbeat = asyncio.create_task(self._heartbeats())
             try:
@@ -238,8 +284,9 @@ class _Connection:
         srv = self.server
         packets = []
         try:
-            while not packets:
-                packets = self.framer.feed(await self._read(srv.client_timeout))
+            async with asyncio.timeout(srv.client_timeout):     # one deadline for the login
+                while not packets:
+                    packets = self.framer.feed(await self._read(None))
         except asyncio.TimeoutError:
             log.warning("%s: no login within %.0f s, disconnecting", self.peer,
                         srv.client_timeout)
@@ -299,8 +346,11 @@ class _Connection:
                 return
             try:
                 packets = self.framer.feed(data)
-            except ValueError as exc:
+            except soupbintcp.FramingError as exc:
                 log.warning("%s %s: %s, disconnecting", self.peer, self.account.username, exc)
+                for ptype, payload in exc.packets:      # what came before it is answered
+                    self._packet(ptype, payload)
+                await srv.sequencer.drain()
                 return
             for ptype, payload in packets:
                 self._packet(ptype, payload)
@@ -364,23 +414,30 @@ class GatewayServer:
         Per-peer login rate limit.
     max_packet : int
         Largest inbound SoupBinTCP Packet Length accepted.
+    max_pending_logins : int
+        Connections of one peer (IP address) allowed to be waiting to log in at once.
     tap : callable, optional
         ``tap(peer, from_client, data)`` with every byte chunk exchanged (for captures).
     """
 
     def __init__(self, sequencer: Sequencer, config, host="127.0.0.1", port=0,
                  heartbeat=DEFAULT_HEARTBEAT, client_timeout=DEFAULT_CLIENT_TIMEOUT,
-                 login_failures=5, login_window=60.0, max_packet=256, tap=None):
+                 login_failures=5, login_window=60.0, max_packet=256, tap=None,
+                 max_pending_logins=8):
         self.sequencer, self.config = sequencer, config
         self.streams = OuchStreams(sequencer)
         self.host, self.port = host, port
         self.heartbeat, self.client_timeout = heartbeat, client_timeout
         self.login_failures, self.login_window = login_failures, login_window
         self.max_packet = max_packet
+        self.max_pending_logins = max_pending_logins
         self.tap = tap
         self.active = {}
         self.connections = set()
         self.failures = collections.defaultdict(collections.deque)
+        self.checking = collections.Counter()       # peer -> password checks running
+        self.pending = collections.Counter()        # peer -> connections not yet logged in
+        self._decoy = next((a.password for a in config.accounts.values()), None)
         self.stats = collections.Counter()
         self._server = None
         self._tasks = set()
@@ -394,6 +451,12 @@ class GatewayServer:
 
     async def _handle(self, reader, writer):
         conn = _Connection(self, reader, writer)
+        if self.pending[conn.host] >= self.max_pending_logins:
+            self.stats["connections refused"] += 1
+            log.warning("%s: %d connections already waiting to log in from %s, refused",
+                        conn.peer, self.pending[conn.host], conn.host)
+            writer.close()
+            return
         self.connections.add(conn)
         self.stats["connections"] += 1
         task = asyncio.current_task()
@@ -411,17 +474,20 @@ class GatewayServer:
         failures = self.failures[host]
         while failures and now - failures[0] > self.login_window:
             failures.popleft()
-        if len(failures) >= self.login_failures:
+        if len(failures) + self.checking[host] >= self.login_failures:
             self.stats["logins rate-limited"] += 1
-            log.warning("%s: login of %r refused: %d failed logins in %.0f s", host, username,
-                        len(failures), self.login_window)
+            log.warning("%s: login of %r refused: %d failed and %d running logins in %.0f s",
+                        host, username, len(failures), self.checking[host], self.login_window)
             return "A"
         account = self.config.accounts.get(username)
-        if account is not None:
-            ok = await asyncio.get_running_loop().run_in_executor(
-                None, verify_password, password, account.password)
-        else:
-            ok = False
+        stored = account.password if account is not None else self._decoy
+        self.checking[host] += 1
+        try:
+            ok = stored is not None and await asyncio.get_running_loop().run_in_executor(
+                None, verify_password, password, stored)
+        finally:
+            self.checking[host] -= 1
+        ok = ok and account is not None
         if not ok:
             failures.append(now)
             self.stats["logins rejected"] += 1
