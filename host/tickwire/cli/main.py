@@ -29,7 +29,12 @@ from tickwire.ops.broker_day import add_broker_day_arguments, broker_day_main
 from tickwire.ops.market import add_market_arguments, market_main
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
-from tickwire.ops.surveil import add_surveil_arguments, surveil_main
+from tickwire.ops.surveil import (
+    add_bestex_arguments,
+    add_surveil_arguments,
+    bestex_main,
+    surveil_main,
+)
 from tickwire.protocol.link import ModelParams
 
 __all__ = ["build_parser", "main"]
@@ -289,6 +294,14 @@ def build_parser():
                        "through the reference model; one alert per line with its evidence.")
     add_surveil_arguments(p)
     p.set_defaults(func=surveil_main)
+
+    p = sub.add_parser("bestex", help="best execution: a Rule 605-style report (CSV, plot)",
+                       description="Measure every order against the venue's quote at its "
+                       "arrival (price improvement, effective spread, fill rate, time to "
+                       "fill) and write a Rule 605-style report per symbol, order-size bucket "
+                       "and order category.")
+    add_bestex_arguments(p)
+    p.set_defaults(func=bestex_main)
 
     p = sub.add_parser("audit", help="the audit trail: export, verify, prove, query",
                        description="The compliance audit trail (RFC 9162 Merkle tree, Ed25519 "
