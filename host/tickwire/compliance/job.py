@@ -69,9 +69,12 @@ def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90, plot
 
 
 def format_compliance(summary):
-    """One or two readable lines for the job's report."""
+    """The readable lines of the job's report."""
     a = summary["audit"]
     counts = summary["surveillance"]["alerts"]
     return [f"audit: {a['records']:,} records, {a['tree_heads']} signed tree heads, verified "
             f"(root {a['root'][:16]}…) in {a['dir']}",
-            "surveillance alerts: " + ", ".join(f"{k} {v}" for k, v in counts.items())]
+            "surveillance alerts: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+            + f" ({summary['surveillance']['file']})",
+            f"best execution: {summary['best_execution']['rows']} Rule 605-style rows in "
+            f"{summary['best_execution']['file']}"]

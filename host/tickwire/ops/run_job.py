@@ -389,7 +389,7 @@ def run_main(args):
     if not getattr(args, "quiet", False):
         print_report(report)
         print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl, "
-              "venue.json, clearing/, audit/")
+              "venue.json, clearing/, audit/, alerts.jsonl, bestex.csv")
     return 0
 
 
