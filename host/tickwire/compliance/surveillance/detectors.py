@@ -19,6 +19,8 @@ the orders (token, side, size, price, time) that made it.
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
+from tickwire.compliance.book import ReportBook
+
 __all__ = ["Thresholds", "Alert", "surveil", "ALERT_TYPES"]
 
 ALERT_TYPES = ("spoofing", "layering", "wash_trade", "order_to_trade")
@@ -48,55 +50,12 @@ class Alert:
         return asdict(self)
 
 
-@dataclass
-class _Order:
-    firm: str
-    token: str
-    symbol: str
-    side: str
-    qty: int
-    price: int
-    time: int
-    away: int           # ticks from the same side's best when placed (0: at or through)
-    open: int = 0
-
-
-class _Books:
-    """Open orders and the best prices per symbol, rebuilt from the reports."""
-
-    def __init__(self, tick):
-        self.tick = tick
-        self.orders = {}                              # (firm, token) -> _Order
-        self.levels = defaultdict(lambda: defaultdict(int))    # (symbol, side) -> price -> qty
-
-    def best(self, symbol, side):
-        levels = [p for p, q in self.levels[symbol, side].items() if q > 0]
-        if not levels:
-            return None
-        return max(levels) if side == "B" else min(levels)
-
-    def add(self, r):
-        side, price = r["side"], r.get("price") or 0
-        best = self.best(r["symbol"], side)
-        away = 0 if best is None or not price else max(0, (best - price if side == "B"
-                                                            else price - best) // self.tick)
-        order = _Order(r["firm"], r["token"], r["symbol"], side, r["qty"], price,
-                       r["timestamp"], away, r["qty"])
-        self.orders[order.firm, order.token] = order
-        self.levels[order.symbol, side][price] += order.open
-        return order
-
-    def reduce(self, order, open_after):
-        self.levels[order.symbol, order.side][order.price] -= order.open - open_after
-        order.open = open_after
-
-
 def surveil(reports, owners=None, thresholds=Thresholds()):
     """The alerts of a day's reports (list of dicts), in time order."""
     t = thresholds
-    books = _Books(t.tick)
+    books = ReportBook(t.tick)
     fills = defaultdict(list)          # (firm, symbol) -> [(time, side, qty, token)]
-    cancels = defaultdict(list)        # (firm, symbol) -> [(time, _Order, qty cancelled)]
+    cancels = defaultdict(list)        # (firm, symbol) -> [(time, BookOrder, qty cancelled)]
     entered = defaultdict(int)
     span = {}                          # (firm, symbol) -> (first entry, last entry)
     trades = defaultdict(set)
