@@ -65,7 +65,8 @@ def test_tickwire_market_serves_the_api_and_a_curl_style_order(tmp_path):
     assert proc.returncode == 0
     assert "trade-throughs: 0" in out
     assert os.path.exists(tmp_path / "m" / "routing.jsonl")
-    assert os.path.exists(tmp_path / "m" / "audit.jsonl")
+    assert main(["audit", "verify", str(tmp_path / "m" / "audit")]) == 0, \
+        "the broker's audit trail verifies with the compliance tools"
 
 
 def test_tickwire_market_refuses_bad_options(capsys):

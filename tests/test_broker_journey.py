@@ -7,6 +7,11 @@ import ssl
 
 import httpx
 from broker_util import PASSWORDS, market_session
+from tickwire.clearing.calendar import next_business_day, settlement_date
+from tickwire.clearing.capture import capture_session
+from tickwire.compliance.audit.keys import load_public_key
+from tickwire.compliance.audit.trail import read_records, read_trail_lines
+from tickwire.compliance.audit.verify import verify_trail
 from websockets.asyncio.client import connect
 
 BUY_100 = {"symbol": "AAPL", "qty": "100", "side": "buy", "type": "market",
@@ -43,22 +48,22 @@ def test_buy_100_aapl_at_market(tmp_path):
                 # 3. each step's record
                 audit = (await api.get(f"/v2/orders/{order['id']}/audit", headers=h)).json()
                 steps = [a["event_type"] for a in audit]
-                assert steps == ["ORDER_RECEIVED", "ORDER_VALIDATED", "RISK_CHECK",
+                assert steps == ["ORDER_RECEIVED", "ORDER_VALIDATED", "RISK_ACCEPTED",
                                  "ORDER_ROUTED", "ORDER_EXECUTED"], steps
                 received, validated, risk, routed, executed = audit
                 assert received["symbol"] == "AAPL" and received["quantity"] == 100
                 assert received["order_type"] == "MARKET" and received["side"] == "BUY"
-                assert float(validated["buying_power_check"]["buying_power_after"]) < \
+                assert float(validated["details"]["buying_power_check"]["buying_power_after"]) < \
                     float(account["buying_power"]), "buying power was reserved"
-                assert risk["risk_check"]["result"] == "pass"
-                decision = routed["routing_decision"]
+                assert risk["details"]["risk_check"]["result"] == "pass"
+                decision = routed["details"]["routing_decision"]
                 prices = decision["prices_at_decision"]
                 assert len(prices) == 3 and len(set(prices.values())) > 1, "routing matters"
                 best = min(prices, key=lambda v: float(prices[v]))
                 assert decision["selected_venue"] == best and decision["reason"] == "BEST_PRICE"
                 assert sorted(decision["alternatives_considered"]) == sorted(set(prices) - {best})
                 # 4. the venue matched; the fill price is the best ask across venues at decision
-                execution = executed["execution"]
+                execution = executed["details"]["execution"]
                 assert execution["venue"] == best and execution["qty"] == 100
                 assert execution["price"] == prices[best] == execution["nbbo_at_decision"]["ask"]
                 assert execution["match_number"] >= 1
@@ -76,6 +81,20 @@ def test_buy_100_aapl_at_market(tmp_path):
                 assert report["quality"]["trade_throughs"] == 0
                 assert report["quality"]["share_at_nbbo"] == 1.0
                 assert report["routing"]["venues"][best]["shares_executed"] == 100
+        # the audit records are the compliance trail's: signed, verifiable, in order
+        trail = tmp_path / "market" / "audit"
+        result = verify_trail(read_trail_lines(trail / "trail.jsonl"),
+                              load_public_key(str(trail / "public.pem")))
+        assert result.ok, result.message
+        assert [r["event_id"] for r in read_records(str(trail))][:5] == \
+            [a["event_id"] for a in audit]
+        # post-trade: the venue's journal gives the trade to clearing, settling on T+1
+        wal = tmp_path / "market" / execution["venue"] / "session.wal"
+        trade_date, trades = capture_session(str(wal), market.config)
+        [trade] = [t for t in trades if t.match == execution["match_number"]]
+        assert (trade.buyer, trade.symbol, trade.qty, trade.price) == \
+            ("BRK", "AAPL", 100, round(float(execution["price"]) * 10000))
+        assert settlement_date(trade_date, 1) == next_business_day(trade_date)
     asyncio.run(main())
 
 

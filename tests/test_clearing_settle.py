@@ -172,3 +172,16 @@ def test_waterfall_reaches_the_other_members_fund_pro_rata():
                       ("F02:guarantee_fund", 35, "members' guarantee fund")]
     assert uncovered == 0
     assert waterfall("F03", 1000, balances, ["F01", "F02", "F03"])[1] == 540
+
+
+def test_tickwire_gen_writes_a_venue_config_with_opening_balances(tmp_path, capsys):
+    venue = tmp_path / "venue.json"
+    assert main(["-q", "gen", "--orders", "200", "--firms", "3", "--symbols", "2", "-o",
+                 str(tmp_path / "day.csv"), "--venue", str(venue), "--password", "pw"]) == 0
+    data = json.loads(venue.read_text())
+    assert sorted(data["members"]) == ["F00", "F01", "F02"]
+    assert {a["firm"] for a in data["accounts"].values()} == {"F00", "F01", "F02"}
+    assert set(data["members"]["F00"]["shares"]) == set(data["symbols"])
+    with pytest.raises(SystemExit):
+        main(["-q", "gen", "--orders", "10", "--venue", str(venue)])
+    assert "needs --password" in capsys.readouterr().err

@@ -13,15 +13,26 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
-from tickwire.engine.serial import BookMismatch, LinkCorrupted, LinkDown, SerialEngine
+from tickwire.engine.serial import (
+    BookMismatch,
+    FrameReader,
+    LinkCorrupted,
+    LinkDown,
+    SerialEngine,
+    decode_frame,
+    encode_frame,
+)
 from tickwire.marketdata.feed import FeedPublisher
 from tickwire.protocol.boards import BOARD_BOOKS
 from tickwire.protocol.link import Action, Command, EventKind, Tif, pack_name
+from tickwire.protocol.serial_frames import STATUS_BYTES, FrameType, NakReason, encode_params
 from tickwire.sim.model import ExchangeModel
 
 PARAMS = BOARD_BOOKS["icebreaker"]
@@ -202,6 +213,33 @@ def test_cli_not_a_board_and_no_port(tmp_path):
                    "is not one a tickwire board sends")
     _fails_cleanly(*_replay(tmp_path, "serial:/dev/pts/no-such-pty", "x"),
                    "cannot open the port", "make board-pty running")
+
+
+def _refusing_device():
+    """A TCP port where a device answers HELLO with the iCEBreaker's STATUS and every command
+    with a NAK (CRC error), as over a link that damages every command frame."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = server.accept()
+        reader = FrameReader()
+        with conn, server:
+            while data := conn.recv(4096):
+                for raw in reader.feed(data):
+                    ftype, _ = decode_frame(raw)
+                    if ftype == FrameType.HELLO:
+                        conn.sendall(encode_frame(FrameType.STATUS,
+                                                  bytes(STATUS_BYTES) + encode_params(PARAMS)))
+                    elif ftype == FrameType.COMMAND:
+                        conn.sendall(encode_frame(FrameType.NAK, bytes([0, NakReason.CRC])))
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def test_cli_commands_refused_again_and_again(tmp_path):
+    port = _refusing_device()
+    _fails_cleanly(*_replay(tmp_path, f"serial:socket://127.0.0.1:{port}", "x"),
+                   "command 1 refused 9 times (last: NAK: CRC error)", "check the cable")
 
 
 def test_cli_bad_serial_spec(tmp_path):

@@ -66,6 +66,11 @@ class Server:
         self.proc.send_signal(sig)
         self.proc.wait(20)
 
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
 
 async def trade(port, prefix, n):
     alice, bob = OuchClient(lambda *a: None), OuchClient(lambda *a: None)
@@ -129,7 +134,10 @@ def test_serve_subprocess_loss_on_receipt_crash_and_late_dump(tmp_path):
         assert dump.wait(30) == 0, dump.stderr.read()
         return sub
 
-    sub = asyncio.run(main())
+    try:
+        sub = asyncio.run(main())
+    finally:
+        server.kill()                           # a failed run leaves no server behind
     day = list(pcap_messages(str(server.pcap)))
     assert loss.dropped > 60 and sub.requests > 0
     assert sorted(seen) == [s for s, _ in day]

@@ -251,8 +251,8 @@ def test_feed_dump_starts_late_through_the_snapshot(tmp_path):
         dump = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tickwire.cli.main", "feed", "dump",
             "--group", md.feed_address[0], "--port", str(md.feed_address[1]),
-            "--snapshot", "%s:%d" % md.snapshot_address,
-            "--rerequest", "%s:%d" % md.rerequest_address, "-o", str(out), "--duration", "20")
+            "--snapshot", "{}:{}".format(*md.snapshot_address),
+            "--rerequest", "{}:{}".format(*md.rerequest_address), "-o", str(out), "--duration", "20")
         while not out.exists() or '"snapshot": true' not in out.read_text():
             await asyncio.sleep(0.05)
         joined_at = md.next_sequence
@@ -295,3 +295,58 @@ def test_venue_feed_benchmark_small():
     assert all(f.value > 0 for f in figures.values())
     assert figures["md publisher latency p50"].value <= figures["md publisher latency p99"].value
     assert "did NOT" not in figures["md venue feed published"].note
+
+
+def test_malformed_rerequests_are_logged_and_a_good_one_still_answered(tmp_path, caplog):
+    async def main():
+        venue = await make_venue(tmp_path, feed=any_ports("239.255.77.1")).start()
+        await trade(venue, "M", n=5)
+        md = venue.marketdata
+        loop = asyncio.get_running_loop()
+        got = asyncio.Queue()
+
+        class Client(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                got.put_nowait(data)
+
+        transport, _ = await loop.create_datagram_endpoint(Client, local_addr=("127.0.0.1", 0))
+        for bad in (b"short", moldudp64.encode_request("OTHER", 1, 5), b"TICKWIRE01" +
+                    (0).to_bytes(8, "big") + (5).to_bytes(2, "big"),
+                    b"TICKWIRE01" + (1).to_bytes(8, "big") + (0).to_bytes(2, "big")):
+            transport.sendto(bad, md.rerequest_address)
+        transport.sendto(moldudp64.encode_request("TICKWIRE01", 2, 3), md.rerequest_address)
+        answer = moldudp64.decode_packet(await asyncio.wait_for(got.get(), 5))
+        transport.close()
+        ignored = md.rerequest.ignored
+        await venue.stop()
+        return answer, ignored
+
+    with caplog.at_level("WARNING", logger="tickwire.marketdata.rerequest"):
+        answer, ignored = run(main())
+    assert (answer.sequence, answer.count) == (2, 3) and ignored == 4
+    assert len([r for r in caplog.records if "ignored" in r.getMessage()]) == 4
+
+
+def test_range_no_longer_held_is_told_not_waited_for(tmp_path):
+    """With a buffer of 30 messages, a late subscriber asking for the open learns at once that
+    it is gone: without a snapshot server it reports the loss, with one it resynchronises."""
+    async def main():
+        feed = FeedSettings.from_dict({"retransmit_messages": 30}, base=any_ports("239.255.77.2"))
+        venue = await make_venue(tmp_path, feed=feed).start()
+        await trade(venue, "R", n=30)
+        losses = []
+        blind = await subscriber_of(venue, on_loss=lambda *gap: losses.append(gap)).start()
+        helped = await subscriber_of(venue, snapshot=True).start()
+        await trade(venue, "S", n=3)                    # packets that show the gap
+        await caught_up(blind, venue)
+        await caught_up(helped, venue)
+        oldest = venue.marketdata.rerequest.history.oldest
+        state = venue.book.state()
+        await blind.close()
+        await helped.close()
+        await venue.stop()
+        return losses, blind, helped, oldest, state
+
+    losses, blind, helped, oldest, state = run(main())
+    assert losses and losses[0][0] == 1 and losses[0][1] <= oldest and blind.stale
+    assert not helped.stale and helped.book.book.state() == state

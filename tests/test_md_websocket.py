@@ -129,5 +129,6 @@ def test_thousand_subscribers_conflated_and_a_stalled_one_holds_nobody():
         per_symbol = notified  # every update of any symbol counts as at most one message
         assert len(r) < per_symbol / 4
         assert len(r) <= rate * done + 2
-    assert done < 20
+    # No bound on ``done`` itself: it is wall time on a shared machine (the 10 s deadline
+    # above already fails the test if the stalled client held the others back).
     print(f"drive {elapsed:.2f} s, all final after {done:.2f} s, {notified} updates")

@@ -38,6 +38,6 @@ def test_every_request_is_answered_when_one_order_has_several_replaces_in_flight
     # be matched to their answers, or the job waits out its deadline with one unanswered.
     report = asyncio.run(run_session(orders=20000, clients=8, seed=1, symbols=4,
                                      out_dir=str(tmp_path), progress=False, fsync="none",
-                                     plot=False))
+                                     plot=False, feed=False))   # feed tested in test_md_serve.py
     assert report["requests"] > 19_900 and report["unanswered"] == 0
     assert report["elapsed_s"] < 25

@@ -77,7 +77,7 @@ async def _throughput(batches, per_turn=64):
         try:
             await live.subscriber.wait_for(md.next_sequence, 10)
             caught_up = "the lossy subscriber caught up"
-        except asyncio.TimeoutError:
+        except TimeoutError:
             caught_up = "the lossy subscriber did NOT catch up"
         requests = md.rerequest.requests
     return messages / elapsed, packets / elapsed, messages / cpu, messages, packets, requests, \

@@ -34,6 +34,10 @@ DEFAULT_LIMITS = Limits(max_order_qty=100_000, max_order_notional=5_000_000 * PR
 """Broker pre-trade risk for every retail order (SEC 15c3-5): fat-finger size and notional,
 and a limit price at most 10 % through the far side of the NBBO."""
 
+_AUDITED = {"canceled": "ORDER_CANCELLED", "expired": "ORDER_EXPIRED",
+            "rejected": "ORDER_REJECTED"}
+"""The audit record of an order's end (the compliance trail's names where it has them)."""
+
 MAX_ROUNDS = 5
 """Routing rounds per order: the first, then re-routes after rejects or partial fills."""
 
@@ -108,7 +112,7 @@ class Broker:
                               else None,
                               "reserved_shares": order.reserved if order.side == "sell" else None,
                               "buying_power_after": format_dollars(account.buying_power)})
-        self.audit.record("RISK_CHECK", order, received_ns, trace_id, risk_check=risk)
+        self.audit.record("RISK_ACCEPTED", order, received_ns, trace_id, risk_check=risk)
         self._set_status(order, "new", "new")
         task = asyncio.get_running_loop().create_task(self._route(order, trace_id))
         self.tasks.add(task)
@@ -298,8 +302,8 @@ class Broker:
     def _set_status(self, order, status, event):
         order.status = status
         order.updated_at = time.time_ns()
-        if event in ("canceled", "expired", "rejected"):
-            self.audit.record(f"ORDER_{event.upper()}", order)
+        if event in _AUDITED:
+            self.audit.record(_AUDITED[event], order, reason=order.reject_reason)
         self.stream.publish(order.user, event, order)
 
     # -- queries and cancels ---------------------------------------------------------------

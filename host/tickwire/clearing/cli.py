@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import sys
 
+from tickwire.clearing.buyin import parse_venue
 from tickwire.clearing.calendar import CYCLES, CalendarError
 from tickwire.clearing.capture import CaptureError
 from tickwire.clearing.clear import clear
@@ -22,7 +23,7 @@ from tickwire.core.money import format_price
 
 __all__ = ["add_clear_arguments", "add_settle_arguments", "clear_main", "settle_main"]
 
-_USER_ERRORS = (CaptureError, CalendarError, OpeningError, ClearingFilesError, SettlementError,
+_USER_ERRORS = (ConnectionError, CaptureError, CalendarError, OpeningError, ClearingFilesError, SettlementError,
                 LedgerStoreError, OSError, ValueError)
 
 
@@ -73,6 +74,11 @@ def add_settle_arguments(parser):
     parser.add_argument("--db", help="PostgreSQL URL for the two ledgers (postgresql://USER:"
                         "PASSWORD@HOST:PORT/DB; schemas tw_cash and tw_securities); default: "
                         "SQLite files cash.db and securities.db in DIR")
+    parser.add_argument("--buy-in", metavar="HOST:PORT",
+                        help="the venue's OUCH gateway, where the CCP buys in the fails to "
+                        "deliver past their close-out date (S+1); without it they are listed")
+    parser.add_argument("--ccp-login", metavar="USER:PASSWORD",
+                        help="the CCP's own account at the venue (its firm is CCP)")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                         help=f"instructions per DVP batch (default {DEFAULT_BATCH})")
     return parser
@@ -82,7 +88,11 @@ def settle_main(args):
     """``tickwire settle`` entry."""
     quiet = getattr(args, "quiet", False)
     try:
-        summary = settle(args.dir, args.date, args.db, args.batch, progress=not quiet)
+        venue = None
+        if args.buy_in or args.ccp_login:
+            venue = parse_venue(args.buy_in or "", args.ccp_login or "")
+        summary = settle(args.dir, args.date, args.db, args.batch, progress=not quiet,
+                         buy_in_venue=venue)
     except _USER_ERRORS as exc:
         return _fail("settle", exc)
     if not quiet:

@@ -130,6 +130,11 @@ class CoordinatorLog:
         self._tx("UPDATE instructions SET phase = ?, reason = COALESCE(?, reason) WHERE id = ?",
                  [(phase, detail, instruction_id)])
 
+    def shrink(self, instruction_id, qty, cash):
+        """A part of a failed instruction was closed out: what is left of it."""
+        self._tx("UPDATE instructions SET qty = ?, cash = ? WHERE id = ?",
+                 [(qty, cash, instruction_id)])
+
     def note(self, key, value):
         """Keep ``value`` (text) under ``key``, once."""
         self._tx("INSERT OR IGNORE INTO notes VALUES (?, ?)", [(key, value)])

@@ -36,6 +36,6 @@ def describe(result):
                f"{n['gross']['movements']:,} gross movements → {n['net']['movements']:,} net, "
                f"cash ${n['gross']['cash']} → ${n['net']['cash']}, efficiency "
                f"{100 * n['efficiency']:.2f}%")
-    settled = (f"settlement {s['date']} (T+1): {s['totals']['settled']:,} instructions "
+    settled = (f"settlement {s['date']} ({n['cycle']}): {s['totals']['settled']:,} instructions "
                f"settled, {s['totals']['failed']:,} failed{kinds}")
     return [netting, settled]

@@ -64,16 +64,20 @@ def net(obligations, members=()):
     members : iterable of str
         Members that get a ``$CASH`` row even without trades (the config's firms).
     """
-    per_symbol = defaultdict(lambda: [0, 0])
-    cash = {m: 0 for m in members}
+    per_symbol = {}
+    cash = dict.fromkeys(members, 0)
     gross_shares = gross_cash = count = 0
-    for o in obligations:
-        cell = per_symbol[o.member, o.symbol]
-        cell[0] += o.qty
-        cell[1] += o.cash
-        cash[o.member] = cash.get(o.member, 0) + o.cash
-        gross_shares += abs(o.qty)
-        gross_cash += abs(o.cash)
+    for member, _account, symbol, qty, value, _match in obligations:
+        key = (member, symbol)
+        cell = per_symbol.get(key)
+        if cell is None:
+            per_symbol[key] = [qty, value]
+        else:
+            cell[0] += qty
+            cell[1] += value
+        cash[member] = cash.get(member, 0) + value
+        gross_shares += qty if qty > 0 else -qty
+        gross_cash += value if value > 0 else -value
         count += 1
     rows = defaultdict(list)
     for (member, symbol), (qty, value) in sorted(per_symbol.items()):

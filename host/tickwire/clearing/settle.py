@@ -17,6 +17,7 @@ from collections import defaultdict
 
 from tickwire.clearing.books import cash_accounts, opening_transfers, security_accounts
 from tickwire.clearing.calendar import CalendarError, business_days_between, is_business_day
+from tickwire.clearing.closeout import close_out
 from tickwire.clearing.coordinator_log import CoordinatorLog, Instruction
 from tickwire.clearing.corporate_settle import apply_actions
 from tickwire.clearing.dvp import Dvp, failpoint
@@ -26,7 +27,7 @@ from tickwire.clearing.ledger.ledger import Ledger
 from tickwire.clearing.ledger.records import OK_RESULTS
 from tickwire.clearing.ledger.store import open_store
 from tickwire.clearing.opening import OpeningError
-from tickwire.clearing.records import CASH
+from tickwire.clearing.records import CASH, CCP
 from tickwire.core.money import format_price
 from tickwire.util.progress import progress as progress_bar
 
@@ -56,7 +57,7 @@ def open_ledgers(out_dir, db=None, namespace=DEFAULT_NAMESPACE):
 def _instructions(positions, due):
     return [Instruction(f"{due}:{p.member}:{p.symbol}", p.member, p.symbol, p.qty, p.cash,
                         due.isoformat())
-            for p in positions if p.symbol != CASH and (p.qty or p.cash)]
+            for p in positions if p.symbol != CASH and p.member != CCP and (p.qty or p.cash)]
 
 
 def _fund(cash, securities, opening, ccp, members, symbols):
@@ -71,8 +72,12 @@ def _fund(cash, securities, opening, ccp, members, symbols):
             raise SettlementError(f"opening balances refused by the ledger: {bad}")
 
 
-def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace=None):
+def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace=None,
+           buy_in_venue=None):
     """Run the settlement cycle of ``date``; write and return ``settlement.json``'s dict.
+
+    ``buy_in_venue`` (:class:`~tickwire.clearing.buyin.BuyInVenue`): where the CCP buys in the
+    fails to deliver past their close-out date (without it they are listed, not bought in).
 
     Raises
     ------
@@ -86,8 +91,11 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
     if date < due:
         raise SettlementError(f"nothing settles on {date}: the trades of {trade_date} settle "
                               f"on {due}")
-    members = {p.member for p in positions}
-    missing = sorted(members - set(opening))
+    # the CCP's own trades (its buy-ins) need no instruction: its side is its own account;
+    # a member that did not trade needs no balances, one that has them is funded all the same
+    trading = {p.member for p in positions if p.symbol != CASH and (p.qty or p.cash)} - {CCP}
+    members = trading | ({p.member for p in positions} & set(opening)) - {CCP}
+    missing = sorted(trading - set(opening))
     if missing:
         raise OpeningError(f"members {', '.join(missing)} have no opening balances in the "
                            "venue config ([members.<firm>] cash, shares)")
@@ -130,7 +138,13 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
         defaults = default_members(coordinator, cash, date, members)
         closing = due_for_close_out(coordinator.instructions(("failed",)), date,
                                     "fail_to_deliver")
+        buy_ins = close_out(coordinator, cash, closing, date, buy_in_venue, members) \
+            if buy_in_venue is not None and closing else {}
+        if buy_ins:
+            closing = due_for_close_out(coordinator.instructions(("failed",)), date,
+                                        "fail_to_deliver")
         summary = _summary(coordinator, date, due, cash, securities)
+        summary["buy_ins"] = buy_ins
         summary["defaults"] = _stored_defaults(coordinator, defaults)
         summary["buy_ins_due"] = [{"instruction": i.id, "member": i.member, "symbol": i.symbol,
                                    "shares": -i.qty, "failed_since": i.due,

@@ -8,10 +8,17 @@ from pathlib import Path
 
 from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.bench.runner import run_benchmarks
-from tickwire.clearing.cli import (add_clear_arguments, add_positions_arguments,
-                                   add_settle_arguments, clear_main, positions_main, settle_main)
-from tickwire.clearing.opening import parse_balance_spec
+from tickwire.clearing.cli import (
+    add_clear_arguments,
+    add_positions_arguments,
+    add_settle_arguments,
+    clear_main,
+    positions_main,
+    settle_main,
+)
+from tickwire.clearing.opening import default_opening, opening_dict, parse_balance_spec
 from tickwire.compliance.audit.cli import add_audit_arguments
+from tickwire.core.money import format_price
 from tickwire.engine.registry import ENGINE_HELP, EngineSpecError
 from tickwire.engine.serial import LinkError
 from tickwire.marketdata.cli import add_dump_arguments, add_watch_arguments, feed_dump, feed_watch
@@ -22,6 +29,12 @@ from tickwire.ops.broker_day import add_broker_day_arguments, broker_day_main
 from tickwire.ops.market import add_market_arguments, market_main
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
+from tickwire.ops.surveil import (
+    add_bestex_arguments,
+    add_surveil_arguments,
+    bestex_main,
+    surveil_main,
+)
 from tickwire.protocol.link import ModelParams
 
 __all__ = ["build_parser", "main"]
@@ -68,7 +81,24 @@ def _gen(args):
     if args.output != "-":
         log.info("wrote %d rows (%d orders, %d symbols, seed %d) to %s", len(rows),
                  args.orders, args.symbols, args.seed, args.output)
+    if args.venue:
+        _gen_venue(args, rows)
     return 0
+
+
+def _gen_venue(args, rows):
+    """The day's venue config: one account per firm (``u`` + firm number, the given password),
+    the symbols at their reference prices, and every firm's opening balances (the last firm
+    short, as in the main job)."""
+    firms = sorted({r.firm for r in rows if r.firm})
+    symbols = {r.symbol: format_price(r.price) for r in rows if r.action == "symbol"}
+    data = make_config({f"u{firm[1:]}": {"firm": firm, "password": args.password}
+                        for firm in firms}, symbols=symbols)
+    data["members"] = {firm: opening_dict(b)
+                       for firm, b in default_opening(firms, sorted(symbols)).items()}
+    write_config(args.venue, data)
+    log.info("wrote %s: %d accounts, %d symbols, opening balances", args.venue, len(firms),
+             len(symbols))
 
 
 def _config(args):
@@ -135,6 +165,11 @@ def capacity(args):
     return ModelParams(**given) if given else None
 
 
+def _check_gen(parser, args):
+    if args.command == "gen" and args.venue and not args.password:
+        parser.error("gen --venue needs --password (the accounts' password)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tickwire",
@@ -165,6 +200,10 @@ def build_parser():
     p.add_argument("--symbols", type=int, default=4, help="symbols (default 4)")
     p.add_argument("--firms", type=int, default=16, help="member firms (default 16)")
     p.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
+    p.add_argument("--venue", metavar="VENUE.json",
+                   help="also write a venue config for the day: an account per firm (u00, "
+                   "u01, ...; password --password), the symbols, opening balances")
+    p.add_argument("--password", help="the accounts' password in --venue")
     p.set_defaults(func=_gen)
 
     p = sub.add_parser("run", help="the main job: a full simulated trading day",
@@ -248,6 +287,22 @@ def build_parser():
     add_dump_arguments(p)
     p.set_defaults(func=feed_dump)
 
+    p = sub.add_parser("surveil", help="market-abuse alerts of a day (JSON lines)",
+                       description="Run the surveillance detectors (spoofing, layering, wash "
+                       "trades across firms with a common beneficial owner, order-to-trade "
+                       "ratio) over a run directory's journal or a command file replayed "
+                       "through the reference model; one alert per line with its evidence.")
+    add_surveil_arguments(p)
+    p.set_defaults(func=surveil_main)
+
+    p = sub.add_parser("bestex", help="best execution: a Rule 605-style report (CSV, plot)",
+                       description="Measure every order against the venue's quote at its "
+                       "arrival (price improvement, effective spread, fill rate, time to "
+                       "fill) and write a Rule 605-style report per symbol, order-size bucket "
+                       "and order category.")
+    add_bestex_arguments(p)
+    p.set_defaults(func=bestex_main)
+
     p = sub.add_parser("audit", help="the audit trail: export, verify, prove, query",
                        description="The compliance audit trail (RFC 9162 Merkle tree, Ed25519 "
                        "signed tree heads) that the main job writes into build/run/audit/.")
@@ -263,16 +318,29 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_gen(parser, args)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(name)s: %(message)s")
     try:
         return args.func(args)
-    except LinkError as exc:
+    except Exception as exc:
+        link = _link_failure(exc)
+        if link is None:
+            raise
         # A link to a board failed (LinkDown, LinkCorrupted, BookMismatch, …): the message says
         # what happened and what to check; outputs are written whole or not at all.
-        print(f"tickwire {args.command}: {exc}", file=sys.stderr)
+        print(f"tickwire {args.command}: {link}", file=sys.stderr)
         return 1
+
+
+def _link_failure(exc):
+    """The :class:`LinkError` behind ``exc`` (the exchange front reports an engine that raised
+    as ``EngineFailure`` from it), or ``None``."""
+    while exc is not None and not isinstance(exc, LinkError):
+        exc = exc.__cause__
+    return exc
 
 
 if __name__ == "__main__":

@@ -5,19 +5,29 @@ import os
 from tickwire.compliance.audit.cat import write_cat
 from tickwire.compliance.audit.day import write_audit_dir
 from tickwire.compliance.audit.keys import load_public_key
-from tickwire.compliance.audit.source import journal_date
+from tickwire.compliance.audit.source import journal_date, journal_reports, read_entries
 from tickwire.compliance.audit.tiers import AuditStore
 from tickwire.compliance.audit.trail import PUBLIC_KEY_FILE, read_records, read_trail_lines
 from tickwire.compliance.audit.verify import verify_trail
+from tickwire.compliance.reports.bestex import (
+    execution_quality,
+    plot_report,
+    report_rows,
+    write_report,
+)
+from tickwire.compliance.surveillance.detectors import ALERT_TYPES, surveil
+from tickwire.compliance.surveillance.files import write_alerts
 
 __all__ = ["format_compliance", "run_compliance"]
 
 
-def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90):
+def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90, plot=True):
     """Write ``RUN_DIR/audit/`` from the WAL (dated with the journal's trade date unless
     ``trade_date`` is given), verify it, load it into the hot tier (days older
-    than ``hot_days`` move to the warm tier), write the CAT-style export ``audit/cat.jsonl``;
-    return the summary dict.
+    than ``hot_days`` move to the warm tier), write the CAT-style export ``audit/cat.jsonl``,
+    run surveillance on the day's reports into ``RUN_DIR/alerts.jsonl`` and write the
+    best-execution report ``RUN_DIR/bestex.csv`` (and ``bestex.png`` if ``plot``); return the
+    summary dict.
 
     Raises
     ------
@@ -40,14 +50,31 @@ def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90):
     finally:
         store.close()
     cat = write_cat(os.path.join(audit_dir, "cat.jsonl"), records, trade_date.isoformat())
-    return {"audit": {"dir": audit_dir, "trade_date": trade_date.isoformat(),
+    reports = journal_reports(read_entries(wal_path), config)
+    alerts = surveil(reports)
+    write_alerts(os.path.join(run_dir, "alerts.jsonl"), alerts)
+    rows = report_rows(execution_quality(reports))
+    write_report(os.path.join(run_dir, "bestex.csv"), rows)
+    if plot:
+        plot_report(os.path.join(run_dir, "bestex.png"), rows)
+    counts = {kind: sum(1 for a in alerts if a.type == kind) for kind in ALERT_TYPES}
+    return {"best_execution": {"rows": len(rows),
+                               "file": os.path.join(run_dir, "bestex.csv")},
+            "surveillance": {"alerts": counts,
+                             "file": os.path.join(run_dir, "alerts.jsonl")},
+            "audit": {"dir": audit_dir, "trade_date": trade_date.isoformat(),
                       "records": result.records, "tree_heads": result.heads,
                       "root": result.root, "verified": True, "hot_records": hot,
                       "moved_to_warm": [d.isoformat() for d in moved], "cat_events": cat}}
 
 
 def format_compliance(summary):
-    """One or two readable lines for the job's report."""
+    """The readable lines of the job's report."""
     a = summary["audit"]
+    counts = summary["surveillance"]["alerts"]
     return [f"audit: {a['records']:,} records, {a['tree_heads']} signed tree heads, verified "
-            f"(root {a['root'][:16]}…) in {a['dir']}"]
+            f"(root {a['root'][:16]}…) in {a['dir']}",
+            "surveillance alerts: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+            + f" ({summary['surveillance']['file']})",
+            f"best execution: {summary['best_execution']['rows']} Rule 605-style rows in "
+            f"{summary['best_execution']['file']}"]

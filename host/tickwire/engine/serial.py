@@ -12,11 +12,14 @@ The board reports its book (engine parameters) in its STATUS frame; a book asked
 or a board's name: ``board=``) that differs is refused (:class:`BookMismatch`).
 
 Timeouts. Unless given, they are derived when the link comes up from the baud rate and the
-time the device takes to answer HELLO (a board on USB answers in about a millisecond, a board
-simulated behind a pseudo-terminal in tenths of a second): the retransmit timeout is the longer
-of 0.25 s, the wire time of the longest exchange and :data:`RTT_FACTOR` round trips; the link
-timeout (no byte at all, not even a heartbeat) four retransmit timeouts, at least 1 s. Silence
-is counted from the last *byte* received, so a long frame in flight is not silence.
+time the device takes to answer HELLO (a board on USB answers within milliseconds, a board
+simulated behind a pseudo-terminal in seconds: the answer is a few thousand cycles of a slow
+simulation): the retransmit timeout is the longest of 0.25 s, the wire time of the longest
+exchange and :data:`RTT_FACTOR` round trips; the link timeout (no byte at all, not even a
+heartbeat) two retransmit timeouts, at least 1 s. Silence is counted from the last *byte*
+received, so a long frame in flight is not silence, and an idle device sends heartbeats far
+more often than that (a simulated one every few hundred cycles), so a clean link never
+reaches the retransmit timeout.
 
 Failures are never silent; each is a :class:`LinkError` whose one-line message says what happened
 and what to check:
@@ -180,11 +183,11 @@ class FrameReader:
 
 
 #: Round trips of HELLO → STATUS in the derived retransmit timeout.
-RTT_FACTOR = 8
+RTT_FACTOR = 4
 
-#: Seconds to wait for the device's first answer when no link timeout is given (a simulated
-#: board may still be starting).
-CONNECT_TIMEOUT = 10.0
+#: Seconds to wait for the device's first answer when no link timeout is given: the simulated
+#: iCEBreaker, UARTs at bit level, took 8 s to answer HELLO on a busy machine.
+CONNECT_TIMEOUT = 30.0
 
 #: Bytes on the wire of the longest exchange: a command out, a full feed packet back (COBS adds
 #: a byte per 254, the frame its type, CRC and delimiter).
@@ -256,7 +259,7 @@ class SerialEngine:
             wire = 10 * _LONGEST_EXCHANGE / baudrate
             self.retransmit_timeout = retransmit_timeout or max(0.25, wire,
                                                                 RTT_FACTOR * self.round_trip)
-            self.heartbeat_timeout = heartbeat_timeout or max(1.0, 4 * self.retransmit_timeout)
+            self.heartbeat_timeout = heartbeat_timeout or max(1.0, 2 * self.retransmit_timeout)
             self.params = self._check_book(device_params, params, board)
             self._seq = status["expected_seq"]
         except BaseException:

@@ -16,10 +16,9 @@ import asyncio
 import json
 import time
 
-from websockets.asyncio.client import connect
-
 from tickwire.core.money import format_price
 from tickwire.marketdata.subscriber import PacketLoss, Subscriber
+from websockets.asyncio.client import connect
 
 __all__ = ["FeedAudience"]
 
@@ -129,7 +128,7 @@ class FeedAudience:
         for _, sub in subscribers:
             try:
                 await sub.wait_for(end, max(0.1, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         want = {name: _ws_view(book, locate, self.depth) for name, locate in symbols.items()}
         while time.monotonic() < deadline and not all(

@@ -86,7 +86,9 @@ class RerequestServer(asyncio.DatagramProtocol):
 
     @property
     def address(self):
-        """``(host, port)`` the server listens on."""
+        """``(host, port)`` the server listens on (None when it does not)."""
+        if self._transport is None:
+            return None
         return self._transport.get_extra_info("sockname")[:2]
 
     async def start(self):

@@ -24,7 +24,7 @@ from tickwire.marketdata.rerequest import RerequestServer
 from tickwire.marketdata.snapshot import SnapshotServer
 from tickwire.marketdata.websocket import BookWebSocketServer
 
-__all__ = ["MarketDataService", "FeedError"]
+__all__ = ["FeedError", "MarketDataService"]
 
 log = logging.getLogger(__name__)
 
@@ -142,19 +142,17 @@ class MarketDataService:
     @property
     def rerequest_address(self):
         """``(host, port)`` of the re-request server, or None."""
-        return None if self.rerequest is None or self.rerequest._transport is None \
-            else self.rerequest.address
+        return None if self.rerequest is None else self.rerequest.address
 
     @property
     def snapshot_address(self):
         """``(host, port)`` of the snapshot server, or None."""
-        return None if self.snapshot._server is None else self.snapshot.address
+        return self.snapshot.address
 
     @property
     def ws_address(self):
         """``(host, port)`` of the WebSocket server, or None."""
-        return None if self.websocket is None or self.websocket._server is None \
-            else self.websocket.address
+        return None if self.websocket is None else self.websocket.address
 
     def describe(self):
         """One line per part: where it listens or sends, or that it is off."""

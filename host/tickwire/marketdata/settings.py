@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields, replace
 
 from tickwire.protocol.feed import DEFAULT_SESSION, FeedAddress
 
-__all__ = ["FeedSettings", "OFF_WORDS", "add_feed_arguments", "settings_from_args"]
+__all__ = ["OFF_WORDS", "FeedSettings", "add_feed_arguments", "settings_from_args"]
 
 #: Values that turn a port (or the age limit) off, in a config file or on the command line.
 OFF_WORDS = ("off", "none", "no")

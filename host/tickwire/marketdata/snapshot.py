@@ -134,6 +134,9 @@ class SnapshotServer:
 
     @property
     def address(self):
+        """``(host, port)`` the server listens on (None when it does not)."""
+        if self._server is None:
+            return None
         return self._server.sockets[0].getsockname()[:2]
 
     async def start(self):

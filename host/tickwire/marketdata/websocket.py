@@ -106,6 +106,9 @@ class BookWebSocketServer:
 
     @property
     def address(self):
+        """``(host, port)`` the server listens on (None when it does not)."""
+        if self._server is None:
+            return None
         return next(iter(self._server.sockets)).getsockname()[:2]
 
     async def start(self):

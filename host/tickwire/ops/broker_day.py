@@ -245,6 +245,6 @@ def broker_day_main(args):
         not (args.no_progress or quiet), args.plain_http, args.rate_limit))
     if not quiet:
         print_broker_report(report)
-        print(f"wrote {args.out}/broker.json, {args.out}/broker/ (routing.jsonl, audit.jsonl, "
+        print(f"wrote {args.out}/broker.json, {args.out}/broker/ (routing.jsonl, the audit trail in audit/, "
               "each venue's WAL and feed)")
     return 0

@@ -70,8 +70,8 @@ class Market:
     symbols : dict of str to float
         Symbol → reference price in $.
     out_dir : str
-        Where the venues' WALs, feeds and risk logs, the broker's audit trail, the routing log
-        and the certificate go (the venues start a fresh day).
+        Where the venues' WALs, feeds and risk logs, the broker's audit trail (``audit/``), the
+        routing log and the certificate go (the venues start a fresh day).
     host, port : str, int
         The API's address (port 0: any).
     plain_http : bool
@@ -98,7 +98,7 @@ class Market:
         self.accounts = AccountBook()
         for user, password in (users or {}).items():
             self.accounts.add(user, password, cash, hash_cost=hash_cost)
-        self.audit = AuditTrail(os.path.join(out_dir, "audit.jsonl"))
+        self.audit = AuditTrail(os.path.join(out_dir, "audit"))
         self.routing_log = RoutingLog(os.path.join(out_dir, "routing.jsonl"))
         self.broker = Broker(self.book, self.accounts, {}, self.audit, self.routing_log,
                              max_queue=max_queue)
@@ -108,6 +108,7 @@ class Market:
         self.server = None
         self.cert = None
         self.demo = None                # (user, password) printed at start-up
+        self.config = None              # the venues' config (accounts: the broker, the makers)
         self._serving = None
 
     @property
@@ -117,7 +118,7 @@ class Market:
     async def start(self):
         """Start the venues, the market makers, the broker's sessions and the API."""
         os.makedirs(self.out_dir, exist_ok=True)
-        config = parse_config(make_config(
+        config = self.config = parse_config(make_config(
             {_BROKER[0]: {"firm": _BROKER[1], "password": self.passwords[_BROKER[0]]},
              _MAKER[0]: {"firm": _MAKER[1], "password": self.passwords[_MAKER[0]]}},
             symbols=self.symbols, n=2**10))

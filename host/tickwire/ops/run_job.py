@@ -258,7 +258,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     }
     if feed_report is not None:
         report["feed"] = feed_report
-    report["compliance"] = run_compliance(out_dir, wal_path, cfg)
+    report["compliance"] = run_compliance(out_dir, wal_path, cfg, plot=plot)
     with open(os.path.join(out_dir, "run.json"), "w") as f:
         json.dump(report, f, indent=2)
     if plot:
@@ -389,7 +389,7 @@ def run_main(args):
     if not getattr(args, "quiet", False):
         print_report(report)
         print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl, "
-              "venue.json, clearing/, audit/")
+              "venue.json, clearing/, audit/, alerts.jsonl, bestex.csv")
     return 0
 
 

@@ -4,8 +4,9 @@
 feed publisher (MoldUDP64 to a pcap, rebuilt from the WAL on every start, so it is the same
 bytes however often the server restarts), the feed on the network (multicast, re-request,
 snapshot, WebSocket: :class:`~tickwire.marketdata.service.MarketDataService`), pre-trade risk
-with its decision log, sequencer, and the SoupBinTCP/OUCH gateway. A fresh WAL opens the day (system events ``O``, the config's
-symbols, ``S``, ``Q``); ``close_day`` ends it (``M``, ``E``, ``C``, End of Session to clients).
+with its decision log, sequencer, and the SoupBinTCP/OUCH gateway. A fresh WAL opens the day
+(system events ``O``, the config's symbols, ``S``, ``Q``); ``close_day`` ends it (``M``, ``E``,
+``C``, End of Session to clients).
 """
 
 import argparse

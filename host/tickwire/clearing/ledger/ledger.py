@@ -15,17 +15,21 @@ whose row disagrees.
 
 import time
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select
 from tickwire.clearing.ledger.records import Account, Balance, Flags, PendingState, Result
-from tickwire.clearing.ledger.store import accounts, transfers
+from tickwire.clearing.ledger.store import TRANSFER_COLUMNS, accounts, transfers
 
 __all__ = ["AccountExists", "Ledger"]
 
 _F = Flags
-_PHASE = _F.PENDING | _F.POST_PENDING | _F.VOID_PENDING
-_FINAL = {PendingState.POSTED: Result.PENDING_TRANSFER_ALREADY_POSTED,
-          PendingState.VOIDED: Result.PENDING_TRANSFER_ALREADY_VOIDED,
-          PendingState.EXPIRED: Result.PENDING_TRANSFER_EXPIRED}
+# Plain ints on the hot path: enum arithmetic costs more than the rest of a transfer.
+_LINKED, _PENDING, _POST, _VOID = (int(f) for f in (_F.LINKED, _F.PENDING, _F.POST_PENDING,
+                                                   _F.VOID_PENDING))
+_IS_PENDING, _POSTED, _VOIDED, _EXPIRED = (int(s) for s in PendingState)
+_FINAL = {_POSTED: Result.PENDING_TRANSFER_ALREADY_POSTED,
+          _VOIDED: Result.PENDING_TRANSFER_ALREADY_VOIDED,
+          _EXPIRED: Result.PENDING_TRANSFER_EXPIRED}
+_OK = Result.OK
 
 
 class AccountExists(ValueError):
@@ -43,7 +47,8 @@ class _Work:
         self.created = {}           # id -> _Row of the transfers this batch creates
         self.states = {}            # pending id -> new PendingState
         self.new = []               # dicts to insert
-        self.undo = []
+        self.undo = []              # kept only inside a linked chain (the only rollback)
+        self.tracking = False
 
     def find(self, transfer_id):
         return self.existing.get(transfer_id) or self.created.get(transfer_id)
@@ -56,14 +61,16 @@ class _Work:
         if pending_id in self.states:
             return self.states[pending_id]
         row = self.find(pending_id)
-        return None if row is None else PendingState(row.state)
+        return None if row is None else row.state
 
     def add(self, account, index, amount):
         self.accounts[account][index] += amount
-        self.undo.append(("acct", account, index, amount))
+        if self.tracking:
+            self.undo.append(("acct", account, index, amount))
 
     def set_state(self, pending_id, state):
-        self.undo.append(("state", pending_id, self.states.get(pending_id)))
+        if self.tracking:
+            self.undo.append(("state", pending_id, self.states.get(pending_id)))
         self.states[pending_id] = state
 
     def rollback(self, mark, new_mark):
@@ -172,7 +179,7 @@ class Ledger:
             for r in rows:
                 work.add(r.debit, 0, -r.amount)
                 work.add(r.credit, 2, -r.amount)
-                work.set_state(r.id, PendingState.EXPIRED)
+                work.set_state(r.id, _EXPIRED)
             self._write(conn, work)
         return len(rows)
 
@@ -210,14 +217,16 @@ class Ledger:
 
     def _apply(self, work, batch, now):
         results = [None] * len(batch)
+        linked = [int(t.flags) & _LINKED for t in batch]
         start = 0
         while start < len(batch):
             end = start
-            while end < len(batch) - 1 and batch[end].flags & _F.LINKED:
+            while end < len(batch) - 1 and linked[end]:
                 end += 1
             chain = range(start, end + 1)
             mark, new_mark = len(work.undo), len(work.new)
-            open_chain = bool(batch[end].flags & _F.LINKED)
+            open_chain = bool(linked[end])
+            work.tracking = end > start or open_chain
             failed = None
             for i in chain:
                 results[i] = Result.LINKED_EVENT_CHAIN_OPEN if open_chain else \
@@ -234,13 +243,13 @@ class Ledger:
         return results
 
     def _one(self, work, t, ts):
-        flags = Flags(t.flags)
-        if (flags & _PHASE).bit_count() > 1:
+        flags = int(t.flags)
+        if (flags & (_PENDING | _POST | _VOID)).bit_count() > 1:
             return Result.FLAGS_ARE_MUTUALLY_EXCLUSIVE
         seen = work.find(t.id)
         if seen is not None:
             return self._exists(t, seen)
-        if flags & (_F.POST_PENDING | _F.VOID_PENDING):
+        if flags & (_POST | _VOID):
             return self._resolve(work, t, flags, ts)
         if t.amount <= 0:
             return Result.AMOUNT_MUST_NOT_BE_ZERO
@@ -254,21 +263,21 @@ class Ledger:
         limit = debit[4]
         if limit is not None and debit[3] - debit[1] - debit[0] - t.amount < -limit:
             return Result.EXCEEDS_CREDITS
-        pending = bool(flags & _F.PENDING)
+        pending = flags & _PENDING
         work.add(t.debit, 0 if pending else 1, t.amount)
         work.add(t.credit, 2 if pending else 3, t.amount)
-        row = self._row(t, t.debit, t.credit, t.amount, ts)
+        row = self._row(t, flags, t.debit, t.credit, t.amount, ts)
         if pending:
-            row["state"] = int(PendingState.PENDING)
+            row["state"] = _IS_PENDING
             row["expires"] = ts + t.timeout * 10**9 if t.timeout else None
         work.create(row)
-        return Result.OK
+        return _OK
 
     def _resolve(self, work, t, flags, ts):
         if not t.pending_id:
             return Result.PENDING_ID_REQUIRED
         p = work.find(t.pending_id)
-        if p is None or not p.flags & _F.PENDING:
+        if p is None or not p.flags & _PENDING:
             return Result.PENDING_TRANSFER_NOT_FOUND if p is None else \
                 Result.PENDING_TRANSFER_NOT_PENDING
         state = work.state(t.pending_id)
@@ -277,57 +286,55 @@ class Ledger:
         if p.expires is not None and p.expires <= ts:
             work.add(p.debit, 0, -p.amount)
             work.add(p.credit, 2, -p.amount)
-            work.set_state(t.pending_id, PendingState.EXPIRED)
+            work.set_state(t.pending_id, _EXPIRED)
             return Result.PENDING_TRANSFER_EXPIRED
         amount = t.amount or p.amount
         if amount > p.amount:
             return Result.EXCEEDS_PENDING_TRANSFER_AMOUNT
         work.add(p.debit, 0, -p.amount)
         work.add(p.credit, 2, -p.amount)
-        if flags & _F.POST_PENDING:
+        if flags & _POST:
             work.add(p.debit, 1, amount)
             work.add(p.credit, 3, amount)
-            work.set_state(t.pending_id, PendingState.POSTED)
+            work.set_state(t.pending_id, _POSTED)
         else:
             amount = p.amount
-            work.set_state(t.pending_id, PendingState.VOIDED)
-        work.create(self._row(t, p.debit, p.credit, amount, ts))
-        return Result.OK
+            work.set_state(t.pending_id, _VOIDED)
+        work.create(self._row(t, flags, p.debit, p.credit, amount, ts))
+        return _OK
 
     @staticmethod
     def _exists(t, seen):
-        same = (seen.flags & ~int(_F.LINKED)) == int(t.flags & ~_F.LINKED) and \
+        same = (seen.flags & ~_LINKED) == (int(t.flags) & ~_LINKED) and \
             seen.pending_id == t.pending_id and \
             (not t.amount or seen.amount == t.amount) and \
             (not t.debit or seen.debit == t.debit) and (not t.credit or seen.credit == t.credit)
         return Result.EXISTS if same else Result.EXISTS_WITH_DIFFERENT_FIELDS
 
     @staticmethod
-    def _row(t, debit, credit, amount, ts):
+    def _row(t, flags, debit, credit, amount, ts):
         return {"id": t.id, "debit": debit, "credit": credit, "amount": amount,
-                "flags": int(t.flags), "pending_id": t.pending_id, "timeout": t.timeout,
+                "flags": flags, "pending_id": t.pending_id, "timeout": t.timeout,
                 "code": t.code, "ts": ts, "expires": None, "state": None}
 
-    @staticmethod
-    def _write(conn, work):
+    def _write(self, conn, work):
+        """The batch's rows, states and balances: one executemany each, straight to the
+        driver (SQLAlchemy's per-row parameter handling costs more than the database)."""
+        sql = self.store.sql
         changed = []
         for pid, state in work.states.items():
             if pid in work.created:
                 work.created[pid].row["state"] = int(state)
             else:
-                changed.append({"k": pid, "s": int(state)})
+                changed.append((int(state), pid))
         if work.new:
-            conn.execute(insert(transfers), work.new)
+            conn.exec_driver_sql(sql["insert_transfer"],
+                                 [tuple(r[c] for c in TRANSFER_COLUMNS) for r in work.new])
         if changed:
-            conn.execute(update(transfers).where(transfers.c.id == bindparam("k"))
-                         .values(state=bindparam("s")), changed)
-        if not work.accounts:
-            return
-        conn.execute(update(accounts).where(accounts.c.id == bindparam("k")).values(
-            debits_pending=bindparam("dp"), debits_posted=bindparam("dpo"),
-            credits_pending=bindparam("cp"), credits_posted=bindparam("cpo")),
-            [{"k": k, "dp": v[0], "dpo": v[1], "cp": v[2], "cpo": v[3]}
-             for k, v in work.accounts.items()])
+            conn.exec_driver_sql(sql["set_state"], changed)
+        if work.accounts:
+            conn.exec_driver_sql(sql["set_balance"],
+                                 [(v[0], v[1], v[2], v[3], k) for k, v in work.accounts.items()])
 
 
 class _Row:

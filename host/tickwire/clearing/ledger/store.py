@@ -64,6 +64,9 @@ transfers = Table(
 )
 
 
+TRANSFER_COLUMNS = tuple(c.name for c in transfers.columns)
+
+
 class LedgerStoreError(RuntimeError):
     """The ledger's database cannot be reached or used."""
 
@@ -82,6 +85,20 @@ class Store:
         self.engine, self.schema, self.lock_key = engine, schema, lock_key
         self.postgres = engine.dialect.name == "postgresql"
         self.options = {"schema_translate_map": {None: schema}} if schema else {}
+        self.sql = self._statements()
+
+    def _statements(self):
+        """The batch writes as driver SQL (the hot path skips SQLAlchemy's parameter work)."""
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        prefix = f'"{self.schema}".' if self.schema else ""
+        return {
+            "insert_transfer": f"INSERT INTO {prefix}transfers ({', '.join(TRANSFER_COLUMNS)}) "
+                               f"VALUES ({', '.join([mark] * len(TRANSFER_COLUMNS))})",
+            "set_state": f"UPDATE {prefix}transfers SET state = {mark} WHERE id = {mark}",
+            "set_balance": f"UPDATE {prefix}accounts SET debits_pending = {mark}, "
+                           f"debits_posted = {mark}, credits_pending = {mark}, "
+                           f"credits_posted = {mark} WHERE id = {mark}",
+        }
 
     def connect(self):
         return self.engine.connect().execution_options(**self.options)

@@ -28,7 +28,8 @@ from tickwire.sequencer.journal.reader import read_journal
 from tickwire.sequencer.journal.reader import trade_date as journal_trade_date
 from tickwire.sequencer.sequencer import Sequencer
 
-__all__ = ["journal_records", "read_entries", "journal_date", "software_version"]
+__all__ = ["journal_records", "journal_reports", "read_entries", "journal_date",
+           "software_version"]
 
 _SIDE = {Side.BUY: "BUY", Side.SELL: "SELL", "B": "BUY", "S": "SELL"}
 _RECEIVED = {"new": "ORDER_RECEIVED", "cancel": "CANCEL_RECEIVED",
@@ -202,3 +203,15 @@ def journal_records(entries, config, trade_date, client_hash, server_id="tickwir
     builder = _Builder(config, trade_date, client_hash, server_id, index_of)
     _Tap(entries, config, builder.on_request, engine or ModelEngine()).recover()
     return builder.out
+
+
+def journal_reports(entries, config, engine=None):
+    """The day's execution reports (``tickwire replay --reports`` dicts), in the venue's
+    order, rebuilt from the journal."""
+    out = []
+
+    def collect(request, outputs):
+        out.extend(report.to_json() for _, report in outputs if report.type in _REPORT)
+
+    _Tap(entries, config, collect, engine or ModelEngine()).recover()
+    return out

@@ -124,9 +124,12 @@ class AuditStore:
                         "record": canonical_json(body).decode()})
         return out
 
-    def load_day(self, trade_date, records, batch=20_000):
+    def load_day(self, trade_date, records):
         """Put a day's records into the hot tier (replacing that day's rows); return the count."""
-        rows = self.rows(trade_date, records)
+        return self.load_rows(trade_date, self.rows(trade_date, records))
+
+    def load_rows(self, trade_date, rows, batch=20_000):
+        """Put a day's tier rows (:meth:`rows`) into the hot tier, replacing that day's."""
         with self.engine.begin() as conn:
             conn.execute(delete(RECORDS).where(RECORDS.c.trade_date == trade_date))
             for start in range(0, len(rows), batch):

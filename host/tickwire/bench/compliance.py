@@ -1,0 +1,173 @@
+"""Compliance figures: audit appends/s with the tree and signing, proofs, the regulator's
+query on a large store (hot and warm), surveillance events/s and precision/recall.
+
+Sizes scale with ``TICKWIRE_BENCH_AUDIT_RECORDS`` (default 200,000 appends) and
+``TICKWIRE_BENCH_QUERY_RECORDS`` (default 1,000,000 stored records, half hot, half warm; the
+issue asks for 10 M, which takes this 2-core machine many minutes: set it to 10000000).
+Thresholds of the detectors were chosen on scenario seed 1; precision and recall are measured
+on seeds 2, 3 and 4.
+"""
+
+import datetime
+import os
+import random
+import tempfile
+import time
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tickwire.compliance.audit.keys import load_public_key
+from tickwire.compliance.audit.merkle import verify_consistency, verify_inclusion
+from tickwire.compliance.audit.record import AuditRecord, iso_utc
+from tickwire.compliance.audit.tiers import AuditStore, days_between
+from tickwire.compliance.audit.trail import PUBLIC_KEY_FILE, TrailWriter, read_trail_lines
+from tickwire.compliance.audit.verify import verify_trail
+from tickwire.compliance.surveillance.detectors import ALERT_TYPES, surveil
+from tickwire.compliance.surveillance.evaluate import score
+from tickwire.compliance.surveillance.scenario import make_scenario
+from tickwire.ops.surveil import command_file_reports
+from tickwire.util.figure import Figure
+from tickwire.util.progress import progress
+
+__all__ = ["audit_figures", "query_figures", "surveillance_figures", "HELD_OUT_SEEDS"]
+
+HELD_OUT_SEEDS = (2, 3, 4)
+_DAY = datetime.date(2026, 12, 7)
+
+
+def _records(n, clients=1000, seed=5):
+    rng = random.Random(seed)
+    hashes = [f"{rng.getrandbits(256):064x}" for _ in range(clients)]
+    types = ("ORDER_RECEIVED", "RISK_ACCEPTED", "ORDER_SEQUENCED", "ORDER_ACCEPTED",
+             "ORDER_EXECUTED", "ORDER_CANCELLED")
+    ts = 34_200 * 10**9
+    for i in range(n):
+        ts += rng.randint(1000, 200_000)
+        when = iso_utc(_DAY, ts)
+        yield AuditRecord(types[i % 6], when, when, order_id=f"F{i % 16:02d}/o{i // 6}",
+                          client_id_hash=hashes[rng.randrange(clients)], firm=f"F{i % 16:02d}",
+                          symbol=("AAPL", "MSFT", "AMZN", "NVDA")[i % 4],
+                          side=("BUY", "SELL")[i & 1], quantity=100 * rng.randint(1, 9),
+                          price=f"{rng.randint(100, 300)}.{rng.randint(0, 99):02d}",
+                          order_type="LIMIT", time_in_force="DAY",
+                          system_metadata={"server_id": "bench", "request_trace_id": f"wal-{i}"})
+
+
+def audit_figures():
+    """Appends/s (canonical JSON, UUIDv7, leaf and tree, a signed head every 1024 records, the
+    trail file), trail verification rate, proof sizes and verification times."""
+    n = int(os.environ.get("TICKWIRE_BENCH_AUDIT_RECORDS", 200_000))
+    records = list(_records(n))
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = TrailWriter(tmp, Ed25519PrivateKey.generate())
+        start, cpu = time.perf_counter(), time.process_time()
+        for record in progress(records, "audit append", "rec"):
+            writer.append(record)
+        writer.close(_DAY)
+        append_s = time.perf_counter() - start
+        append_cpu = time.process_time() - cpu
+        lines = read_trail_lines(writer.path)
+        start = time.perf_counter()
+        result = verify_trail(lines, load_public_key(os.path.join(tmp, PUBLIC_KEY_FILE)))
+        verify_s = time.perf_counter() - start
+        assert result.ok, result.message
+        tree = writer.tree
+        size = len(tree)
+        rng = random.Random(1)
+        picks = [rng.randrange(size) for _ in range(1000)]
+        proofs = [(i, tree.inclusion_proof(i)) for i in picks]
+        root = tree.root()
+        start = time.perf_counter()
+        for i, path in proofs:
+            verify_inclusion(i, size, tree.levels[0][i], path, root)
+        inclusion_us = (time.perf_counter() - start) / len(proofs) * 1e6
+        first = size // 3
+        consistency = tree.consistency_proof(first)
+        start = time.perf_counter()
+        for _ in range(1000):
+            verify_consistency(first, size, tree.root(first), root, consistency)
+        consistency_us = (time.perf_counter() - start) / 1000 * 1e6
+    note = f"{n:,} records, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    return [
+        Figure("audit appends/s (tree + signed head every 1024)", n / append_s, "rec/s",
+               note=f"{note}; goal 50k/s; Trillian Tessera POSIX ~1.6k appends/s"),
+        Figure("audit appends per CPU second", n / append_cpu, "rec/s",
+               note=f"{note}; the same appends counted in this process's CPU time"),
+        Figure("audit trail verify", result.records / verify_s, "rec/s", note=note),
+        Figure("audit inclusion proof size", 32 * len(proofs[0][1]), "bytes",
+               note=f"tree of {size:,}"),
+        Figure("audit inclusion proof verify", inclusion_us, "us", note=f"tree of {size:,}"),
+        Figure("audit consistency proof size", 32 * len(consistency), "bytes",
+               note=f"{first:,} -> {size:,}"),
+        Figure("audit consistency proof verify", consistency_us, "us",
+               note=f"{first:,} -> {size:,}"),
+    ]
+
+
+def query_figures():
+    """The regulator's query (one client, every day) on a store of N records over 20 days,
+    the older half warm (Parquet, DuckDB), the newer half hot (SQLite)."""
+    n = int(os.environ.get("TICKWIRE_BENCH_QUERY_RECORDS", 1_000_000))
+    days = days_between(_DAY - datetime.timedelta(days=19), _DAY)
+    per_day = n // len(days)
+    clients = 2000
+    with tempfile.TemporaryDirectory() as tmp:
+        store = AuditStore(tmp)
+        start = time.perf_counter()
+        for day in progress(days, "audit store", "day"):
+            rng = random.Random(day.toordinal())
+            base = (day - datetime.date(1970, 1, 1)).days * 86_400_000_000 + 34_200 * 10**6
+            hashes = [f"{day.toordinal()}-{c:060d}" for c in range(clients)]
+            rows = [{"trade_date": day, "idx": i, "ts_us": base + i,
+                     "client_id_hash": hashes[rng.randrange(clients)],
+                     "event_type": "ORDER_ACCEPTED",
+                     "record": '{"event_type":"ORDER_ACCEPTED","quantity":100}'}
+                    for i in range(per_day)]
+            store.load_rows(day, rows)
+        load_s = time.perf_counter() - start
+        store.age_out(days[len(days) // 2], hot_days=0)
+        wanted = {d: f"{d.toordinal()}-{7:060d}" for d in days}
+        plan = store.plan(days)
+        start = time.perf_counter()
+        found = store.query(plan, wanted)
+        query_s = time.perf_counter() - start
+        hot_only = {d: h for d, h in wanted.items() if d in set(plan.hot_days)}
+        start = time.perf_counter()
+        store.query(plan, hot_only)
+        hot_s = time.perf_counter() - start
+        store.close()
+    note = f"{per_day * len(days):,} records, 20 days, half warm; {len(found)} found"
+    return [Figure("audit store load", per_day * len(days) / load_s, "rec/s", note=note),
+            Figure("regulator query hot+warm", query_s * 1000, "ms", note=note),
+            Figure("regulator query hot only", hot_s * 1000, "ms", note=note)]
+
+
+def surveillance_figures():
+    """Precision and recall per detector on held-out scenario seeds, and events/s."""
+    figures, totals = [], {k: {"tp": 0, "alerts": 0, "labels": 0} for k in ALERT_TYPES}
+    events, seconds = 0, 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in HELD_OUT_SEEDS:
+            scenario = make_scenario(seed)
+            path = os.path.join(tmp, f"s{seed}.csv")
+            with open(path, "w") as f:
+                f.write(scenario.commands)
+            reports = command_file_reports(path)
+            owners = dict(line.split(",") for line in scenario.owners.splitlines()[1:])
+            start = time.perf_counter()
+            alerts = surveil(reports, owners)
+            seconds += time.perf_counter() - start
+            events += len(reports)
+            for kind, result in score(alerts, scenario.labels).items():
+                for key in ("tp", "alerts", "labels"):
+                    totals[kind][key] += result[key]
+    seeds = ", ".join(map(str, HELD_OUT_SEEDS))
+    for kind, t in totals.items():
+        precision = t["tp"] / t["alerts"] if t["alerts"] else 0.0
+        recall = t["tp"] / t["labels"] if t["labels"] else 0.0
+        note = f"seeds {seeds}: {t['tp']} of {t['alerts']} alerts, {t['labels']} labels"
+        figures.append(Figure(f"surveillance {kind} precision", precision, "ratio", note=note))
+        figures.append(Figure(f"surveillance {kind} recall", recall, "ratio", note=note))
+    figures.append(Figure("surveillance events/s", events / seconds, "ev/s",
+                          note=f"{events:,} reports, 4 detectors"))
+    return figures

@@ -1,0 +1,209 @@
+"""Labelled manipulation scenarios: a command file, its owners file and the ground truth.
+
+As ABIDES does, a day is played by agents: market makers quoting both sides around a
+random-walk mid, noise traders (resting orders near the touch, marketable IOC orders, cancels,
+and now and then a large order they later cancel: the hard negatives), and labelled
+manipulators:
+
+* a **spoofer** rests one or two large orders several ticks away from the touch, takes a small
+  fill on the other side, then cancels the large orders within milliseconds;
+* a **layerer** rests orders at four price levels on one side, takes a fill on the other,
+  then cancels them all;
+* a **wash-trading pair**: two firms with one beneficial owner, one resting inside the spread
+  and the other taking it at once;
+* an **excessive messenger** enters and cancels many orders away from the touch, trading
+  little (order-to-trade ratio).
+
+The command file is the CSV of ``tickwire replay`` (README, "Command file columns").
+"""
+
+import csv
+import io
+import random
+from dataclasses import dataclass
+
+__all__ = ["Scenario", "make_scenario", "Label"]
+
+_TICK = 100
+_OPEN = 9 * 3600 * 10**9 + 30 * 60 * 10**9
+
+
+@dataclass(frozen=True)
+class Label:
+    type: str
+    firm: str
+    symbol: str
+    time: int           # ns: the manipulator's fill (spoofing, layering, wash) or 0 (the day)
+
+
+@dataclass
+class Scenario:
+    commands: str       # the command file (CSV text)
+    owners: str         # the owners file (CSV text: firm, owner)
+    labels: list
+
+
+class _Day:
+    def __init__(self, rng, symbols):
+        self.rng = rng
+        self.t = _OPEN
+        self.rows = []
+        self.mid = {s: 50_0000 + 10_0000 * i for i, s in enumerate(symbols)}
+        self.open = {}              # firm -> [(token, symbol, side, price)]
+        self.count = 0
+        for s in symbols:
+            self._row("symbol", symbol=s, qty=100, price=self.mid[s])
+
+    def _row(self, action, step=1000, **fields):
+        self.t += step
+        fields = dict(fields)
+        if "price" in fields and fields["price"] is not None:
+            fields["price"] = f"{fields['price'] // 10000}.{fields['price'] % 10000:04d}"
+        self.rows.append(dict(fields, action=action, time=self.t))
+
+    def new(self, firm, symbol, side, qty, price, tif="day", step=1000):
+        self.count += 1
+        token = f"{firm.lower()}{self.count}"
+        self._row("new", step, firm=firm, token=token, symbol=symbol, side=side, qty=qty,
+                  price=price, tif=tif)
+        if tif == "day":
+            self.open.setdefault(firm, []).append((token, symbol, side, price))
+        return token
+
+    def cancel(self, firm, token, step=1000):
+        self._row("cancel", step, firm=firm, token=token)
+        self.open[firm] = [o for o in self.open.get(firm, []) if o[0] != token]
+
+    def bid(self, s):
+        return self.mid[s] - 2 * _TICK
+
+    def ask(self, s):
+        return self.mid[s] + 2 * _TICK
+
+
+def _market_maker(day, firm, s, quotes):
+    for token in quotes.pop((firm, s), []):
+        day.cancel(firm, token)
+    size = day.rng.choice((200, 300, 400))
+    quotes[firm, s] = [day.new(firm, s, "B", size, day.bid(s)),
+                       day.new(firm, s, "S", size, day.ask(s))]
+
+
+def _noise(day, firm, s):
+    rng = day.rng
+    u = rng.random()
+    side = rng.choice("BS")
+    if u < 0.45:
+        away = rng.choice((0, 0, 1, 2))
+        price = day.bid(s) - away * _TICK if side == "B" else day.ask(s) + away * _TICK
+        qty = rng.choice((100, 200, 300))
+        if rng.random() < 0.06:
+            qty = rng.choice((2000, 3000, 4000))        # a large order, honestly meant
+        day.new(firm, s, side, qty, price)
+    elif u < 0.7:
+        price = day.ask(s) if side == "B" else day.bid(s)
+        day.new(firm, s, side, rng.choice((100, 200)), price, tif="ioc")
+    elif day.open.get(firm):
+        token = rng.choice(day.open[firm])[0]
+        day.cancel(firm, token, step=rng.randint(1000, 400_000_000))
+
+
+def _reprice(day, firm, s):
+    mid = day.mid[s]
+    for token, sym, side, price in list(day.open.get(firm, [])):
+        if sym == s and (price >= mid - _TICK if side == "B" else price <= mid + _TICK):
+            day.cancel(firm, token)
+
+
+def _spoof(day, firm, s, labels):
+    rng = day.rng
+    side = rng.choice("BS")
+    away = rng.randint(3, 5) * _TICK
+    big = [day.new(firm, s, side, rng.choice((3000, 4000, 5000)),
+                   day.bid(s) - away if side == "B" else day.ask(s) + away)
+           for _ in range(rng.choice((1, 2)))]
+    take = "S" if side == "B" else "B"
+    day.new(firm, s, take, rng.choice((100, 200)), day.bid(s) if take == "S" else day.ask(s),
+            tif="ioc", step=rng.randint(500_000, 3_000_000))
+    labels.append(Label("spoofing", firm, s, day.t))
+    for token in big:
+        day.cancel(firm, token, step=rng.randint(200_000, 5_000_000))
+
+
+def _layer(day, firm, s, labels):
+    rng = day.rng
+    side = rng.choice("BS")
+    layers = [day.new(firm, s, side, rng.choice((300, 500, 800)),
+                      day.bid(s) - k * _TICK if side == "B" else day.ask(s) + k * _TICK)
+              for k in range(2, 6)]
+    take = "S" if side == "B" else "B"
+    day.new(firm, s, take, 100, day.bid(s) if take == "S" else day.ask(s), tif="ioc",
+            step=rng.randint(500_000, 3_000_000))
+    labels.append(Label("layering", firm, s, day.t))
+    for token in layers:
+        day.cancel(firm, token, step=rng.randint(100_000, 2_000_000))
+
+
+def _wash(day, pair, s, labels):
+    seller, buyer = pair if day.rng.random() < 0.5 else pair[::-1]
+    qty = day.rng.choice((500, 1000))
+    day.new(seller, s, "S", qty, day.mid[s])
+    day.new(buyer, s, "B", qty, day.mid[s], tif="ioc")
+    labels.append(Label("wash_trade", min(pair), s, day.t))
+
+
+def _messenger(day, firm, s):
+    rng = day.rng
+    side = rng.choice("BS")
+    away = rng.randint(5, 10) * _TICK
+    token = day.new(firm, s, side, 100, day.bid(s) - away if side == "B" else day.ask(s) + away)
+    day.cancel(firm, token, step=rng.randint(1000, 2_000_000))
+
+
+def make_scenario(seed, steps=4000, symbols=("ACME", "BOLT"), noise=8, episodes=6):
+    """A labelled day: ``steps`` agent actions, ``episodes`` of each manipulation per
+    manipulator and symbol."""
+    rng = random.Random(seed)
+    day = _Day(rng, symbols)
+    labels, quotes = [], {}
+    makers = ["MM1", "MM2"]
+    noisy = [f"N{i}" for i in range(1, noise + 1)]
+    plan = []
+    for s in symbols:
+        for kind in ("spoof", "layer", "wash"):
+            plan += [(rng.randrange(200, steps), kind, s) for _ in range(episodes)]
+    plan.sort()
+    messenger_symbol = symbols[0]
+    for step in range(steps):
+        s = rng.choice(symbols)
+        if rng.random() < 0.15:
+            day.mid[s] = max(10 * _TICK, day.mid[s] + rng.choice((-_TICK, _TICK)))
+            for firm in makers:             # the makers follow the mid at once
+                _market_maker(day, firm, s, quotes)
+            for firm in noisy:              # and the others pull orders left inside the spread
+                _reprice(day, firm, s)
+        if step % 10 == 0:
+            for firm in makers:
+                for sym in symbols:
+                    _market_maker(day, firm, sym, quotes)
+        _noise(day, rng.choice(noisy), s)
+        if rng.random() < 0.12:
+            _messenger(day, "Q1", messenger_symbol)
+        while plan and plan[0][0] <= step:
+            _, kind, sym = plan.pop(0)
+            if kind == "spoof":
+                _spoof(day, "S1", sym, labels)
+            elif kind == "layer":
+                _layer(day, "L1", sym, labels)
+            else:
+                _wash(day, ("W1", "W2"), sym, labels)
+    labels.append(Label("order_to_trade", "Q1", messenger_symbol, 0))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ("action", "time", "firm", "token", "symbol", "side", "qty",
+                                  "price", "tif"), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(day.rows)
+    firms = makers + noisy + ["S1", "L1", "Q1", "W1", "W2"]
+    owners = "firm,owner\n" + "".join(
+        f"{f},{'OWN-W' if f in ('W1', 'W2') else 'OWN-' + f}\n" for f in firms)
+    return Scenario(out.getvalue(), owners, labels)
