@@ -7,6 +7,8 @@ import ssl
 
 import httpx
 from broker_util import PASSWORDS, market_session
+from tickwire.clearing.calendar import next_business_day, settlement_date
+from tickwire.clearing.capture import capture_session
 from tickwire.compliance.audit.keys import load_public_key
 from tickwire.compliance.audit.trail import read_records, read_trail_lines
 from tickwire.compliance.audit.verify import verify_trail
@@ -86,6 +88,13 @@ def test_buy_100_aapl_at_market(tmp_path):
         assert result.ok, result.message
         assert [r["event_id"] for r in read_records(str(trail))][:5] == \
             [a["event_id"] for a in audit]
+        # post-trade: the venue's journal gives the trade to clearing, settling on T+1
+        wal = tmp_path / "market" / execution["venue"] / "session.wal"
+        trade_date, trades = capture_session(str(wal), market.config)
+        [trade] = [t for t in trades if t.match == execution["match_number"]]
+        assert (trade.buyer, trade.symbol, trade.qty, trade.price) == \
+            ("BRK", "AAPL", 100, round(float(execution["price"]) * 10000))
+        assert settlement_date(trade_date, 1) == next_business_day(trade_date)
     asyncio.run(main())
 
 

@@ -108,6 +108,7 @@ class Market:
         self.server = None
         self.cert = None
         self.demo = None                # (user, password) printed at start-up
+        self.config = None              # the venues' config (accounts: the broker, the makers)
         self._serving = None
 
     @property
@@ -117,7 +118,7 @@ class Market:
     async def start(self):
         """Start the venues, the market makers, the broker's sessions and the API."""
         os.makedirs(self.out_dir, exist_ok=True)
-        config = parse_config(make_config(
+        config = self.config = parse_config(make_config(
             {_BROKER[0]: {"firm": _BROKER[1], "password": self.passwords[_BROKER[0]]},
              _MAKER[0]: {"firm": _MAKER[1], "password": self.passwords[_MAKER[0]]}},
             symbols=self.symbols, n=2**10))
