@@ -475,15 +475,19 @@ class SerialEngine:
         return self._status[0]
 
     def drain(self):
-        """Read until the device's next heartbeat: everything it had to send (feed packets
-        that follow a command's last event) has then arrived."""
-        seen = self.counters["heartbeats"]
+        """Read until the device has sent two heartbeats in a row with no feed packet since:
+        everything it had to send (feed packets that follow a command's last event) has then
+        arrived. One heartbeat is not enough: one already on its way when the command's last
+        event was read may come before that command's feed packet."""
+        seen, packets = self.counters["heartbeats"], len(self.mold_packets)
         self._last_rx = time.monotonic()
-        while self.counters["heartbeats"] == seen:
+        while self.counters["heartbeats"] - seen < 2:
             for ftype, payload in self._frames():
                 if not self._handle_common(ftype, payload) and ftype != FrameType.STATUS:
                     raise LinkError(f"{self.url}: unexpected frame {chr(ftype)!r} between "
                                     f"commands")
+            if len(self.mold_packets) != packets:
+                seen, packets = self.counters["heartbeats"], len(self.mold_packets)
             self._check_alive()
 
     def take_mold_packets(self):
