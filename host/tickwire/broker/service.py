@@ -18,6 +18,7 @@ from tickwire.accounts.config import Limits
 from tickwire.broker.accounts import AccountBook, market_estimate
 from tickwire.broker.audit import AuditTrail
 from tickwire.broker.orders import Order
+from tickwire.broker.replace import Replacing
 from tickwire.broker.stream import OrderStream
 from tickwire.core.retail import ErrorCode, RetailError
 from tickwire.routing.log import RoutingLog
@@ -47,7 +48,7 @@ def tick_of(price):
     return 100 if price >= 10000 else 1
 
 
-class Broker:
+class Broker(Replacing):
     """Parameters
     ----------
     book : ConsolidatedBook
@@ -257,11 +258,15 @@ class Broker:
             self._set_status(order, "filled", "fill")
             self._release(order)
         else:
-            self._set_status(order, "partially_filled", "partial_fill")
+            self._set_status(order, "pending_replace" if order.replacing else
+                             "partially_filled", "partial_fill")
 
     def on_done(self, child):
         """A child order ended; an order whose routing is over may now be settled."""
         order = child.parent
+        if order.replacing is not None and order.replacing.via_router:
+            self._replaced_by_router(order, child)
+            return
         if child.reason and child.reason.startswith("rejected"):
             self.audit.record("CHILD_REJECTED", order, venue=child.venue, reason=child.reason)
         if getattr(order, "routed", False):
@@ -331,7 +336,7 @@ class Broker:
     def cancel(self, user, order_id):
         """Cancel what is left of an open order (its posted child orders at the venues)."""
         order = self.order(user, order_id)
-        if not order.open:
+        if order.status not in ("new", "partially_filled"):
             raise RetailError(ErrorCode.NOT_CANCELABLE,
                               f"order {order_id} is {order.status} and cannot be canceled")
         order.cancel_requested = True

@@ -151,7 +151,9 @@ class Market:
             self.makers[name] = await MarketMaker(
                 name, address, (_MAKER[0], self.passwords[_MAKER[0]]), quotes).start()
             link = VenueLink(name, address, (_BROKER[0], self.passwords[_BROKER[0]]),
-                             self.broker.on_fill, self.broker.on_done)
+                             self.broker.on_fill, self.broker.on_done,
+                             on_replaced=self.broker.on_replaced,
+                             on_replace_rejected=self.broker.on_replace_rejected)
             self.broker.links[name] = await link.connect()
         await self._quotes_shown()
         await self._serve_api()
