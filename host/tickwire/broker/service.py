@@ -17,6 +17,7 @@ import uuid
 from tickwire.accounts.config import Limits
 from tickwire.broker.accounts import AccountBook, market_estimate
 from tickwire.broker.audit import AuditTrail
+from tickwire.broker.blotter import Blotter, Execution
 from tickwire.broker.orders import Order
 from tickwire.broker.replace import Replacing
 from tickwire.broker.stream import OrderStream
@@ -59,6 +60,8 @@ class Broker(Replacing):
         :meth:`on_fill` and :meth:`on_done`.
     audit : AuditTrail, optional
     routing_log : RoutingLog, optional
+    blotter : Blotter, optional
+        Where each execution is recorded (the broker's books).
     limits : Limits
         Pre-trade risk per order.
     max_queue : int
@@ -66,12 +69,13 @@ class Broker(Replacing):
     """
 
     def __init__(self, book, accounts=None, links=None, audit=None, routing_log=None,
-                 limits=DEFAULT_LIMITS, max_queue=10_000, route_timeout=5.0):
+                 limits=DEFAULT_LIMITS, max_queue=10_000, route_timeout=5.0, blotter=None):
         self.book = book
         self.accounts = accounts or AccountBook()
         self.links = links if links is not None else {}
         self.audit = audit or AuditTrail()
         self.routing_log = routing_log or RoutingLog()
+        self.blotter = blotter or Blotter()
         self.limits = limits
         self.route_timeout = route_timeout
         self.stream = OrderStream(lambda order: order.snapshot(), max_queue)
@@ -243,6 +247,8 @@ class Broker(Replacing):
         order.filled_qty += shares
         order.filled_notional += shares * price
         self.stats["fills"] += 1
+        self.blotter.record(Execution(order.user, account.number, order.id, child.venue,
+                                      order.symbol, order.side, shares, price, match))
         bid, ask = child.nbbo
         self.routing_log.fill(order.id, child.venue, order.side, shares, price, bid, ask,
                               child.price, child.better_unswept)
