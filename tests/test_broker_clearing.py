@@ -79,7 +79,8 @@ def test_positions_reconcile_with_clearing_and_settle_on_t_plus_1(tmp_path, caps
         assert v["settled_cash"] == v["broker_cash"]
         # clearing's own read model of the venue says the same of the broker's firm
         code, model = run_json(capsys, "positions", os.path.join(market_dir, name), "--json")
-        opening = json.load(open(os.path.join(market_dir, name, "venue.json")))["members"]
+        with open(os.path.join(market_dir, name, "venue.json")) as f:
+            opening = json.load(f)["members"]
         for symbol, qty in v["broker_shares"].items():
             assert model["BRK"]["settled_shares"][symbol] - \
                 opening["BRK"]["shares"][symbol] == qty
@@ -93,7 +94,8 @@ def test_a_blotter_that_disagrees_with_clearing_is_reported(tmp_path, capsys):
                          os.path.join(d, "venue.json"), "--out",
                          os.path.join(d, "clearing")]) == 0
     path = os.path.join(market_dir, "blotter.jsonl")
-    lines = open(path).read().splitlines()
+    with open(path) as f:
+        lines = f.read().splitlines()
     with open(path, "w") as f:
         f.write("\n".join(lines[1:]) + "\n")
     capsys.readouterr()

@@ -1,17 +1,22 @@
 """``tickwire broker``: the broker's back office on a ``tickwire market`` directory.
 
-``tickwire broker positions DIR`` reconciles the broker's customers' positions (its blotter)
+``tickwire broker account ACTION ID [SYMBOL ...]`` blocks, unblocks, restricts or unrestricts
+a customer's account (``accounts.json`` of the market's directory; a running market applies it
+from its next request on). ``tickwire broker positions DIR`` reconciles the broker's customers' positions (its blotter)
 against what clearing recorded for its firm at each venue (``tickwire clear`` and
 ``tickwire settle`` on ``DIR/VENUE``) and shows each customer's settled and unsettled shares.
 """
 
 import json
+import os
 
+from tickwire.broker.controls import ACTIONS, CONTROLS, ControlsError, change_control
 from tickwire.broker.reconcile import reconcile
 from tickwire.clearing.files import ClearingFilesError
 from tickwire.core.money import format_dollars
 
-__all__ = ["add_broker_arguments", "broker_positions_main", "reconciliation_dict"]
+__all__ = ["add_broker_arguments", "broker_account_main", "broker_positions_main",
+           "reconciliation_dict"]
 
 
 def add_broker_arguments(parser):
@@ -27,7 +32,34 @@ def add_broker_arguments(parser):
     p.add_argument("--db", help="the ledgers' PostgreSQL URL if tickwire settle used one")
     p.add_argument("--json", action="store_true", help="print JSON (money in 1/10000 $)")
     p.set_defaults(func=broker_positions_main)
+    p = sub.add_parser("account", help="block, unblock, restrict or unrestrict an account",
+                       description="Change a customer's account controls in the market's "
+                       "accounts.json: block (no new orders or replaces: 403 account_blocked), "
+                       "unblock, restrict SYMBOL... (orders in them: 403 restricted), "
+                       "unrestrict SYMBOL..., or show them. A running tickwire market applies "
+                       "the change from its next request on; it is kept across restarts.")
+    p.add_argument("action", choices=ACTIONS, help="what to do")
+    p.add_argument("id", help="the user name or account number (TW00000001)")
+    p.add_argument("symbols", nargs="*", metavar="SYMBOL",
+                   help="symbols to restrict or unrestrict")
+    p.add_argument("--dir", default="build/market",
+                   help="the tickwire market directory (its --out; default build/market)")
+    p.set_defaults(func=broker_account_main)
     return parser
+
+
+def broker_account_main(args):
+    """``tickwire broker account`` entry."""
+    try:
+        user, control = change_control(os.path.join(args.dir, CONTROLS), args.id, args.action,
+                                       args.symbols)
+    except ControlsError as exc:
+        print(f"tickwire broker account: {exc}")
+        return 2
+    print(f"{user} ({control.account_number}): "
+          f"{'blocked' if control.blocked else 'not blocked'}, restricted symbols: "
+          f"{', '.join(control.restricted) or 'none'}")
+    return 0
 
 
 def reconciliation_dict(r):
