@@ -17,7 +17,9 @@ import uuid
 from tickwire.accounts.config import Limits
 from tickwire.broker.accounts import AccountBook, market_estimate
 from tickwire.broker.audit import AuditTrail
+from tickwire.broker.blotter import Blotter, Execution
 from tickwire.broker.orders import Order
+from tickwire.broker.replace import Replacing
 from tickwire.broker.stream import OrderStream
 from tickwire.core.retail import ErrorCode, RetailError
 from tickwire.routing.log import RoutingLog
@@ -47,7 +49,7 @@ def tick_of(price):
     return 100 if price >= 10000 else 1
 
 
-class Broker:
+class Broker(Replacing):
     """Parameters
     ----------
     book : ConsolidatedBook
@@ -58,6 +60,8 @@ class Broker:
         :meth:`on_fill` and :meth:`on_done`.
     audit : AuditTrail, optional
     routing_log : RoutingLog, optional
+    blotter : Blotter, optional
+        Where each execution is recorded (the broker's books).
     limits : Limits
         Pre-trade risk per order.
     max_queue : int
@@ -65,12 +69,13 @@ class Broker:
     """
 
     def __init__(self, book, accounts=None, links=None, audit=None, routing_log=None,
-                 limits=DEFAULT_LIMITS, max_queue=10_000, route_timeout=5.0):
+                 limits=DEFAULT_LIMITS, max_queue=10_000, route_timeout=5.0, blotter=None):
         self.book = book
         self.accounts = accounts or AccountBook()
         self.links = links if links is not None else {}
         self.audit = audit or AuditTrail()
         self.routing_log = routing_log or RoutingLog()
+        self.blotter = blotter or Blotter()
         self.limits = limits
         self.route_timeout = route_timeout
         self.stream = OrderStream(lambda order: order.snapshot(), max_queue)
@@ -242,6 +247,8 @@ class Broker:
         order.filled_qty += shares
         order.filled_notional += shares * price
         self.stats["fills"] += 1
+        self.blotter.record(Execution(order.user, account.number, order.id, child.venue,
+                                      order.symbol, order.side, shares, price, match))
         bid, ask = child.nbbo
         self.routing_log.fill(order.id, child.venue, order.side, shares, price, bid, ask,
                               child.price, child.better_unswept)
@@ -257,11 +264,15 @@ class Broker:
             self._set_status(order, "filled", "fill")
             self._release(order)
         else:
-            self._set_status(order, "partially_filled", "partial_fill")
+            self._set_status(order, "pending_replace" if order.replacing else
+                             "partially_filled", "partial_fill")
 
     def on_done(self, child):
         """A child order ended; an order whose routing is over may now be settled."""
         order = child.parent
+        if order.replacing is not None and order.replacing.via_router:
+            self._replaced_by_router(order, child)
+            return
         if child.reason and child.reason.startswith("rejected"):
             self.audit.record("CHILD_REJECTED", order, venue=child.venue, reason=child.reason)
         if getattr(order, "routed", False):
@@ -331,7 +342,7 @@ class Broker:
     def cancel(self, user, order_id):
         """Cancel what is left of an open order (its posted child orders at the venues)."""
         order = self.order(user, order_id)
-        if not order.open:
+        if order.status not in ("new", "partially_filled"):
             raise RetailError(ErrorCode.NOT_CANCELABLE,
                               f"order {order_id} is {order.status} and cannot be canceled")
         order.cancel_requested = True

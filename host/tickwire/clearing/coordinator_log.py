@@ -183,6 +183,10 @@ class CoordinatorLog:
         row = self.db.execute("SELECT summary FROM cycles WHERE date = ?", (date,)).fetchone()
         return None if row is None else row[0]
 
+    def last_cycle(self):
+        """The date (ISO) of the latest settlement cycle run to its end, or None."""
+        return self.db.execute("SELECT max(date) FROM cycles").fetchone()[0]
+
     def close_cycle(self, date, summary_json):
         self._tx("INSERT INTO cycles VALUES (?, ?)", [(date, summary_json)])
 
