@@ -107,3 +107,18 @@ def test_a_blotter_that_disagrees_with_clearing_is_reported(tmp_path, capsys):
     assert tickwire(["--quiet", "broker", "positions", market_dir]) == 2
     assert "not a blotter line" in capsys.readouterr().out
     assert tickwire(["--quiet", "broker", "positions", str(tmp_path / "nowhere")]) == 2
+
+
+def test_broker_settle_clears_settles_and_reconciles_every_venue(tmp_path, capsys):
+    market_dir, venues, _ = trade(tmp_path)
+    capsys.readouterr()
+    assert tickwire(["--quiet", "broker", "settle", market_dir]) == 0
+    out = capsys.readouterr().out
+    assert all(f"venue {v}:" in out for v in venues)
+    assert "the broker's positions reconcile with clearing's" in out
+    code, after = run_json(capsys, "broker", "positions", market_dir, "--json")
+    assert code == 0 and after["users"]["bob"]["positions"]["MSFT"]["settled_qty"] == 500
+    assert tickwire(["--quiet", "broker", "settle", market_dir]) == 2, "settled already"
+    assert "tickwire broker settle:" in capsys.readouterr().out
+    assert tickwire(["--quiet", "broker", "settle", str(tmp_path)]) == 2
+    assert "no venue directories" in capsys.readouterr().out

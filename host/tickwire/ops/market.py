@@ -43,7 +43,7 @@ from tickwire.ops.serve import Venue
 from tickwire.routing.log import RoutingLog
 from tickwire.routing.nbbo import ConsolidatedBook
 from tickwire.routing.venues import VenueLink
-from tickwire.core.money import PRICE_SCALE, format_dollars
+from tickwire.core.money import PRICE_SCALE, format_dollars, parse_amount
 
 __all__ = [
     "DEFAULT_CASH",
@@ -249,8 +249,8 @@ def add_market_arguments(parser):
     parser.add_argument("--port", type=int, default=8443, help="the broker API's port (8443)")
     parser.add_argument("--user", action="append", default=[], metavar="USER:PASSWORD",
                         help="a retail user with a cash account (repeatable)")
-    parser.add_argument("--cash", type=float, default=DEFAULT_CASH / PRICE_SCALE,
-                        help="each user's opening cash in $ (default 1000000)")
+    parser.add_argument("--cash", default=format_dollars(DEFAULT_CASH),
+                        help="each user's opening cash in $ (default 1000000.00)")
     parser.add_argument("--plain-http", action="store_true",
                         help="serve plain HTTP instead of HTTPS (local use only)")
     parser.add_argument("--rate-limit", type=int, default=DEFAULT_RATE_LIMIT,
@@ -297,7 +297,8 @@ def market_main(args, echo=print):
             if not sep:
                 raise ValueError(f"--symbol {spec!r} is not NAME=PRICE")
             symbols[name] = float(price)
-        if args.cash < 0:
+        cash = parse_amount(args.cash)
+        if cash < 0:
             raise ValueError("--cash must not be negative")
         if args.rate_limit < 1:
             raise ValueError("--rate-limit must be at least 1")
@@ -306,7 +307,7 @@ def market_main(args, echo=print):
         return 2
     demo = ("demo", secrets.token_urlsafe(9))
     users.setdefault(*demo)
-    market = Market(args.venues, users, round(args.cash * PRICE_SCALE), symbols or None, args.out,
+    market = Market(args.venues, users, cash, symbols or None, args.out,
                     args.host, args.port, args.plain_http, args.rate_limit)
     market.demo = (demo[0], users[demo[0]])
     try:
