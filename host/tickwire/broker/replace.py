@@ -24,9 +24,9 @@ import asyncio
 import time
 import uuid
 
+from tickwire.broker.orders import Order
 from tickwire.core.money import format_dollars
 from tickwire.core.retail import ErrorCode, OrderRequest, RetailError
-from tickwire.broker.orders import Order
 from tickwire.routing.venues import VenueDown
 
 __all__ = ["REPLACE_TIFS", "Replacing"]
@@ -50,7 +50,7 @@ class Replacing:
         if again is not None:
             return again
         child = self._replaceable(order)
-        account = self.accounts.get(user)
+        account = self.account_of(user)
         request = OrderRequest(
             order.symbol, change.qty or order.leaves, order.side, order.type,
             change.time_in_force or order.time_in_force,

@@ -27,6 +27,7 @@ from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.broker.accounts import AccountBook
 from tickwire.broker.audit import AuditTrail
 from tickwire.broker.blotter import Blotter, blotter_path
+from tickwire.broker.controls import CONTROLS, ControlsError, ControlsFile
 from tickwire.broker.reconcile import VENUE_CONFIG
 from tickwire.broker.service import Broker
 from tickwire.clearing.calendar import trading_day
@@ -42,7 +43,7 @@ from tickwire.ops.serve import Venue
 from tickwire.routing.log import RoutingLog
 from tickwire.routing.nbbo import ConsolidatedBook
 from tickwire.routing.venues import VenueLink
-from tickwire.core.money import PRICE_SCALE, format_dollars
+from tickwire.core.money import PRICE_SCALE, format_dollars, parse_amount
 
 __all__ = [
     "DEFAULT_CASH",
@@ -79,7 +80,8 @@ class Market:
     out_dir : str
         Where the venues' WALs, feeds, risk logs and configs (``VENUE/venue.json``, with
         the members' opening balances for ``tickwire clear``/``settle``), the broker's audit
-        trail (``audit/``), blotter, routing log and certificate go (the venues start a fresh
+        trail (``audit/``), blotter, routing log, account controls (``accounts.json``, kept
+        across runs) and certificate go (the venues start a fresh
         day, trade date today or, on a weekend or holiday, the next NYSE session).
     host, port : str, int
         The API's address (port 0: any).
@@ -111,8 +113,10 @@ class Market:
         self.routing_log = RoutingLog(os.path.join(out_dir, "routing.jsonl"))
         os.makedirs(out_dir, exist_ok=True)
         self.blotter = Blotter(blotter_path(out_dir))
+        self.controls = ControlsFile(os.path.join(out_dir, CONTROLS), self.accounts,
+                                     self.symbols)
         self.broker = Broker(self.book, self.accounts, {}, self.audit, self.routing_log,
-                             max_queue=max_queue, blotter=self.blotter)
+                             max_queue=max_queue, blotter=self.blotter, controls=self.controls)
         self.issuer = TokenIssuer(ttl=token_ttl)
         self.limiter = RateLimiter(rate_limit)
         self.app = create_app(self.broker, self.issuer, self.limiter)
@@ -139,6 +143,7 @@ class Market:
     async def start(self):
         """Start the venues, the market makers, the broker's sessions and the API."""
         os.makedirs(self.out_dir, exist_ok=True)
+        self.controls.start()
         data = make_config(
             {_BROKER[0]: {"firm": _BROKER[1], "password": self.passwords[_BROKER[0]]},
              _MAKER[0]: {"firm": _MAKER[1], "password": self.passwords[_MAKER[0]]}},
@@ -244,8 +249,8 @@ def add_market_arguments(parser):
     parser.add_argument("--port", type=int, default=8443, help="the broker API's port (8443)")
     parser.add_argument("--user", action="append", default=[], metavar="USER:PASSWORD",
                         help="a retail user with a cash account (repeatable)")
-    parser.add_argument("--cash", type=float, default=DEFAULT_CASH / PRICE_SCALE,
-                        help="each user's opening cash in $ (default 1000000)")
+    parser.add_argument("--cash", default=format_dollars(DEFAULT_CASH),
+                        help="each user's opening cash in $ (default 1000000.00)")
     parser.add_argument("--plain-http", action="store_true",
                         help="serve plain HTTP instead of HTTPS (local use only)")
     parser.add_argument("--rate-limit", type=int, default=DEFAULT_RATE_LIMIT,
@@ -292,7 +297,8 @@ def market_main(args, echo=print):
             if not sep:
                 raise ValueError(f"--symbol {spec!r} is not NAME=PRICE")
             symbols[name] = float(price)
-        if args.cash < 0:
+        cash = parse_amount(args.cash)
+        if cash < 0:
             raise ValueError("--cash must not be negative")
         if args.rate_limit < 1:
             raise ValueError("--rate-limit must be at least 1")
@@ -301,10 +307,14 @@ def market_main(args, echo=print):
         return 2
     demo = ("demo", secrets.token_urlsafe(9))
     users.setdefault(*demo)
-    market = Market(args.venues, users, round(args.cash * PRICE_SCALE), symbols or None, args.out,
+    market = Market(args.venues, users, cash, symbols or None, args.out,
                     args.host, args.port, args.plain_http, args.rate_limit)
     market.demo = (demo[0], users[demo[0]])
-    asyncio.run(_run(market, lambda line: echo(line, flush=True)))
+    try:
+        asyncio.run(_run(market, lambda line: echo(line, flush=True)))
+    except ControlsError as exc:
+        echo(f"tickwire market: {exc}")
+        return 2
     return 0
 
 
