@@ -94,6 +94,13 @@ def test_tickwire_run_broker_reports_routing_quality(tmp_path, capsys):
     assert sum(v["shares_executed"] for v in report["rule606"]["venues"].values()) == \
         quality["volume"]
     assert len(report["rule606"]["venues"]) == 3
+    assert report["clearing"]["reconciled"] and report["clearing"]["problems"] == {}
+    assert set(report["clearing"]["venues"]) == {"XNAS", "XNYS", "BATS"}
+    assert "the broker's positions reconcile with clearing's" in text
+    events = report["stream_events"]
+    assert report["replaces"].get("replaced", 0) == events.get("pending_replace", 0) == \
+        events.get("replaced", 0) + events.get("order_replace_rejected", 0), \
+        "each replace the API took ended replaced or rejected on the stream"
     routed = [json.loads(line) for line in (out / "broker" / "routing.jsonl").open()]
     decisions = [r for r in routed if r["type"] == "routing_decision"]
     assert decisions and all({"selected_venue", "reason", "alternatives_considered",

@@ -4,7 +4,8 @@ import json
 
 import pytest
 from clearing_util import DAY, write_config, write_journal
-from ledger_util import BACKENDS, namespace, pg_url
+from ledger_util import BACKENDS, namespace
+from pg_util import require_pg
 from tickwire.clearing.books import position
 from tickwire.clearing.fails import waterfall
 from tickwire.clearing.ledger.store import open_store
@@ -30,7 +31,7 @@ def db(request):
     if request.param == "sqlite":
         yield [], None
         return
-    url, ns = pg_url(), namespace()
+    url, ns = require_pg(), namespace()
     yield ["--db", url], (url, ns)
     for name in ("cash", "securities"):
         open_store(name, url=url, namespace=ns).drop()

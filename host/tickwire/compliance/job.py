@@ -27,7 +27,8 @@ def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90, plot
     than ``hot_days`` move to the warm tier), write the CAT-style export ``audit/cat.jsonl``,
     run surveillance on the day's reports into ``RUN_DIR/alerts.jsonl`` and write the
     best-execution report ``RUN_DIR/bestex.csv`` (and ``bestex.png`` if ``plot``); return the
-    summary dict.
+    summary dict. With ``RUN_DIR/clearing/`` (the day cleared and settled), the trail holds the
+    settlement of each execution too.
 
     Raises
     ------
@@ -36,8 +37,10 @@ def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90, plot
     """
     trade_date = trade_date or journal_date(wal_path)
     audit_dir = os.path.join(run_dir, "audit")
+    clearing_dir = os.path.join(run_dir, "clearing")
     written = write_audit_dir(audit_dir, wal_path, config, trade_date,
-                              os.path.join(run_dir, "keys"))
+                              os.path.join(run_dir, "keys"),
+                              clearing_dir=clearing_dir if os.path.isdir(clearing_dir) else None)
     result = verify_trail(read_trail_lines(written["trail"]),
                           load_public_key(os.path.join(audit_dir, PUBLIC_KEY_FILE)))
     if not result.ok:

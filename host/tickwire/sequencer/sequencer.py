@@ -73,6 +73,14 @@ _SIDE_LETTER = {Side.BUY: "B", Side.SELL: "S"}
 _OP = {NewOrder: "new", CancelOrder: "cancel", ReplaceOrder: "replace"}
 
 
+def _refusal(request, op, token, symbol, side, reason, text):
+    """The Reject of a screened order request, naming what was refused."""
+    return Reject(ts=request.ts, of=op, account=request.account, token=token, reason=reason,
+                  text=text, cancel=request.__class__ is CancelOrder,
+                  received=request.received, symbol=symbol, side=side, qty=request.qty,
+                  price=getattr(request, "price", None))
+
+
 def now_ns():
     """Wall-clock ns since midnight UTC."""
     return time.time_ns() % _DAY_NS
@@ -281,29 +289,28 @@ class Sequencer:
         cls = request.__class__
         op = _OP[cls]
         token = request.new_token if cls is ReplaceOrder else request.token
-        if self.down is not None:
-            self.risk.record_reject(account, op, token, getattr(request, "symbol", None),
-                                    Reason.ENGINE_DOWN, self.down, request.ts)
-            return Reject(ts=request.ts, of=op, account=request.account, token=token,
-                          reason=Reason.ENGINE_DOWN, text=self.down, cancel=cls is CancelOrder)
         if cls is CancelOrder:
-            return request
-        if cls is NewOrder:
-            symbol, side = request.symbol, _SIDE_LETTER[request.side]
+            order, symbol, side = None, None, None
+        elif cls is NewOrder:
+            order, symbol, side = None, request.symbol, request.side
         else:
             order = self.exchange.orders.get((account.firm, request.token))
-            if order is None:
-                return request
-            symbol, side = order.symbol, _SIDE_LETTER[order.side]
+            symbol, side = (order.symbol, order.side) if order else (None, None)
+        if self.down is not None:
+            self.risk.record_reject(account, op, token, symbol, Reason.ENGINE_DOWN, self.down,
+                                    request.ts)
+            return _refusal(request, op, token, symbol, side, Reason.ENGINE_DOWN, self.down)
+        if cls is CancelOrder or (cls is ReplaceOrder and order is None):
+            return request
         info = self.exchange.symbols.get(symbol)
         reference = info.reference * info.tick if info else None
         decision = self.risk.check_new(
-            account, token, symbol, side, request.qty, request.price, reference, request.ts, op,
+            account, token, symbol, _SIDE_LETTER[side], request.qty, request.price, reference,
+            request.ts, op,
             replacing=(account.firm, request.token) if cls is ReplaceOrder else None)
         if decision.ok:
             return request
-        return Reject(ts=request.ts, of=op, account=request.account, token=token,
-                      reason=decision.reason, text=decision.text)
+        return _refusal(request, op, token, symbol, side, decision.reason, decision.text)
 
     def _engine_down(self, exc, index, what):
         self.down = f"{what}: {exc.__cause__ or exc!r}"

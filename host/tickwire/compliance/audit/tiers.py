@@ -195,13 +195,10 @@ class AuditStore:
         hot_pairs = [(d, h) for d, h in wanted if d in hot_days]
         if hot_pairs:
             with self.engine.connect() as conn:
-                for day, h in hot_pairs:
-                    start = parse_iso_utc(f"{day.isoformat()}T00:00:00.000000Z")
+                for day, h in hot_pairs:        # a day's trail may hold later settlements
                     for r in conn.execute(
                             select(RECORDS.c.trade_date, RECORDS.c.idx, RECORDS.c.record)
                             .where(RECORDS.c.client_id_hash == h,
-                                   RECORDS.c.ts_us >= start,
-                                   RECORDS.c.ts_us < start + 86_400_000_000,
                                    RECORDS.c.trade_date == day)):
                         out.append((r[0], r[1], "hot", json.loads(r[2])))
         if plan.warm_files:
