@@ -55,7 +55,7 @@ async def _flood(port, concurrent, stop):
     """``concurrent`` wrong-password logins at a time until ``stop`` (an Event) is set."""
     async def bad_logins():
         attempts = 0
-        while not stop.is_set():
+        while not attempts or not stop.is_set():       # each at least once
             with contextlib.suppress(OSError, asyncio.TimeoutError):
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 writer.write(soupbintcp.login_request("b0", "wrong", "", 0))
@@ -70,6 +70,7 @@ async def _flood(port, concurrent, stop):
 
 
 def _flood_process(port, concurrent, stop, queue):
+    queue.put("ready")
     queue.put(asyncio.run(_flood(port, concurrent, stop)))
 
 
@@ -154,6 +155,8 @@ def _start_flood(port, concurrent):
     stop, queue = spawn.Event(), spawn.Queue()
     process = spawn.Process(target=_flood_process, args=(port, concurrent, stop, queue))
     process.start()
+    if queue.get(True, 60) != "ready":
+        raise RuntimeError("the login flood process did not start")
     return process, stop, queue
 
 
