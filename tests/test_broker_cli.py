@@ -73,6 +73,10 @@ def test_tickwire_market_refuses_bad_options(capsys):
     assert main(["market", "--user", "nopassword"]) == 2
     assert "USER:PASSWORD" in capsys.readouterr().out
     assert main(["market", "--rate-limit", "0"]) == 2
+    assert main(["market", "--cash", "12.345678"]) == 2
+    assert "not a dollar amount" in capsys.readouterr().out
+    assert main(["market", "--symbol", "AAPL=1.234567"]) == 2
+    assert "at most 4 decimals" in capsys.readouterr().out
 
 
 def test_tickwire_run_broker_reports_routing_quality(tmp_path, capsys):
