@@ -79,7 +79,8 @@ def test_positions_reconcile_with_clearing_and_settle_on_t_plus_1(tmp_path, caps
         assert v["settled_cash"] == v["broker_cash"]
         # clearing's own read model of the venue says the same of the broker's firm
         code, model = run_json(capsys, "positions", os.path.join(market_dir, name), "--json")
-        opening = json.load(open(os.path.join(market_dir, name, "venue.json")))["members"]
+        with open(os.path.join(market_dir, name, "venue.json")) as f:
+            opening = json.load(f)["members"]
         for symbol, qty in v["broker_shares"].items():
             assert model["BRK"]["settled_shares"][symbol] - \
                 opening["BRK"]["shares"][symbol] == qty
@@ -93,7 +94,8 @@ def test_a_blotter_that_disagrees_with_clearing_is_reported(tmp_path, capsys):
                          os.path.join(d, "venue.json"), "--out",
                          os.path.join(d, "clearing")]) == 0
     path = os.path.join(market_dir, "blotter.jsonl")
-    lines = open(path).read().splitlines()
+    with open(path) as f:
+        lines = f.read().splitlines()
     with open(path, "w") as f:
         f.write("\n".join(lines[1:]) + "\n")
     capsys.readouterr()
@@ -105,3 +107,18 @@ def test_a_blotter_that_disagrees_with_clearing_is_reported(tmp_path, capsys):
     assert tickwire(["--quiet", "broker", "positions", market_dir]) == 2
     assert "not a blotter line" in capsys.readouterr().out
     assert tickwire(["--quiet", "broker", "positions", str(tmp_path / "nowhere")]) == 2
+
+
+def test_broker_settle_clears_settles_and_reconciles_every_venue(tmp_path, capsys):
+    market_dir, venues, _ = trade(tmp_path)
+    capsys.readouterr()
+    assert tickwire(["--quiet", "broker", "settle", market_dir]) == 0
+    out = capsys.readouterr().out
+    assert all(f"venue {v}:" in out for v in venues)
+    assert "the broker's positions reconcile with clearing's" in out
+    code, after = run_json(capsys, "broker", "positions", market_dir, "--json")
+    assert code == 0 and after["users"]["bob"]["positions"]["MSFT"]["settled_qty"] == 500
+    assert tickwire(["--quiet", "broker", "settle", market_dir]) == 2, "settled already"
+    assert "tickwire broker settle:" in capsys.readouterr().out
+    assert tickwire(["--quiet", "broker", "settle", str(tmp_path)]) == 2
+    assert "no venue directories" in capsys.readouterr().out

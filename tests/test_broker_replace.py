@@ -157,7 +157,7 @@ def test_replace_changes_the_order_at_its_venue_with_replaced_on_the_stream(tmp_
 def test_a_marketable_replace_is_routed_to_the_best_ask(tmp_path):
     async def main():
         async with api(tmp_path) as (market, c, h):
-            old, price, child = await post_inside(market, c, h)
+            old, _, child = await post_inside(market, c, h)
             nbbo = market.book.get("AAPL")
             best_ask, best_venue = nbbo.ask.price, nbbo.ask.venue
             r = await c.patch(f"/v2/orders/{old['id']}", headers=h,
@@ -181,7 +181,7 @@ def test_a_marketable_replace_is_routed_to_the_best_ask(tmp_path):
 def test_refused_replaces_change_nothing(tmp_path):
     async def main():
         async with api(tmp_path) as (market, c, h):
-            old, price, _ = await post_inside(market, c, h)
+            old, _, _ = await post_inside(market, c, h)
             before = await account(c, h)
             url = f"/v2/orders/{old['id']}"
             cases = [

@@ -4,12 +4,18 @@ import asyncio
 import datetime
 import json
 
+import pytest
 from tickwire.accounts.config import parse_config
+from tickwire.cli.main import main
+from tickwire.clearing.files import ClearingFilesError
 from tickwire.compliance.audit.day import write_audit_dir
-from tickwire.compliance.audit.record import parse_iso_utc
+from tickwire.compliance.audit.record import AuditRecord, parse_iso_utc
+from tickwire.compliance.audit.settlement import settlement_records
 from tickwire.compliance.audit.source import read_entries
 from tickwire.core.requests import NewOrder, Reject
 from venue_util import config_dict, login, make_venue
+
+from compliance_util import DATE, run_dir  # noqa: F401  (a fixture)
 
 P = 10000
 DAY = datetime.date(2026, 12, 7)
@@ -75,3 +81,49 @@ def test_a_gateway_refusal_names_what_it_could_read(tmp_path):
     assert refused[1]["details"]["reason"] == "BAD_SIDE"
     assert (refused[1]["symbol"], refused[1]["side"], refused[1]["quantity"]) == \
         ("MSFT", None, 7)
+
+
+def test_each_execution_settles_or_fails_in_the_trail(run_dir):
+    records = [json.loads(line) for line in
+               (run_dir / "audit" / "trail.jsonl").read_text().splitlines()]
+    records = [r for r in records if r["kind"] == "record"]
+    executions = [r for r in records if r["event_type"] == "ORDER_EXECUTED"]
+    settled = [r for r in records if r["event_type"] in ("ORDER_SETTLED", "SETTLEMENT_FAILED")]
+    assert executions and len(settled) == len(executions)
+    assert {s["event_type"] for s in settled} == {"ORDER_SETTLED", "SETTLEMENT_FAILED"}
+    summary = json.loads((run_dir / "clearing" / "settlement.json").read_text())
+    fails = {f["instruction"] for m in summary["members"].values() for f in m["fails"]}
+    date = summary["date"]
+    for execution, s in zip(executions, settled):
+        assert (s["order_id"], s["client_id_hash"], s["symbol"], s["side"], s["quantity"]) == \
+            (execution["order_id"], execution["client_id_hash"], execution["symbol"],
+             execution["side"], execution["quantity"])
+        assert s["details"]["execution_id"] == execution["details"]["execution_id"]
+        assert s["timestamp_processed"] == f"{date}T00:00:00.000000Z"
+        key = f"{date}:{s['firm']}:{s['symbol']}"
+        assert (s["event_type"] == "SETTLEMENT_FAILED") == (key in fails)
+    assert records[-1]["event_type"] == "TRAIL_CLOSED"
+    counted = json.loads((run_dir / "run.json").read_text())["compliance"]["audit"]
+    assert counted["settlement_records"] == {
+        kind: sum(1 for s in settled if s["event_type"] == kind)
+        for kind in ("ORDER_SETTLED", "SETTLEMENT_FAILED")}
+    # the regulator's query over the trade date finds a client's settlements with the rest
+    out = run_dir / "q.jsonl"
+    assert main(["audit", "query", str(run_dir / "audit"), "--client", "c00", "--from", DATE,
+                 "--to", DATE, "-o", str(out)]) == 0
+    found = [json.loads(line)["event_type"] for line in out.read_text().splitlines()]
+    assert {"ORDER_EXECUTED"} <= set(found) and set(found) & {"ORDER_SETTLED",
+                                                              "SETTLEMENT_FAILED"}
+
+
+def test_no_settlement_records_before_the_cycle_ran(run_dir, tmp_path, caplog):
+    clearing = tmp_path / "clearing"
+    assert main(["clear", str(run_dir / "session.wal"), "--config",
+                 str(run_dir / "venue.json"), "--out", str(clearing)]) == 0
+    records = [AuditRecord("ORDER_EXECUTED", "2026-12-07T10:00:00.000000Z",
+                           "2026-12-07T10:00:00.000000Z", order_id="F00/x", firm="F00",
+                           symbol="AAPL", details={"execution_id": 1})]
+    assert settlement_records(records, str(clearing)) == []
+    assert "has not run" in caplog.text
+    with pytest.raises(ClearingFilesError):
+        settlement_records(records, str(tmp_path / "nowhere"))

@@ -14,6 +14,11 @@ changed one of two ways:
   order goes through the smart order router like any new order; a fill that beats the cancel
   refuses the replace.
 
+The replacing order's ``qty`` is its own (Alpaca's: a new order), so a fill of the old
+order that races the replace is not taken off it; if that leaves the new order needing more
+than the account held, the rest is held all the same when the venue confirms (the order is
+live there), and the buying power may dip below zero until an order ends.
+
 Either way the stream says ``pending_replace``, then ``replaced`` (the old order) and
 ``new`` (the new one), or ``order_replace_rejected`` (the old order) and ``rejected`` (the
 new one). A retried request (the same changes, or the same ``client_order_id``) returns the
@@ -24,9 +29,9 @@ import asyncio
 import time
 import uuid
 
+from tickwire.broker.orders import Order
 from tickwire.core.money import format_dollars
 from tickwire.core.retail import ErrorCode, OrderRequest, RetailError
-from tickwire.broker.orders import Order
 from tickwire.routing.venues import VenueDown
 
 __all__ = ["REPLACE_TIFS", "Replacing"]
@@ -50,7 +55,7 @@ class Replacing:
         if again is not None:
             return again
         child = self._replaceable(order)
-        account = self.accounts.get(user)
+        account = self.account_of(user)
         request = OrderRequest(
             order.symbol, change.qty or order.leaves, order.side, order.type,
             change.time_in_force or order.time_in_force,

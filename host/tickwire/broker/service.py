@@ -62,6 +62,9 @@ class Broker(Replacing):
     routing_log : RoutingLog, optional
     blotter : Blotter, optional
         Where each execution is recorded (the broker's books).
+    controls : ControlsFile, optional
+        Blocked accounts and restricted symbols, looked at again before each request that
+        depends on them.
     limits : Limits
         Pre-trade risk per order.
     max_queue : int
@@ -69,13 +72,15 @@ class Broker(Replacing):
     """
 
     def __init__(self, book, accounts=None, links=None, audit=None, routing_log=None,
-                 limits=DEFAULT_LIMITS, max_queue=10_000, route_timeout=5.0, blotter=None):
+                 limits=DEFAULT_LIMITS, max_queue=10_000, route_timeout=5.0, blotter=None,
+                 controls=None):
         self.book = book
         self.accounts = accounts or AccountBook()
         self.links = links if links is not None else {}
         self.audit = audit or AuditTrail()
         self.routing_log = routing_log or RoutingLog()
         self.blotter = blotter or Blotter()
+        self.controls = controls
         self.limits = limits
         self.route_timeout = route_timeout
         self.stream = OrderStream(lambda order: order.snapshot(), max_queue)
@@ -92,7 +97,7 @@ class Broker(Replacing):
         Returns the new order, or the existing one for a retried ``client_order_id`` with the
         same request. Raises RetailError with nothing changed if it is refused.
         """
-        account = self.accounts.get(user)
+        account = self.account_of(user)
         mine = self.by_user.setdefault(user, {})
         coid = request.client_order_id or str(uuid.uuid4())
         if coid in mine:
@@ -373,9 +378,15 @@ class Broker(Replacing):
                         "unrealized_pl": p.qty * price - p.cost})
         return out
 
+    def account_of(self, user):
+        """The user's account, with the account controls in force now."""
+        if self.controls is not None:
+            self.controls.refresh()
+        return self.accounts.get(user)
+
     def account_summary(self, user):
         """Cash, buying power, market value of positions, equity and status."""
-        account = self.accounts.get(user)
+        account = self.account_of(user)
         long_value = sum(p["market_value"] for p in self.positions(user))
         return {"id": account.number, "user": user, "cash": account.cash,
                 "buying_power": account.buying_power, "long_market_value": long_value,

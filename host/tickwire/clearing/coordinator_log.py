@@ -130,10 +130,22 @@ class CoordinatorLog:
         self._tx("UPDATE instructions SET phase = ?, reason = COALESCE(?, reason) WHERE id = ?",
                  [(phase, detail, instruction_id)])
 
-    def shrink(self, instruction_id, qty, cash):
-        """A part of a failed instruction was closed out: what is left of it."""
-        self._tx("UPDATE instructions SET qty = ?, cash = ? WHERE id = ?",
-                 [(qty, cash, instruction_id)])
+    def record_buy_in(self, instruction_id, key, record_json, left):
+        """A buy-in's result under ``key`` and its effect, in one transaction: the
+        instruction ``closed_out`` (``left`` None), or shrunk to ``left`` = (qty, cash)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("INSERT INTO notes VALUES (?, ?)", (key, record_json))
+            if left is None:
+                self.db.execute("UPDATE instructions SET phase = 'closed_out', reason = "
+                                "'bought_in' WHERE id = ?", (instruction_id,))
+            else:
+                self.db.execute("UPDATE instructions SET qty = ?, cash = ? WHERE id = ?",
+                                (*left, instruction_id))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def note(self, key, value):
         """Keep ``value`` (text) under ``key``, once."""

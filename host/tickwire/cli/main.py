@@ -235,7 +235,8 @@ def build_parser():
     add_market_arguments(p)
     p.set_defaults(func=market_main)
 
-    p = sub.add_parser("broker", help="the broker's back office: positions against clearing",
+    p = sub.add_parser("broker", help="the broker's back office: account controls, "
+                       "positions against clearing",
                        description="Back-office commands on a tickwire market directory.")
     add_broker_arguments(p)
 

@@ -27,6 +27,7 @@ from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.broker.accounts import AccountBook
 from tickwire.broker.audit import AuditTrail
 from tickwire.broker.blotter import Blotter, blotter_path
+from tickwire.broker.controls import CONTROLS, ControlsError, ControlsFile
 from tickwire.broker.reconcile import VENUE_CONFIG
 from tickwire.broker.service import Broker
 from tickwire.clearing.calendar import trading_day
@@ -42,7 +43,7 @@ from tickwire.ops.serve import Venue
 from tickwire.routing.log import RoutingLog
 from tickwire.routing.nbbo import ConsolidatedBook
 from tickwire.routing.venues import VenueLink
-from tickwire.core.money import PRICE_SCALE, format_dollars
+from tickwire.core.money import PRICE_SCALE, format_dollars, parse_amount, parse_price
 
 __all__ = [
     "DEFAULT_CASH",
@@ -55,7 +56,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYMBOLS = {"AAPL": 182.50, "MSFT": 415.00, "AMZN": 178.25, "TSLA": 250.00}
+DEFAULT_SYMBOLS = {"AAPL": "182.50", "MSFT": "415.00", "AMZN": "178.25", "TSLA": "250.00"}
 DEFAULT_CASH = 1_000_000 * PRICE_SCALE
 VENUE_NAMES = ("XNAS", "XNYS", "BATS", "IEXG", "EDGX", "ARCX", "MEMX", "XPHL")
 FEED_GROUP = "239.255.72.{}"
@@ -74,12 +75,13 @@ class Market:
         Retail users and their passwords.
     cash : int
         Opening cash of each user (1/10000 $).
-    symbols : dict of str to float
-        Symbol → reference price in $.
+    symbols : dict of str to str
+        Symbol → reference price in $ (a decimal string).
     out_dir : str
         Where the venues' WALs, feeds, risk logs and configs (``VENUE/venue.json``, with
         the members' opening balances for ``tickwire clear``/``settle``), the broker's audit
-        trail (``audit/``), blotter, routing log and certificate go (the venues start a fresh
+        trail (``audit/``), blotter, routing log, account controls (``accounts.json``, kept
+        across runs) and certificate go (the venues start a fresh
         day, trade date today or, on a weekend or holiday, the next NYSE session).
     host, port : str, int
         The API's address (port 0: any).
@@ -111,8 +113,10 @@ class Market:
         self.routing_log = RoutingLog(os.path.join(out_dir, "routing.jsonl"))
         os.makedirs(out_dir, exist_ok=True)
         self.blotter = Blotter(blotter_path(out_dir))
+        self.controls = ControlsFile(os.path.join(out_dir, CONTROLS), self.accounts,
+                                     self.symbols)
         self.broker = Broker(self.book, self.accounts, {}, self.audit, self.routing_log,
-                             max_queue=max_queue, blotter=self.blotter)
+                             max_queue=max_queue, blotter=self.blotter, controls=self.controls)
         self.issuer = TokenIssuer(ttl=token_ttl)
         self.limiter = RateLimiter(rate_limit)
         self.app = create_app(self.broker, self.issuer, self.limiter)
@@ -139,6 +143,7 @@ class Market:
     async def start(self):
         """Start the venues, the market makers, the broker's sessions and the API."""
         os.makedirs(self.out_dir, exist_ok=True)
+        self.controls.start()
         data = make_config(
             {_BROKER[0]: {"firm": _BROKER[1], "password": self.passwords[_BROKER[0]]},
              _MAKER[0]: {"firm": _MAKER[1], "password": self.passwords[_MAKER[0]]}},
@@ -170,7 +175,7 @@ class Market:
             address = (self.host, self.venues[name].gateway.port)
             quotes = {}
             for k, (symbol, price) in enumerate(self.symbols.items()):
-                reference = round(price * PRICE_SCALE)
+                reference = parse_price(str(price))
                 below, above = venue_offsets(i, k, len(self.names))
                 quotes[symbol] = (reference - below * 100, reference + above * 100)
             self.makers[name] = await MarketMaker(
@@ -244,15 +249,15 @@ def add_market_arguments(parser):
     parser.add_argument("--port", type=int, default=8443, help="the broker API's port (8443)")
     parser.add_argument("--user", action="append", default=[], metavar="USER:PASSWORD",
                         help="a retail user with a cash account (repeatable)")
-    parser.add_argument("--cash", type=float, default=DEFAULT_CASH / PRICE_SCALE,
-                        help="each user's opening cash in $ (default 1000000)")
+    parser.add_argument("--cash", default=format_dollars(DEFAULT_CASH),
+                        help="each user's opening cash in $ (default 1000000.00)")
     parser.add_argument("--plain-http", action="store_true",
                         help="serve plain HTTP instead of HTTPS (local use only)")
     parser.add_argument("--rate-limit", type=int, default=DEFAULT_RATE_LIMIT,
                         help=f"API requests per minute per user (default {DEFAULT_RATE_LIMIT})")
     parser.add_argument("--symbol", action="append", default=[], metavar="NAME=PRICE",
                         help="a symbol and its reference price in $ (repeatable; default "
-                        + ", ".join(f"{k}={v:.2f}" for k, v in DEFAULT_SYMBOLS.items()) + ")")
+                        + ", ".join(f"{k}={v}" for k, v in DEFAULT_SYMBOLS.items()) + ")")
     parser.add_argument("--out", default="build/market",
                         help="venues' logs, audit trail, routing log, certificate (build/market)")
     return parser
@@ -291,8 +296,10 @@ def market_main(args, echo=print):
             name, sep, price = spec.partition("=")
             if not sep:
                 raise ValueError(f"--symbol {spec!r} is not NAME=PRICE")
-            symbols[name] = float(price)
-        if args.cash < 0:
+            parse_price(price)                   # exact dollars and cents, or ValueError
+            symbols[name] = price
+        cash = parse_amount(args.cash)
+        if cash < 0:
             raise ValueError("--cash must not be negative")
         if args.rate_limit < 1:
             raise ValueError("--rate-limit must be at least 1")
@@ -301,10 +308,14 @@ def market_main(args, echo=print):
         return 2
     demo = ("demo", secrets.token_urlsafe(9))
     users.setdefault(*demo)
-    market = Market(args.venues, users, round(args.cash * PRICE_SCALE), symbols or None, args.out,
+    market = Market(args.venues, users, cash, symbols or None, args.out,
                     args.host, args.port, args.plain_http, args.rate_limit)
     market.demo = (demo[0], users[demo[0]])
-    asyncio.run(_run(market, lambda line: echo(line, flush=True)))
+    try:
+        asyncio.run(_run(market, lambda line: echo(line, flush=True)))
+    except ControlsError as exc:
+        echo(f"tickwire market: {exc}")
+        return 2
     return 0
 
 

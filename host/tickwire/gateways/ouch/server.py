@@ -44,6 +44,10 @@ the same read are still answered), an unexpected packet type, or anything but a 
 first, closes that connection (logged). A well-framed ``U``
 whose OUCH message is unknown, truncated or invalid gets a Debug (``+``) packet saying why and
 is dropped (logged); the session goes on. Nothing a client sends affects other sessions.
+
+Stage times (:mod:`tickwire.util.stages`, into the sequencer's ``stages``): *socket read* from
+the read's return to a message's decode, *decode*, and *socket write* from a connection's
+first queued message to the write of everything queued in that loop turn.
 """
 
 import asyncio
@@ -59,6 +63,7 @@ from tickwire.gateways.ouch.streams import OuchStreams, entry_attrs, replace_att
 from tickwire.protocol import soupbintcp
 from tickwire.protocol.link import Side, Tif
 from tickwire.sequencer.sequencer import Sequencer
+from tickwire.util.stages import DECODE, READ, WRITE
 
 __all__ = ["GatewayServer", "enter_request", "inbound_request", "DEFAULT_HEARTBEAT",
            "DEFAULT_CLIENT_TIMEOUT"]
@@ -204,6 +209,9 @@ class _Connection:
         self.framer = soupbintcp.Framer(server.max_packet)
         self.closing = False
         self._out = []                  # bytes queued by send(), written by flush()
+        self._queued_ns = 0             # when the first of them was queued
+        self._queued_messages = 0       # sequenced messages among them
+        self._stages = server.sequencer.stages
         self._loop = asyncio.get_running_loop()
 
     # -- output ----------------------------------------------------------------------------
@@ -216,6 +224,7 @@ class _Connection:
         out.append(data)
         self.last_sent = time.monotonic()
         if len(out) == 1:
+            self._queued_ns = time.perf_counter_ns()
             self._loop.call_soon(self.flush)
 
     def flush(self):
@@ -227,6 +236,9 @@ class _Connection:
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
         self.writer.write(data)
+        self._stages.record_many(WRITE, time.perf_counter_ns() - self._queued_ns,
+                                 self._queued_messages)
+        self._queued_messages = 0
         if self.server.tap is not None:
             self.server.tap(self.peer, False, data)
         transport = self.writer.transport
@@ -243,6 +255,7 @@ class _Connection:
             self.close()
             return
         self.next_seq += len(messages)
+        self._queued_messages += len(messages)
         self.send(b"".join([_sequenced_header(len(m)) + m for m in messages]))
 
     def close(self):
@@ -338,8 +351,9 @@ class _Connection:
         if start < end:
             self.on_messages(start, stream[start - 1:])
         srv.streams.subscribe(req.username, self.on_messages)
+        read = time.perf_counter_ns()
         for ptype, payload in rest:
-            self._packet(ptype, payload)
+            self._packet(ptype, payload, read)
         return not self.closing
 
     async def _read_loop(self):
@@ -352,30 +366,36 @@ class _Connection:
                 log.warning("%s %s: silent for %.1f s, disconnecting", self.peer,
                             self.account.username, srv.client_timeout)
                 return
+            read = time.perf_counter_ns()
             try:
                 packets = self.framer.feed(data)
             except soupbintcp.FramingError as exc:
                 log.warning("%s %s: %s, disconnecting", self.peer, self.account.username, exc)
                 for ptype, payload in exc.packets:      # what came before it is answered
-                    self._packet(ptype, payload)
+                    self._packet(ptype, payload, read)
                 await srv.sequencer.drain()
                 return
             for ptype, payload in packets:
-                self._packet(ptype, payload)
+                self._packet(ptype, payload, read)
                 if self.closing:
                     return
             if self.writer.transport.get_write_buffer_size() > 1 << 20:
                 self.flush()
                 await self.writer.drain()
 
-    def _packet(self, ptype, payload):
+    def _packet(self, ptype, payload, read):
+        """Answer one packet whose read returned at ``read`` (perf_counter_ns)."""
         srv = self.server
         name = self.account.username
         if ptype == b"U":
             srv.stats["messages"] += 1
+            stages = self._stages
+            start = time.perf_counter_ns()
+            stages.record(READ, start - read)
             try:
                 request = inbound_request(self.account, payload, srv.sequencer.now(),
                                           self.received_ns)
+                stages.record(DECODE, time.perf_counter_ns() - start)
             except _BadMessage as exc:
                 srv.stats["bad messages"] += 1
                 log.warning("%s %s: bad OUCH message (%s): %s", self.peer, name, exc,
