@@ -103,6 +103,10 @@ def test_each_execution_settles_or_fails_in_the_trail(run_dir):
         key = f"{date}:{s['firm']}:{s['symbol']}"
         assert (s["event_type"] == "SETTLEMENT_FAILED") == (key in fails)
     assert records[-1]["event_type"] == "TRAIL_CLOSED"
+    counted = json.loads((run_dir / "run.json").read_text())["compliance"]["audit"]
+    assert counted["settlement_records"] == {
+        kind: sum(1 for s in settled if s["event_type"] == kind)
+        for kind in ("ORDER_SETTLED", "SETTLEMENT_FAILED")}
     # the regulator's query over the trade date finds a client's settlements with the rest
     out = run_dir / "q.jsonl"
     assert main(["audit", "query", str(run_dir / "audit"), "--client", "c00", "--from", DATE,
