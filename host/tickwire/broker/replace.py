@@ -14,6 +14,11 @@ changed one of two ways:
   order goes through the smart order router like any new order; a fill that beats the cancel
   refuses the replace.
 
+The replacing order's ``qty`` is its own (Alpaca's: a new order), so a fill of the old
+order that races the replace is not taken off it; if that leaves the new order needing more
+than the account held, the rest is held all the same when the venue confirms (the order is
+live there), and the buying power may dip below zero until an order ends.
+
 Either way the stream says ``pending_replace``, then ``replaced`` (the old order) and
 ``new`` (the new one), or ``order_replace_rejected`` (the old order) and ``rejected`` (the
 new one). A retried request (the same changes, or the same ``client_order_id``) returns the

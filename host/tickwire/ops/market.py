@@ -43,7 +43,7 @@ from tickwire.ops.serve import Venue
 from tickwire.routing.log import RoutingLog
 from tickwire.routing.nbbo import ConsolidatedBook
 from tickwire.routing.venues import VenueLink
-from tickwire.core.money import PRICE_SCALE, format_dollars, parse_amount
+from tickwire.core.money import PRICE_SCALE, format_dollars, parse_amount, parse_price
 
 __all__ = [
     "DEFAULT_CASH",
@@ -56,7 +56,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYMBOLS = {"AAPL": 182.50, "MSFT": 415.00, "AMZN": 178.25, "TSLA": 250.00}
+DEFAULT_SYMBOLS = {"AAPL": "182.50", "MSFT": "415.00", "AMZN": "178.25", "TSLA": "250.00"}
 DEFAULT_CASH = 1_000_000 * PRICE_SCALE
 VENUE_NAMES = ("XNAS", "XNYS", "BATS", "IEXG", "EDGX", "ARCX", "MEMX", "XPHL")
 FEED_GROUP = "239.255.72.{}"
@@ -75,8 +75,8 @@ class Market:
         Retail users and their passwords.
     cash : int
         Opening cash of each user (1/10000 $).
-    symbols : dict of str to float
-        Symbol → reference price in $.
+    symbols : dict of str to str
+        Symbol → reference price in $ (a decimal string).
     out_dir : str
         Where the venues' WALs, feeds, risk logs and configs (``VENUE/venue.json``, with
         the members' opening balances for ``tickwire clear``/``settle``), the broker's audit
@@ -175,7 +175,7 @@ class Market:
             address = (self.host, self.venues[name].gateway.port)
             quotes = {}
             for k, (symbol, price) in enumerate(self.symbols.items()):
-                reference = round(price * PRICE_SCALE)
+                reference = parse_price(str(price))
                 below, above = venue_offsets(i, k, len(self.names))
                 quotes[symbol] = (reference - below * 100, reference + above * 100)
             self.makers[name] = await MarketMaker(
@@ -257,7 +257,7 @@ def add_market_arguments(parser):
                         help=f"API requests per minute per user (default {DEFAULT_RATE_LIMIT})")
     parser.add_argument("--symbol", action="append", default=[], metavar="NAME=PRICE",
                         help="a symbol and its reference price in $ (repeatable; default "
-                        + ", ".join(f"{k}={v:.2f}" for k, v in DEFAULT_SYMBOLS.items()) + ")")
+                        + ", ".join(f"{k}={v}" for k, v in DEFAULT_SYMBOLS.items()) + ")")
     parser.add_argument("--out", default="build/market",
                         help="venues' logs, audit trail, routing log, certificate (build/market)")
     return parser
@@ -296,7 +296,8 @@ def market_main(args, echo=print):
             name, sep, price = spec.partition("=")
             if not sep:
                 raise ValueError(f"--symbol {spec!r} is not NAME=PRICE")
-            symbols[name] = float(price)
+            parse_price(price)                   # exact dollars and cents, or ValueError
+            symbols[name] = price
         cash = parse_amount(args.cash)
         if cash < 0:
             raise ValueError("--cash must not be negative")

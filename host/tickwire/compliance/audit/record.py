@@ -165,18 +165,21 @@ def event_id_for(body, timestamp_processed):
 
 def uuid7_text(us, bits64):
     """The UUIDv7 text of a time (µs since the epoch) and 64 bits of digest: what
-    :func:`event_id_for` gets from ``uuid6`` (the tests check it), in one format call: the
-    trail's append rate needs it (a third of the time of building a ``uuid6.UUID``)."""
+    :func:`event_id_for` gets from ``uuid6`` (the tests check it), formatted directly, with
+    the millisecond part kept from the last call (records come in time order): the trail's
+    append rate needs it (a fifth of the time of building a ``uuid6.UUID``)."""
     ms, sub = divmod(us, 1000)
-    h = "%032x" % (((ms & _MS_MASK) << 80) | _VERSION_VARIANT | ((sub * 4096 // 1000) << 64)
-                   | (bits64 >> 2))
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    if ms != _MS_TEXT[0]:
+        _MS_TEXT[:] = ms, "%08x-%04x-7" % ((ms >> 16) & 0xFFFFFFFF, ms & 0xFFFF)
+    low = bits64 >> 2                   # RFC 9562 variant 10, then 62 bits of digest
+    return "%s%03x-%04x-%012x" % (_MS_TEXT[1], sub * 4096 // 1000, 0x8000 | (low >> 48),
+                                  low & 0xFFFFFFFFFFFF)
 
 
 _sha256 = hashlib.sha256
 _encode = canonical_json
 _MS_MASK = 2**48 - 1
-_VERSION_VARIANT = (7 << 76) | (0b10 << 62)      # RFC 9562: version 7, variant 10
+_MS_TEXT = [None, None]             # the last millisecond formatted, and its text
 
 
 def event_id_matches(obj):
