@@ -59,6 +59,12 @@ def test_tickwire_market_serves_the_api_and_a_curl_style_order(tmp_path):
                 time.sleep(0.05)
             assert order["status"] == "filled"
             assert api.get("/openapi.json").json()["info"]["title"] == "tickwire broker API"
+            # the back office blocks ann from another process: the running API refuses her
+            assert main(["--quiet", "broker", "account", "block", "ann", "--dir",
+                         str(tmp_path / "m")]) == 0
+            r = api.post("/v2/orders", headers=h, json={
+                "symbol": "AAPL", "qty": "1", "side": "buy", "type": "market"})
+            assert (r.status_code, r.json()["reason"]) == (403, "account_blocked")
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
@@ -73,6 +79,10 @@ def test_tickwire_market_refuses_bad_options(capsys):
     assert main(["market", "--user", "nopassword"]) == 2
     assert "USER:PASSWORD" in capsys.readouterr().out
     assert main(["market", "--rate-limit", "0"]) == 2
+    assert main(["market", "--cash", "12.345678"]) == 2
+    assert "not a dollar amount" in capsys.readouterr().out
+    assert main(["market", "--symbol", "AAPL=1.234567"]) == 2
+    assert "at most 4 decimals" in capsys.readouterr().out
 
 
 def test_tickwire_run_broker_reports_routing_quality(tmp_path, capsys):
@@ -94,6 +104,13 @@ def test_tickwire_run_broker_reports_routing_quality(tmp_path, capsys):
     assert sum(v["shares_executed"] for v in report["rule606"]["venues"].values()) == \
         quality["volume"]
     assert len(report["rule606"]["venues"]) == 3
+    assert report["clearing"]["reconciled"] and report["clearing"]["problems"] == {}
+    assert set(report["clearing"]["venues"]) == {"XNAS", "XNYS", "BATS"}
+    assert "the broker's positions reconcile with clearing's" in text
+    events = report["stream_events"]
+    assert report["replaces"].get("replaced", 0) == events.get("pending_replace", 0) == \
+        events.get("replaced", 0) + events.get("order_replace_rejected", 0), \
+        "each replace the API took ended replaced or rejected on the stream"
     routed = [json.loads(line) for line in (out / "broker" / "routing.jsonl").open()]
     decisions = [r for r in routed if r["type"] == "routing_decision"]
     assert decisions and all({"selected_venue", "reason", "alternatives_considered",

@@ -24,7 +24,8 @@ class _VenueThread(threading.Thread):
 
     def run(self):
         async def serve():
-            venue = Venue(self.config, self.wal, feed=False, trade_date="2026-12-08")
+            venue = self.venue = Venue(self.config, self.wal, feed=False,
+                                       trade_date="2026-12-08")
             await venue.start()
             self.port = venue.gateway.port
             self.ready.set()

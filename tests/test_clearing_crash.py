@@ -13,7 +13,8 @@ import time
 from collections import Counter
 
 import pytest
-from ledger_util import BACKENDS, namespace, pg_url
+from ledger_util import BACKENDS, namespace
+from pg_util import require_pg
 from sqlalchemy import select
 from tickwire.clearing import dvp
 from tickwire.clearing.files import write_clearing
@@ -114,7 +115,7 @@ def _trial(out, db, ns, spec=None, delay=None):
 
 
 def _backend(name):
-    return (None, None) if name == "sqlite" else (pg_url(), None)
+    return (None, None) if name == "sqlite" else (require_pg(), None)
 
 
 def _drop(db, ns):

@@ -50,3 +50,29 @@ def test_run_clears_and_settles_its_day(tmp_path, capsys):
     assert main(["positions", str(out)]) == 0
     assert "buying power" in capsys.readouterr().out
     assert main(["-q", "positions", str(tmp_path / "nothing")]) == 2
+
+
+def test_run_on_successive_days_carries_the_fails(tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["run", "--orders", "1500", "--clients", "4", "--symbols", "2", "--seed", "3",
+              "--out", str(out), "--no-progress"]
+    assert main([*common, "--trade-date", "2026-12-04"]) == 0
+    clearing = out / "clearing"
+    day1 = json.loads((clearing / "settlement.json").read_text())
+    assert day1["date"] == "2026-12-07" and day1["totals"]["failed"] > 0   # the defaults' fails
+    capsys.readouterr()
+    assert main([*common, "--seed", "4", "--trade-date", "2026-12-07"]) == 0
+    printed = capsys.readouterr().out
+    assert sorted(p.name for p in (clearing / "days").iterdir()) == ["2026-12-04", "2026-12-07"]
+    day2 = json.loads((clearing / "settlement.json").read_text())
+    assert day2["date"] == "2026-12-08" and day2["ledger_audit"] == {"cash": [],
+                                                                      "securities": []}
+    carried = [f for m in day2["members"].values() for f in m["fails"] if f["age"] == 1]
+    still = {f["instruction"] for m in day1["members"].values() for f in m["fails"]}
+    assert carried and {f["instruction"] for f in carried} <= still
+    assert f"fails carried from earlier days: {len(carried)}" in printed
+    # the day-1 fails to deliver are past their close-out date (S+1 = 8 Dec): due for buy-in
+    assert {d["failed_since"] for d in day2["buy_ins_due"]} <= {"2026-12-07"}
+    # the same day run again starts a new clearing directory
+    assert main([*common, "--seed", "4", "--trade-date", "2026-12-07"]) == 0
+    assert sorted(p.name for p in (clearing / "days").iterdir()) == ["2026-12-07"]

@@ -4,7 +4,8 @@ import json
 
 import pytest
 from clearing_util import DAY, write_config, write_journal
-from ledger_util import BACKENDS, namespace, pg_url
+from ledger_util import BACKENDS, namespace
+from pg_util import require_pg
 from tickwire.clearing.books import position
 from tickwire.clearing.fails import waterfall
 from tickwire.clearing.ledger.store import open_store
@@ -30,7 +31,7 @@ def db(request):
     if request.param == "sqlite":
         yield [], None
         return
-    url, ns = pg_url(), namespace()
+    url, ns = require_pg(), namespace()
     yield ["--db", url], (url, ns)
     for name in ("cash", "securities"):
         open_store(name, url=url, namespace=ns).drop()
@@ -185,3 +186,49 @@ def test_tickwire_gen_writes_a_venue_config_with_opening_balances(tmp_path, caps
     with pytest.raises(SystemExit):
         main(["-q", "gen", "--orders", "10", "--venue", str(venue)])
     assert "needs --password" in capsys.readouterr().err
+
+
+def _default_of_f03(tmp_path, others_fund, capital):
+    """F03 cannot pay its $5,005 ACME and $4,000 BOLT; the rest of the waterfall is small."""
+    broke = {"cash": "100.00", "margin": "1000.00", "guarantee_fund": "2000.00",
+             "shares": {"ACME": 10_000, "BOLT": 10_000}}
+    others = dict(BALANCES, guarantee_fund=others_fund)
+    tmp_path.mkdir()
+    config_path, config = write_config(
+        tmp_path / "venue.json", members={"F01": others, "F02": dict(others, guarantee_fund=
+                                                                      2 * others_fund),
+                                          "F03": broke},
+        ccp={"capital": capital, "credit_line": "100000000.00"})
+    wal = write_journal(tmp_path / "session.wal", config, DAY)
+    out = tmp_path / "clearing"
+    assert main(["-q", "clear", wal, "--config", config_path, "--out", str(out)]) == 0
+    assert main(["-q", "settle", str(out), "--date", "2026-12-07"]) == 0
+    assert main(["-q", "settle", str(out), "--date", "2026-12-08"]) == 0
+    return out, json.loads((out / "settlement.json").read_text())["defaults"]
+
+
+def test_default_cascades_to_the_other_members_fund_then_uncovered(tmp_path):
+    # CCP capital $1,000: ACME's $5,005 takes margin 1,000, fund 2,000, capital 1,000, then
+    # $1,005 from F01's and F02's funds pro rata to their size (1:2)
+    out, defaults = _default_of_f03(tmp_path / "a", 3000.0, "1000.00")
+    acme = defaults["2026-12-07:F03:ACME"]
+    assert [(x["account"], x["amount"]) for x in acme["layers"]] == [
+        ("F03:margin", 1000 * 10_000), ("F03:guarantee_fund", 2000 * 10_000),
+        ("CCP:capital", 1000 * 10_000), ("F01:guarantee_fund", 335 * 10_000),
+        ("F02:guarantee_fund", 670 * 10_000)]
+    assert acme["uncovered"] == 0
+    # BOLT's $4,000 comes next: only the members' funds are left ($2,665 + $5,330)
+    bolt = defaults["2026-12-07:F03:BOLT"]
+    assert {x["layer"] for x in bolt["layers"]} == {"members' guarantee fund"}
+    assert sum(x["amount"] for x in bolt["layers"]) == 4000 * 10_000
+    cash, _ = open_ledgers(str(out))
+    assert cash.balance("CCP").posted == 0 and cash.audit() == {}
+    cash.store.dispose()
+    # every layer too small: what is left is reported uncovered, the CCP's account short
+    out, defaults = _default_of_f03(tmp_path / "b", 100.0, "0.00")
+    acme, bolt = defaults["2026-12-07:F03:ACME"], defaults["2026-12-07:F03:BOLT"]
+    assert acme["uncovered"] == (5005 - 3000 - 300) * 10_000 and bolt["uncovered"] == \
+        4000 * 10_000
+    cash, _ = open_ledgers(str(out))
+    assert cash.balance("CCP").posted == -(acme["uncovered"] + bolt["uncovered"])
+    cash.store.dispose()

@@ -1,6 +1,7 @@
 """The audit trail end to end: the main job writes it, ``tickwire audit`` exports, verifies,
 proves and corrects it, and every kind of tampering is named."""
 
+import dataclasses
 import datetime
 import hashlib
 import hmac
@@ -12,7 +13,8 @@ from tickwire.cli.main import main
 from tickwire.compliance.audit.day import write_audit_dir
 from tickwire.compliance.audit.keys import load_or_create_signing_key, write_public_key
 from tickwire.compliance.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
-from tickwire.compliance.audit.record import event_id_for, parse_iso_utc
+from tickwire.compliance.audit.canonical import canonical_json
+from tickwire.compliance.audit.record import AuditRecord, event_id_for, parse_iso_utc, uuid7_text
 from tickwire.compliance.audit.trail import record_leaf_bytes
 from tickwire.compliance.audit.vault import PiiVault, client_hash
 from uuid6 import UUID
@@ -59,9 +61,12 @@ def test_records_follow_the_schema(run_dir):
         uid = UUID(r["event_id"])
         assert uid.version == 7
         assert uid.time == parse_iso_utc(r["timestamp_processed"]) // 1000
-        assert r["timestamp_received"].startswith(DATE) and r["timestamp_received"].endswith("Z")
+        assert r["timestamp_received"].endswith("Z")
         assert len(r["timestamp_received"]) == len("2026-12-07T09:30:00.000000Z")
-        assert r["system_metadata"]["clock_source"].startswith("sequencer")
+        settlement = r["event_type"] in ("ORDER_SETTLED", "SETTLEMENT_FAILED")
+        assert r["timestamp_received"].startswith(DATE) != settlement      # settled on T+1
+        assert r["system_metadata"]["clock_source"].startswith(
+            "clearing" if settlement else "sequencer")
         assert r["system_metadata"]["request_trace_id"].startswith("wal-")
         if r["client_id_hash"] is not None:
             assert hashes[r["client_id_hash"]] == r["firm"]
@@ -80,7 +85,8 @@ def test_rebuilt_identically_from_the_journal(run_dir, tmp_path):
     again.mkdir()
     shutil.copy(run_dir / "audit" / "vault.sqlite", again / "vault.sqlite")
     write_audit_dir(str(again), str(run_dir / "session.wal"), config,
-                    datetime.date.fromisoformat(DATE), str(run_dir / "keys"))
+                    datetime.date.fromisoformat(DATE), str(run_dir / "keys"),
+                    clearing_dir=str(run_dir / "clearing"))
     assert (again / "trail.jsonl").read_bytes() == \
         (run_dir / "audit" / "trail.jsonl").read_bytes()
 
@@ -206,3 +212,28 @@ def test_a_correction_is_appended_and_references_the_original(run_dir, tmp_path,
                  "--reason", "x", "--signing-key", str(key)]) == 2
     assert main(["audit", "correct", str(audit), "--event-id", original["event_id"], "--set",
                  "client_id_hash=x", "--reason", "x", "--signing-key", str(key)]) == 2
+
+
+def test_the_fast_sealing_is_the_defined_one():
+    """sealed_canonical (what the trail writes) is the canonical JSON of sealed_json, whose
+    event_id is uuid6's UUIDv7 of the time and digest (record module docstring)."""
+    details = {"z": [1, {"b": None, "a": "é\n"}], "event_id": "", "a": True}
+    record = AuditRecord("ORDER_EXECUTED", "2026-12-07T14:30:00.123456Z",
+                         "2026-12-07T14:30:00.999999Z", order_id="F01/A1",
+                         client_id_hash="ab" * 32, firm="F01", symbol="AAPL", side="BUY",
+                         quantity=100, price="182.50", order_type="LIMIT", time_in_force="DAY",
+                         details=details, system_metadata={"server_id": "s", "event_id": "x"})
+    sealed = record.sealed_json()
+    assert record.sealed_canonical() == canonical_json(sealed)
+    assert set(record.body()) == {f.name for f in dataclasses.fields(AuditRecord)} - \
+        {"event_id"}
+    body = {k: v for k, v in sealed.items() if k != "event_id"}
+    digest = hashlib.sha256(canonical_json(body)).digest()
+    us = parse_iso_utc(record.timestamp_processed)
+    value = ((us // 1000) << 80) | (((us % 1000) * 4096 // 1000) << 64) | \
+        (int.from_bytes(digest[:8], "big") >> 2)
+    assert sealed["event_id"] == str(UUID(int=value, version=7))
+    for us, bits in ((0, 0), (2**48 * 1000 - 1, 2**64 - 1), (1_765_000_000_123_456, 12345)):
+        value = (((us // 1000) & (2**48 - 1)) << 80) | (((us % 1000) * 4096 // 1000) << 64) \
+            | (bits >> 2)
+        assert uuid7_text(us, bits) == str(UUID(int=value, version=7))

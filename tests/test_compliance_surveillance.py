@@ -80,11 +80,35 @@ def test_wash_trade_across_firms_of_one_owner(tmp_path, capsys):
 
 def test_order_to_trade_ratio(tmp_path, capsys):
     body = "".join(f"new,,QQ,q{i},ACME,B,100,49.50,day\ncancel,,QQ,q{i},,,,,\n"
-                   for i in range(210))
+                   for i in range(410))
     alerts = _surveil(tmp_path, capsys, body)
     assert [(a["type"], a["firm"]) for a in alerts] == [("order_to_trade", "QQ")]
-    assert alerts[0]["orders"][0]["orders"] == 210 and alerts[0]["orders"][0]["trades"] == 0
+    assert alerts[0]["orders"][0]["orders"] == 410 and alerts[0]["orders"][0]["trades"] == 0
     assert alerts[0]["time"] > 0
+
+
+LADDER = "".join(f"new,,LM,{side}{k},ACME,{side},200,{price},day\n" for k, (side, price) in
+                 enumerate([("B", "49.99"), ("B", "49.98"), ("B", "49.97"),
+                            ("S", "50.01"), ("S", "50.02"), ("S", "50.03")]))
+
+
+def test_a_two_sided_ladder_requoted_after_a_fill_is_not_layering(tmp_path, capsys):
+    hit = "new,,NT,x1,ACME,S,100,49.99,ioc\n"          # hits the maker's (or MM's) best bid
+    pull_all = "".join(f"cancel,,LM,{side}{k},,,,,\n" for k, side in enumerate("BBBSSS"))
+    quotes = QUOTES.replace("49.99", "49.98")           # the ladder is the best bid
+    commands = tmp_path / "c.csv"
+    for body, expected in ((LADDER + hit + pull_all, []),
+                           (LADDER.replace(",200,49.9", ",20,49.9") + hit + pull_all,
+                            [("layering", "LM")])):
+        commands.write_text(HEAD + quotes + body)
+        assert main(["surveil", "--commands", str(commands), "-o",
+                     str(tmp_path / "a.jsonl")]) == 0
+        capsys.readouterr()
+        alerts = [json.loads(line) for line in
+                  (tmp_path / "a.jsonl").read_text().splitlines()]
+        assert [(a["type"], a["firm"]) for a in alerts] == expected
+        if alerts:
+            assert alerts[0]["orders"][0]["resting_on_fill_side"] == 40
 
 
 def test_bad_input(tmp_path, capsys):
@@ -115,7 +139,7 @@ def test_main_job_runs_surveillance(run_dir, capsys):  # noqa: F811
 
 
 def test_scenario_is_labelled_and_detected(tmp_path):
-    scenario = make_scenario(seed=11, steps=2000, episodes=2)
+    scenario = make_scenario(seed=11, episodes=2)
     kinds = {label.type for label in scenario.labels}
     assert kinds == {"spoofing", "layering", "wash_trade", "order_to_trade"}
     path = tmp_path / "s.csv"

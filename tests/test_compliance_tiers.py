@@ -8,7 +8,6 @@ import shutil
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from compliance_util import DATE, run_config, run_dir  # noqa: F401  (a fixture)
 from tickwire.cli.main import main
@@ -16,26 +15,6 @@ from tickwire.compliance.audit.day import write_audit_dir
 from tickwire.compliance.audit.vault import PiiVault, make_regulator_key
 
 DAYS = ["2026-08-03", "2026-11-30", "2026-12-07"]
-
-
-def _pg_url():
-    """The PostgreSQL test server, or a skip (a failure under CI, which must run it)."""
-    url = os.environ.get("TICKWIRE_TEST_PG")
-    why = None
-    if not url:
-        why = "TICKWIRE_TEST_PG is not set"
-    else:
-        try:
-            with create_engine(url).connect() as conn:
-                conn.execute(text("select 1"))
-        except OperationalError as exc:
-            why = f"no PostgreSQL at TICKWIRE_TEST_PG ({str(exc).splitlines()[0]})"
-    if why is None:
-        return url
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run the PostgreSQL tests: {why}")
-    pytest.skip(f"{why}: the PostgreSQL hot tier is not tested (apt-get install postgresql; "
-                "see .ci/run)")
 
 
 def _fill(audit, run_dir, *hot_url):
@@ -89,8 +68,8 @@ def test_same_records_from_either_tier(store, capsys):
     assert code == 0 and none == []
 
 
-def test_postgresql_hot_tier(run_dir, tmp_path, capsys):  # noqa: F811
-    url = _pg_url()
+def test_postgresql_hot_tier(run_dir, tmp_path, capsys, pg_url):  # noqa: F811
+    url = pg_url
     with create_engine(url).begin() as conn:
         conn.execute(text("drop table if exists audit_records"))
     audit = _fill(tmp_path / "audit", run_dir, "--hot-url", url)

@@ -23,11 +23,11 @@ PARAMS = ModelParams(max_orders=128, max_symbols=2, band_ticks=128, max_qty=6553
 
 class _Device:
     """The model as a device that runs a feed: ``feed_packets()`` gives its MoldUDP64 packets,
-    after ``tamper(packets)`` and without an end of session unless ``end`` (as a board)."""
+    the last its end of session unless ``end`` is false, after ``tamper(packets)``."""
 
     name = "device"
 
-    def __init__(self, tamper=None, end=False):
+    def __init__(self, tamper=None, end=True):
         self.params = PARAMS
         self.model = ModelEngine(PARAMS)
         self.publisher = FeedPublisher(lambda packet, ts: self.packets.append(packet))
@@ -64,11 +64,10 @@ def model_pcap(day, tmp_path_factory):
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("end", [False, True])
-def test_device_feed_is_the_pcap(day, model_pcap, tmp_path, end):
-    summary = replay(str(day), engine=_Device(end=end), pcap_path=str(tmp_path / "d.pcap"))
+def test_device_feed_is_the_pcap(day, model_pcap, tmp_path):
+    summary = replay(str(day), engine=_Device(), pcap_path=str(tmp_path / "d.pcap"))
     assert (tmp_path / "d.pcap").read_bytes() == model_pcap
-    assert summary["feed"]["end_of_session"] == ("board" if end else "host")
+    assert summary["feed"]["end_of_session"] == "board"
     assert summary["link"] == {"retransmits": 0, "naks": 0}
     json.dumps(summary)
 
@@ -96,7 +95,8 @@ def test_a_different_packet_is_named(day, model_pcap, tmp_path):
     (lambda p: p[:3] + p[4:], "packet 3: sequence"),
     (lambda p: p[:2] + [moldudp64.encode_heartbeat(DEFAULT_SESSION, 1)] + p[2:], "heartbeat"),
     (lambda p: [p[0][:-1]] + p[1:], "packet 0: MoldUDP64 packet"),
-    (lambda p: p + p[-1:], "sequence"),
+    (lambda p: p[:-2] + p[-1:], "sequence"),
+    (lambda p: p[:-1], "ends without an end of session"),
 ])
 def test_a_malformed_device_feed_writes_nothing(day, tmp_path, tamper, words):
     with pytest.raises(FeedMismatch, match=words):

@@ -6,6 +6,7 @@ Behind the link, the reference model stands in for the engine (``sim/tb_link.py`
 from amaranth.sim import Simulator
 from tickwire.engine.serial import FrameReader, decode_frame, encode_frame
 from tickwire.hdl.link_layer import LinkLayer
+from tickwire.protocol import moldudp64
 from tickwire.protocol.link import Action, Command, Event, ModelParams, Side, pack_name
 from tickwire.protocol.serial_frames import FrameType, NakReason, decode_status, encode_params
 from tickwire.sim.model import ExchangeModel
@@ -72,7 +73,8 @@ def _run(script, heartbeat=5000, **kwargs):
     sim = Simulator(link)
     sim.add_clock(1e-6)
     sim.add_process(host.collector())
-    sim.add_testbench(model_core_testbench(link.o_cmd, link.i_event, link.i_mold, PARAMS, log),
+    sim.add_testbench(model_core_testbench(link.o_cmd, link.i_event, link.i_mold, PARAMS, log,
+                                           end_of_session=link.o_end_of_session),
                       background=True)
     done = []
 
@@ -111,6 +113,32 @@ def test_commands_events_and_feed():
     assert events == expected
     assert [c for c, _ in log] == commands
     assert all(p[:10] == b"TICKWIRE01" for p in host.of_type(FrameType.MOLD))
+
+
+def test_end_session_frame_ends_the_feed_once():
+    """END_SESSION pulses the core's end of session: one MoldUDP64 end-of-session packet
+    (count 0xFFFF) with the next sequence number; a damaged one is refused, a repeat ignored."""
+    command = _commands()[0]
+
+    async def script(ctx, host, link):
+        await host.send(ctx, _hello())
+        await host.send(ctx, encode_frame(FrameType.COMMAND, bytes([0]) + command.to_bytes()))
+        await host.wait(ctx, lambda: len(host.of_type(FrameType.MOLD)) == 1)
+        bad = bytearray(encode_frame(FrameType.END_SESSION))
+        bad[1] ^= 0x10
+        await host.send(ctx, bytes(bad))
+        await host.wait(ctx, lambda: host.of_type(FrameType.NAK))
+        await host.send(ctx, encode_frame(FrameType.END_SESSION))
+        await host.wait(ctx, lambda: len(host.of_type(FrameType.MOLD)) == 2)
+        await host.send(ctx, encode_frame(FrameType.END_SESSION))
+        await host.send(ctx, encode_frame(FrameType.QUERY))
+        await host.wait(ctx, lambda: host.of_type(FrameType.STATUS)[1:])
+
+    host, _ = _run(script)
+    mold = [moldudp64.decode_packet(p) for p in host.of_type(FrameType.MOLD)]
+    assert len(mold) == 2 and not mold[0].is_end_of_session
+    assert mold[1].is_end_of_session and mold[1].sequence == 1 + mold[0].count
+    assert host.of_type(FrameType.NAK)[0][1] in (NakReason.CRC, NakReason.FRAMING)
 
 
 def test_crc_error_nak_and_retransmit():

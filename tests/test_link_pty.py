@@ -25,6 +25,7 @@ from tickwire.engine.serial import (
     FrameReader,
     LinkCorrupted,
     LinkDown,
+    LinkError,
     SerialEngine,
     decode_frame,
     encode_frame,
@@ -131,6 +132,7 @@ def _reference(commands):
         evs = model.process(command)
         publisher.publish(evs)
         events.append(evs)
+    publisher.end_of_session()      # what feed_packets() asks the board for
     return events, packets
 
 
@@ -166,9 +168,8 @@ def test_board_pty_defaults_replay_gives_the_models_outputs_from_the_boards_feed
     assert got["reports"].read_bytes() == expected["reports"].read_bytes()
     summary = json.loads(got["summary"].read_text())
     assert summary["trades"] == 1
-    # The board's feed ran (its packets are what the pcap holds); the end of session is the
-    # host's, the boards' core having no end-of-session input.
-    assert summary["feed"]["end_of_session"] == "host"
+    # The board's feed ran: its packets are what the pcap holds, its end of session included.
+    assert summary["feed"]["end_of_session"] == "board"
     assert summary["link"]["retransmits"] == 0 and summary["link"]["naks"] == 0
 
 
@@ -215,31 +216,59 @@ def test_cli_not_a_board_and_no_port(tmp_path):
                    "cannot open the port", "make board-pty running")
 
 
-def _refusing_device():
-    """A TCP port where a device answers HELLO with the iCEBreaker's STATUS and every command
-    with a NAK (CRC error), as over a link that damages every command frame."""
+def _fake_device(answer, heartbeat=None):
+    """A TCP port where a device answers HELLO with the iCEBreaker's STATUS and each other
+    frame type with ``answer[type]`` (bytes; none if absent), sending a heartbeat every
+    ``heartbeat`` seconds if given."""
     server = socket.create_server(("127.0.0.1", 0))
+    answer = {FrameType.HELLO: encode_frame(FrameType.STATUS,
+                                            bytes(STATUS_BYTES) + encode_params(PARAMS)),
+              **answer}
 
     def serve():
         conn, _ = server.accept()
         reader = FrameReader()
+        conn.settimeout(heartbeat)
         with conn, server:
-            while data := conn.recv(4096):
+            while True:
+                try:
+                    data = conn.recv(4096)
+                except TimeoutError:
+                    conn.sendall(encode_frame(FrameType.HEARTBEAT))
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
                 for raw in reader.feed(data):
-                    ftype, _ = decode_frame(raw)
-                    if ftype == FrameType.HELLO:
-                        conn.sendall(encode_frame(FrameType.STATUS,
-                                                  bytes(STATUS_BYTES) + encode_params(PARAMS)))
-                    elif ftype == FrameType.COMMAND:
-                        conn.sendall(encode_frame(FrameType.NAK, bytes([0, NakReason.CRC])))
+                    conn.sendall(answer.get(decode_frame(raw)[0], b""))
     threading.Thread(target=serve, daemon=True).start()
     return server.getsockname()[1]
+
+
+def _refusing_device():
+    """A device that answers every command with a NAK (CRC error), as over a link that
+    damages every command frame."""
+    return _fake_device({FrameType.COMMAND: encode_frame(FrameType.NAK,
+                                                         bytes([0, NakReason.CRC]))})
 
 
 def test_cli_commands_refused_again_and_again(tmp_path):
     port = _refusing_device()
     _fails_cleanly(*_replay(tmp_path, f"serial:socket://127.0.0.1:{port}", "x"),
                    "command 1 refused 9 times (last: NAK: CRC error)", "check the cable")
+
+
+def test_a_board_without_end_of_session_is_named():
+    """A bitstream older than the END_SESSION frame refuses it as an unknown frame type."""
+    port = _fake_device({FrameType.END_SESSION: encode_frame(FrameType.NAK,
+                                                             bytes([0, NakReason.FRAMING]))},
+                        heartbeat=0.02)
+    with SerialEngine.from_spec(f"socket://127.0.0.1:{port},retransmit=0.2,timeout=2",
+                                PARAMS) as engine:
+        with pytest.raises(LinkError, match=r"end of session was refused \d+ times .* "
+                                            r"bitstream older than this host"):
+            engine.feed_packets()
 
 
 def test_cli_bad_serial_spec(tmp_path):

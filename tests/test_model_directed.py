@@ -1,4 +1,4 @@
-"""Directed tests of the reference matching engine, one behaviour each (ARCHITECTURE.md,
+"""Directed tests of the reference matching engine, one behaviour each (sim/ENGINE.md,
 "Engine semantics"). Each asserts the exact event sequence a command produces.
 
 Unless a test says otherwise: symbol 1 declared with reference 100, band 64 ticks

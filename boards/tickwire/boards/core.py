@@ -72,6 +72,9 @@ class BoardCore(wiring.Component):
     i_event_byte : In(stream.Signature(8, always_ready=True))
         The event bytes the link sends (``LinkLayer.o_event_byte``), for a feed that takes
         them (``i_event_byte``) instead of selecting the bytes from the event again.
+    i_end_of_session : In(1)
+        A pulse: the feed closes the packet it is filling, sends the MoldUDP64 end of session
+        and nothing after it (``LinkLayer.o_end_of_session``: the host's END_SESSION frame).
     """
 
     i_cmd: In(stream.Signature(COMMAND_LAYOUT))
@@ -79,6 +82,7 @@ class BoardCore(wiring.Component):
     o_mold: Out(stream.Signature(FRAME_LAYOUT))
     o_halted: Out(1)
     i_event_byte: In(stream.Signature(8, always_ready=True))
+    i_end_of_session: In(1)
 
     def __init__(self, engine, feed=None):
         self.engine = engine
@@ -100,6 +104,7 @@ class BoardCore(wiring.Component):
             m.submodules.feed = feed = self.feed
             outputs.append(feed.i_event)
             wiring.connect(m, feed.o_mold, wiring.flipped(self.o_mold))
+            m.d.comb += feed.i_end_of_session.eq(self.i_end_of_session)
             if hasattr(feed, "i_event_byte"):
                 wiring.connect(m, wiring.flipped(self.i_event_byte), feed.i_event_byte)
             if hasattr(feed, "o_frame"):

@@ -16,13 +16,14 @@ __all__ = ["LinkBridge", "LinkTop", "connect_core"]
 
 def connect_core(m, link, core):
     """Wire a :class:`~tickwire.hdl.link_layer.LinkLayer` to an exchange core: commands in;
-    events, MoldUDP64 packets and the halt status out; the event bytes the link sends back to
-    the core's feed."""
+    events, MoldUDP64 packets and the halt status out; the event bytes the link sends and the
+    host's end of session back to the core's feed."""
     wiring.connect(m, link.o_cmd, core.i_cmd)
     wiring.connect(m, core.o_event, link.i_event)
     wiring.connect(m, core.o_mold, link.i_mold)
     wiring.connect(m, link.o_event_byte, core.i_event_byte)
-    m.d.comb += link.i_halted.eq(core.o_halted)
+    m.d.comb += [link.i_halted.eq(core.o_halted),
+                 core.i_end_of_session.eq(link.o_end_of_session)]
 
 
 class LinkBridge(wiring.Component):

@@ -48,6 +48,8 @@ class LinkLayer(wiring.Component):
     o_status : Out(STATUS_LAYOUT)
     o_event_byte : Out(stream.Signature(8, always_ready=True))
         The event bytes the transmitter sends (``LinkTransmitter.o_event_byte``).
+    o_end_of_session : Out(1)
+        The host asked for the feed's end of session (an END_SESSION frame): a pulse.
     """
 
     i_rx: In(stream.Signature(8))
@@ -61,6 +63,7 @@ class LinkLayer(wiring.Component):
     o_link_up: Out(1)
     o_status: Out(STATUS_LAYOUT)
     o_event_byte: Out(stream.Signature(8, always_ready=True))
+    o_end_of_session: Out(1)
 
     def __init__(self, heartbeat_cycles, link_timeout_cycles=None, info=b"",
                  initial_allowance=0):
@@ -88,6 +91,7 @@ class LinkLayer(wiring.Component):
         wiring.connect(m, decoder.o_data, receiver.i_data)
         m.d.comb += [receiver.i_lost.eq(lost), receiver.i_line_error.eq(self.i_rx_error)]
         wiring.connect(m, receiver.o_cmd, wiring.flipped(self.o_cmd))
+        m.d.comb += self.o_end_of_session.eq(receiver.o_end_session)
 
         wiring.connect(m, wiring.flipped(self.i_event), transmitter.i_event)
         wiring.connect(m, wiring.flipped(self.i_mold), transmitter.i_mold)

@@ -104,6 +104,8 @@ class LinkReceiver(wiring.Component):
     o_grant : Out(16)
         The argument of a CREDIT or HELLO frame, valid with ``o_credit`` / ``o_hello``.
     o_credit, o_hello, o_query, o_good, o_nak : Out(1)
+    o_end_session : Out(1)
+        A good END_SESSION frame came: end the feed's session.
     o_nak_reason : Out(8)
     o_crc_error, o_framing_error, o_overflow : Out(1)
     """
@@ -117,6 +119,7 @@ class LinkReceiver(wiring.Component):
     o_credit: Out(1)
     o_hello: Out(1)
     o_query: Out(1)
+    o_end_session: Out(1)
     o_good: Out(1)
     o_nak: Out(1)
     o_nak_reason: Out(8)
@@ -140,7 +143,8 @@ class LinkReceiver(wiring.Component):
 
         with m.If(self.o_cmd.ready):
             m.d.sync += self.o_cmd.valid.eq(0)
-        for pulse in (self.o_credit, self.o_hello, self.o_query, self.o_good, self.o_nak,
+        for pulse in (self.o_credit, self.o_hello, self.o_query, self.o_end_session,
+                      self.o_good, self.o_nak,
                       self.o_crc_error, self.o_framing_error, self.o_overflow):
             m.d.sync += pulse.eq(0)
         with m.If(self.i_lost):
@@ -205,5 +209,6 @@ class LinkReceiver(wiring.Component):
                                      self.o_nak_reason.eq(NakReason.SEQUENCE)]
                 m.d.sync += [self.o_credit.eq(kinds[FrameType.CREDIT]),
                              self.o_hello.eq(kinds[FrameType.HELLO]),
-                             self.o_query.eq(kinds[FrameType.QUERY])]
+                             self.o_query.eq(kinds[FrameType.QUERY]),
+                             self.o_end_session.eq(kinds[FrameType.END_SESSION])]
         return m

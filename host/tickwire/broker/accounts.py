@@ -93,20 +93,24 @@ class AccountBook:
     # -- the order's money -----------------------------------------------------------------
 
     @staticmethod
-    def check(account, symbol, side, qty, reserve_price):
-        """Refuse an order the account cannot take (nothing is changed)."""
+    def check(account, symbol, side, qty, reserve_price, held=0):
+        """Refuse an order the account cannot take (nothing is changed).
+
+        ``held`` is what the order already holds (cash for a buy, shares for a sell): an
+        order that replaces another needs only what its predecessor does not hold.
+        """
         if account.blocked:
             raise RetailError(ErrorCode.ACCOUNT_BLOCKED, f"account {account.number} is blocked")
         if symbol in account.restricted:
             raise RetailError(ErrorCode.RESTRICTED, f"{symbol} is restricted for this account")
         if side == "buy":
-            need = qty * reserve_price
+            need = qty * reserve_price - held
             if need > account.buying_power:
                 raise RetailError(
                     ErrorCode.INSUFFICIENT_BUYING_POWER,
                     f"insufficient buying power: the order needs ${format_dollars(need)}, "
                     f"buying power is ${format_dollars(account.buying_power)}")
-        elif qty > account.sellable(symbol):
+        elif qty - held > account.sellable(symbol):
             raise RetailError(ErrorCode.INSUFFICIENT_QTY,
                               f"insufficient qty available: {account.sellable(symbol)} "
                               f"{symbol} shares can be sold")
@@ -119,6 +123,14 @@ class AccountBook:
             return qty * reserve_price
         account.reserved_shares[symbol] = account.reserved_shares.get(symbol, 0) + qty
         return qty
+
+    @staticmethod
+    def hold(account, symbol, side, amount):
+        """Hold ``amount`` more cash (buy) or shares (sell) for an order."""
+        if side == "buy":
+            account.reserved_cash += amount
+        else:
+            account.reserved_shares[symbol] = account.reserved_shares.get(symbol, 0) + amount
 
     @staticmethod
     def release(account, symbol, side, amount):

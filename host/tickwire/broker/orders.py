@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 __all__ = ["OPEN_STATUSES", "SNAPSHOT_FIELDS", "Order", "uuid7"]
 
-OPEN_STATUSES = ("new", "partially_filled", "pending_new")
+OPEN_STATUSES = ("new", "partially_filled", "pending_new", "pending_replace")
 SNAPSHOT_FIELDS = ("id", "client_order_id", "symbol", "qty", "side", "type", "time_in_force",
                    "limit_price", "status", "filled_qty", "created_at", "updated_at",
-                   "filled_at", "canceled_at", "expired_at", "failed_at", "reject_reason")
+                   "filled_at", "canceled_at", "expired_at", "failed_at", "reject_reason",
+                   "replaced_at", "replaced_by", "replaces")
 
 
 def uuid7():
@@ -49,6 +50,12 @@ class Order:
     expired_at: int | None = None
     failed_at: int | None = None
     reject_reason: str | None = None
+    replaced_at: int | None = None
+    replaced_by: str | None = None                      # the order that replaced this one
+    replaces: str | None = None                         # the order this one replaces
+    replacing: object = None                            # its replacement while one is pending
+    change: object = None                               # the ReplaceRequest that made it
+    via_router: bool = False                            # a marketable replace: re-routed
     cancel_requested: bool = False
     routed: bool = False                                # the routing task has finished
     children: list = field(default_factory=list)

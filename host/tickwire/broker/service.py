@@ -17,7 +17,9 @@ import uuid
 from tickwire.accounts.config import Limits
 from tickwire.broker.accounts import AccountBook, market_estimate
 from tickwire.broker.audit import AuditTrail
+from tickwire.broker.blotter import Blotter, Execution
 from tickwire.broker.orders import Order
+from tickwire.broker.replace import Replacing
 from tickwire.broker.stream import OrderStream
 from tickwire.core.retail import ErrorCode, RetailError
 from tickwire.routing.log import RoutingLog
@@ -47,7 +49,7 @@ def tick_of(price):
     return 100 if price >= 10000 else 1
 
 
-class Broker:
+class Broker(Replacing):
     """Parameters
     ----------
     book : ConsolidatedBook
@@ -58,6 +60,11 @@ class Broker:
         :meth:`on_fill` and :meth:`on_done`.
     audit : AuditTrail, optional
     routing_log : RoutingLog, optional
+    blotter : Blotter, optional
+        Where each execution is recorded (the broker's books).
+    controls : ControlsFile, optional
+        Blocked accounts and restricted symbols, looked at again before each request that
+        depends on them.
     limits : Limits
         Pre-trade risk per order.
     max_queue : int
@@ -65,12 +72,15 @@ class Broker:
     """
 
     def __init__(self, book, accounts=None, links=None, audit=None, routing_log=None,
-                 limits=DEFAULT_LIMITS, max_queue=10_000, route_timeout=5.0):
+                 limits=DEFAULT_LIMITS, max_queue=10_000, route_timeout=5.0, blotter=None,
+                 controls=None):
         self.book = book
         self.accounts = accounts or AccountBook()
         self.links = links if links is not None else {}
         self.audit = audit or AuditTrail()
         self.routing_log = routing_log or RoutingLog()
+        self.blotter = blotter or Blotter()
+        self.controls = controls
         self.limits = limits
         self.route_timeout = route_timeout
         self.stream = OrderStream(lambda order: order.snapshot(), max_queue)
@@ -87,7 +97,7 @@ class Broker:
         Returns the new order, or the existing one for a retried ``client_order_id`` with the
         same request. Raises RetailError with nothing changed if it is refused.
         """
-        account = self.accounts.get(user)
+        account = self.account_of(user)
         mine = self.by_user.setdefault(user, {})
         coid = request.client_order_id or str(uuid.uuid4())
         if coid in mine:
@@ -242,6 +252,8 @@ class Broker:
         order.filled_qty += shares
         order.filled_notional += shares * price
         self.stats["fills"] += 1
+        self.blotter.record(Execution(order.user, account.number, order.id, child.venue,
+                                      order.symbol, order.side, shares, price, match))
         bid, ask = child.nbbo
         self.routing_log.fill(order.id, child.venue, order.side, shares, price, bid, ask,
                               child.price, child.better_unswept)
@@ -257,11 +269,15 @@ class Broker:
             self._set_status(order, "filled", "fill")
             self._release(order)
         else:
-            self._set_status(order, "partially_filled", "partial_fill")
+            self._set_status(order, "pending_replace" if order.replacing else
+                             "partially_filled", "partial_fill")
 
     def on_done(self, child):
         """A child order ended; an order whose routing is over may now be settled."""
         order = child.parent
+        if order.replacing is not None and order.replacing.via_router:
+            self._replaced_by_router(order, child)
+            return
         if child.reason and child.reason.startswith("rejected"):
             self.audit.record("CHILD_REJECTED", order, venue=child.venue, reason=child.reason)
         if getattr(order, "routed", False):
@@ -331,7 +347,7 @@ class Broker:
     def cancel(self, user, order_id):
         """Cancel what is left of an open order (its posted child orders at the venues)."""
         order = self.order(user, order_id)
-        if not order.open:
+        if order.status not in ("new", "partially_filled"):
             raise RetailError(ErrorCode.NOT_CANCELABLE,
                               f"order {order_id} is {order.status} and cannot be canceled")
         order.cancel_requested = True
@@ -362,9 +378,15 @@ class Broker:
                         "unrealized_pl": p.qty * price - p.cost})
         return out
 
+    def account_of(self, user):
+        """The user's account, with the account controls in force now."""
+        if self.controls is not None:
+            self.controls.refresh()
+        return self.accounts.get(user)
+
     def account_summary(self, user):
         """Cash, buying power, market value of positions, equity and status."""
-        account = self.accounts.get(user)
+        account = self.account_of(user)
         long_value = sum(p["market_value"] for p in self.positions(user))
         return {"id": account.number, "user": user, "cash": account.cash,
                 "buying_power": account.buying_power, "long_market_value": long_value,

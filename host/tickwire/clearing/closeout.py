@@ -8,20 +8,27 @@ buy-in's cost, one net transfer in the cash ledger; if it cannot pay, it is in d
 waterfall covers the difference. All bought: the instruction is ``closed_out``; part: its
 quantity and cash shrink by what was bought and the rest stays failed.
 
-The order's token is fixed by the instruction and the date, and the CCP's log records that
-the order was sent before it is sent: a cycle restarted after a crash never buys twice (an
-order whose outcome the crash lost is reported for an operator to reconcile).
+The order's token is fixed by the instruction and the date and recorded in the CCP's log
+before anything is sent; :func:`~tickwire.clearing.buyin.buy_in` reconciles with the venue's
+stream before sending, so a cycle restarted after a crash (before the order, after it, after
+its fills) finds the one order the venue has and records its result: never twice, never
+lost. The charge's transfers have fixed ids, and the result, the instruction's new state and
+the log's record are written in one transaction.
 """
 
 import json
 import zlib
 
 from tickwire.clearing.buyin import buy_in
+from tickwire.clearing.dvp import failpoint
 from tickwire.clearing.fails import waterfall
 from tickwire.clearing.ledger.records import OK_RESULTS, Transfer
 from tickwire.clearing.records import CCP
 
-__all__ = ["buy_in_limit", "close_out"]
+__all__ = ["FAILPOINTS", "buy_in_limit", "close_out"]
+
+# the crash trials' kill points (:func:`~tickwire.clearing.dvp.failpoint`) of a buy-in
+FAILPOINTS = ("buyin_noted", "buyin_sent", "buyin_done", "buyin_charged")
 
 
 def buy_in_limit(instr):
@@ -39,13 +46,20 @@ def _charge(cash, instr, token, net, members):
     t = Transfer(f"buyin:{instr.id}:{token}", payer, payee, abs(net), code="buy-in")
     if cash.create_transfers([t])[0] in OK_RESULTS or net > 0:
         return None
-    available = {k: b.available for k, b in cash.balances().items()}
-    layers, uncovered = waterfall(instr.member, -net, available, members)
-    results = cash.create_transfers([
-        Transfer(f"buyin:{instr.id}:{token}:{n}", account, CCP, amount, code=layer)
-        for n, (account, amount, layer) in enumerate(layers)])
-    if any(r not in OK_RESULTS for r in results):
-        raise RuntimeError(f"buy-in of {instr.id}: the waterfall was refused")
+    ids = [f"{t.id}:{n}" for n in range(3 + len(members))]
+    prior = cash.lookup_transfers(ids)
+    if prior:                        # a restart: the waterfall ran before the crash
+        layers = [(prior[i]["debit"], prior[i]["amount"], prior[i]["code"])
+                  for i in ids if i in prior]
+        uncovered = -net - sum(amount for _, amount, _ in layers)
+    else:
+        available = {k: b.available for k, b in cash.balances().items()}
+        layers, uncovered = waterfall(instr.member, -net, available, members)
+        results = cash.create_transfers([
+            Transfer(i, account, CCP, amount, code=layer)
+            for i, (account, amount, layer) in zip(ids, layers)])
+        if any(r not in OK_RESULTS for r in results):
+            raise RuntimeError(f"buy-in of {instr.id}: the waterfall was refused")
     return {"layers": [{"account": a, "amount": t, "layer": layer} for a, t, layer in layers],
             "uncovered": uncovered}
 
@@ -55,26 +69,26 @@ def close_out(log, cash, closing, date, venue, members):
     out = {}
     for instr in closing:
         token = f"BI{zlib.crc32(f'{instr.id}:{date}'.encode()):08X}"
-        sent = f"buyin:{instr.id}:{token}"
-        if log.notes(sent):
-            done = log.notes(f"{sent}:result")
-            out[instr.id] = json.loads(done[0][1]) if done else {
-                "token": token, "outcome": "unknown: sent before a crash, reconcile"}
+        key = f"buyin:{instr.id}:{token}"
+        done = log.notes(f"{key}:result")
+        if done:
+            out[instr.id] = json.loads(done[0][1])
             continue
-        log.note(sent, date.isoformat())
+        if not log.notes(key):
+            log.note(key, date.isoformat())         # the token, before anything is sent
+        failpoint("buyin_noted")
         shares, limit = -instr.qty, buy_in_limit(instr)
         result = buy_in(venue, token, instr.symbol, shares, limit)
+        failpoint("buyin_done")
         bought = result.shares
         proceeds = instr.cash * bought // shares
         default = _charge(cash, instr, token, proceeds - result.cost, members) if bought \
             else None
-        if bought == shares:
-            log.mark(instr.id, "closed_out", "bought_in")
-        elif bought:
-            log.shrink(instr.id, instr.qty + bought, instr.cash - proceeds)
+        failpoint("buyin_charged")
         record = {"token": token, "outcome": result.outcome, "limit": limit, "asked": shares,
                   "bought": bought, "cost": result.cost, "proceeds": proceeds,
-                  "fills": result.fills, "default": default}
-        log.note(f"{sent}:result", json.dumps(record))
+                  "fills": result.fills, "default": default, "recovered": result.recovered}
+        left = None if bought == shares else (instr.qty + bought, instr.cash - proceeds)
+        log.record_buy_in(instr.id, f"{key}:result", json.dumps(record), left)
         out[instr.id] = record
     return out

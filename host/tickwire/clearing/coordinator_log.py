@@ -130,10 +130,22 @@ class CoordinatorLog:
         self._tx("UPDATE instructions SET phase = ?, reason = COALESCE(?, reason) WHERE id = ?",
                  [(phase, detail, instruction_id)])
 
-    def shrink(self, instruction_id, qty, cash):
-        """A part of a failed instruction was closed out: what is left of it."""
-        self._tx("UPDATE instructions SET qty = ?, cash = ? WHERE id = ?",
-                 [(qty, cash, instruction_id)])
+    def record_buy_in(self, instruction_id, key, record_json, left):
+        """A buy-in's result under ``key`` and its effect, in one transaction: the
+        instruction ``closed_out`` (``left`` None), or shrunk to ``left`` = (qty, cash)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("INSERT INTO notes VALUES (?, ?)", (key, record_json))
+            if left is None:
+                self.db.execute("UPDATE instructions SET phase = 'closed_out', reason = "
+                                "'bought_in' WHERE id = ?", (instruction_id,))
+            else:
+                self.db.execute("UPDATE instructions SET qty = ?, cash = ? WHERE id = ?",
+                                (*left, instruction_id))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def note(self, key, value):
         """Keep ``value`` (text) under ``key``, once."""
@@ -182,6 +194,10 @@ class CoordinatorLog:
     def cycle(self, date):
         row = self.db.execute("SELECT summary FROM cycles WHERE date = ?", (date,)).fetchone()
         return None if row is None else row[0]
+
+    def last_cycle(self):
+        """The date (ISO) of the latest settlement cycle run to its end, or None."""
+        return self.db.execute("SELECT max(date) FROM cycles").fetchone()[0]
 
     def close_cycle(self, date, summary_json):
         self._tx("INSERT INTO cycles VALUES (?, ?)", [(date, summary_json)])

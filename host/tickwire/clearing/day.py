@@ -1,15 +1,21 @@
 """A trading day's post-trade in one call: clear the journal, then settle on T+1.
 
 What the main job runs after the close (``tickwire run`` → ``build/run/clearing/``), and what
-it prints.
+it prints. A day that follows the days already in the directory (``tickwire run
+--trade-date`` on successive business days) joins them: the earlier days' open fails are
+retried, aged and closed out in its cycle. Any other day (the same day run again, an earlier
+one) starts a new clearing directory, and the log says so.
 """
 
 import datetime as dt
-import os
+import logging
 import shutil
 
 from tickwire.clearing.clear import clear
+from tickwire.clearing.files import DayOrderError
 from tickwire.clearing.settle import settle
+
+log = logging.getLogger(__name__)
 
 __all__ = ["clear_and_settle", "describe"]
 
@@ -17,9 +23,12 @@ __all__ = ["clear_and_settle", "describe"]
 def clear_and_settle(wal_path, config_path, out_dir, trade_date=None, db=None, progress=True):
     """Clear into a fresh ``out_dir`` and settle its settlement date; return
     ``{"netting": netting.json, "settlement": settlement.json}``."""
-    if os.path.isdir(out_dir):
-        shutil.rmtree(out_dir)              # a new day: new ledgers and coordinator log
-    netting = clear(wal_path, config_path, out_dir, trade_date)
+    try:
+        netting = clear(wal_path, config_path, out_dir, trade_date)
+    except DayOrderError as exc:
+        log.warning("%s; starting a new clearing directory %s", exc, out_dir)
+        shutil.rmtree(out_dir)
+        netting = clear(wal_path, config_path, out_dir, trade_date)
     settlement = settle(out_dir, dt.date.fromisoformat(netting["settlement_date"]), db, progress=progress)
     return {"netting": netting, "settlement": settlement}
 
@@ -38,4 +47,9 @@ def describe(result):
                f"{100 * n['efficiency']:.2f}%")
     settled = (f"settlement {s['date']} ({n['cycle']}): {s['totals']['settled']:,} instructions "
                f"settled, {s['totals']['failed']:,} failed{kinds}")
-    return [netting, settled]
+    lines = [netting, settled]
+    carried = sum(f["age"] > 0 for m in s["members"].values() for f in m["fails"])
+    if carried or s.get("buy_ins_due") or s.get("defaults"):
+        lines.append(f"fails carried from earlier days: {carried}; due for buy-in: "
+                     f"{len(s.get('buy_ins_due', []))}; defaults: {len(s.get('defaults', {}))}")
+    return lines

@@ -6,6 +6,10 @@
 ``clearing.json``    what settlement needs besides: trade and settlement dates, cycle, the
                      members' opening balances and the CCP's terms (from the venue config)
 
+The directory holds the latest trade day's files at its top, and every day cleared into it
+under ``days/<trade date>/`` (the same four files): settlement reads the days whose
+settlement date has come, so obligations and fails carry across trading days.
+
 Prices and cash are decimal strings in $ with 4 places. Files are written to a temporary name
 and renamed, so a reader never sees half of one.
 """
@@ -28,6 +32,8 @@ __all__ = [
     "TRADE_COLUMNS",
     "ClearingFilesError",
     "ClearingInfo",
+    "DayOrderError",
+    "cleared_days",
     "read_clearing",
     "read_obligations",
     "read_trades",
@@ -41,6 +47,10 @@ OBLIGATION_COLUMNS = ("member", "symbol", "net_qty", "net_cash")
 
 class ClearingFilesError(ValueError):
     """A clearing directory that is missing files or holds malformed ones."""
+
+
+class DayOrderError(ClearingFilesError):
+    """A trading day that cannot join the days already in a clearing directory."""
 
 
 def write_atomic(path, text):
@@ -73,27 +83,41 @@ def netting_summary(netting, trade_date, settle_date, cycle):
             "reduction": {k: round(v, 6) for k, v in e.items()}}
 
 
+def day_dir(out_dir, trade_date):
+    """Where the files of ``trade_date`` are kept in a clearing directory."""
+    return os.path.join(out_dir, "days", trade_date.isoformat())
+
+
 def write_clearing(out_dir, trades, netting, trade_date, settle_date, cycle, opening, ccp,
                    actions=()):
-    """Write the four files of one clearing run into ``out_dir``."""
-    os.makedirs(out_dir, exist_ok=True)
-    write_atomic(os.path.join(out_dir, "trades.csv"), _csv(TRADE_COLUMNS, (
-        (t.match, t.symbol, t.qty, format_price(t.price), t.buyer, t.seller,
-         t.trade_date.isoformat()) for t in trades)))
-    write_atomic(os.path.join(out_dir, "obligations.csv"), _csv(OBLIGATION_COLUMNS, (
-        (p.member, p.symbol, p.qty, format_price(p.cash)) for p in netting.positions)))
+    """Write the four files of one clearing run into ``out_dir`` and its ``days/`` entry (the
+    day's copy first: a crash between the two leaves the day readable)."""
     summary = netting_summary(netting, trade_date, settle_date, cycle)
-    write_atomic(os.path.join(out_dir, "netting.json"), json.dumps(summary, indent=2) + "\n")
     members = sorted({p.member for p in netting.positions})
-    write_atomic(os.path.join(out_dir, "clearing.json"), json.dumps({
+    files = {"trades.csv": _csv(TRADE_COLUMNS, (
+        (t.match, t.symbol, t.qty, format_price(t.price), t.buyer, t.seller,
+         t.trade_date.isoformat()) for t in trades)),
+        "obligations.csv": _csv(OBLIGATION_COLUMNS, (
+            (p.member, p.symbol, p.qty, format_price(p.cash)) for p in netting.positions)),
+        "netting.json": json.dumps(summary, indent=2) + "\n",
+        "clearing.json": _clearing_json(trade_date, settle_date, cycle, opening, ccp, actions,
+                                        members)}
+    for where in (day_dir(out_dir, trade_date), out_dir):
+        os.makedirs(where, exist_ok=True)
+        for name, text in files.items():
+            write_atomic(os.path.join(where, name), text)
+    return summary
+
+
+def _clearing_json(trade_date, settle_date, cycle, opening, ccp, actions, members):
+    return json.dumps({
         "trade_date": trade_date.isoformat(), "settlement_date": settle_date.isoformat(),
         "cycle": cycle,
         "opening": {m: {"cash": opening[m].cash, "margin": opening[m].margin,
                         "guarantee_fund": opening[m].guarantee_fund,
                         "shares": opening[m].shares} for m in members if m in opening},
         "ccp": {"capital": ccp.capital, "credit_line": ccp.credit_line},
-        "corporate_actions": actions_dict(actions)}, indent=2) + "\n")
-    return summary
+        "corporate_actions": actions_dict(actions)}, indent=2) + "\n"
 
 
 def _need(path):
@@ -138,6 +162,18 @@ def read_clearing(out_dir):
                         dt.date.fromisoformat(d["settlement_date"]), d["cycle"], opening,
                         CcpTerms(d["ccp"]["capital"], d["ccp"]["credit_line"]),
                         parse_actions(d.get("corporate_actions")))
+
+
+def cleared_days(out_dir):
+    """[(directory, :class:`ClearingInfo`)] of every day cleared into ``out_dir``, oldest
+    first (a directory written before ``days/`` existed: its one day)."""
+    days = os.path.join(out_dir, "days")
+    names = sorted(os.listdir(days)) if os.path.isdir(days) else []
+    where = [os.path.join(days, n) for n in names
+             if os.path.isfile(os.path.join(days, n, "clearing.json"))]
+    if not where:
+        where = [out_dir]
+    return [(w, read_clearing(w)) for w in where]
 
 
 def read_trades(out_dir):

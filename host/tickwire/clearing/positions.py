@@ -49,13 +49,16 @@ class MemberPositions:
         return self.settled_cash + self.unsettled_cash
 
 
-def _settled_instructions(clearing_dir):
+def _settled_instructions(clearing_dir, due):
+    """(member, symbol) of the instructions due on ``due`` that have settled (the
+    directory's earlier days have their own)."""
     path = os.path.join(clearing_dir, "ccp.db")
     if not os.path.exists(path):
         return set()
     log = CoordinatorLog(path)
     try:
-        return {(i.member, i.symbol) for i in log.instructions(("settled",))}
+        return {(i.member, i.symbol) for i in log.instructions(("settled",))
+                if i.due == due.isoformat()}
     finally:
         log.close()
 
@@ -67,11 +70,12 @@ def build_positions(run_dir, db=None, trade_date=None):
     if not os.path.isfile(os.path.join(clearing_dir, "clearing.json")):
         raise ClearingFilesError(f"{run_dir}: no clearing/ (run tickwire run, or tickwire clear "
                                  f"--out {clearing_dir})")
-    recorded_date = read_clearing(clearing_dir)[0]
+    info = read_clearing(clearing_dir)
+    recorded_date = info.trade_date
     config = load_config(os.path.join(run_dir, "venue.json"))
     _, trades = capture_session(os.path.join(run_dir, "session.wal"), config,
                                 trade_date or recorded_date)
-    settled = _settled_instructions(clearing_dir)
+    settled = _settled_instructions(clearing_dir, info.settlement_date)
     members = {a.firm: MemberPositions(a.firm) for a in config.accounts.values()}
     for t in trades:
         for member, account, qty, cash in ((t.buyer, t.buyer_account, t.qty, -t.value),

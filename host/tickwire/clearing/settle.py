@@ -2,8 +2,9 @@
 
 :func:`settle` opens the cash ledger and the securities ledger (SQLite files in the clearing
 directory, or PostgreSQL schemas by ``--db``) and the CCP's coordinator log, funds the members'
-opening balances (once), turns the netted obligations due that date into DVP instructions
-(one per member and symbol), finishes whatever a crash left, and settles the open
+opening balances (once), turns the netted obligations of every trading day in the directory
+that is due by that date into DVP instructions (one per settlement date, member and symbol;
+registering them again is a no-op), finishes whatever a crash left, and settles the open
 instructions in batches: deliveries to the CCP first, so the shares the CCP hands on have
 arrived. Instructions that fail stay open and are retried on each following settlement date
 (aged in business days). The result is ``settlement.json``.
@@ -22,7 +23,7 @@ from tickwire.clearing.coordinator_log import CoordinatorLog, Instruction
 from tickwire.clearing.corporate_settle import apply_actions
 from tickwire.clearing.dvp import Dvp, failpoint
 from tickwire.clearing.fails import close_out_date, default_members, due_for_close_out
-from tickwire.clearing.files import read_clearing, read_obligations, read_trades, write_atomic
+from tickwire.clearing.files import cleared_days, read_obligations, read_trades, write_atomic
 from tickwire.clearing.ledger.ledger import Ledger
 from tickwire.clearing.ledger.records import OK_RESULTS
 from tickwire.clearing.ledger.store import open_store
@@ -54,10 +55,12 @@ def open_ledgers(out_dir, db=None, namespace=DEFAULT_NAMESPACE):
     return tuple(Ledger(s) for s in stores)
 
 
-def _instructions(positions, due):
+def _instructions(positions):
+    """One instruction per (settlement date, NetPosition) with something to move."""
     return [Instruction(f"{due}:{p.member}:{p.symbol}", p.member, p.symbol, p.qty, p.cash,
                         due.isoformat())
-            for p in positions if p.symbol != CASH and p.member != CCP and (p.qty or p.cash)]
+            for due, p in positions
+            if p.symbol != CASH and p.member != CCP and (p.qty or p.cash)]
 
 
 def _fund(cash, securities, opening, ccp, members, symbols):
@@ -85,21 +88,28 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
     """
     if not is_business_day(date):
         raise CalendarError(f"settlement date {date} ({date:%A}) is not an NYSE business day")
-    info = read_clearing(out_dir)
-    trade_date, due, opening, ccp = info.trade_date, info.settlement_date, info.opening, info.ccp
-    positions = read_obligations(out_dir)
-    if date < due:
-        raise SettlementError(f"nothing settles on {date}: the trades of {trade_date} settle "
-                              f"on {due}")
+    days = cleared_days(out_dir)
+    due_days = [(where, info) for where, info in days if info.settlement_date <= date]
+    if not due_days:
+        first = days[0][1]
+        raise SettlementError(f"nothing settles on {date}: the trades of {first.trade_date} "
+                              f"settle on {first.settlement_date}")
+    info = due_days[-1][1]
+    due = info.settlement_date
+    opening, ccp = {}, due_days[0][1].ccp
+    for _, day in reversed(due_days):       # a member is funded as it first appeared
+        opening.update(day.opening)
+    positions = [(day.settlement_date, p) for where, day in due_days
+                 for p in read_obligations(where)]
     # the CCP's own trades (its buy-ins) need no instruction: its side is its own account;
     # a member that did not trade needs no balances, one that has them is funded all the same
-    trading = {p.member for p in positions if p.symbol != CASH and (p.qty or p.cash)} - {CCP}
-    members = trading | ({p.member for p in positions} & set(opening)) - {CCP}
+    trading = {p.member for _, p in positions if p.symbol != CASH and (p.qty or p.cash)} - {CCP}
+    members = trading | ({p.member for _, p in positions} & set(opening)) - {CCP}
     missing = sorted(trading - set(opening))
     if missing:
         raise OpeningError(f"members {', '.join(missing)} have no opening balances in the "
                            "venue config ([members.<firm>] cash, shares)")
-    symbols = {p.symbol for p in positions if p.symbol != CASH}
+    symbols = {p.symbol for _, p in positions if p.symbol != CASH}
     symbols |= {s for m in members for s in opening[m].shares}
     cash, securities = open_ledgers(out_dir, db, namespace or DEFAULT_NAMESPACE)
     coordinator = CoordinatorLog(os.path.join(out_dir, "ccp.db"))
@@ -111,12 +121,17 @@ def settle(out_dir, date, db=None, batch=DEFAULT_BATCH, progress=True, namespace
                 write_atomic(path, json.dumps(json.loads(done), indent=2) + "\n")
             raise AlreadySettled(f"the settlement of {date} has already run in {out_dir}: "
                                  "nothing new to settle")
+        last = coordinator.last_cycle()
+        if last is not None and date.isoformat() < last:
+            raise SettlementError(f"the settlement cycle of {last} has run in {out_dir}: "
+                                  f"{date} comes before it")
         _fund(cash, securities, opening, ccp, members, symbols)
-        coordinator.register(_instructions(positions, due))
+        coordinator.register(_instructions(positions))
         dvp = Dvp(cash, securities, coordinator)
         day = date.isoformat()
         dvp.recover(day)
-        trades = read_trades(out_dir) if info.actions else []
+        trades = ([t for where, _ in due_days for t in read_trades(where)]
+                  if info.actions else [])
         apply_actions(info, date, cash, securities, coordinator, trades)
         # The batches are cut from everything the cycle deals with, done or not, so a cycle
         # restarted after a crash cuts the same ones (a batch is done whole or not at all).

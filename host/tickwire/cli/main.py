@@ -27,6 +27,7 @@ from tickwire.offline.gen import generate
 from tickwire.offline.replay import FeedMismatch, replay
 from tickwire.ops.broker_day import add_broker_day_arguments, broker_day_main
 from tickwire.ops.market import add_market_arguments, market_main
+from tickwire.ops.market_admin import add_broker_arguments
 from tickwire.ops.run_job import add_run_arguments, run_main
 from tickwire.ops.serve import add_serve_arguments, serve_main
 from tickwire.ops.surveil import (
@@ -233,6 +234,11 @@ def build_parser():
                        "runs until Ctrl-C.")
     add_market_arguments(p)
     p.set_defaults(func=market_main)
+
+    p = sub.add_parser("broker", help="the broker's back office: account controls, "
+                       "positions against clearing",
+                       description="Back-office commands on a tickwire market directory.")
+    add_broker_arguments(p)
 
     p = sub.add_parser("clear", help="post-trade: capture trades from a journal, novate, net",
                        description="Clear one session: replay its journal into trades (one per "

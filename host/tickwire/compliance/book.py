@@ -31,6 +31,7 @@ class ReportBook:
         self.tick = tick
         self.orders = {}                              # (firm, token) -> _Order
         self.levels = defaultdict(lambda: defaultdict(int))    # (symbol, side) -> price -> qty
+        self.resting = defaultdict(int)               # (firm, symbol, side) -> open shares
 
     def best(self, symbol, side):
         levels = [p for p, q in self.levels[symbol, side].items() if q > 0]
@@ -47,8 +48,11 @@ class ReportBook:
                        r["timestamp"], away, r["qty"])
         self.orders[order.firm, order.token] = order
         self.levels[order.symbol, side][price] += order.open
+        self.resting[order.firm, order.symbol, side] += order.open
         return order
 
     def reduce(self, order, open_after):
-        self.levels[order.symbol, order.side][order.price] -= order.open - open_after
+        gone = order.open - open_after
+        self.levels[order.symbol, order.side][order.price] -= gone
+        self.resting[order.firm, order.symbol, order.side] -= gone
         order.open = open_after

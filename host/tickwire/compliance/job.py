@@ -5,6 +5,7 @@ import os
 from tickwire.compliance.audit.cat import write_cat
 from tickwire.compliance.audit.day import write_audit_dir
 from tickwire.compliance.audit.keys import load_public_key
+from tickwire.compliance.audit.settlement import SETTLEMENT_EVENTS
 from tickwire.compliance.audit.source import journal_date, journal_reports, read_entries
 from tickwire.compliance.audit.tiers import AuditStore
 from tickwire.compliance.audit.trail import PUBLIC_KEY_FILE, read_records, read_trail_lines
@@ -27,7 +28,8 @@ def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90, plot
     than ``hot_days`` move to the warm tier), write the CAT-style export ``audit/cat.jsonl``,
     run surveillance on the day's reports into ``RUN_DIR/alerts.jsonl`` and write the
     best-execution report ``RUN_DIR/bestex.csv`` (and ``bestex.png`` if ``plot``); return the
-    summary dict.
+    summary dict. With ``RUN_DIR/clearing/`` (the day cleared and settled), the trail holds the
+    settlement of each execution too.
 
     Raises
     ------
@@ -36,8 +38,10 @@ def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90, plot
     """
     trade_date = trade_date or journal_date(wal_path)
     audit_dir = os.path.join(run_dir, "audit")
+    clearing_dir = os.path.join(run_dir, "clearing")
     written = write_audit_dir(audit_dir, wal_path, config, trade_date,
-                              os.path.join(run_dir, "keys"))
+                              os.path.join(run_dir, "keys"),
+                              clearing_dir=clearing_dir if os.path.isdir(clearing_dir) else None)
     result = verify_trail(read_trail_lines(written["trail"]),
                           load_public_key(os.path.join(audit_dir, PUBLIC_KEY_FILE)))
     if not result.ok:
@@ -58,6 +62,8 @@ def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90, plot
     if plot:
         plot_report(os.path.join(run_dir, "bestex.png"), rows)
     counts = {kind: sum(1 for a in alerts if a.type == kind) for kind in ALERT_TYPES}
+    settlement = {kind: sum(1 for r in records if r["event_type"] == kind)
+                  for kind in SETTLEMENT_EVENTS}
     return {"best_execution": {"rows": len(rows),
                                "file": os.path.join(run_dir, "bestex.csv")},
             "surveillance": {"alerts": counts,
@@ -65,15 +71,19 @@ def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90, plot
             "audit": {"dir": audit_dir, "trade_date": trade_date.isoformat(),
                       "records": result.records, "tree_heads": result.heads,
                       "root": result.root, "verified": True, "hot_records": hot,
-                      "moved_to_warm": [d.isoformat() for d in moved], "cat_events": cat}}
+                      "moved_to_warm": [d.isoformat() for d in moved], "cat_events": cat,
+                      "settlement_records": settlement}}
 
 
 def format_compliance(summary):
     """The readable lines of the job's report."""
     a = summary["audit"]
     counts = summary["surveillance"]["alerts"]
+    settled = a["settlement_records"]
     return [f"audit: {a['records']:,} records, {a['tree_heads']} signed tree heads, verified "
-            f"(root {a['root'][:16]}…) in {a['dir']}",
+            f"(root {a['root'][:16]}…) in {a['dir']}; settlement: "
+            f"{settled['ORDER_SETTLED']:,} executions settled, "
+            f"{settled['SETTLEMENT_FAILED']:,} failed",
             "surveillance alerts: " + ", ".join(f"{k} {v}" for k, v in counts.items())
             + f" ({summary['surveillance']['file']})",
             f"best execution: {summary['best_execution']['rows']} Rule 605-style rows in "

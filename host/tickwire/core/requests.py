@@ -9,7 +9,11 @@ rate. Each carries its ``KIND`` and ``VERSION`` in its tag (``KIND * 256 + VERSI
 record's layout can change (a new ``VERSION``) without breaking old journals.
 
 Prices are integers in 1/10000 $ (``None``: a market order), quantities in shares, ``ts`` in ns
-since midnight UTC (the sequencer's clock, non-decreasing).
+since midnight UTC (the sequencer's clock, non-decreasing). ``received`` (client requests and
+refusals) is when a gateway read the request's bytes from its socket, ns since midnight UTC on
+the same clock; ``None`` for a request that came from no gateway (the operator, a command
+file) or from a journal written before the field existed. A new field goes last with a default:
+a journal array shorter than the class takes the defaults, so older journals still decode.
 
 ``attrs`` are a gateway's own fields of an order as its client entered them (OUCH: display,
 capacity, cross type...), ``(name, value)`` pairs with ``int`` or ``str`` values. The core
@@ -50,6 +54,7 @@ class NewOrder(Request, tag=257):
     tif: Tif
     min_qty: int = 0
     attrs: Attrs = ()
+    received: int | None = None
 
 
 class CancelOrder(Request, tag=513):
@@ -60,6 +65,7 @@ class CancelOrder(Request, tag=513):
     token: str
     qty: int = 0
     by_kill: bool = False
+    received: int | None = None
 
 
 class ReplaceOrder(Request, tag=769):
@@ -72,6 +78,7 @@ class ReplaceOrder(Request, tag=769):
     qty: int
     price: int
     attrs: Attrs = ()
+    received: int | None = None
 
 
 class DeclareSymbol(Request, tag=1025):
@@ -122,7 +129,9 @@ class Reject(Request, tag=2305):
     """A request refused before the exchange (risk, engine down, the gateway).
 
     ``of`` names the refused request (``"new"``, ``"cancel"``, ``"replace"``, or what the
-    client sent); ``cancel``: answered as a refused cancel (a Cancel Reject).
+    client sent); ``cancel``: answered as a refused cancel (a Cancel Reject). ``symbol``,
+    ``side``, ``qty`` and ``price`` are the refused order's, where it had them (an audit trail
+    names what was refused).
     """
     KIND: ClassVar[int] = 9
     VERSION: ClassVar[int] = 1
@@ -132,6 +141,11 @@ class Reject(Request, tag=2305):
     reason: Reason
     text: str = ""
     cancel: bool = False
+    received: int | None = None
+    symbol: str | None = None
+    side: Side | None = None
+    qty: int | None = None
+    price: int | None = None
 
 
 class EngineDown(Request, tag=2561):

@@ -16,13 +16,15 @@ __all__ = [
     "TIFS",
     "ErrorCode",
     "OrderRequest",
+    "ReplaceRequest",
     "RetailError",
 ]
 
 SIDES = ("buy", "sell")
 ORDER_TYPES = ("market", "limit")
 TIFS = ("day", "gtc", "ioc", "fok")
-EVENTS = ("new", "partial_fill", "fill", "canceled", "expired", "replaced", "rejected")
+EVENTS = ("new", "partial_fill", "fill", "canceled", "expired", "replaced", "rejected",
+          "pending_replace", "order_replace_rejected")
 """Order update events, as Alpaca's trade stream names them."""
 
 MAX_QTY = 1_000_000
@@ -44,6 +46,7 @@ class ErrorCode(enum.StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "client_order_id_conflict"
     NOT_CANCELABLE = "not_cancelable"
+    NOT_REPLACEABLE = "not_replaceable"
     NO_ROUTE = "no_venue_available"
 
 
@@ -102,3 +105,36 @@ class OrderRequest:
             problems.append("symbol must be 1 to 8 ASCII characters")
         if problems:
             raise RetailError(ErrorCode.INVALID, "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class ReplaceRequest:
+    """A change to an open order (Alpaca's replace): each given field overrides the order's.
+
+    Parameters
+    ----------
+    qty : int or None
+        Shares of the replacing order (None: what is left of the existing one).
+    limit_price : int or None
+        1/10000 $.
+    time_in_force : str or None
+    client_order_id : str or None
+        The replacing order's id (None: a new one is made).
+    """
+    qty: int | None = None
+    limit_price: int | None = None
+    time_in_force: str | None = None
+    client_order_id: str | None = None
+
+    def __post_init__(self):
+        if self.qty is None and self.limit_price is None and self.time_in_force is None \
+                and self.client_order_id is None:
+            raise RetailError(ErrorCode.INVALID, "a replace needs at least one of qty, "
+                              "limit_price, time_in_force, client_order_id")
+        if self.qty is not None and not 0 < self.qty <= MAX_QTY:
+            raise RetailError(ErrorCode.INVALID,
+                              f"qty must be a whole number of shares from 1 to {MAX_QTY:,}")
+        if self.limit_price is not None and self.limit_price <= 0:
+            raise RetailError(ErrorCode.INVALID, "limit_price must be positive")
+        if self.time_in_force is not None and self.time_in_force not in TIFS:
+            raise RetailError(ErrorCode.INVALID, f"time_in_force must be one of {', '.join(TIFS)}")

@@ -43,6 +43,7 @@ import time
 import serial
 from tickwire.engine.registry import EngineSpecError
 from tickwire.protocol.boards import board_book, describe_book
+from tickwire.protocol import moldudp64
 from tickwire.protocol.feed import MAX_PAYLOAD
 from tickwire.protocol.link import EVENT_BYTES, Event
 from tickwire.protocol.serial_frames import (
@@ -496,10 +497,48 @@ class SerialEngine:
         packets, self.mold_packets = self.mold_packets, []
         return packets
 
-    def feed_packets(self):
-        """Every MoldUDP64 packet the board's feed sent since the last call, once it has sent
-        all it had (the engine interface of a device that runs the feed too)."""
+    def end_session(self):
+        """End the board feed's session: once everything it had is in (:meth:`drain`), send
+        END_SESSION and read until its MoldUDP64 end-of-session packet has come. Sent again
+        after silence or a refusal (the board answers only the first it takes)."""
         self.drain()
+        self._last_rx = time.monotonic()
+        packets, refusals = len(self.mold_packets), 0
+        self._send(FrameType.END_SESSION)
+        asked = time.monotonic()
+        while True:
+            for ftype, payload in self._frames():
+                if self._handle_common(ftype, payload):
+                    continue
+                if ftype != FrameType.NAK:
+                    raise LinkError(f"{self.url}: unexpected frame {chr(ftype)!r} while ending "
+                                    f"the feed's session")
+                self.counters["naks"] += 1
+                refusals += 1
+                why = _NAK_TEXT.get(payload[1], chr(payload[1]))
+                if refusals > self.max_retries:
+                    raise LinkError(f"{self.url}: the end of session was refused {refusals} "
+                                    f"times (last: {why}): a bitstream older than this host? "
+                                    f"rebuild it (make bitstream)")
+                self._send(FrameType.END_SESSION)
+                asked = time.monotonic()
+            if len(self.mold_packets) > packets and _is_end_of_session(self.mold_packets[-1]):
+                return
+            self._check_alive()
+            if time.monotonic() - asked > self.retransmit_timeout:
+                refusals += 1
+                if refusals > self.max_retries:
+                    raise LinkError(f"{self.url}: no end of session from the board's feed after "
+                                    f"{refusals} requests: a bitstream older than this host? "
+                                    f"rebuild it (make bitstream)")
+                self._send(FrameType.END_SESSION)
+                asked = time.monotonic()
+
+    def feed_packets(self):
+        """The board feed's whole session (the engine interface of a device that runs the
+        feed too): every MoldUDP64 packet it sent since the last call, the last its end of
+        session (:meth:`end_session`)."""
+        self.end_session()
         return self.take_mold_packets()
 
     def heartbeat(self):
@@ -517,6 +556,13 @@ class SerialEngine:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _is_end_of_session(packet):
+    try:
+        return moldudp64.decode_packet(packet).is_end_of_session
+    except ValueError:
+        return False        # device_frames names a malformed packet
 
 
 def _positive(kind):

@@ -10,17 +10,15 @@ last event, or when its next message does not fit), so that is its messages' one
 timestamp; the end of session takes the last data packet's. Each is framed for the feed's
 multicast group (``FeedAddress.frame``).
 
-The boards' exchange core leaves the feed encoder's end-of-session input low (nothing on the
-board knows that the host closed the session): when the device sent no end of session, the one
-written is the host's, made with the device's own next sequence number, and the result says so.
+The end of session is the device's too: the host asks for it (``SerialEngine.end_session``,
+an END_SESSION link frame) and the board's feed encoder sends it; a stream without one is
+refused rather than completed by the host.
 """
-
-from typing import NamedTuple
 
 from tickwire.protocol import moldudp64
 from tickwire.protocol.feed import FeedAddress
 
-__all__ = ["DeviceFeed", "DeviceFeedError", "device_frames", "feed_difference"]
+__all__ = ["DeviceFeedError", "device_frames", "feed_difference"]
 
 #: Where a feed frame's UDP payload starts: Ethernet, IPv4 without options, UDP.
 _PAYLOAD_OFFSET = 14 + 20 + 8
@@ -30,21 +28,16 @@ class DeviceFeedError(ValueError):
     """The device's packets are not a well-formed MoldUDP64 stream."""
 
 
-class DeviceFeed(NamedTuple):
-    """``frames``: ``[(time_ns, frame)]``; ``host_end_of_session``: the device sent none."""
-    frames: list
-    host_end_of_session: bool
-
-
 def device_frames(packets):
-    """Check the device's MoldUDP64 ``packets`` and time and frame each (see the module).
+    """Check the device's MoldUDP64 ``packets`` and time and frame each (see the module):
+    ``[(time_ns, frame)]``.
 
     Raises
     ------
     DeviceFeedError
         A packet that does not decode, a gap or repeat in the sequence numbers, a heartbeat
-        (the boards' feed sends none), a packet after the end of session, or a data packet
-        with messages of several times; the message names the packet.
+        (the boards' feed sends none), a packet after the end of session, no end of session,
+        or a data packet with messages of several times; the message names the packet.
     """
     frames, next_seq, time, session = [], 1, 0, None
     for number, raw in enumerate(packets):
@@ -68,11 +61,10 @@ def device_frames(packets):
             time = times.pop()
             next_seq += packet.count
         frames.append((time, FeedAddress.frame(raw)))
-    host_end = not frames or not _is_end(frames[-1][1])
-    if host_end and session is not None:
-        end = moldudp64.encode_end_of_session(session, next_seq)
-        frames.append((time, FeedAddress.frame(end)))
-    return DeviceFeed(frames, host_end and session is not None)
+    if session is not None and not _is_end(frames[-1][1]):
+        raise DeviceFeedError(f"the device's feed ends without an end of session (after "
+                              f"{len(frames)} packets): a bitstream older than this host?")
+    return frames
 
 
 def _is_end(frame):

@@ -41,7 +41,7 @@ def replay(commands, engine="model", pcap_path=None, reports_path=None, params=N
         frames = getattr(source, "frames", None)
     feed_packets = getattr(source, "feed_packets", None)
     who = "board" if feed_packets is not None else "gateware"
-    difference = host_end = None
+    difference = None
     try:
         with _maybe(pcap_path, "wb") as pcap_file, _maybe(reports_path, "w") as reports_file:
             compare = frames is not None or feed_packets is not None
@@ -52,7 +52,7 @@ def replay(commands, engine="model", pcap_path=None, reports_path=None, params=N
             session.close()
             if feed_packets is not None:
                 try:
-                    frames, host_end = device_frames(feed_packets())
+                    frames = device_frames(feed_packets())
                 except DeviceFeedError as error:
                     raise FeedMismatch(f"engine {source.name!r}: {error}") from None
             if frames is not None:
@@ -71,8 +71,8 @@ def replay(commands, engine="model", pcap_path=None, reports_path=None, params=N
                            f"encoding of the same events at {difference}"
                            + (f" (the pcap {pcap_path} holds the {who}'s)" if pcap_path else ""))
     summary = session.summary()
-    if host_end is not None:
-        summary["feed"]["end_of_session"] = "host" if host_end else who
+    if feed_packets is not None:
+        summary["feed"]["end_of_session"] = who
     if hasattr(source, "counters"):
         summary["link"] = dict(source.counters)
     return summary

@@ -22,11 +22,13 @@ import time
 from collections import Counter
 
 import httpx
-from websockets.asyncio.client import connect
-
+from tickwire.broker.reconcile import reconcile
+from tickwire.core.money import format_dollars, parse_price
 from tickwire.ops.market import Market
+from tickwire.ops.market_admin import clear_and_settle
 from tickwire.ops.run_job import latency_summary
 from tickwire.util.progress import progress as progress_bar
+from websockets.asyncio.client import connect
 
 __all__ = ["run_broker_day", "print_broker_report", "add_broker_day_arguments",
            "broker_day_main"]
@@ -66,7 +68,9 @@ class _Client:
             filled = int(order["filled_qty"])
             if order["side"] == "buy":
                 self.held[order["symbol"]] += filled - self.filled.get(order["id"], 0)
-            elif event["event"] in ("canceled", "expired", "rejected"):
+            elif event["event"] in ("canceled", "expired") or (
+                    event["event"] == "rejected" and not order["replaces"]):
+                # (a refused replace gives nothing back: its shares were never taken off)
                 self.held[order["symbol"]] += int(order["qty"]) - filled
             self.filled[order["id"]] = filled
 
@@ -109,8 +113,27 @@ async def _trade(client, api, symbols, orders, tick):
             client.held[symbol] += int(body["qty"])
         if client.resting and client.rng.random() < 0.15:
             order_id = client.resting.pop(client.rng.randrange(len(client.resting)))
-            await client.request(api, "DELETE", f"/v2/orders/{order_id}")
+            if client.rng.random() < 0.5:
+                await client.request(api, "DELETE", f"/v2/orders/{order_id}")
+            else:
+                await _replace(client, api, order_id)
         tick()
+
+
+async def _replace(client, api, order_id):
+    """Move a resting limit order a cent or two (Alpaca's PATCH): the new order rests."""
+    r, _ = await client.request(api, "GET", f"/v2/orders/{order_id}")
+    order = r.json()
+    if order["status"] not in ("new", "partially_filled"):
+        return                                          # it has filled or ended meanwhile
+    cents = client.rng.choice((-2, -1, 1))
+    price = parse_price(order["limit_price"]) + cents * 100 * (1 if order["side"] == "buy"
+                                                               else -1)
+    r, _ = await client.request(api, "PATCH", f"/v2/orders/{order_id}",
+                                json={"limit_price": format_dollars(price)})
+    client.outcomes["replaced" if r.status_code == 200 else f"replace {r.json()['reason']}"] += 1
+    if r.status_code == 200:
+        client.resting.append(r.json()["id"])
 
 
 async def _move_quotes(market, rng, interval, stop):
@@ -175,19 +198,29 @@ async def run_broker_day(orders=1000, clients=8, seed=1, venues=3, out_dir="buil
             task.cancel()
     bar.close()
     await market.stop()
+    cycles = clear_and_settle(market.out_dir)
+    books = reconcile(market.out_dir)
     broker = market.broker
     statuses = Counter(o.status for o in broker.orders.values())
     outcomes = sum((p.outcomes for p in people), Counter())
     report = {
         "clients": clients, "venues": venues, "seed": seed, "orders_sent": orders,
         "elapsed_s": round(elapsed, 3), "accepted": outcomes["accepted"],
-        "refused": {k: v for k, v in sorted(outcomes.items()) if k != "accepted"},
+        "refused": {k: v for k, v in sorted(outcomes.items())
+                    if k != "accepted" and not k.startswith("replace")},
+        "replaces": {k: v for k, v in sorted(outcomes.items()) if k.startswith("replace")},
         "statuses": dict(sorted(statuses.items())),
         "stream_events": dict(sorted(sum((p.events for p in people), Counter()).items())),
         "rest_ack_latency": latency_summary([x for p in people for x in p.latencies]),
         "routing_quality": broker.routing_log.quality(),
         "rule606": broker.routing_log.rule606(),
         "market_maker_refills": sum(m.replenished for m in market.makers.values()),
+        "clearing": {"venues": {v: {"trades": n, "settled_on": d.isoformat()}
+                                for v, (n, d) in cycles.items()},
+                     "reconciled": books.ok,
+                     "problems": {v: c.problems for v, c in books.venues.items() if c.problems},
+                     "unsettled": {v: c.unsettled for v, c in books.venues.items()
+                                   if c.unsettled}},
         "accounts": {p.user: broker.account_summary(p.user) | {"positions": {
             pos["symbol"]: pos["qty"] for pos in broker.positions(p.user)}} for p in people},
     }
@@ -205,6 +238,8 @@ def print_broker_report(r, echo=print):
          + ", ".join(f"{k} {v:,}" for k, v in r["statuses"].items()))
     if r["refused"]:
         echo("refused: " + ", ".join(f"{k} {v:,}" for k, v in r["refused"].items()))
+    if r["replaces"]:
+        echo("replaces (PATCH): " + ", ".join(f"{k} {v:,}" for k, v in r["replaces"].items()))
     if lat:
         echo(f"REST request → acknowledgement: p50 {lat['p50_us'] / 1000:,.1f} ms, "
              f"p99 {lat['p99_us'] / 1000:,.1f} ms")
@@ -213,6 +248,11 @@ def print_broker_report(r, echo=print):
          f"fills; at or better than the NBBO: {share}; price improvement "
          f"${q['price_improvement']} on {q['price_improved_fills']} fills; "
          f"trade-throughs: {q['trade_throughs']}")
+    c = r["clearing"]
+    dates = ", ".join(sorted({v["settled_on"] for v in c["venues"].values()}))
+    echo(f"clearing: {sum(v['trades'] for v in c['venues'].values()):,} trades cleared at "
+         f"{len(c['venues'])} venues, settled on {dates} (T+1); the broker's positions "
+         + ("reconcile with clearing's" if c["reconciled"] else f"DISAGREE: {c['problems']}"))
     for venue, row in r["rule606"]["venues"].items():
         echo(f"  {venue}: {row['orders']:,} orders routed ({row['pct_of_orders']:.1f} %), "
              f"{row['shares_executed']:,} shares executed")

@@ -14,6 +14,7 @@ re-request and snapshot servers); the consolidated book follows each through a
 
 import argparse
 import asyncio
+import datetime
 import logging
 import os
 import secrets
@@ -22,10 +23,15 @@ import signal
 import socket
 
 import uvicorn
-from tickwire.accounts.config import make_config, parse_config
+from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.broker.accounts import AccountBook
 from tickwire.broker.audit import AuditTrail
+from tickwire.broker.blotter import Blotter, blotter_path
+from tickwire.broker.controls import CONTROLS, ControlsError, ControlsFile
+from tickwire.broker.reconcile import VENUE_CONFIG
 from tickwire.broker.service import Broker
+from tickwire.clearing.calendar import trading_day
+from tickwire.clearing.opening import OpeningBalance, opening_dict
 from tickwire.gateways.rest.app import create_app
 from tickwire.gateways.rest.auth import TokenIssuer
 from tickwire.gateways.rest.ratelimit import DEFAULT_RATE_LIMIT, RateLimiter
@@ -37,7 +43,7 @@ from tickwire.ops.serve import Venue
 from tickwire.routing.log import RoutingLog
 from tickwire.routing.nbbo import ConsolidatedBook
 from tickwire.routing.venues import VenueLink
-from tickwire.core.money import PRICE_SCALE, format_dollars
+from tickwire.core.money import PRICE_SCALE, format_dollars, parse_amount, parse_price
 
 __all__ = [
     "DEFAULT_CASH",
@@ -50,12 +56,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYMBOLS = {"AAPL": 182.50, "MSFT": 415.00, "AMZN": 178.25, "TSLA": 250.00}
+DEFAULT_SYMBOLS = {"AAPL": "182.50", "MSFT": "415.00", "AMZN": "178.25", "TSLA": "250.00"}
 DEFAULT_CASH = 1_000_000 * PRICE_SCALE
 VENUE_NAMES = ("XNAS", "XNYS", "BATS", "IEXG", "EDGX", "ARCX", "MEMX", "XPHL")
 FEED_GROUP = "239.255.72.{}"
 """Venue ``i``'s multicast group (its ports are chosen free at start)."""
 _BROKER, _MAKER = ("brk", "BRK"), ("mm", "MM")
+BROKER_STOCK, MAKER_STOCK = 100_000, 10_000_000
+MAKER_CASH = 10**10 * PRICE_SCALE
 
 
 class Market:
@@ -67,11 +75,14 @@ class Market:
         Retail users and their passwords.
     cash : int
         Opening cash of each user (1/10000 $).
-    symbols : dict of str to float
-        Symbol → reference price in $.
+    symbols : dict of str to str
+        Symbol → reference price in $ (a decimal string).
     out_dir : str
-        Where the venues' WALs, feeds and risk logs, the broker's audit trail (``audit/``), the
-        routing log and the certificate go (the venues start a fresh day).
+        Where the venues' WALs, feeds, risk logs and configs (``VENUE/venue.json``, with
+        the members' opening balances for ``tickwire clear``/``settle``), the broker's audit
+        trail (``audit/``), blotter, routing log, account controls (``accounts.json``, kept
+        across runs) and certificate go (the venues start a fresh
+        day, trade date today or, on a weekend or holiday, the next NYSE session).
     host, port : str, int
         The API's address (port 0: any).
     plain_http : bool
@@ -100,8 +111,12 @@ class Market:
             self.accounts.add(user, password, cash, hash_cost=hash_cost)
         self.audit = AuditTrail(os.path.join(out_dir, "audit"))
         self.routing_log = RoutingLog(os.path.join(out_dir, "routing.jsonl"))
+        os.makedirs(out_dir, exist_ok=True)
+        self.blotter = Blotter(blotter_path(out_dir))
+        self.controls = ControlsFile(os.path.join(out_dir, CONTROLS), self.accounts,
+                                     self.symbols)
         self.broker = Broker(self.book, self.accounts, {}, self.audit, self.routing_log,
-                             max_queue=max_queue)
+                             max_queue=max_queue, blotter=self.blotter, controls=self.controls)
         self.issuer = TokenIssuer(ttl=token_ttl)
         self.limiter = RateLimiter(rate_limit)
         self.app = create_app(self.broker, self.issuer, self.limiter)
@@ -111,6 +126,16 @@ class Market:
         self.config = None              # the venues' config (accounts: the broker, the makers)
         self._serving = None
 
+    def _opening(self):
+        """The members' opening balances at each venue's clearing house (the config's
+        ``members``): the broker holds its customers' cash and a stock of every symbol, the
+        market makers plenty of both, so a day settles without fails."""
+        customers = sum(a.cash for a in self.accounts.accounts.values())
+        broker = OpeningBalance(max(customers, DEFAULT_CASH), 0, 0,
+                                {s: BROKER_STOCK for s in self.symbols})
+        maker = OpeningBalance(MAKER_CASH, 0, 0, {s: MAKER_STOCK for s in self.symbols})
+        return {_BROKER[1]: opening_dict(broker), _MAKER[1]: opening_dict(maker)}
+
     @property
     def url(self):
         return f"{'http' if self.plain_http else 'https'}://{self.host}:{self.port}"
@@ -118,21 +143,26 @@ class Market:
     async def start(self):
         """Start the venues, the market makers, the broker's sessions and the API."""
         os.makedirs(self.out_dir, exist_ok=True)
-        config = self.config = parse_config(make_config(
+        self.controls.start()
+        data = make_config(
             {_BROKER[0]: {"firm": _BROKER[1], "password": self.passwords[_BROKER[0]]},
              _MAKER[0]: {"firm": _MAKER[1], "password": self.passwords[_MAKER[0]]}},
-            symbols=self.symbols, n=2**10))
+            symbols=self.symbols, n=2**10)
+        data["members"] = self._opening()
+        self.trade_date = trading_day(datetime.datetime.now(datetime.timezone.utc).date())
+        config = self.config = parse_config(data)
         for i, name in enumerate(self.names):
             directory = os.path.join(self.out_dir, name)
             shutil.rmtree(directory, ignore_errors=True)
             os.makedirs(directory)
+            write_config(os.path.join(directory, VENUE_CONFIG), data)
             feed = FeedSettings(group=FEED_GROUP.format(i + 1), port=0, interface=self.host,
                                 host=self.host, rerequest_port=0, snapshot_port=0,
                                 ws_port=None, session=f"{name}0001")
             venue = Venue(config, os.path.join(directory, "session.wal"),
                           feed_pcap=os.path.join(directory, "feed.pcap"),
                           decision_log=os.path.join(directory, "decisions.jsonl"),
-                          host=self.host, feed=feed)
+                          host=self.host, feed=feed, trade_date=self.trade_date.isoformat())
             await venue.start()
             self.venues[name] = venue
             md = venue.marketdata
@@ -145,13 +175,15 @@ class Market:
             address = (self.host, self.venues[name].gateway.port)
             quotes = {}
             for k, (symbol, price) in enumerate(self.symbols.items()):
-                reference = round(price * PRICE_SCALE)
+                reference = parse_price(str(price))
                 below, above = venue_offsets(i, k, len(self.names))
                 quotes[symbol] = (reference - below * 100, reference + above * 100)
             self.makers[name] = await MarketMaker(
                 name, address, (_MAKER[0], self.passwords[_MAKER[0]]), quotes).start()
             link = VenueLink(name, address, (_BROKER[0], self.passwords[_BROKER[0]]),
-                             self.broker.on_fill, self.broker.on_done)
+                             self.broker.on_fill, self.broker.on_done,
+                             on_replaced=self.broker.on_replaced,
+                             on_replace_rejected=self.broker.on_replace_rejected)
             self.broker.links[name] = await link.connect()
         await self._quotes_shown()
         await self._serve_api()
@@ -200,6 +232,7 @@ class Market:
             await subscriber.close()
         self.audit.close()
         self.routing_log.close()
+        self.blotter.close()
 
 
 def parse_user(spec):
@@ -216,15 +249,15 @@ def add_market_arguments(parser):
     parser.add_argument("--port", type=int, default=8443, help="the broker API's port (8443)")
     parser.add_argument("--user", action="append", default=[], metavar="USER:PASSWORD",
                         help="a retail user with a cash account (repeatable)")
-    parser.add_argument("--cash", type=float, default=DEFAULT_CASH / PRICE_SCALE,
-                        help="each user's opening cash in $ (default 1000000)")
+    parser.add_argument("--cash", default=format_dollars(DEFAULT_CASH),
+                        help="each user's opening cash in $ (default 1000000.00)")
     parser.add_argument("--plain-http", action="store_true",
                         help="serve plain HTTP instead of HTTPS (local use only)")
     parser.add_argument("--rate-limit", type=int, default=DEFAULT_RATE_LIMIT,
                         help=f"API requests per minute per user (default {DEFAULT_RATE_LIMIT})")
     parser.add_argument("--symbol", action="append", default=[], metavar="NAME=PRICE",
                         help="a symbol and its reference price in $ (repeatable; default "
-                        + ", ".join(f"{k}={v:.2f}" for k, v in DEFAULT_SYMBOLS.items()) + ")")
+                        + ", ".join(f"{k}={v}" for k, v in DEFAULT_SYMBOLS.items()) + ")")
     parser.add_argument("--out", default="build/market",
                         help="venues' logs, audit trail, routing log, certificate (build/market)")
     return parser
@@ -263,8 +296,10 @@ def market_main(args, echo=print):
             name, sep, price = spec.partition("=")
             if not sep:
                 raise ValueError(f"--symbol {spec!r} is not NAME=PRICE")
-            symbols[name] = float(price)
-        if args.cash < 0:
+            parse_price(price)                   # exact dollars and cents, or ValueError
+            symbols[name] = price
+        cash = parse_amount(args.cash)
+        if cash < 0:
             raise ValueError("--cash must not be negative")
         if args.rate_limit < 1:
             raise ValueError("--rate-limit must be at least 1")
@@ -273,10 +308,14 @@ def market_main(args, echo=print):
         return 2
     demo = ("demo", secrets.token_urlsafe(9))
     users.setdefault(*demo)
-    market = Market(args.venues, users, round(args.cash * PRICE_SCALE), symbols or None, args.out,
+    market = Market(args.venues, users, cash, symbols or None, args.out,
                     args.host, args.port, args.plain_http, args.rate_limit)
     market.demo = (demo[0], users[demo[0]])
-    asyncio.run(_run(market, lambda line: echo(line, flush=True)))
+    try:
+        asyncio.run(_run(market, lambda line: echo(line, flush=True)))
+    except ControlsError as exc:
+        echo(f"tickwire market: {exc}")
+        return 2
     return 0
 
 

@@ -8,7 +8,9 @@ order, each order request sent by its firm's client; halts and resumes go throug
 operator's path. Each client keeps at most ``window`` requests unanswered. Latency is measured
 by the clients from the send of a request to its first answer (Accepted, Replaced, Canceled,
 Rejected, Cancel Reject). The result is a report dict, written as ``run.json`` with a plot
-``run.png`` (latency histogram, depth at the close) into ``out_dir``.
+``run.png`` (latency histogram, depth at the close) into ``out_dir``, with the venue's stage
+table (:mod:`tickwire.util.stages`: where each request's time went) as ``stages.csv`` and
+``stages.png``.
 
 The venue publishes its feed on loopback multicast (free ports), and a
 :class:`~tickwire.marketdata.audience.FeedAudience` watches it beside the firms: a subscriber
@@ -40,6 +42,7 @@ from tickwire.offline.gen import generate
 from tickwire.ops.serve import Venue, add_trade_date_argument
 from tickwire.protocol.link import Side, Tif
 from tickwire.util.progress import progress as progress_bar
+from tickwire.util.stages import format_stage_table, plot_stages, write_stage_csv
 
 __all__ = ["add_run_arguments", "latency_summary", "print_report", "run_main", "run_session"]
 
@@ -182,6 +185,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
                   feed=RUN_FEED if feed else False,
                   trade_date=trade_date or trading_day(dt.datetime.now(dt.UTC).date()).isoformat())
     await venue.start()
+    venue.sequencer.stages.reset()         # the day's requests, not the opening
     audience = await FeedAudience(venue.marketdata, seed=seed).start(list(declared)) \
         if feed else None
     firms = {}
@@ -211,6 +215,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - started
     await seq.drain()
+    stages = seq.stages.rows()
     book_at_close = _depth(venue)
     top = venue.book.top_of_book(venue.sequencer.exchange.symbols)
     feed_report = None
@@ -251,6 +256,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "rejects": dict(sorted(seq.rejects.items())),
         "risk_rejects": dict(sorted(venue.risk.rejects.items())),
         "latency": latency_summary(latencies),
+        "stages": stages,
         "top_of_book": top,
         "positions": {f"c{i:02d}": _exposure(venue.risk, f"c{i:02d}") for i in range(clients)},
         "feed_packets": venue.packets,
@@ -261,8 +267,11 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     report["compliance"] = run_compliance(out_dir, wal_path, cfg, plot=plot)
     with open(os.path.join(out_dir, "run.json"), "w") as f:
         json.dump(report, f, indent=2)
+    write_stage_csv(os.path.join(out_dir, "stages.csv"), stages)
     if plot:
         _plot(os.path.join(out_dir, "run.png"), latencies, book_at_close)
+        plot_stages(os.path.join(out_dir, "stages.png"), stages,
+                    f"order path by stage ({sent:,} requests)")
     return report
 
 
@@ -344,6 +353,9 @@ def print_report(r, echo=print):
     if lat:
         echo(f"latency send → ack: p50 {lat['p50_us']:,.0f} µs, p99 {lat['p99_us']:,.0f} µs, "
              f"p99.9 {lat['p99.9_us']:,.0f} µs, max {lat['max_us']:,.0f} µs")
+    echo("where the time went in the venue, by stage:")
+    for line in format_stage_table(r["stages"]):
+        echo("  " + line)
     rejects = {**r["rejects"], **{f"risk {k}": v for k, v in r["risk_rejects"].items()}}
     if rejects:
         echo("rejects: " + ", ".join(f"{k} {v:,}" for k, v in rejects.items()))
@@ -388,7 +400,7 @@ def run_main(args):
                                      feed=not args.no_feed, trade_date=args.trade_date))
     if not getattr(args, "quiet", False):
         print_report(report)
-        print(f"wrote {args.out}/run.json, run.png, feed.pcap, session.wal, decisions.jsonl, "
+        print(f"wrote {args.out}/run.json, run.png, stages.csv, stages.png, feed.pcap, session.wal, decisions.jsonl, "
               "venue.json, clearing/, audit/, alerts.jsonl, bestex.csv")
     return 0
 

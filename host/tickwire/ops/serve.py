@@ -127,6 +127,8 @@ class Venue:
         """Stop: optionally close the day, send End of Session, close everything."""
         if close_day and self.sequencer.down is None:
             await self.close_day()
+        # Everything sequenced becomes durable and goes to its client before End of Session.
+        await self.sequencer.drain()
         await self.gateway.close(end_session=True)
         await self.sequencer.drain()
         await self._close_marketdata()

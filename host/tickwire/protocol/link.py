@@ -8,7 +8,7 @@ byte codec for the wire.
 On the wire (serial link, cocotb benches) a record is its struct's bit vector, least
 significant bit first, written as a little-endian integer of ``COMMAND_BYTES`` /
 ``EVENT_BYTES`` bytes. Field meanings per action and per event kind are written in
-ARCHITECTURE.md ("The engine link").
+sim/ENGINE.md ("The engine link").
 """
 
 import dataclasses

@@ -18,6 +18,8 @@ type       payload                                 device's answer
 ``Y``      allowance (2)                           sets the allowance, sends STATUS (hello)
 ``Q``      none                                    STATUS
 ``H``      none                                    none (host alive: the link LED)
+``Z``      none                                    the feed's MoldUDP64 end-of-session packet
+                                                   (an ``M`` frame), once; later ``Z``: none
 =========  ======================================  ===========================================
 
 Device → host frames: ``E`` Event (52 bytes); ``M`` one MoldUDP64 packet (raw bytes); ``T``
@@ -68,6 +70,7 @@ class FrameType:
     HELLO = ord("Y")
     QUERY = ord("Q")
     HEARTBEAT = ord("H")
+    END_SESSION = ord("Z")
     EVENT = ord("E")
     MOLD = ord("M")
     STATUS = ord("T")
@@ -92,6 +95,7 @@ HOST_FRAME_LENGTHS = {
     FrameType.HELLO: 1 + 2 + CRC_BYTES,
     FrameType.QUERY: 1 + CRC_BYTES,
     FrameType.HEARTBEAT: 1 + CRC_BYTES,
+    FrameType.END_SESSION: 1 + CRC_BYTES,
 }
 
 #: The device's counters in a STATUS frame (16-bit counters wrap).

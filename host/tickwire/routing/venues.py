@@ -3,7 +3,10 @@
 A :class:`VenueLink` keeps one SoupBinTCP/OUCH session (the OUCH client of
 ``tickwire.gateways.ouch``) and a :class:`~tickwire.routing.breaker.CircuitBreaker`. Child
 orders get tokens of their own; every report about one (Accepted, Executed, Canceled,
-Rejected) goes to the child's ``on_fill``/``on_done``. A lost session trips the breaker and is
+Rejected) goes to the child's ``on_fill``/``on_done``. :meth:`VenueLink.replace` sends an
+OUCH Replace Order for a posted child: the venue answers Replaced (the replacement child takes
+over, ``on_replaced``), or Cancel Reject for a token no longer live (it was filled or canceled
+first) or Rejected for the replacement token (``on_replace_rejected``: the original stands). A lost session trips the breaker and is
 re-established in the background with a login asking for the next sequence number, so the
 reports it missed (a fill of an order in flight when the line dropped) are replayed and
 nothing is lost. An order not acknowledged within ``ack_timeout`` counts as a failure.
@@ -67,6 +70,10 @@ class VenueLink:
         ``on_fill(child, shares, price, match)`` for each execution.
     on_done : callable
         ``on_done(child)`` when a child order ends (``child.reason`` says how).
+    on_replaced : callable, optional
+        ``on_replaced(child, replacement)`` when the venue has replaced a child order.
+    on_replace_rejected : callable, optional
+        ``on_replace_rejected(child, replacement, reason)`` when it refused to.
     breaker : CircuitBreaker, optional
     ack_timeout : float
         Seconds an order may wait for Accepted or Rejected.
@@ -75,9 +82,11 @@ class VenueLink:
     """
 
     def __init__(self, name, address, login, on_fill, on_done, breaker=None, ack_timeout=2.0,
-                 prefix="B"):
+                 prefix="B", on_replaced=None, on_replace_rejected=None):
         self.name, self.address, self.login = name, address, login
         self.on_fill, self.on_done = on_fill, on_done
+        self.on_replaced, self.on_replace_rejected = on_replaced, on_replace_rejected
+        self.replacing = {}             # existing token -> its replacement ChildOrder
         self.breaker = breaker or CircuitBreaker()
         self.ack_timeout = ack_timeout
         self.children = {}              # token -> ChildOrder
@@ -85,7 +94,8 @@ class VenueLink:
         self._tokens = (f"{prefix}{n:x}" for n in itertools.count(1))
         self._reconnect = None
         self._closing = False
-        self.stats = {"sent": 0, "filled": 0, "rejected": 0, "timeouts": 0, "reconnects": 0}
+        self.stats = {"sent": 0, "filled": 0, "rejected": 0, "timeouts": 0, "reconnects": 0,
+                      "replaces": 0}
 
     async def connect(self):
         """Log in (again, asking for what was missed) and watch the session."""
@@ -137,6 +147,19 @@ class VenueLink:
         asyncio.get_running_loop().call_later(self.ack_timeout, self._check_ack, child)
         return child
 
+    def replace(self, child, parent, qty, price, tif):
+        """Send an OUCH Replace Order for ``child`` (posted, ``tif`` day or gtc); returns the
+        replacement child of ``parent``, live once the venue answers Replaced. Raises
+        VenueDown if the session is down."""
+        if self.client is None or self.client.closed.is_set():
+            raise VenueDown(f"venue {self.name} is not available")
+        replacement = ChildOrder(self.name, next(self._tokens), parent, child.side, qty, price,
+                                 tif)
+        self.replacing[child.token] = replacement
+        self.client.replace(child.token, replacement.token, qty, price, tif=_TIF[tif])
+        self.stats["replaces"] += 1
+        return replacement
+
     def cancel(self, child):
         """Ask the venue to cancel what is left of a child order."""
         if self.client is None or self.client.closed.is_set():
@@ -150,7 +173,13 @@ class VenueLink:
 
     def _on_message(self, number, record, raw):
         code = raw[:1]
-        child = self.children.get(getattr(record, "order_token", None))
+        if code == b"U":
+            self._replaced(record)
+            return
+        token = getattr(record, "order_token", None)
+        if code in (b"I", b"J") and self._replace_refused(token, code, record):
+            return
+        child = self.children.get(token)
         if child is None:
             return
         if code == b"A":
@@ -169,6 +198,36 @@ class VenueLink:
             self.stats["rejected"] += 1
             child.accepted = True
             self._end(child, f"rejected:{record.reject_reason}")
+
+    def _replaced(self, record):
+        old = self.children.pop(record.previous_order_token, None)
+        replacement = self.replacing.pop(record.previous_order_token, None)
+        if old is None or replacement is None:
+            return
+        old.reason = "replaced"
+        old.done.set()
+        replacement.accepted = True
+        replacement.qty, replacement.price = record.shares, record.price
+        self.children[replacement.token] = replacement
+        self.breaker.success()
+        self.on_replaced(old, replacement)
+
+    def _replace_refused(self, token, code, record):
+        """Cancel Reject for a token being replaced, or Rejected for a replacement token: the
+        replace is refused and the original order stands (if it still lives)."""
+        if code == b"I":
+            existing = token if token in self.replacing else None
+            reason = "too late to replace: the order is no longer live at the venue"
+        else:
+            existing = next((t for t, r in self.replacing.items() if r.token == token), None)
+            reason = f"rejected by the venue (OUCH reason {record.reject_reason!r})"
+        if existing is None:
+            return False
+        replacement = self.replacing.pop(existing)
+        replacement.reason = f"rejected:{reason}"
+        replacement.done.set()
+        self.on_replace_rejected(self.children.get(existing), replacement, reason)
+        return True
 
     def _end(self, child, reason):
         if not child.done.is_set():

@@ -16,6 +16,9 @@ nothing interleaves):
    once the record is durable (group commit), so nothing is acknowledged that a crash could
    lose.
 
+Each step is timed into :attr:`Sequencer.stages` (:class:`~tickwire.util.stages.StageTimes`):
+risk (1), journal append and engine (2), durable and report encode (3).
+
 :meth:`Sequencer.recover` replays the journal into the fresh Exchange and engine before
 anything else: each logged request is played again and the command it makes must equal the
 logged one byte for byte, so the book, the feed (the Exchange's listeners), the token sets
@@ -59,6 +62,7 @@ from tickwire.protocol.link import Side
 from tickwire.risk.manager import RiskManager
 from tickwire.sequencer.journal.port import JournalPort, RecoveryError
 from tickwire.sequencer.journal.wal import JournalRecord
+from tickwire.util.stages import APPEND, DURABLE, ENCODE, ENGINE, RISK, StageTimes
 
 __all__ = ["Sequencer", "RecoveryError", "now_ns", "utc_today"]
 
@@ -67,6 +71,14 @@ log = logging.getLogger(__name__)
 _DAY_NS = 86_400 * 10**9
 _SIDE_LETTER = {Side.BUY: "B", Side.SELL: "S"}
 _OP = {NewOrder: "new", CancelOrder: "cancel", ReplaceOrder: "replace"}
+
+
+def _refusal(request, op, token, symbol, side, reason, text):
+    """The Reject of a screened order request, naming what was refused."""
+    return Reject(ts=request.ts, of=op, account=request.account, token=token, reason=reason,
+                  text=text, cancel=request.__class__ is CancelOrder,
+                  received=request.received, symbol=symbol, side=side, qty=request.qty,
+                  price=getattr(request, "price", None))
 
 
 def now_ns():
@@ -96,6 +108,8 @@ class Sequencer:
         ns since midnight for request timestamps (kept non-decreasing: :meth:`now`).
     today : callable
         The date the day opens with when :meth:`open_day` is given none.
+    stages : StageTimes, optional
+        Where the stage times go (a gateway adds its own stages to the same one).
 
     Members
     -------
@@ -109,13 +123,14 @@ class Sequencer:
     """
 
     def __init__(self, engine, wal, config, risk=None, defaults=SymbolDefaults(), listeners=(),
-                 clock=now_ns, today=utc_today):
+                 clock=now_ns, today=utc_today, stages=None):
         self.wal = wal
         self.config = config
         self.risk = risk if risk is not None else RiskManager(config)
         self.journal = JournalPort(wal)
         self.exchange = Exchange(engine, defaults, listeners, journal=self.journal)
         self.clock, self.today = clock, today
+        self.stages = stages if stages is not None else StageTimes()
         self.streams = {name: [] for name in config.accounts}
         self.sinks = []
         self.owner = {}
@@ -179,9 +194,15 @@ class Sequencer:
         The reports reach the streams once that index is durable.
         """
         self._last_ts = max(self._last_ts, request.ts)
+        clock, stages, journal = time.perf_counter_ns, self.stages, self.journal
+        start = clock()
         if request.__class__ in _OP:
             request = self._screen(request)
+            screened = clock()
+            stages.record(RISK, screened - start)
+            start = screened
         records = self.wal.records
+        journal.append_ns = 0
         try:
             outputs = self._apply(request)
         except EngineFailure as exc:
@@ -191,9 +212,16 @@ class Sequencer:
             return self._engine_down(exc, logged, "host failure")
         if self.wal.records > records:
             index = self.wal.records - 1
+            done = clock()
+            stages.record(ENGINE, done - start - journal.append_ns)
         else:
+            applied = clock()
             index = self.wal.append(JournalRecord(request))
-        self._pending.append((index, outputs))
+            done = clock()
+            stages.record(ENGINE, applied - start)
+            journal.append_ns = done - applied
+        stages.record(APPEND, journal.append_ns)
+        self._pending.append((index, outputs, done))
         if index < self.wal.durable_index:
             self._publish(self.wal.durable_index)
         return index
@@ -261,29 +289,28 @@ class Sequencer:
         cls = request.__class__
         op = _OP[cls]
         token = request.new_token if cls is ReplaceOrder else request.token
-        if self.down is not None:
-            self.risk.record_reject(account, op, token, getattr(request, "symbol", None),
-                                    Reason.ENGINE_DOWN, self.down, request.ts)
-            return Reject(ts=request.ts, of=op, account=request.account, token=token,
-                          reason=Reason.ENGINE_DOWN, text=self.down, cancel=cls is CancelOrder)
         if cls is CancelOrder:
-            return request
-        if cls is NewOrder:
-            symbol, side = request.symbol, _SIDE_LETTER[request.side]
+            order, symbol, side = None, None, None
+        elif cls is NewOrder:
+            order, symbol, side = None, request.symbol, request.side
         else:
             order = self.exchange.orders.get((account.firm, request.token))
-            if order is None:
-                return request
-            symbol, side = order.symbol, _SIDE_LETTER[order.side]
+            symbol, side = (order.symbol, order.side) if order else (None, None)
+        if self.down is not None:
+            self.risk.record_reject(account, op, token, symbol, Reason.ENGINE_DOWN, self.down,
+                                    request.ts)
+            return _refusal(request, op, token, symbol, side, Reason.ENGINE_DOWN, self.down)
+        if cls is CancelOrder or (cls is ReplaceOrder and order is None):
+            return request
         info = self.exchange.symbols.get(symbol)
         reference = info.reference * info.tick if info else None
         decision = self.risk.check_new(
-            account, token, symbol, side, request.qty, request.price, reference, request.ts, op,
+            account, token, symbol, _SIDE_LETTER[side], request.qty, request.price, reference,
+            request.ts, op,
             replacing=(account.firm, request.token) if cls is ReplaceOrder else None)
         if decision.ok:
             return request
-        return Reject(ts=request.ts, of=op, account=request.account, token=token,
-                      reason=decision.reason, text=decision.text)
+        return _refusal(request, op, token, symbol, side, decision.reason, decision.text)
 
     def _engine_down(self, exc, index, what):
         self.down = f"{what}: {exc.__cause__ or exc!r}"
@@ -395,11 +422,17 @@ class Sequencer:
     # -- publishing --------------------------------------------------------------------------
 
     def _publish(self, durable_index):
-        pending = self._pending
+        pending, stages = self._pending, self.stages
+        start = time.perf_counter_ns()
         outputs = []
+        count = 0
         while pending and pending[0][0] < durable_index:
-            outputs += pending.popleft()[1]
+            _, reports, done = pending.popleft()
+            outputs += reports
+            stages.record(DURABLE, start - done)
+            count += 1
         self._emit(outputs)         # one batch per account for the whole group commit
+        stages.record_many(ENCODE, time.perf_counter_ns() - start, count)
         self.risk.flush()
 
     def _emit(self, outputs):

@@ -64,6 +64,7 @@ class ModelStandIn(wiring.Component):
     o_mold: Out(stream.Signature(FRAME_LAYOUT))
     o_halted: Out(1)
     i_event_byte: In(stream.Signature(8, always_ready=True))
+    i_end_of_session: In(1)
 
     def elaborate(self, platform):
         return Module()
@@ -147,7 +148,8 @@ def run(board="icebreaker", stand_in=False, uart=True, heartbeat_cycles=500, fli
     sim = Simulator(harness)
     sim.add_clock(1 / clk_freq)
     if stand_in:
-        sim.add_testbench(model_core_testbench(core.i_cmd, core.o_event, core.o_mold, params),
+        sim.add_testbench(model_core_testbench(core.i_cmd, core.o_event, core.o_mold, params,
+                                               end_of_session=core.i_end_of_session),
                           background=True)
     sim.add_testbench(_pump(harness, master, set(flip_rx), set(flip_tx), stop))
     (announce or _announce)(describe(board, params, notes, harness), path)

@@ -4,7 +4,7 @@
 and returns the list of :class:`~tickwire.protocol.link.Event` records it causes. The output is a
 pure function of the sequence of commands: no clocks, no randomness, no hashing of addresses.
 The exact semantics (validation order, matching, self-trade prevention, replace, breaker, expiry,
-slot allocation) are written down in ARCHITECTURE.md, section "Engine semantics", and this
+slot allocation) are written down in sim/ENGINE.md, section "Engine semantics", and this
 module follows that text step by step.
 """
 

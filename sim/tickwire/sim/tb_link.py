@@ -26,21 +26,29 @@ async def send_stream(ctx, stream, payloads):
     ctx.set(stream.valid, 0)
 
 
-def model_core_testbench(o_cmd, i_event, i_mold, params=None, log=None):
+def model_core_testbench(o_cmd, i_event, i_mold, params=None, log=None, end_of_session=None):
     """An async testbench: the reference model and the host's feed behind the link's streams.
 
-    ``log``, if given, gets ``(command, events)`` for every command served.
+    ``log``, if given, gets ``(command, events)`` for every command served. ``end_of_session``,
+    if given, is the link's end-of-session pulse: the feed's end-of-session packet follows, once.
     """
     async def testbench(ctx):
         model = ExchangeModel(params or ModelParams())
         packets = []
         publisher = FeedPublisher(lambda packet, ts: packets.append(packet))
+        ended = False
         while True:
             # A plain loop rather than ``tick().until()``: this testbench never ends, and an
             # ``until`` left pending at the end of a simulation warns when collected.
             ctx.set(o_cmd.ready, 1)
             valid, payload = ctx.get(o_cmd.valid), ctx.get(o_cmd.payload)
+            end = end_of_session is not None and ctx.get(end_of_session)
             await ctx.tick()
+            if end and not ended:
+                ended = True
+                packets.clear()
+                publisher.end_of_session()
+                await _send_packets(ctx, i_mold, packets)
             if not valid:
                 continue
             command = Command.from_int(payload.as_value().value)
@@ -51,7 +59,11 @@ def model_core_testbench(o_cmd, i_event, i_mold, params=None, log=None):
             await send_stream(ctx, i_event, [e.to_int() for e in events])
             packets.clear()
             publisher.publish(events)
-            for packet in packets:
-                await send_stream(ctx, i_mold, [{"data": b, "last": i == len(packet) - 1}
-                                                for i, b in enumerate(packet)])
+            await _send_packets(ctx, i_mold, packets)
     return testbench
+
+
+async def _send_packets(ctx, i_mold, packets):
+    for packet in packets:
+        await send_stream(ctx, i_mold, [{"data": b, "last": i == len(packet) - 1}
+                                        for i, b in enumerate(packet)])

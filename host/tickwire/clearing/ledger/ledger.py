@@ -30,6 +30,13 @@ _FINAL = {_POSTED: Result.PENDING_TRANSFER_ALREADY_POSTED,
           _VOIDED: Result.PENDING_TRANSFER_ALREADY_VOIDED,
           _EXPIRED: Result.PENDING_TRANSFER_EXPIRED}
 _OK = Result.OK
+_PHASES = _PENDING | _POST | _VOID
+_RESOLVE = _POST | _VOID
+# where a transfer row (a list in the table's column order) keeps each field
+_ID, _DEBIT, _CREDIT, _AMOUNT, _FLAGS, _PENDING_ID, _TIMEOUT, _CODE, _TS, _EXPIRES, _STATE = (
+    TRANSFER_COLUMNS.index(c) for c in ("id", "debit", "credit", "amount", "flags",
+                                        "pending_id", "timeout", "code", "ts", "expires",
+                                        "state"))
 
 
 class AccountExists(ValueError):
@@ -37,16 +44,16 @@ class AccountExists(ValueError):
 
 
 class _Work:
-    """The batch's view: account balances and pending transfers, changed in memory."""
+    """The batch's view: account balances and transfers (rows as lists in the table's column
+    order), changed in memory."""
 
     def __init__(self, account_rows, transfer_rows):
         # id -> [debits_pending, debits_posted, credits_pending, credits_posted, limit]
-        self.accounts = {r.id: [r.debits_pending, r.debits_posted, r.credits_pending,
-                                r.credits_posted, r.credit_limit] for r in account_rows}
-        self.existing = {r.id: r for r in transfer_rows}
-        self.created = {}           # id -> _Row of the transfers this batch creates
+        self.accounts = {r[0]: list(r[1:]) for r in account_rows}
+        self.existing = {r[_ID]: r for r in transfer_rows}
+        self.created = {}           # id -> row of the transfers this batch creates
         self.states = {}            # pending id -> new PendingState
-        self.new = []               # dicts to insert
+        self.new = []               # rows to insert
         self.undo = []              # kept only inside a linked chain (the only rollback)
         self.tracking = False
 
@@ -55,18 +62,21 @@ class _Work:
 
     def create(self, row):
         self.new.append(row)
-        self.created[row["id"]] = _Row(row)
+        self.created[row[_ID]] = row
 
     def state(self, pending_id):
         if pending_id in self.states:
             return self.states[pending_id]
         row = self.find(pending_id)
-        return None if row is None else row.state
+        return None if row is None else row[_STATE]
 
-    def add(self, account, index, amount):
-        self.accounts[account][index] += amount
+    def move(self, debit, credit, debit_index, credit_index, amount):
+        """Add ``amount`` to one total of each side."""
+        self.accounts[debit][debit_index] += amount
+        self.accounts[credit][credit_index] += amount
         if self.tracking:
-            self.undo.append(("acct", account, index, amount))
+            self.undo.append(("acct", debit, debit_index, amount))
+            self.undo.append(("acct", credit, credit_index, amount))
 
     def set_state(self, pending_id, state):
         if self.tracking:
@@ -75,7 +85,7 @@ class _Work:
 
     def rollback(self, mark, new_mark):
         for row in self.new[new_mark:]:
-            del self.created[row["id"]]
+            del self.created[row[_ID]]
         del self.new[new_mark:]
         while len(self.undo) > mark:
             entry = self.undo.pop()
@@ -150,11 +160,15 @@ class Ledger:
         if not batch:
             return []
         with self.store.connect() as conn, self.store.begin_write(conn):
-            work = self._load(conn, batch)
-            now = max(self.clock(), (conn.execute(select(func.max(transfers.c.ts))).scalar()
-                                     or 0) + 1)
-            results = self._apply(work, batch, now)
-            self._write(conn, work)
+            cursor = conn.connection.dbapi_connection.cursor()
+            try:
+                work = self._load(cursor, batch)
+                cursor.execute(self.store.sql["max_ts"])
+                now = max(self.clock(), (cursor.fetchone()[0] or 0) + 1)
+                results = self._apply(work, batch, now)
+                self._write(cursor, work)
+            finally:
+                cursor.close()
         return results
 
     def lookup_transfers(self, ids):
@@ -174,13 +188,15 @@ class Ledger:
             if not rows:
                 return 0
             ids = {r.debit for r in rows} | {r.credit for r in rows}
-            work = _Work(conn.execute(select(accounts).where(
-                accounts.c.id.in_(bindparam("ids", expanding=True))), {"ids": list(ids)}), rows)
-            for r in rows:
-                work.add(r.debit, 0, -r.amount)
-                work.add(r.credit, 2, -r.amount)
-                work.set_state(r.id, _EXPIRED)
-            self._write(conn, work)
+            cursor = conn.connection.dbapi_connection.cursor()
+            try:
+                work = _Work(self._rows(cursor, "load_accounts", ids), [list(r) for r in rows])
+                for r in rows:
+                    work.move(r.debit, r.credit, 0, 2, -r.amount)
+                    work.set_state(r.id, _EXPIRED)
+                self._write(cursor, work)
+            finally:
+                cursor.close()
         return len(rows)
 
     def audit(self):
@@ -204,20 +220,26 @@ class Ledger:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _load(self, conn, batch):
+    def _rows(self, cursor, statement, ids):
+        """Rows (tuples) of the driver statement ``statement`` for ``ids``: one round trip,
+        on the DBAPI cursor (the hot path skips SQLAlchemy's result handling)."""
+        cursor.execute(self.store.sql[statement], (self.store.id_list(list(ids)),))
+        return cursor.fetchall()
+
+    def _load(self, cursor, batch):
         ids = {t.id for t in batch} | {t.pending_id for t in batch if t.pending_id}
-        rows = conn.execute(select(transfers).where(
-            transfers.c.id.in_(bindparam("ids", expanding=True))), {"ids": list(ids)}).all()
+        rows = self._rows(cursor, "load_transfers", ids)
         names = {t.debit for t in batch} | {t.credit for t in batch}
-        names |= {r.debit for r in rows} | {r.credit for r in rows}
+        names |= {r[_DEBIT] for r in rows} | {r[_CREDIT] for r in rows}
         names.discard("")
-        account_rows = conn.execute(select(accounts).where(
-            accounts.c.id.in_(bindparam("ids", expanding=True))), {"ids": list(names)})
-        return _Work(account_rows, rows)
+        return _Work(self._rows(cursor, "load_accounts", names), rows)
 
     def _apply(self, work, batch, now):
-        results = [None] * len(batch)
         linked = [int(t.flags) & _LINKED for t in batch]
+        if not any(linked):             # no chain: each transfer stands alone
+            one = self._one
+            return [one(work, t, now + i) for i, t in enumerate(batch)]
+        results = [None] * len(batch)
         start = 0
         while start < len(batch):
             end = start
@@ -244,106 +266,94 @@ class Ledger:
 
     def _one(self, work, t, ts):
         flags = int(t.flags)
-        if (flags & (_PENDING | _POST | _VOID)).bit_count() > 1:
+        if (flags & _PHASES).bit_count() > 1:
             return Result.FLAGS_ARE_MUTUALLY_EXCLUSIVE
-        seen = work.find(t.id)
+        seen = work.existing.get(t.id) or work.created.get(t.id)
         if seen is not None:
             return self._exists(t, seen)
-        if flags & (_POST | _VOID):
+        if flags & _RESOLVE:
             return self._resolve(work, t, flags, ts)
-        if t.amount <= 0:
+        amount, debit_id, credit_id = t.amount, t.debit, t.credit
+        if amount <= 0:
             return Result.AMOUNT_MUST_NOT_BE_ZERO
-        if t.debit == t.credit:
+        if debit_id == credit_id:
             return Result.ACCOUNTS_MUST_BE_DIFFERENT
-        debit = work.accounts.get(t.debit)
+        accounts = work.accounts
+        debit = accounts.get(debit_id)
         if debit is None:
             return Result.DEBIT_ACCOUNT_NOT_FOUND
-        if t.credit not in work.accounts:
+        if credit_id not in accounts:
             return Result.CREDIT_ACCOUNT_NOT_FOUND
         limit = debit[4]
-        if limit is not None and debit[3] - debit[1] - debit[0] - t.amount < -limit:
+        if limit is not None and debit[3] - debit[1] - debit[0] - amount < -limit:
             return Result.EXCEEDS_CREDITS
-        pending = flags & _PENDING
-        work.add(t.debit, 0 if pending else 1, t.amount)
-        work.add(t.credit, 2 if pending else 3, t.amount)
-        row = self._row(t, flags, t.debit, t.credit, t.amount, ts)
-        if pending:
-            row["state"] = _IS_PENDING
-            row["expires"] = ts + t.timeout * 10**9 if t.timeout else None
-        work.create(row)
+        if flags & _PENDING:
+            work.move(debit_id, credit_id, 0, 2, amount)
+            row = [t.id, debit_id, credit_id, amount, flags, t.pending_id, t.timeout, t.code,
+                   ts, ts + t.timeout * 10**9 if t.timeout else None, _IS_PENDING]
+        else:
+            work.move(debit_id, credit_id, 1, 3, amount)
+            row = [t.id, debit_id, credit_id, amount, flags, t.pending_id, t.timeout, t.code,
+                   ts, None, None]
+        work.new.append(row)
+        work.created[t.id] = row
         return _OK
 
     def _resolve(self, work, t, flags, ts):
-        if not t.pending_id:
+        pending_id = t.pending_id
+        if not pending_id:
             return Result.PENDING_ID_REQUIRED
-        p = work.find(t.pending_id)
-        if p is None or not p.flags & _PENDING:
-            return Result.PENDING_TRANSFER_NOT_FOUND if p is None else \
-                Result.PENDING_TRANSFER_NOT_PENDING
-        state = work.state(t.pending_id)
+        p = work.find(pending_id)
+        if p is None:
+            return Result.PENDING_TRANSFER_NOT_FOUND
+        if not p[_FLAGS] & _PENDING:
+            return Result.PENDING_TRANSFER_NOT_PENDING
+        state = work.states[pending_id] if pending_id in work.states else p[_STATE]
         if state in _FINAL:
             return _FINAL[state]
-        if p.expires is not None and p.expires <= ts:
-            work.add(p.debit, 0, -p.amount)
-            work.add(p.credit, 2, -p.amount)
-            work.set_state(t.pending_id, _EXPIRED)
+        debit, credit, reserved, expires = p[_DEBIT], p[_CREDIT], p[_AMOUNT], p[_EXPIRES]
+        if expires is not None and expires <= ts:
+            work.move(debit, credit, 0, 2, -reserved)
+            work.set_state(pending_id, _EXPIRED)
             return Result.PENDING_TRANSFER_EXPIRED
-        amount = t.amount or p.amount
-        if amount > p.amount:
+        amount = t.amount or reserved
+        if amount > reserved:
             return Result.EXCEEDS_PENDING_TRANSFER_AMOUNT
-        work.add(p.debit, 0, -p.amount)
-        work.add(p.credit, 2, -p.amount)
+        work.move(debit, credit, 0, 2, -reserved)
         if flags & _POST:
-            work.add(p.debit, 1, amount)
-            work.add(p.credit, 3, amount)
-            work.set_state(t.pending_id, _POSTED)
+            work.move(debit, credit, 1, 3, amount)
+            work.set_state(pending_id, _POSTED)
         else:
-            amount = p.amount
-            work.set_state(t.pending_id, _VOIDED)
-        work.create(self._row(t, flags, p.debit, p.credit, amount, ts))
+            amount = reserved
+            work.set_state(pending_id, _VOIDED)
+        row = [t.id, debit, credit, amount, flags, pending_id, t.timeout, t.code, ts, None, None]
+        work.new.append(row)
+        work.created[t.id] = row
         return _OK
 
     @staticmethod
     def _exists(t, seen):
-        same = (seen.flags & ~_LINKED) == (int(t.flags) & ~_LINKED) and \
-            seen.pending_id == t.pending_id and \
-            (not t.amount or seen.amount == t.amount) and \
-            (not t.debit or seen.debit == t.debit) and (not t.credit or seen.credit == t.credit)
+        same = (seen[_FLAGS] & ~_LINKED) == (int(t.flags) & ~_LINKED) and \
+            seen[_PENDING_ID] == t.pending_id and \
+            (not t.amount or seen[_AMOUNT] == t.amount) and \
+            (not t.debit or seen[_DEBIT] == t.debit) and \
+            (not t.credit or seen[_CREDIT] == t.credit)
         return Result.EXISTS if same else Result.EXISTS_WITH_DIFFERENT_FIELDS
 
-    @staticmethod
-    def _row(t, flags, debit, credit, amount, ts):
-        return {"id": t.id, "debit": debit, "credit": credit, "amount": amount,
-                "flags": flags, "pending_id": t.pending_id, "timeout": t.timeout,
-                "code": t.code, "ts": ts, "expires": None, "state": None}
-
-    def _write(self, conn, work):
-        """The batch's rows, states and balances: one executemany each, straight to the
-        driver (SQLAlchemy's per-row parameter handling costs more than the database)."""
+    def _write(self, cursor, work):
+        """The batch's rows, states and balances: one executemany each on the DBAPI cursor
+        (SQLAlchemy's per-row parameter handling costs more than the database)."""
         sql = self.store.sql
         changed = []
         for pid, state in work.states.items():
             if pid in work.created:
-                work.created[pid].row["state"] = int(state)
+                work.created[pid][_STATE] = int(state)
             else:
                 changed.append((int(state), pid))
         if work.new:
-            conn.exec_driver_sql(sql["insert_transfer"],
-                                 [tuple(r[c] for c in TRANSFER_COLUMNS) for r in work.new])
+            cursor.executemany(sql["insert_transfer"], work.new)
         if changed:
-            conn.exec_driver_sql(sql["set_state"], changed)
+            cursor.executemany(sql["set_state"], changed)
         if work.accounts:
-            conn.exec_driver_sql(sql["set_balance"],
-                                 [(v[0], v[1], v[2], v[3], k) for k, v in work.accounts.items()])
-
-
-class _Row:
-    """A transfer created in this batch, read like a loaded row (its dict is what is written)."""
-
-    __slots__ = ("row",)
-
-    def __init__(self, row):
-        self.row = row
-
-    def __getattr__(self, name):
-        return self.row[name]
+            cursor.executemany(sql["set_balance"],
+                               [(v[0], v[1], v[2], v[3], k) for k, v in work.accounts.items()])

@@ -6,6 +6,7 @@ SQLite each is its own file. A writer takes the ledger's lock first: ``BEGIN IMM
 SQLite, a transaction-scoped advisory lock on PostgreSQL.
 """
 
+import json
 import os
 import zlib
 
@@ -45,6 +46,7 @@ accounts = Table(
     Column("debits_posted", BigInteger, nullable=False, default=0),
     Column("credits_pending", BigInteger, nullable=False, default=0),
     Column("credits_posted", BigInteger, nullable=False, default=0),
+    sqlite_with_rowid=False,        # one b-tree keyed by id, not a rowid table plus its index
 )
 
 transfers = Table(
@@ -61,6 +63,7 @@ transfers = Table(
     Column("expires", BigInteger, nullable=True),           # pending: ts + timeout
     Column("state", SmallInteger, nullable=True),           # pending: PendingState
     Index("ix_transfers_ts", "ts"),
+    sqlite_with_rowid=False,
 )
 
 
@@ -91,6 +94,8 @@ class Store:
         """The batch writes as driver SQL (the hot path skips SQLAlchemy's parameter work)."""
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         prefix = f'"{self.schema}".' if self.schema else ""
+        # a list of ids as one bound parameter: the statement text never changes with its size
+        ids = f"= ANY({mark})" if self.postgres else f"IN (SELECT value FROM json_each({mark}))"
         return {
             "insert_transfer": f"INSERT INTO {prefix}transfers ({', '.join(TRANSFER_COLUMNS)}) "
                                f"VALUES ({', '.join([mark] * len(TRANSFER_COLUMNS))})",
@@ -98,7 +103,16 @@ class Store:
             "set_balance": f"UPDATE {prefix}accounts SET debits_pending = {mark}, "
                            f"debits_posted = {mark}, credits_pending = {mark}, "
                            f"credits_posted = {mark} WHERE id = {mark}",
+            "load_transfers": f"SELECT {', '.join(TRANSFER_COLUMNS)} FROM {prefix}transfers "
+                              f"WHERE id {ids}",
+            "load_accounts": f"SELECT id, debits_pending, debits_posted, credits_pending, "
+                             f"credits_posted, credit_limit FROM {prefix}accounts WHERE id {ids}",
+            "max_ts": f"SELECT max(ts) FROM {prefix}transfers",
         }
+
+    def id_list(self, ids):
+        """The one parameter of an ``id`` list: a PostgreSQL array, a JSON array on SQLite."""
+        return ids if self.postgres else json.dumps(ids)
 
     def connect(self):
         return self.engine.connect().execution_options(**self.options)

@@ -10,6 +10,7 @@ import logging
 import os
 
 from tickwire.compliance.audit.keys import load_or_create_signing_key
+from tickwire.compliance.audit.settlement import settlement_records
 from tickwire.compliance.audit.source import journal_date, journal_records, read_entries
 from tickwire.compliance.audit.trail import DEFAULT_HEAD_INTERVAL, TrailWriter
 from tickwire.compliance.audit.vault import (
@@ -41,8 +42,9 @@ def _regulator_public(keys_dir, regulator_key):
 
 def write_audit_dir(audit_dir, wal_path, config, trade_date, keys_dir,
                     regulator_key=None, head_interval=DEFAULT_HEAD_INTERVAL,
-                    server_id="tickwire-host"):
-    """Derive the day's audit records from the WAL and write the audit directory.
+                    server_id="tickwire-host", clearing_dir=None):
+    """Derive the day's audit records from the WAL (and, given the day's clearing run, the
+    settlement of its executions) and write the audit directory.
 
     Parameters
     ----------
@@ -56,6 +58,10 @@ def write_audit_dir(audit_dir, wal_path, config, trade_date, keys_dir,
         key pair made for demonstration.
     regulator_key : str, optional
         The regulator's X25519 public key (PEM) the vault escrows to.
+    clearing_dir : str, optional
+        The day's clearing directory: each execution's ``ORDER_SETTLED`` or
+        ``SETTLEMENT_FAILED`` record follows the day's records
+        (:mod:`tickwire.compliance.audit.settlement`).
 
     Returns
     -------
@@ -85,9 +91,10 @@ def write_audit_dir(audit_dir, wal_path, config, trade_date, keys_dir,
                                   server_id)
     finally:
         vault.close()
+    if clearing_dir is not None:
+        records += settlement_records(records, clearing_dir)
     writer = TrailWriter(audit_dir, key, head_interval)
-    for record in records:
-        writer.append(record)
+    writer.extend(records)
     writer.close(trade_date)
     head = writer.heads[-1]
     log.info("audit trail %s: %d records, %d signed tree heads, root %s", writer.path,

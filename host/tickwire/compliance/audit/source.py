@@ -13,8 +13,13 @@ reason for a logged refusal, whose context holds only account, token and reason)
 record per report: ``ORDER_ACCEPTED``, ``ORDER_EXECUTED``, ``ORDER_CANCELLED``,
 ``ORDER_REPLACED``, ``ORDER_REJECTED``, ``CANCEL_REJECTED``.
 
-Times: the journal holds ns since midnight UTC (the sequencer's clock at submission) and, at
-the open, the session's trade date (:func:`journal_date`).
+Times: the journal holds ns since midnight UTC and, at the open, the session's trade date
+(:func:`journal_date`). ``timestamp_processed`` is the sequencer's clock when it took the
+request (an execution report's own time for its record); ``timestamp_received`` is when the
+gateway read the request's bytes from its socket (the request's ``received``), the same for
+every record the request caused. A request no gateway received (the operator's, a command
+file's, a journal older than the field) has only the sequencer's time: both are equal.
+A refusal's records name the refused order's symbol, side, quantity and price.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -95,21 +100,31 @@ class _Builder:
         self.index_of = index_of
         self.orders = {}            # (firm, token) -> (order type, time in force)
         self.out = []
-        self._when = (None, None)
+        self._when = {}                 # ns -> its ISO text, for the request being played
+        self._received = None
+        self._refused = {}              # what the request being played refused, if it did
 
     def _client(self, acct):
         return None if acct is None else self.client_hash(acct)
 
+    def _iso(self, ns):
+        when = self._when.get(ns)
+        if when is None:
+            when = self._when[ns] = iso_utc(self.date, ns)
+        return when
+
     def _record(self, event_type, ts, index, **fields):
         meta = dict(self.meta, request_trace_id=f"wal-{index}", journal_index=index)
-        if self._when[0] != ts:           # a request's records share its time
-            self._when = (ts, iso_utc(self.date, ts))
-        when = self._when[1]
-        self.out.append(AuditRecord(event_type, when, when, system_metadata=meta, **fields))
+        self.out.append(AuditRecord(event_type, self._iso(self._received), self._iso(ts),
+                                    system_metadata=meta, **fields))
 
     def on_request(self, request, outputs):
         index, command = self.index_of[id(request)]
         cls = request.__class__
+        self._when.clear()              # a request's records share its times
+        received = getattr(request, "received", None)
+        self._received = request.ts if received is None else received
+        self._refused = {}
         if cls in (NewOrder, CancelOrder, ReplaceOrder, Reject):
             self._request(request, index, command)
         for acct, report in outputs:
@@ -141,12 +156,13 @@ class _Builder:
                 details["by"] = "kill_switch"
             fields = dict(quantity=req.qty, details=details)
         else:
-            fields = {}
+            fields = self._refused = dict(symbol=req.symbol, side=_SIDE.get(req.side),
+                                          quantity=req.qty, price=price_text(req.price))
         received = _RECEIVED.get(req.of, "ORDER_RECEIVED") if cls is Reject else \
             _RECEIVED[_OP[cls]]
         self._record(received, req.ts, index, **common, **fields)
         if cls is Reject:
-            self._record("RISK_REJECTED", req.ts, index, **common, details={
+            self._record("RISK_REJECTED", req.ts, index, **common, **fields, details={
                 "reason": req.reason.name, "text": req.text or req.reason.text})
             return
         if cls is not CancelOrder:
@@ -166,11 +182,15 @@ class _Builder:
             details["reason"], details["text"] = r.reason.name, r.reason.text
         if r.previous_token is not None:
             details["previous_order_id"] = f"{r.firm}/{r.previous_token}"
+        fields = dict(symbol=r.symbol, side=_SIDE.get(r.side), quantity=r.qty,
+                      price=price_text(r.price))
+        for name, value in self._refused.items():   # a refusal's report names little
+            if fields[name] is None:
+                fields[name] = value
         self._record(_REPORT[r.type], r.timestamp or ts, index,
                      client_id_hash=self._client(acct), firm=r.firm or None,
-                     order_id=f"{r.firm}/{r.token}" if r.firm else None, symbol=r.symbol,
-                     side=_SIDE.get(r.side), quantity=r.qty, price=price_text(r.price),
-                     order_type=kind[0], time_in_force=kind[1], details=details)
+                     order_id=f"{r.firm}/{r.token}" if r.firm else None, order_type=kind[0],
+                     time_in_force=kind[1], details=details, **fields)
 
 
 _OP = {NewOrder: "new", CancelOrder: "cancel", ReplaceOrder: "replace"}

@@ -11,6 +11,7 @@ head covering everything. Corrections are appended later, each followed by a new
 """
 
 import datetime
+import hashlib
 import json
 import os
 
@@ -28,6 +29,7 @@ __all__ = [
     "record_leaf_bytes",
 ]
 
+_sha256 = hashlib.sha256
 TRAIL_FILE = "trail.jsonl"
 PUBLIC_KEY_FILE = "public.pem"
 DEFAULT_HEAD_INTERVAL = 1024
@@ -105,15 +107,29 @@ class TrailWriter:
         return len(self.tree)
 
     def append(self, record):
-        """Append an :class:`AuditRecord` (sealed here); return its index."""
-        obj = record.sealed_json() if isinstance(record, AuditRecord) else record
-        canon = canonical_json(obj)
-        index = self.tree.append(canon)
-        self._file.write(b'{"kind":"record","index":%d,' % index + canon[1:] + b"\n")
-        self.last_timestamp = obj["timestamp_processed"]
-        if len(self.tree) % self.head_interval == 0:
-            self.sign()
-        return index
+        """Append an :class:`AuditRecord` (sealed here) or a sealed record object; return its
+        index."""
+        self.extend((record,))
+        return len(self.tree) - 1
+
+    def extend(self, records):
+        """Append :class:`AuditRecord` s (sealed here) or sealed record objects, in order,
+        signing a tree head after every ``head_interval`` records."""
+        tree, write, interval = self.tree, self._file.write, self.head_interval
+        append_hash, sha256 = tree.append_hash, _sha256
+        when = None
+        for record in records:
+            if record.__class__ is AuditRecord:
+                canon, when = record.sealed_canonical(), record.timestamp_processed
+            else:
+                canon, when = canonical_json(record), record["timestamp_processed"]
+            index = append_hash(sha256(b"\0" + canon).digest())
+            write(b'{"kind":"record","index":%d,%s\n' % (index, canon[1:]))
+            if (index + 1) % interval == 0:
+                self.last_timestamp = when
+                self.sign()
+        if when is not None:
+            self.last_timestamp = when
 
     def sign(self, timestamp=None):
         """Append a signed tree head over every record so far; return it."""

@@ -11,6 +11,14 @@ the orders (token, side, size, price, time) that made it.
 * **layering**: after a firm's fill, it cancels, within ``window_ns``, orders at
   ``min_levels`` or more distinct prices on the other side. An episode that is layering is
   reported as layering only.
+* Both only when the pressure was one-sided: the shares cancelled are more than
+  ``imbalance`` times what the firm still had resting on the fill's side when it was filled
+  (a market maker pulling and requoting a two-sided ladder after a fill is not layering).
+  The evidence's fill says how much that was (``resting_on_fill_side``).
+
+Thresholds were chosen on scenario seed 1 (:mod:`tickwire.compliance.surveillance.scenario`):
+``imbalance`` 3 is the ladder market maker's highest ratio there, ``max_ratio`` 400 lies
+between the busiest honest quoter's order-to-trade ratio (343) and the messenger's (502).
 * **wash_trade**: an execution between two different firms with the same beneficial owner.
 * **order_to_trade**: a firm entering ``min_orders`` or more orders in a symbol with more
   than ``max_ratio`` orders per trade.
@@ -33,8 +41,9 @@ class Thresholds:
     away_ticks: int = 2
     tick: int = 100
     min_levels: int = 3
+    imbalance: float = 3.0
     min_orders: int = 100
-    max_ratio: float = 200.0
+    max_ratio: float = 400.0
 
 
 @dataclass
@@ -70,8 +79,9 @@ def surveil(reports, owners=None, thresholds=Thresholds()):
             order = books.orders.get(key)
             if order is not None:
                 books.reduce(order, r["leaves"])
-            fills[r["firm"], r["symbol"]].append((r["timestamp"], r["side"], r["qty"],
-                                                  r["token"]))
+            fills[r["firm"], r["symbol"]].append((
+                r["timestamp"], r["side"], r["qty"], r["token"],
+                books.resting[r["firm"], r["symbol"], r["side"]]))
             trades[r["firm"], r["symbol"]].add(r["match"])
             matches[r["symbol"], r["match"]].append(r)
         elif kind == "canceled":
@@ -109,15 +119,18 @@ def _episodes(fills, cancels, t):
     for (firm, symbol), firm_fills in fills.items():
         pending = cancels.get((firm, symbol), [])
         used = set()
-        for time, side, qty, token in firm_fills:
+        for time, side, qty, token, same_side in firm_fills:
             other = "S" if side == "B" else "B"
             hits = [(ct, o, cq) for ct, o, cq in pending
                     if o.side == other and time < ct <= time + t.window_ns and o.time <= time
                     and id(o) not in used]
             if not hits:
                 continue
-            filled = {"token": token, "side": side, "qty": qty, "time": time, "fill": True}
+            filled = {"token": token, "side": side, "qty": qty, "time": time, "fill": True,
+                      "resting_on_fill_side": same_side}
             levels = {o.price for _, o, _ in hits}
+            if sum(cq for _, _, cq in hits) <= t.imbalance * same_side:
+                continue
             if len(levels) >= t.min_levels:
                 kind, chosen = "layering", hits
                 score = float(len(levels))

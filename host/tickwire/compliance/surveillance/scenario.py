@@ -2,15 +2,23 @@
 
 As ABIDES does, a day is played by agents: market makers quoting both sides around a
 random-walk mid, noise traders (resting orders near the touch, marketable IOC orders, cancels,
-and now and then a large order they later cancel: the hard negatives), and labelled
-manipulators:
+and now and then a large order they later cancel), and labelled manipulators.
 
-* a **spoofer** rests one or two large orders several ticks away from the touch, takes a small
-  fill on the other side, then cancels the large orders within milliseconds;
-* a **layerer** rests orders at four price levels on one side, takes a fill on the other,
-  then cancels them all;
-* a **wash-trading pair**: two firms with one beneficial owner, one resting inside the spread
-  and the other taking it at once;
+Hard negatives, so that the day is not separable by who does what: a **ladder market maker**
+quotes three levels a side and pulls and requotes its whole ladder whenever the mid moves
+(often just after one of its quotes was hit: cancels at three prices right after a fill);
+**nervous noise traders** pull a resting order of theirs a few milliseconds after one of their
+IOC orders traded (sometimes a large one away from the touch: the spoofing pattern, honestly
+meant); the manipulators also trade as noise traders between their episodes; and the
+wash-trading firms trade with everyone else too.
+
+* a **spoofer** rests one or two large orders (2,000 to 5,000 shares, as a noise trader's
+  large orders) two to five ticks from the touch, takes a small fill on the other side, then
+  cancels the large orders within milliseconds;
+* a **layerer** rests orders at three to five price levels on one side, takes a fill on the
+  other, then cancels them all;
+* a **wash-trading pair**: two firms with one beneficial owner, one resting at or inside the
+  spread and the other taking it a moment later;
 * an **excessive messenger** enters and cancels many orders away from the touch, trading
   little (order-to-trade ratio).
 
@@ -89,7 +97,7 @@ def _market_maker(day, firm, s, quotes):
                        day.new(firm, s, "S", size, day.ask(s))]
 
 
-def _noise(day, firm, s):
+def _noise(day, firm, s, nervous=0.0):
     rng = day.rng
     u = rng.random()
     side = rng.choice("BS")
@@ -103,9 +111,21 @@ def _noise(day, firm, s):
     elif u < 0.7:
         price = day.ask(s) if side == "B" else day.bid(s)
         day.new(firm, s, side, rng.choice((100, 200)), price, tif="ioc")
+        resting = [o for o in day.open.get(firm, []) if o[1] == s]
+        if resting and rng.random() < nervous:          # pull an order after trading
+            day.cancel(firm, rng.choice(resting)[0], step=rng.randint(200_000, 20_000_000))
     elif day.open.get(firm):
         token = rng.choice(day.open[firm])[0]
         day.cancel(firm, token, step=rng.randint(1000, 400_000_000))
+
+
+def _ladder(day, firm, s, quotes):
+    """Pull the whole ladder, then quote three levels a side from the touch out."""
+    for token in quotes.pop((firm, s), []):
+        day.cancel(firm, token, step=day.rng.randint(1000, 50_000))
+    quotes[firm, s] = [day.new(firm, s, side, day.rng.choice((100, 200, 300)),
+                               day.bid(s) - k * _TICK if side == "B" else day.ask(s) + k * _TICK)
+                       for k in range(3) for side in "BS"]
 
 
 def _reprice(day, firm, s):
@@ -118,37 +138,42 @@ def _reprice(day, firm, s):
 def _spoof(day, firm, s, labels):
     rng = day.rng
     side = rng.choice("BS")
-    away = rng.randint(3, 5) * _TICK
-    big = [day.new(firm, s, side, rng.choice((3000, 4000, 5000)),
-                   day.bid(s) - away if side == "B" else day.ask(s) + away)
-           for _ in range(rng.choice((1, 2)))]
+    big = []
+    for _ in range(rng.choice((1, 1, 2))):
+        away = rng.randint(2, 5) * _TICK
+        big.append(day.new(firm, s, side, rng.choice((2000, 3000, 4000, 5000)),
+                           day.bid(s) - away if side == "B" else day.ask(s) + away))
     take = "S" if side == "B" else "B"
-    day.new(firm, s, take, rng.choice((100, 200)), day.bid(s) if take == "S" else day.ask(s),
+    day.new(firm, s, take, rng.choice((100, 200, 300)),
+            day.bid(s) if take == "S" else day.ask(s),
             tif="ioc", step=rng.randint(500_000, 3_000_000))
     labels.append(Label("spoofing", firm, s, day.t))
     for token in big:
-        day.cancel(firm, token, step=rng.randint(200_000, 5_000_000))
+        day.cancel(firm, token, step=rng.randint(200_000, 15_000_000))
 
 
 def _layer(day, firm, s, labels):
     rng = day.rng
     side = rng.choice("BS")
-    layers = [day.new(firm, s, side, rng.choice((300, 500, 800)),
+    first = rng.randint(1, 2)
+    layers = [day.new(firm, s, side, rng.choice((200, 300, 500, 800)),
                       day.bid(s) - k * _TICK if side == "B" else day.ask(s) + k * _TICK)
-              for k in range(2, 6)]
+              for k in range(first, first + rng.randint(3, 5))]
     take = "S" if side == "B" else "B"
-    day.new(firm, s, take, 100, day.bid(s) if take == "S" else day.ask(s), tif="ioc",
-            step=rng.randint(500_000, 3_000_000))
+    day.new(firm, s, take, rng.choice((100, 200)), day.bid(s) if take == "S" else day.ask(s),
+            tif="ioc", step=rng.randint(500_000, 3_000_000))
     labels.append(Label("layering", firm, s, day.t))
     for token in layers:
-        day.cancel(firm, token, step=rng.randint(100_000, 2_000_000))
+        day.cancel(firm, token, step=rng.randint(100_000, 4_000_000))
 
 
 def _wash(day, pair, s, labels):
-    seller, buyer = pair if day.rng.random() < 0.5 else pair[::-1]
-    qty = day.rng.choice((500, 1000))
-    day.new(seller, s, "S", qty, day.mid[s])
-    day.new(buyer, s, "B", qty, day.mid[s], tif="ioc")
+    rng = day.rng
+    seller, buyer = pair if rng.random() < 0.5 else pair[::-1]
+    qty = rng.choice((300, 500, 1000))
+    price = day.mid[s] + rng.choice((-1, 0, 0, 1)) * _TICK
+    day.new(seller, s, "S", qty, price)
+    day.new(buyer, s, "B", qty, price, tif="ioc", step=rng.randint(1000, 2_000_000))
     labels.append(Label("wash_trade", min(pair), s, day.t))
 
 
@@ -167,7 +192,11 @@ def make_scenario(seed, steps=4000, symbols=("ACME", "BOLT"), noise=8, episodes=
     day = _Day(rng, symbols)
     labels, quotes = [], {}
     makers = ["MM1", "MM2"]
+    ladder = "MM3"
     noisy = [f"N{i}" for i in range(1, noise + 1)]
+    # manipulators and the wash pair trade honestly too, between episodes
+    # (one of the wash pair only: two firms of one owner trading with each other is a wash)
+    honest = noisy + ["S1", "L1", "W1"]
     plan = []
     for s in symbols:
         for kind in ("spoof", "layer", "wash"):
@@ -180,13 +209,14 @@ def make_scenario(seed, steps=4000, symbols=("ACME", "BOLT"), noise=8, episodes=
             day.mid[s] = max(10 * _TICK, day.mid[s] + rng.choice((-_TICK, _TICK)))
             for firm in makers:             # the makers follow the mid at once
                 _market_maker(day, firm, s, quotes)
-            for firm in noisy:              # and the others pull orders left inside the spread
+            _ladder(day, ladder, s, quotes)
+            for firm in honest:             # and the others pull orders left inside the spread
                 _reprice(day, firm, s)
         if step % 10 == 0:
             for firm in makers:
                 for sym in symbols:
                     _market_maker(day, firm, sym, quotes)
-        _noise(day, rng.choice(noisy), s)
+        _noise(day, rng.choice(honest), s, nervous=0.3)
         if rng.random() < 0.12:
             _messenger(day, "Q1", messenger_symbol)
         while plan and plan[0][0] <= step:
@@ -203,7 +233,7 @@ def make_scenario(seed, steps=4000, symbols=("ACME", "BOLT"), noise=8, episodes=
                                   "price", "tif"), lineterminator="\n")
     writer.writeheader()
     writer.writerows(day.rows)
-    firms = makers + noisy + ["S1", "L1", "Q1", "W1", "W2"]
+    firms = makers + [ladder] + noisy + ["S1", "L1", "Q1", "W1", "W2"]
     owners = "firm,owner\n" + "".join(
         f"{f},{'OWN-W' if f in ('W1', 'W2') else 'OWN-' + f}\n" for f in firms)
     return Scenario(out.getvalue(), owners, labels)

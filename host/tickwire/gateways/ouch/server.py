@@ -44,6 +44,10 @@ the same read are still answered), an unexpected packet type, or anything but a 
 first, closes that connection (logged). A well-framed ``U``
 whose OUCH message is unknown, truncated or invalid gets a Debug (``+``) packet saying why and
 is dropped (logged); the session goes on. Nothing a client sends affects other sessions.
+
+Stage times (:mod:`tickwire.util.stages`, into the sequencer's ``stages``): *socket read* from
+the read's return to a message's decode, *decode*, and *socket write* from a connection's
+first queued message to the write of everything queued in that loop turn.
 """
 
 import asyncio
@@ -59,6 +63,7 @@ from tickwire.gateways.ouch.streams import OuchStreams, entry_attrs, replace_att
 from tickwire.protocol import soupbintcp
 from tickwire.protocol.link import Side, Tif
 from tickwire.sequencer.sequencer import Sequencer
+from tickwire.util.stages import DECODE, READ, WRITE
 
 __all__ = ["GatewayServer", "enter_request", "inbound_request", "DEFAULT_HEARTBEAT",
            "DEFAULT_CLIENT_TIMEOUT"]
@@ -95,23 +100,27 @@ class _BadMessage(ValueError):
     pass
 
 
-def enter_request(account, msg, ts):
-    """The typed request for a decoded OUCH Enter Order ``msg`` of ``account``."""
+def enter_request(account, msg, ts, received=None):
+    """The typed request for a decoded OUCH Enter Order ``msg`` of ``account`` (``received``:
+    when a read brought its bytes, :mod:`tickwire.core.requests`)."""
     if not msg.order_token:
         raise _BadMessage("Enter Order: blank order token")
-    if msg.firm and msg.firm != account.firm:
-        return Reject(ts=ts, of="new", account=account.username, token=msg.order_token,
-                      reason=Reason.WRONG_FIRM,
-                      text=f"firm {msg.firm!r} is not the account's {account.firm!r}")
     side = _SIDES.get(msg.buy_sell_indicator)
-    if side is None:
+
+    def refuse(reason, text):
         return Reject(ts=ts, of="new", account=account.username, token=msg.order_token,
-                      reason=Reason.BAD_SIDE, text=f"side {msg.buy_sell_indicator!r}")
+                      reason=reason, text=text, received=received, symbol=msg.stock, side=side,
+                      qty=msg.shares, price=None if msg.price == ouch.MARKET_PRICE else msg.price)
+
+    if msg.firm and msg.firm != account.firm:
+        return refuse(Reason.WRONG_FIRM,
+                      f"firm {msg.firm!r} is not the account's {account.firm!r}")
+    if side is None:
+        return refuse(Reason.BAD_SIDE, f"side {msg.buy_sell_indicator!r}")
     refusal = _field_refusal(msg, _ENTER_FIELDS) or (
         (Reason.INVALID_QTY, "zero shares") if msg.shares == 0 else None)
     if refusal is not None:
-        return Reject(ts=ts, of="new", account=account.username, token=msg.order_token,
-                      reason=refusal[0], text=refusal[1])
+        return refuse(*refusal)
     market = msg.price == ouch.MARKET_PRICE
     min_qty = msg.minimum_quantity
     if msg.time_in_force == _IOC:
@@ -126,7 +135,8 @@ def enter_request(account, msg, ts):
                     min_qty=min_qty,
                     attrs=entry_attrs(msg.buy_sell_indicator, msg.time_in_force, msg.display,
                                       msg.capacity, msg.intermarket_sweep_eligibility,
-                                      msg.minimum_quantity, msg.cross_type))
+                                      msg.minimum_quantity, msg.cross_type),
+                    received=received)
 
 
 _ENTER_FIELDS = (("display", _DISPLAYS, Reason.INVALID_DISPLAY),
@@ -146,7 +156,7 @@ def _field_refusal(msg, checks):
     return None
 
 
-def inbound_request(account, payload, ts):
+def inbound_request(account, payload, ts, received=None):
     """The typed request for one inbound OUCH message of ``account`` (raises _BadMessage if
     the message is unknown, truncated or invalid)."""
     try:
@@ -155,32 +165,33 @@ def inbound_request(account, payload, ts):
         raise _BadMessage(str(exc)) from None
     code = msg.type_code
     if code == b"O":
-        return enter_request(account, msg, ts)
+        return enter_request(account, msg, ts, received)
     if code == b"X":
         if not msg.order_token:
             raise _BadMessage("Cancel Order: blank order token")
         return CancelOrder(ts=ts, account=account.username, token=msg.order_token,
-                           qty=msg.shares)
+                           qty=msg.shares, received=received)
     if code == b"U":
         if not msg.existing_order_token or not msg.replacement_order_token:
             raise _BadMessage("Replace Order: blank order token")
         if msg.price == ouch.MARKET_PRICE:
             return Reject(ts=ts, of="replace", account=account.username,
                           token=msg.replacement_order_token, reason=Reason.MARKET_REPLACE,
-                          text="market price on a replace")
+                          text="market price on a replace", received=received)
         refusal = _field_refusal(msg, _REPLACE_FIELDS)
         if refusal is not None:
             return Reject(ts=ts, of="replace", account=account.username,
                           token=msg.replacement_order_token, reason=refusal[0],
-                          text=refusal[1])
+                          text=refusal[1], received=received)
         return ReplaceOrder(ts=ts, account=account.username, token=msg.existing_order_token,
                             new_token=msg.replacement_order_token, qty=msg.shares,
                             price=msg.price,
                             attrs=replace_attrs(msg.time_in_force, msg.display,
                                                 msg.intermarket_sweep_eligibility,
-                                                msg.minimum_quantity))
+                                                msg.minimum_quantity), received=received)
     return Reject(ts=ts, of=code.decode(), account=account.username, token=msg.order_token,
-                  reason=Reason.UNSUPPORTED, text=f"{msg.spec.name} not supported")
+                  reason=Reason.UNSUPPORTED, text=f"{msg.spec.name} not supported",
+                  received=received)
 
 
 class _Connection:
@@ -192,11 +203,15 @@ class _Connection:
         self.peer = f"{peer[0]}:{peer[1]}"
         self.host = peer[0]
         self.account = None
+        self.received_ns = None         # the clock when the last read returned (ns since midnight)
         self.next_seq = 1
         self.last_sent = self.last_received = time.monotonic()
         self.framer = soupbintcp.Framer(server.max_packet)
         self.closing = False
         self._out = []                  # bytes queued by send(), written by flush()
+        self._queued_ns = 0             # when the first of them was queued
+        self._queued_messages = 0       # sequenced messages among them
+        self._stages = server.sequencer.stages
         self._loop = asyncio.get_running_loop()
 
     # -- output ----------------------------------------------------------------------------
@@ -209,6 +224,7 @@ class _Connection:
         out.append(data)
         self.last_sent = time.monotonic()
         if len(out) == 1:
+            self._queued_ns = time.perf_counter_ns()
             self._loop.call_soon(self.flush)
 
     def flush(self):
@@ -220,6 +236,9 @@ class _Connection:
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
         self.writer.write(data)
+        self._stages.record_many(WRITE, time.perf_counter_ns() - self._queued_ns,
+                                 self._queued_messages)
+        self._queued_messages = 0
         if self.server.tap is not None:
             self.server.tap(self.peer, False, data)
         transport = self.writer.transport
@@ -236,6 +255,7 @@ class _Connection:
             self.close()
             return
         self.next_seq += len(messages)
+        self._queued_messages += len(messages)
         self.send(b"".join([_sequenced_header(len(m)) + m for m in messages]))
 
     def close(self):
@@ -276,6 +296,7 @@ class _Connection:
         if not data:
             raise ConnectionError("closed by peer")
         self.last_received = time.monotonic()
+        self.received_ns = self.server.sequencer.clock()
         if self.server.tap is not None:
             self.server.tap(self.peer, True, data)
         return data
@@ -330,8 +351,9 @@ class _Connection:
         if start < end:
             self.on_messages(start, stream[start - 1:])
         srv.streams.subscribe(req.username, self.on_messages)
+        read = time.perf_counter_ns()
         for ptype, payload in rest:
-            self._packet(ptype, payload)
+            self._packet(ptype, payload, read)
         return not self.closing
 
     async def _read_loop(self):
@@ -344,29 +366,36 @@ class _Connection:
                 log.warning("%s %s: silent for %.1f s, disconnecting", self.peer,
                             self.account.username, srv.client_timeout)
                 return
+            read = time.perf_counter_ns()
             try:
                 packets = self.framer.feed(data)
             except soupbintcp.FramingError as exc:
                 log.warning("%s %s: %s, disconnecting", self.peer, self.account.username, exc)
                 for ptype, payload in exc.packets:      # what came before it is answered
-                    self._packet(ptype, payload)
+                    self._packet(ptype, payload, read)
                 await srv.sequencer.drain()
                 return
             for ptype, payload in packets:
-                self._packet(ptype, payload)
+                self._packet(ptype, payload, read)
                 if self.closing:
                     return
             if self.writer.transport.get_write_buffer_size() > 1 << 20:
                 self.flush()
                 await self.writer.drain()
 
-    def _packet(self, ptype, payload):
+    def _packet(self, ptype, payload, read):
+        """Answer one packet whose read returned at ``read`` (perf_counter_ns)."""
         srv = self.server
         name = self.account.username
         if ptype == b"U":
             srv.stats["messages"] += 1
+            stages = self._stages
+            start = time.perf_counter_ns()
+            stages.record(READ, start - read)
             try:
-                request = inbound_request(self.account, payload, srv.sequencer.now())
+                request = inbound_request(self.account, payload, srv.sequencer.now(),
+                                          self.received_ns)
+                stages.record(DECODE, time.perf_counter_ns() - start)
             except _BadMessage as exc:
                 srv.stats["bad messages"] += 1
                 log.warning("%s %s: bad OUCH message (%s): %s", self.peer, name, exc,

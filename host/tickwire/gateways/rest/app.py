@@ -1,7 +1,7 @@
 """The retail REST/WebSocket API (FastAPI), shaped like Alpaca's Trading API.
 
 The app serves a broker object it is given (``tickwire.broker.service.Broker`` in the
-product; this package does not import it): ``submit``, ``order``, ``order_by_client_id``,
+product; this package does not import it): ``submit``, ``replace``, ``order``, ``order_by_client_id``,
 ``list_orders``, ``cancel``, ``positions``, ``account_summary``, ``accounts.authenticate``,
 ``book.get`` (the NBBO), ``stream`` and ``routing_log``. Every route but the login needs
 ``Authorization: Bearer <JWT>`` and counts towards the user's rate limit; refusals are
@@ -29,6 +29,7 @@ from tickwire.gateways.rest.schemas import (
     OrderBody,
     OrderOut,
     PositionOut,
+    ReplaceBody,
     TokenOut,
 )
 from tickwire.gateways.rest.views import account_json, nbbo_json, order_json, position_json
@@ -38,6 +39,7 @@ __all__ = ["STATUS", "STREAM_CLOSE_SLOW", "create_app"]
 
 STATUS = {
     ErrorCode.INVALID: 422, ErrorCode.UNKNOWN_SYMBOL: 422, ErrorCode.NOT_CANCELABLE: 422,
+    ErrorCode.NOT_REPLACEABLE: 422,
     ErrorCode.INSUFFICIENT_BUYING_POWER: 403, ErrorCode.INSUFFICIENT_QTY: 403,
     ErrorCode.RESTRICTED: 403, ErrorCode.HALTED: 403, ErrorCode.MARKET_CLOSED: 403,
     ErrorCode.ACCOUNT_BLOCKED: 403, ErrorCode.RISK: 403, ErrorCode.NOT_FOUND: 404,
@@ -172,6 +174,15 @@ def create_app(broker, issuer=None, limiter=None):
              tags=["orders"])
     async def get_order(order_id: str, user: str = Depends(user_of)):
         return order_json(broker.order(user, order_id).snapshot())
+
+    @app.patch("/v2/orders/{order_id}", response_model=OrderOut, responses=_ERRORS,
+               tags=["orders"])
+    async def replace_order(order_id: str, body: ReplaceBody, user: str = Depends(user_of)):
+        """Replace an open order: the answer is the new order (``replaces`` names the old
+        one). The stream then says ``replaced`` and ``new``, or ``order_replace_rejected``
+        and ``rejected`` if the old order was filled first. A retry returns the same order."""
+        order = broker.replace(user, order_id, body.request(), received_ns=time.time_ns())
+        return order_json(order.snapshot())
 
     @app.delete("/v2/orders/{order_id}", status_code=204, responses=_ERRORS, tags=["orders"])
     async def cancel_order(order_id: str, user: str = Depends(user_of)):

@@ -4,7 +4,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from tickwire.core.retail import MAX_QTY, OrderRequest, RetailError
+from tickwire.core.retail import EVENTS, MAX_QTY, OrderRequest, ReplaceRequest, RetailError
 from tickwire.core.money import parse_price
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "OrderOut",
     "PositionOut",
     "QuoteOut",
+    "ReplaceBody",
     "StreamEvent",
     "TokenOut",
 ]
@@ -53,15 +54,37 @@ class OrderBody(_Strict):
 
     def request(self):
         """The neutral :class:`OrderRequest`; raises RetailError if a value is not usable."""
-        qty = _whole_shares(self.qty)
-        price = None
-        if self.limit_price is not None:
-            try:
-                price = parse_price(str(self.limit_price))
-            except ValueError as exc:
-                raise RetailError("invalid_request", f"limit_price: {exc}") from None
-        return OrderRequest(self.symbol, qty, self.side, self.type, self.time_in_force, price,
-                            self.client_order_id)
+        return OrderRequest(self.symbol, _whole_shares(self.qty), self.side, self.type,
+                            self.time_in_force, _price(self.limit_price), self.client_order_id)
+
+
+class ReplaceBody(_Strict):
+    """Changes to an open order (Alpaca's replace): each given field overrides the order's;
+    the replacing order is a new order. ``qty`` defaults to what is left of the old one."""
+    qty: int | float | str | None = None
+    time_in_force: Literal["day", "gtc", "ioc", "fok"] | None = None
+    limit_price: float | str | None = Field(None, description="dollars, decimal string")
+    stop_price: float | str | None = Field(None, description="not taken: no stop orders")
+    trail: float | str | None = Field(None, description="not taken: no trailing stops")
+    client_order_id: str | None = Field(None, min_length=1, max_length=128)
+
+    def request(self):
+        """The neutral :class:`ReplaceRequest`; raises RetailError if a value is not usable."""
+        if self.stop_price is not None or self.trail is not None:
+            raise RetailError("invalid_request", "stop_price and trail apply to stop orders, "
+                              "which this broker does not take")
+        return ReplaceRequest(None if self.qty is None else _whole_shares(self.qty),
+                              _price(self.limit_price), self.time_in_force,
+                              self.client_order_id)
+
+
+def _price(value):
+    if value is None:
+        return None
+    try:
+        return parse_price(str(value))
+    except ValueError as exc:
+        raise RetailError("invalid_request", f"limit_price: {exc}") from None
 
 
 def _whole_shares(value):
@@ -117,6 +140,9 @@ class OrderOut(BaseModel):
     status: str
     extended_hours: bool
     reject_reason: str | None
+    replaced_at: str | None
+    replaced_by: str | None
+    replaces: str | None
 
 
 class PositionOut(BaseModel):
@@ -152,5 +178,5 @@ class AccountOut(BaseModel):
 class StreamEvent(BaseModel):
     """One message of ``/v2/stream``."""
     seq: int
-    event: Literal["new", "partial_fill", "fill", "canceled", "expired", "replaced", "rejected"]
+    event: Literal[EVENTS]
     order: OrderOut

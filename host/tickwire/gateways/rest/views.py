@@ -24,7 +24,8 @@ def order_json(s):
         "order_type": s["type"], "type": s["type"], "side": s["side"],
         "time_in_force": s["time_in_force"], "limit_price": dollars(s["limit_price"]),
         "stop_price": None, "status": s["status"], "extended_hours": False,
-        "reject_reason": s["reject_reason"],
+        "reject_reason": s["reject_reason"], "replaced_at": iso_time(s["replaced_at"]),
+        "replaced_by": s["replaced_by"], "replaces": s["replaces"],
     }
 
 

@@ -8,6 +8,7 @@ the very command that was logged (byte for byte) instead of appending it.
 """
 
 import contextlib
+import time
 
 from tickwire.sequencer.journal.wal import JournalRecord
 
@@ -24,10 +25,16 @@ class JournalPort:
     Parameters
     ----------
     wal : WriteAheadLog
+
+    Members
+    -------
+    append_ns : int
+        How long the last append took (encode and write), for the stage times.
     """
 
     def __init__(self, wal):
         self.wal = wal
+        self.append_ns = 0
         self._last_request = None
         self._expected = None           # (logged command or None, replayed?) in recovery
 
@@ -54,7 +61,10 @@ class JournalPort:
         if request is self._last_request:
             raise RuntimeError(f"one request made more than one engine command: {request}")
         self._last_request = request
-        return self.wal.append(JournalRecord(request, command))
+        start = time.perf_counter_ns()
+        index = self.wal.append(JournalRecord(request, command))
+        self.append_ns = time.perf_counter_ns() - start
+        return index
 
     @contextlib.contextmanager
     def replaying(self, index, command):

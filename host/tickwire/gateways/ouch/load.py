@@ -1,0 +1,173 @@
+"""An open-loop OUCH load generator, meant to run in its own process.
+
+Orders are scheduled at fixed times (order ``i`` at ``i / rate`` after the phase starts) and
+sent when due, whatever the server answered so far (open loop); latency is measured from each
+order's *scheduled* send time to its Accepted (or Rejected), so a stalled server is charged
+for every order it delayed (coordinated omission corrected). Latencies go into an HDR histogram
+(``hdrhistogram``). Orders come in crossing buy/sell pairs of 100 shares at one price, so the
+book stays small. A phase may run beside a *login flood*: another process keeps ``flood``
+concurrent connections logging in with a wrong password (each attempt starts again
+:data:`FLOOD_PAUSE_S` after the last one ended) for the whole phase.
+
+:func:`load_process` is the child process's entry (``multiprocessing`` spawn): it logs in one
+connection per account ``b0``, ``b1``... (password :data:`PASSWORD`), plays each phase and
+reports through a queue.
+"""
+
+import asyncio
+import contextlib
+import multiprocessing
+import time
+from typing import NamedTuple
+
+from hdrh.histogram import HdrHistogram
+from tickwire.gateways.ouch import wire as ouch
+from tickwire.protocol import soupbintcp
+
+__all__ = ["PASSWORD", "SYMBOL", "Phase", "enter_packet", "load_process", "offer"]
+
+PASSWORD = "bench"
+SYMBOL = "BENCH"
+_ANSWERED = (b"A", b"J")
+_WAIT_S = 30.0
+_TICK_S = 0.0005
+FLOOD_PAUSE_S = 0.1
+
+
+def enter_packet(token, side):
+    """A ``U`` packet with an Enter Order of 100 ``SYMBOL`` at $100.00, DAY."""
+    return soupbintcp.unsequenced_data(ouch.encode_inbound(
+        b"O", order_token=token, buy_sell_indicator=side, shares=100, stock=SYMBOL,
+        price=100_0000, time_in_force=99998, firm="", display="Y", capacity="A",
+        intermarket_sweep_eligibility="N", minimum_quantity=0, cross_type="N"))
+
+
+class Phase(NamedTuple):
+    """One phase: ``rate`` orders/s offered for ``seconds`` (``rate`` None: half the first
+    phase's answered rate), beside ``flood`` concurrent bad logins."""
+    name: str
+    rate: float | None
+    seconds: float
+    flood: int = 0
+
+
+async def _flood(port, concurrent, stop):
+    """``concurrent`` wrong-password logins at a time until ``stop`` (an Event) is set."""
+    async def bad_logins():
+        attempts = 0
+        while not attempts or not stop.is_set():       # each at least once
+            with contextlib.suppress(OSError, asyncio.TimeoutError):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(soupbintcp.login_request("b0", "wrong", "", 0))
+                async with asyncio.timeout(5):
+                    await reader.read(64)
+                writer.close()
+            attempts += 1
+            await asyncio.sleep(FLOOD_PAUSE_S)
+        return attempts
+
+    return sum(await asyncio.gather(*(bad_logins() for _ in range(concurrent))))
+
+
+def _flood_process(port, concurrent, stop, queue):
+    queue.put("ready")
+    queue.put(asyncio.run(_flood(port, concurrent, stop)))
+
+
+async def offer(port, connections, rate, seconds, phase, flood=0):
+    """Offer ``rate`` orders/s for ``seconds`` over ``connections`` logged-in accounts; return
+    the phase's figures (offered, answered, answered/s, p50/p99/p99.9/max µs)."""
+    hist = HdrHistogram(1, 600 * 10**9, 3)
+    scheduled = {}
+    answered = [0]
+    total = int(rate * seconds)
+    done = asyncio.Event()
+    streams = []
+    for c in range(connections):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(soupbintcp.login_request(f"b{c}", PASSWORD, "", 0))
+        streams.append((reader, writer))
+
+    async def read(reader):
+        framer = soupbintcp.Framer()
+        while True:
+            data = await reader.read(1 << 16)
+            if not data:
+                return
+            now = time.perf_counter_ns()
+            for ptype, payload in framer.feed(data):
+                if ptype == b"S" and payload[:1] in _ANSWERED:
+                    t0 = scheduled.pop(payload[9:23], None)
+                    if t0 is not None:
+                        hist.record_value(max(1, now - t0))
+                        answered[0] += 1
+                        if answered[0] == total:
+                            done.set()
+
+    readers = [asyncio.create_task(read(r)) for r, _ in streams]
+    flooding = _start_flood(port, flood) if flood else None
+    await asyncio.sleep(0.2)
+    t0 = time.perf_counter_ns()
+    step = 10**9 / rate
+    sent = 0
+    while sent < total:
+        due = min(total, int((time.perf_counter_ns() - t0) / step) + 1)
+        batches = [[] for _ in streams]
+        while sent < due:
+            token = f"{phase}{sent:013d}".encode()[:14]
+            scheduled[token] = t0 + int(sent * step)
+            batches[sent % len(streams)].append(enter_packet(token.decode(), "BS"[sent & 1]))
+            sent += 1
+        for (_, writer), batch in zip(streams, batches):
+            if batch:
+                writer.write(b"".join(batch))
+        await asyncio.sleep(_TICK_S)
+    send_end = time.perf_counter_ns()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(done.wait(), _WAIT_S)
+    end = time.perf_counter_ns()
+    attempts = 0
+    if flooding is not None:
+        process, stop, queue = flooding
+        stop.set()
+        attempts = await asyncio.get_running_loop().run_in_executor(None, queue.get, True, 60)
+        process.join(10)
+    for _, writer in streams:
+        writer.write(soupbintcp.logout_request())
+        writer.close()
+    for task in readers:
+        task.cancel()
+    elapsed = (end - t0) / 1e9
+    return {
+        "offered_per_s": rate, "orders": total, "answered": answered[0],
+        "send_s": round((send_end - t0) / 1e9, 3), "elapsed_s": round(elapsed, 3),
+        "answered_per_s": round(answered[0] / elapsed, 1),
+        "p50_us": hist.get_value_at_percentile(50) / 1000,
+        "p99_us": hist.get_value_at_percentile(99) / 1000,
+        "p99.9_us": hist.get_value_at_percentile(99.9) / 1000,
+        "max_us": hist.get_max_value() / 1000,
+        **({"flood": flood, "flood_logins": attempts} if flood else {}),
+    }
+
+
+def _start_flood(port, concurrent):
+    spawn = multiprocessing.get_context("spawn")
+    stop, queue = spawn.Event(), spawn.Queue()
+    process = spawn.Process(target=_flood_process, args=(port, concurrent, stop, queue))
+    process.start()
+    if queue.get(True, 60) != "ready":
+        raise RuntimeError("the login flood process did not start")
+    return process, stop, queue
+
+
+def load_process(port, connections, phases, queue):
+    """Child-process entry: play ``phases`` (:class:`Phase` s) against ``port``; put
+    ``("start", name)`` on ``queue`` before each phase, ``("done", name, figures)`` after."""
+    results = []
+    for index, (name, rate, seconds, flood) in enumerate(phases):
+        if rate is None:        # half the sustained throughput measured by the first phase
+            rate = max(100, round(results[0]["answered_per_s"] / 2))
+        queue.put(("start", name))
+        prefix = chr(ord("a") + index)         # order tokens unique across the phases
+        results.append(asyncio.run(offer(port, connections, rate, seconds, prefix, flood)))
+        queue.put(("done", name, results[-1]))

@@ -1,0 +1,69 @@
+"""A scratch venue under open-loop load from another process: the gateway's measured figures.
+
+:func:`measure_venue` starts a :class:`~tickwire.ops.serve.Venue` (model engine, a write-ahead
+log in a temporary directory, risk, sequencer, gateway on a free loopback port) and the load
+generator of :mod:`tickwire.gateways.ouch.load` in a child process (spawned, so it shares no
+interpreter with the venue; on a 2-core machine it still shares the cores). The venue's stage
+times are reset when each phase starts and read when it ends, so every phase has its own stage
+table. Used by ``make bench`` (the gateway figures) and by ``tickwire run`` (saturation).
+"""
+
+import asyncio
+import multiprocessing
+import os
+import resource
+import tempfile
+
+from tickwire.accounts.config import make_config, parse_config
+from tickwire.gateways.ouch.load import PASSWORD, SYMBOL, load_process
+from tickwire.ops.serve import Venue
+
+__all__ = ["measure_venue"]
+
+
+def _config(connections):
+    return parse_config(make_config(
+        {f"b{c}": {"firm": f"B{c:02d}", "password": PASSWORD} for c in range(connections)},
+        symbols={SYMBOL: 100.0}, n=2**10))
+
+
+async def measure_venue(phases, connections=4, fsync="group", engine="model"):
+    """Run ``phases`` (:class:`~tickwire.gateways.ouch.load.Phase` s) against a scratch
+    venue; return ``{phase name: figures}``, each with its ``stages`` (stage table rows) and
+    ``cpu_us_per_order`` (the venue process's CPU time per answered order), and ``server_wal``
+    (records, fsyncs)."""
+    spawn = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="tickwire-load-") as tmp:
+        venue = Venue(_config(connections), os.path.join(tmp, "load.wal"), engine, fsync=fsync,
+                      client_timeout=60)
+        await venue.start()
+        stages = venue.sequencer.stages
+        queue = spawn.Queue()
+        proc = spawn.Process(target=load_process,
+                             args=(venue.gateway.port, connections, phases, queue))
+        proc.start()
+        loop = asyncio.get_running_loop()
+        report = {}
+        try:
+            while len(report) < len(phases):
+                message = await loop.run_in_executor(None, queue.get, True, 600)
+                if message[0] == "start":
+                    stages.reset()
+                    cpu = _cpu_s()
+                else:
+                    _, name, figures = message
+                    per_order = (_cpu_s() - cpu) / max(1, figures["answered"]) * 1e6
+                    report[name] = dict(figures, stages=stages.rows(),
+                                        cpu_us_per_order=round(per_order, 1))
+            await loop.run_in_executor(None, proc.join, 10)
+        finally:
+            if proc.is_alive():
+                proc.kill()
+            report["server_wal"] = {"records": venue.wal.records, "fsyncs": venue.wal.fsyncs}
+            await venue.stop()
+    return report
+
+
+def _cpu_s():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
