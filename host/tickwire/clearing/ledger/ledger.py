@@ -344,16 +344,16 @@ class Ledger:
         """The batch's rows, states and balances: one executemany each on the DBAPI cursor
         (SQLAlchemy's per-row parameter handling costs more than the database)."""
         sql = self.store.sql
-        changed = []
+        changed = {}                # new state -> ids of the stored pending transfers
         for pid, state in work.states.items():
             if pid in work.created:
                 work.created[pid][_STATE] = int(state)
             else:
-                changed.append((int(state), pid))
+                changed.setdefault(int(state), []).append(pid)
         if work.new:
             cursor.executemany(sql["insert_transfer"], work.new)
-        if changed:
-            cursor.executemany(sql["set_state"], changed)
+        for state, ids in changed.items():      # one statement per state, not per transfer
+            cursor.execute(sql["set_state"], (state, self.store.id_list(ids)))
         if work.accounts:
             cursor.executemany(sql["set_balance"],
                                [(v[0], v[1], v[2], v[3], k) for k, v in work.accounts.items()])

@@ -99,7 +99,7 @@ class Store:
         return {
             "insert_transfer": f"INSERT INTO {prefix}transfers ({', '.join(TRANSFER_COLUMNS)}) "
                                f"VALUES ({', '.join([mark] * len(TRANSFER_COLUMNS))})",
-            "set_state": f"UPDATE {prefix}transfers SET state = {mark} WHERE id = {mark}",
+            "set_state": f"UPDATE {prefix}transfers SET state = {mark} WHERE id {ids}",
             "set_balance": f"UPDATE {prefix}accounts SET debits_pending = {mark}, "
                            f"debits_posted = {mark}, credits_pending = {mark}, "
                            f"credits_posted = {mark} WHERE id = {mark}",
