@@ -118,7 +118,7 @@ def gateway_figures():
     """The #16 goal figures, the stage table at 10k/s, and the WAL's group commit."""
     r = bench_gateway()
     lat, half, sat = r["latency"], r["half_load"], r["saturation"]
-    shared = "load generator and venue share the 2 cores"
+    shared = f"load generator and venue share the 2 cores; {r['event_loop']}"
     rows = [Figure("sustained orders/s with risk, journal (fsync) and the model engine",
                    r["sustained_orders_per_s"], "ops/s",
                    note=f"goal ≥ 50k (stretch 100k); {sat['offered_per_s']:,.0f}/s offered; "

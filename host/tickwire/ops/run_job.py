@@ -53,6 +53,7 @@ from tickwire.gateways.ouch.load import Phase
 from tickwire.ops.serve import Venue, add_trade_date_argument
 from tickwire.ops.venue_load import measure_venue
 from tickwire.protocol.link import Side, Tif
+from tickwire.util.loop import loop_name
 from tickwire.util.progress import progress as progress_bar
 from tickwire.util.stages import format_stage_table, plot_stages, write_stage_csv
 
@@ -302,7 +303,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
                  "achieved_per_s": round(sum(f.answers for f in firms.values()) / elapsed, 1)
                  if elapsed else None,
                  "send_lag": latency_summary(lags),
-                 "event_loop": event_loop_name()},
+                 "event_loop": loop_name()},
         "saturation": saturation,
         "stages": stages,
         "top_of_book": top,
@@ -333,12 +334,6 @@ async def _saturation(seconds, fsync, engine):
     return {"orders_per_s": phase["answered_per_s"], "offered_per_s": phase["offered_per_s"],
             "seconds": seconds, "p50_us": phase["p50_us"], "p99_us": phase["p99_us"],
             "cpu_us_per_order": phase["cpu_us_per_order"]}
-
-
-def event_loop_name():
-    """The running event loop's module and class (``asyncio`` or ``uvloop``)."""
-    loop = asyncio.get_running_loop()
-    return f"{type(loop).__module__.split('.')[0]} {type(loop).__name__}"
 
 
 def _exposure(risk, account):
@@ -495,8 +490,9 @@ def run_main(args):
                                      saturation_seconds=args.saturation_seconds))
     if not getattr(args, "quiet", False):
         print_report(report)
-        print(f"wrote {args.out}/run.json, run.png, stages.csv, stages.png, feed.pcap, session.wal, decisions.jsonl, "
-              "venue.json, clearing/, audit/, alerts.jsonl, bestex.csv")
+        print(f"wrote {args.out}/run.json, run.png, stages.csv, stages.png, feed.pcap, "
+              "session.wal, decisions.jsonl, venue.json, clearing/, audit/, alerts.jsonl, "
+              "bestex.csv")
     return 0
 
 
