@@ -67,7 +67,7 @@ RUN_FEED = FeedSettings(group="239.255.90.1", port=0, rerequest_port=0, snapshot
 _ANSWERS = {b"A", b"U", b"C", b"J", b"I"}
 DEFAULT_RATE = 2000
 #: The saturation phase offers more than one venue process can answer.
-SATURATION_OFFERED = 60000
+SATURATION_OFFERED = 30000
 _EARLY_NS = 200_000         # sleep only when the next request is due later than this
 
 
@@ -157,7 +157,7 @@ def _send_row(firm, row):
 async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model",
                       out_dir="build/run", progress=True, window=32, fsync="group", plot=True,
                       clearing=True, feed=True, trade_date=None, rate=DEFAULT_RATE,
-                      saturation_seconds=2.0):
+                      saturation_seconds=1.0):
     """Play a generated day through the gateway; return the report dict.
 
     Parameters
@@ -395,10 +395,11 @@ def add_run_arguments(parser):
                         help="requests/s offered, open loop: latency counts from each "
                              "request's intended send time (coordinated omission corrected); "
                              f"0 plays the day closed loop (default {DEFAULT_RATE})")
-    parser.add_argument("--saturation-seconds", type=float, default=2.0,
-                        help="measure the venue's saturation throughput apart for this long, "
-                             "on a scratch venue with the load generator in its own process "
-                             "(0: skip; default 2)")
+    parser.add_argument("--saturation-seconds", type=float, default=1.0,
+                        help="offer the saturation load for this long, apart: a scratch venue "
+                             f"gets {SATURATION_OFFERED:,} orders/s from a load generator in "
+                             "its own process, and the orders answered per second until the "
+                             "last answer is the throughput (0: skip; default 1)")
     parser.add_argument("--window", type=int, default=32,
                         help="unanswered requests allowed per client when --rate is 0 "
                              "(default 32)")
