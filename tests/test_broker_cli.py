@@ -59,6 +59,12 @@ def test_tickwire_market_serves_the_api_and_a_curl_style_order(tmp_path):
                 time.sleep(0.05)
             assert order["status"] == "filled"
             assert api.get("/openapi.json").json()["info"]["title"] == "tickwire broker API"
+            # the back office blocks ann from another process: the running API refuses her
+            assert main(["--quiet", "broker", "account", "block", "ann", "--dir",
+                         str(tmp_path / "m")]) == 0
+            r = api.post("/v2/orders", headers=h, json={
+                "symbol": "AAPL", "qty": "1", "side": "buy", "type": "market"})
+            assert (r.status_code, r.json()["reason"]) == (403, "account_blocked")
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)

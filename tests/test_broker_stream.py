@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 from broker_util import PASSWORDS, market_session
+from tickwire.broker.orders import Order
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -98,7 +99,8 @@ def test_a_client_that_never_reads_is_dropped(tmp_path):
             await asyncio.sleep(0.05)
             assert sent[0]["type"] == "websocket.accept"
             for i in range(8):
-                market.broker.stream.publish("alice", "new", _FakeOrder(i))
+                market.broker.stream.publish("alice", "new", Order(
+                    "alice", "AAPL", 1, "buy", "market", "day", None, f"c{i}", None))
             await asyncio.wait_for(app, 5)
             assert market.broker.stream.listeners["alice"] == []
             assert market.broker.stream.dropped == 1
@@ -106,14 +108,3 @@ def test_a_client_that_never_reads_is_dropped(tmp_path):
             assert market.broker.stream.last_seq("alice") == 8, "the events are kept for replay"
     asyncio.run(main())
 
-
-class _FakeOrder:
-    def __init__(self, i):
-        self.i = i
-
-    def snapshot(self):
-        return {"id": f"o{self.i}", "client_order_id": "c", "symbol": "AAPL", "qty": 1,
-                "side": "buy", "type": "market", "time_in_force": "day", "limit_price": None,
-                "status": "new", "filled_qty": 0, "created_at": 0, "updated_at": 0,
-                "filled_at": None, "canceled_at": None, "expired_at": None, "failed_at": None,
-                "reject_reason": None, "filled_avg_price": None}

@@ -2,6 +2,7 @@
 venue's OUCH gateway as the CCP's own account; the failing member charged the cost."""
 
 import asyncio
+import contextlib
 import json
 import threading
 
@@ -44,23 +45,35 @@ async def _rest_offer(port, shares, price):
     await client.logout()
 
 
+@contextlib.contextmanager
+def offering_venue(wal, shares, price=505000):
+    """A venue (accounts ``seller`` of F09 and ``ccp`` of the CCP, password ``ccp-pw``) where
+    ``shares`` ACME rest offered at ``price`` (1/10000 $; $50.50); yields its thread."""
+    venue_config = make_config({"seller": {"firm": "F09", "password": "pw"},
+                                "ccp": {"firm": "CCP", "password": "ccp-pw"}},
+                               symbols=config_dict()["symbols"], n=2**10)
+    venue = _VenueThread(parse_config(venue_config), str(wal))
+    venue.start()
+    assert venue.ready.wait(10)
+    try:
+        asyncio.run(_rest_offer(venue.port, shares, price))
+        yield venue
+    finally:
+        venue.stop.set()
+        venue.join(10)
+
+
+def buy_in_args(venue):
+    return ["--buy-in", f"127.0.0.1:{venue.port}", "--ccp-login", "ccp:ccp-pw"]
+
+
 def test_buy_in_through_the_gateway_closes_out_the_fail(tmp_path, capsys):
     poor = dict(BALANCES, shares={"ACME": 100, "BOLT": 10_000})
     out = _clear(tmp_path / "day", members={"F01": BALANCES, "F02": poor, "F03": BALANCES})
     assert main(["-q", "settle", str(out), "--date", "2026-12-07"]) == 0
-    venue_config = make_config({"seller": {"firm": "F09", "password": "pw"},
-                                "ccp": {"firm": "CCP", "password": "ccp-pw"}},
-                               symbols=config_dict()["symbols"], n=2**10)
-    venue = _VenueThread(parse_config(venue_config), str(tmp_path / "t1.wal"))
-    venue.start()
-    assert venue.ready.wait(10)
-    try:
-        asyncio.run(_rest_offer(venue.port, 200, 505000))          # 200 ACME at $50.50
-        assert main(["-q", "settle", str(out), "--date", "2026-12-08", "--buy-in",
-                     f"127.0.0.1:{venue.port}", "--ccp-login", "ccp:ccp-pw"]) == 0
-    finally:
-        venue.stop.set()
-        venue.join(10)
+    with offering_venue(tmp_path / "t1.wal", 200) as venue:         # 200 ACME at $50.50
+        assert main(["-q", "settle", str(out), "--date", "2026-12-08",
+                     *buy_in_args(venue)]) == 0
     result = json.loads((out / "settlement.json").read_text())
     buy = result["buy_ins"]["2026-12-07:F02:ACME"]
     # F02 failed to deliver 300 ACME sold for $15,010; the limit is 10 % above $50.0333

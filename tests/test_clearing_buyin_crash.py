@@ -3,7 +3,6 @@ recording the order's token to recording its result (before the order is sent, w
 flight, after its fills, after the member's charge), then run again: the venue holds exactly
 one buy-in order, its fills are recorded and charged exactly once."""
 
-import asyncio
 import json
 import os
 import signal
@@ -11,10 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from clearing_util import config_dict
-from test_clearing_buyin import _rest_offer, _VenueThread
+from test_clearing_buyin import buy_in_args, offering_venue
 from test_clearing_settle import BALANCES, _clear
-from tickwire.accounts.config import make_config, parse_config
 from tickwire.clearing.closeout import FAILPOINTS
 from tickwire.clearing.settle import open_ledgers
 from tickwire.cli.main import main
@@ -22,12 +19,11 @@ from tickwire.cli.main import main
 INSTRUCTION = "2026-12-07:F02:ACME"       # F02 fails to deliver 300 ACME sold for $15,010
 
 
-def _settle(out, port, failpoint=""):
+def _settle(out, venue, failpoint=""):
     env = dict(os.environ, TICKWIRE_FAILPOINTS=failpoint)
     return subprocess.run([sys.executable, "-m", "tickwire.cli.main", "-q", "settle", str(out),
-                           "--date", "2026-12-08", "--buy-in", f"127.0.0.1:{port}",
-                           "--ccp-login", "ccp:ccp-pw"], check=False, env=env, timeout=120,
-                          capture_output=True, text=True).returncode
+                           "--date", "2026-12-08", *buy_in_args(venue)], check=False, env=env,
+                          timeout=120, capture_output=True, text=True).returncode
 
 
 @pytest.mark.parametrize("point, offered", [(p, 1000) for p in FAILPOINTS] +
@@ -36,21 +32,11 @@ def test_sigkill_in_the_buy_in_window_recovers_exactly(point, offered, tmp_path)
     poor = dict(BALANCES, shares={"ACME": 100, "BOLT": 10_000})
     out = _clear(tmp_path / "day", members={"F01": BALANCES, "F02": poor, "F03": BALANCES})
     assert main(["-q", "settle", str(out), "--date", "2026-12-07"]) == 0
-    venue_config = make_config({"seller": {"firm": "F09", "password": "pw"},
-                                "ccp": {"firm": "CCP", "password": "ccp-pw"}},
-                               symbols=config_dict()["symbols"], n=2**10)
-    venue = _VenueThread(parse_config(venue_config), str(tmp_path / "venue.wal"))
-    venue.start()
-    assert venue.ready.wait(10)
-    try:
-        asyncio.run(_rest_offer(venue.port, offered, 505000))     # at $50.50
-        assert _settle(out, venue.port, point) == -signal.SIGKILL
+    with offering_venue(tmp_path / "venue.wal", offered) as venue:     # at $50.50
+        assert _settle(out, venue, point) == -signal.SIGKILL
         assert not (out / "settlement.json").read_text().count('"2026-12-08"')
-        assert _settle(out, venue.port) == 0
+        assert _settle(out, venue) == 0
         stream = venue.venue.gateway.streams.streams["ccp"]
-    finally:
-        venue.stop.set()
-        venue.join(10)
     buy = json.loads((out / "settlement.json").read_text())["buy_ins"][INSTRUCTION]
     token = buy["token"].encode()
     # one order at the venue: one Accepted, and no duplicate-token reject of a second one

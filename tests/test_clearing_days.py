@@ -3,13 +3,11 @@ day's journal, ``tickwire settle`` of each settlement date; a fail to deliver of
 carried into the next days' cycles, aged, and bought in through the venue past its Reg SHO
 close-out date, after other days' trades have joined the directory."""
 
-import asyncio
 import json
 
-from clearing_util import DAY, config_dict, order, write_config, write_journal
-from test_clearing_buyin import _rest_offer, _VenueThread
+from clearing_util import DAY, order, write_config, write_journal
+from test_clearing_buyin import buy_in_args, offering_venue
 from test_clearing_settle import BALANCES
-from tickwire.accounts.config import make_config, parse_config
 from tickwire.clearing.settle import open_ledgers
 from tickwire.cli.main import main
 
@@ -66,19 +64,9 @@ def test_fails_carry_across_days_and_are_bought_in(tmp_path, capsys):
     _conserved(out)
     # day 3 (Tue 8 Dec) settles Wed 9 Dec: the CCP buys the 300 shares in through the venue
     assert _clear_day(tmp_path, out, "2026-12-08", BOLT) == 0
-    venue_config = make_config({"seller": {"firm": "F09", "password": "pw"},
-                                "ccp": {"firm": "CCP", "password": "ccp-pw"}},
-                               symbols=config_dict()["symbols"], n=2**10)
-    venue = _VenueThread(parse_config(venue_config), str(tmp_path / "venue.wal"))
-    venue.start()
-    assert venue.ready.wait(10)
-    try:
-        asyncio.run(_rest_offer(venue.port, 300, 505000))          # 300 ACME at $50.50
-        assert main(["-q", "settle", str(out), "--date", "2026-12-09", "--buy-in",
-                     f"127.0.0.1:{venue.port}", "--ccp-login", "ccp:ccp-pw"]) == 0
-    finally:
-        venue.stop.set()
-        venue.join(10)
+    with offering_venue(tmp_path / "venue.wal", 300) as venue:    # 300 ACME at $50.50
+        assert main(["-q", "settle", str(out), "--date", "2026-12-09",
+                     *buy_in_args(venue)]) == 0
     day3 = _result(out)
     buy = day3["buy_ins"]["2026-12-07:F02:ACME"]
     assert (buy["outcome"], buy["bought"], buy["cost"]) == ("filled", 300, 300 * 505000)

@@ -6,14 +6,29 @@ import json
 import pytest
 
 from tickwire.bench.gateway import bench_gateway
-from tickwire.ops.run_job import add_run_arguments, run_session
+from tickwire.ops.run_job import DEFAULT_RATE, add_run_arguments, print_report, run_session
 from tickwire.util.stages import STAGES
 
 
 def test_run_session_report_and_files(tmp_path):
     report = asyncio.run(run_session(orders=400, clients=3, seed=2, symbols=2,
-                                     out_dir=str(tmp_path), progress=False))
+                                     out_dir=str(tmp_path), progress=False, rate=500,
+                                     saturation_seconds=0.5))
     assert report["requests"] > 350 and report["unanswered"] == 0
+    load = report["load"]
+    assert load["mode"] == "open loop" and load["offered_per_s"] == 500
+    assert load["achieved_per_s"] > 0 and load["send_lag"]["count"] == report["requests"]
+    assert load["event_loop"].split()[0] in ("asyncio", "uvloop")
+    # the day's requests were spread at the offered rate (a hang guard would catch a stall)
+    assert report["elapsed_s"] >= (report["requests"] - 1) / 500
+    assert report["saturation"]["orders_per_s"] > 0
+    printed = []
+    print_report(report, echo=printed.append)
+    text = "\n".join(printed)
+    assert "500 requests/s offered (open loop)" in text and "answered; event loop" in text
+    assert "from each request's intended send time" in text
+    assert "orders/s sustained (measured apart" in text
+    assert "journal append" in text and "socket write" in text       # the stage table
     assert report["accepted"] > 100 and report["fills"] > 0
     assert report["latency"]["count"] > 300 and report["latency"]["p50_us"] > 0
     assert set(report["top_of_book"]) == {"AAPL", "MSFT"}
@@ -29,7 +44,8 @@ def test_run_session_report_and_files(tmp_path):
         report["requests"]
     import argparse
     args = add_run_arguments(argparse.ArgumentParser()).parse_args(["--orders", "10"])
-    assert args.orders == 10 and args.clients == 8
+    assert args.orders == 10 and args.clients == 8 and args.rate == DEFAULT_RATE
+    assert args.saturation_seconds > 0
 
 
 def test_bench_gateway_small(tmp_path):
@@ -55,5 +71,6 @@ def test_every_request_is_answered_when_one_order_has_several_replaces_in_flight
     # be matched to their answers, or the job waits out its deadline with one unanswered.
     report = asyncio.run(run_session(orders=20000, clients=8, seed=1, symbols=4,
                                      out_dir=str(tmp_path), progress=False, fsync="none",
-                                     plot=False, feed=False))   # feed tested in test_md_serve.py
+                                     plot=False, feed=False, rate=0, saturation_seconds=0))
+    # feed tested in test_md_serve.py; closed loop (rate 0) as fast as the windows allow
     assert report["requests"] > 19_900 and report["unanswered"] == 0

@@ -25,6 +25,7 @@ import time
 import httpx
 from websockets.asyncio.client import connect
 
+from tickwire.broker.orders import Order
 from tickwire.ops.market import Market
 from tickwire.routing.nbbo import Quote, VenueQuote
 from tickwire.routing.router import decide
@@ -133,7 +134,7 @@ async def bench_fanout(tmp, listeners=50, events=200):
             url = market.url.replace("http", "ws", 1) + "/v2/stream"
             sockets = [await connect(url, additional_headers=headers)
                        for _ in range(listeners)]
-            order = _Snapshot()
+            order = Order(_USER, "AAPL", 100, "buy", "market", "day", None, "bench", None)
 
             async def drain(ws):
                 for _ in range(events):
@@ -152,18 +153,6 @@ async def bench_fanout(tmp, listeners=50, events=200):
     finally:
         await market.stop()
     return listeners * events / elapsed
-
-
-class _Snapshot:
-    """An order as the stream carries it (its snapshot)."""
-
-    def snapshot(self):
-        return {"id": "bench", "client_order_id": "bench", "symbol": "AAPL", "qty": 100,
-                "side": "buy", "type": "market", "time_in_force": "day", "limit_price": None,
-                "status": "new", "filled_qty": 0, "created_at": time.time_ns(),
-                "updated_at": time.time_ns(), "filled_at": None, "canceled_at": None,
-                "expired_at": None, "failed_at": None, "reject_reason": None,
-                "filled_avg_price": None}
 
 
 def broker_figures():

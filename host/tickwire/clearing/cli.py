@@ -42,7 +42,8 @@ def add_clear_arguments(parser):
                         "opening balances for settlement)")
     parser.add_argument("--out", required=True,
                         help="directory for trades.csv, obligations.csv, netting.json, "
-                        "clearing.json")
+                        "clearing.json (and days/DATE/); one holding earlier trading days "
+                        "keeps them: the new day joins their ledgers and open fails")
     parser.add_argument("--trade-date", type=iso_date,
                         help="YYYY-MM-DD; overrides the date the journal recorded at the open")
     parser.add_argument("--cycle", type=int, choices=CYCLES, default=1,
@@ -67,7 +68,8 @@ def clear_main(args):
 
 
 def add_settle_arguments(parser):
-    parser.add_argument("dir", help="a directory written by tickwire clear")
+    parser.add_argument("dir", help="a directory written by tickwire clear (every day in it "
+                        "due by --date is settled)")
     parser.add_argument("--date", type=iso_date, required=True,
                         help="settlement date YYYY-MM-DD (an NYSE business day; later dates "
                         "retry the open fails)")

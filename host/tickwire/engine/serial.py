@@ -503,36 +503,33 @@ class SerialEngine:
         after silence or a refusal (the board answers only the first it takes)."""
         self.drain()
         self._last_rx = time.monotonic()
-        packets, refusals = len(self.mold_packets), 0
-        self._send(FrameType.END_SESSION)
-        asked = time.monotonic()
+        packets, tries, why = len(self.mold_packets), 0, "no answer"
         while True:
-            for ftype, payload in self._frames():
-                if self._handle_common(ftype, payload):
+            if tries > self.max_retries:
+                raise LinkError(f"{self.url}: no end of session from the board's feed after "
+                                f"{tries} requests (last: {why}): a bitstream older than "
+                                f"this host? rebuild it (make bitstream)")
+            self._send(FrameType.END_SESSION)
+            tries += 1
+            asked = time.monotonic()
+            while time.monotonic() - asked <= self.retransmit_timeout:
+                frames = self._frames()
+                for ftype, payload in frames:
+                    if self._handle_common(ftype, payload):
+                        continue
+                    if ftype != FrameType.NAK:
+                        raise LinkError(f"{self.url}: unexpected frame {chr(ftype)!r} while "
+                                        f"ending the feed's session")
+                    self.counters["naks"] += 1
+                    why = _NAK_TEXT.get(payload[1], chr(payload[1]))
+                    break
+                else:
+                    if (len(self.mold_packets) > packets
+                            and _is_end_of_session(self.mold_packets[-1])):
+                        return
+                    self._check_alive()
                     continue
-                if ftype != FrameType.NAK:
-                    raise LinkError(f"{self.url}: unexpected frame {chr(ftype)!r} while ending "
-                                    f"the feed's session")
-                self.counters["naks"] += 1
-                refusals += 1
-                why = _NAK_TEXT.get(payload[1], chr(payload[1]))
-                if refusals > self.max_retries:
-                    raise LinkError(f"{self.url}: the end of session was refused {refusals} "
-                                    f"times (last: {why}): a bitstream older than this host? "
-                                    f"rebuild it (make bitstream)")
-                self._send(FrameType.END_SESSION)
-                asked = time.monotonic()
-            if len(self.mold_packets) > packets and _is_end_of_session(self.mold_packets[-1]):
-                return
-            self._check_alive()
-            if time.monotonic() - asked > self.retransmit_timeout:
-                refusals += 1
-                if refusals > self.max_retries:
-                    raise LinkError(f"{self.url}: no end of session from the board's feed after "
-                                    f"{refusals} requests: a bitstream older than this host? "
-                                    f"rebuild it (make bitstream)")
-                self._send(FrameType.END_SESSION)
-                asked = time.monotonic()
+                break       # refused: ask again
 
     def feed_packets(self):
         """The board feed's whole session (the engine interface of a device that runs the

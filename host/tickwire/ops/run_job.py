@@ -5,9 +5,19 @@ gateway, on loopback TCP.
 risk, sequencer, gateway), connects one OUCH client per firm (each its own account), and plays
 the rows of :func:`tickwire.gen.generate` (a market-open burst, then a steadier flow) in
 order, each order request sent by its firm's client; halts and resumes go through the
-operator's path. Each client keeps at most ``window`` requests unanswered. Latency is measured
-by the clients from the send of a request to its first answer (Accepted, Replaced, Canceled,
-Rejected, Cancel Reject). The result is a report dict, written as ``run.json`` with a plot
+operator's path.
+
+The load is offered at a stated ``rate`` (requests/s, open loop): request ``k`` is due at
+``k / rate`` after the start and sent then, whatever is still unanswered, and its latency is
+measured from that *intended* send time to its first answer (Accepted, Replaced, Canceled,
+Rejected, Cancel Reject), so a stalled venue is charged for every request it held up
+(coordinated omission corrected). ``rate=0`` plays the day closed loop instead, each client
+keeping at most ``window`` requests unanswered, latency from the actual send. The firms share
+the venue's process and event loop; the venue's *saturation* throughput is measured apart, on a
+scratch venue loaded by a generator in its own process
+(:func:`~tickwire.ops.venue_load.measure_venue`).
+
+The result is a report dict, written as ``run.json`` with a plot
 ``run.png`` (latency histogram, depth at the close) into ``out_dir``, with the venue's stage
 table (:mod:`tickwire.util.stages`: where each request's time went) as ``stages.csv`` and
 ``stages.png``.
@@ -39,8 +49,11 @@ from tickwire.gateways.ouch.client import OuchClient
 from tickwire.marketdata.audience import FeedAudience
 from tickwire.marketdata.settings import FeedSettings
 from tickwire.offline.gen import generate
+from tickwire.gateways.ouch.load import Phase
 from tickwire.ops.serve import Venue, add_trade_date_argument
+from tickwire.ops.venue_load import measure_venue
 from tickwire.protocol.link import Side, Tif
+from tickwire.util.loop import loop_name
 from tickwire.util.progress import progress as progress_bar
 from tickwire.util.stages import format_stage_table, plot_stages, write_stage_csv
 
@@ -52,6 +65,10 @@ _STP_NAMES = ("newest", "oldest", "both")
 RUN_FEED = FeedSettings(group="239.255.90.1", port=0, rerequest_port=0, snapshot_port=0,
                         ws_port=0, heartbeat=0.2)
 _ANSWERS = {b"A", b"U", b"C", b"J", b"I"}
+DEFAULT_RATE = 2000
+#: The saturation phase offers more than one venue process can answer.
+SATURATION_OFFERED = 30000
+_EARLY_NS = 200_000         # sleep only when the next request is due later than this
 
 
 def latency_summary(samples_ns):
@@ -72,7 +89,7 @@ class _Firm:
     def __init__(self, name, window):
         self.name = name
         self.client = None
-        self.sent = {}          # token -> send time (ns, perf counter)
+        self.sent = {}          # token -> intended (open loop) or actual send time (ns)
         # A replace is answered under its replacement token, or by a Cancel Reject under the
         # existing one; the same order may have several replaces in flight.
         self.aliases = {}       # existing token -> replacement tokens unanswered, oldest first
@@ -109,10 +126,15 @@ class _Firm:
                 del self.aliases[existing]
 
     async def request(self, token, send, alias=None):
+        """Closed loop: wait for room in the window, send, time from now."""
         while len(self.sent) >= self.window:
             self.room.clear()
             await self.room.wait()
-        self.sent[token] = time.perf_counter_ns()
+        self.offer(token, send, alias, time.perf_counter_ns())
+
+    def offer(self, token, send, alias, intended):
+        """Send now; the latency counts from ``intended`` (perf_counter_ns)."""
+        self.sent[token] = intended
         if alias is not None:
             self.aliases.setdefault(alias, []).append(token)
             self.replacing[token] = alias
@@ -134,7 +156,8 @@ def _send_row(firm, row):
 
 async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model",
                       out_dir="build/run", progress=True, window=32, fsync="group", plot=True,
-                      clearing=True, feed=True, trade_date=None):
+                      clearing=True, feed=True, trade_date=None, rate=DEFAULT_RATE,
+                      saturation_seconds=1.0):
     """Play a generated day through the gateway; return the report dict.
 
     Parameters
@@ -152,7 +175,11 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     progress : bool
         Show a tqdm bar.
     window : int
-        Unanswered requests allowed per client.
+        Unanswered requests allowed per client (closed loop only).
+    rate : float
+        Requests/s offered, open loop (0: closed loop, as fast as the windows allow).
+    saturation_seconds : float
+        Length of the separate saturation measurement (0: none).
     clearing : bool
         After the close, clear the day's journal and settle it on T+1 into
         ``out_dir/clearing`` (the firms' opening balances are in ``out_dir/venue.json``).
@@ -196,17 +223,29 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         await firm.client.connect("127.0.0.1", venue.gateway.port, f"c{i:02d}", passwords[name])
     seq = venue.sequencer
     sent = 0
+    interval = 1e9 / rate if rate else None
+    lags = []               # open loop: actual - intended send time (ns)
+    joining = None
     started = time.perf_counter()
+    t0 = time.perf_counter_ns()
     for i, row in enumerate(progress_bar(rows, "run", "req", enabled=progress)):
         if audience is not None and i == len(rows) // 2:
-            await audience.join_late()
+            joining = asyncio.create_task(audience.join_late())
         if row.action in ("halt", "resume"):
             operator = Halt if row.action == "halt" else Resume
             seq.submit_nowait(operator(ts=seq.now(), symbol=row.symbol))
         elif row.action in ("new", "cancel", "replace"):
             firm = firms[row.firm]
             token, send = _send_row(firm, row)
-            await firm.request(token, send, row.token if row.action == "replace" else None)
+            alias = row.token if row.action == "replace" else None
+            if interval is None:
+                await firm.request(token, send, alias)
+            else:
+                intended = t0 + int(sent * interval)
+                if intended - time.perf_counter_ns() > _EARLY_NS:
+                    await asyncio.sleep((intended - time.perf_counter_ns()) / 1e9)
+                lags.append(time.perf_counter_ns() - intended)
+                firm.offer(token, send, alias, intended)
             sent += 1
             if sent % 256 == 0:
                 await asyncio.sleep(0)
@@ -214,6 +253,8 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     while any(f.sent for f in firms.values()) and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - started
+    if joining is not None:
+        await joining
     await seq.drain()
     stages = seq.stages.rows()
     book_at_close = _depth(venue)
@@ -235,6 +276,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         post_trade = clear_and_settle(wal_path, config_path, os.path.join(out_dir, "clearing"),
                                       progress=progress)      # the journal's trade date
     latencies = [x for f in firms.values() for x in f.latencies]
+    saturation = await _saturation(saturation_seconds, fsync, engine)
     counts = seq.counts
     report = {
         "orders": sum(1 for r in rows if r.action == "new"),
@@ -256,6 +298,13 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "rejects": dict(sorted(seq.rejects.items())),
         "risk_rejects": dict(sorted(venue.risk.rejects.items())),
         "latency": latency_summary(latencies),
+        "load": {"mode": "open loop" if rate else "closed loop",
+                 "offered_per_s": rate or None,
+                 "achieved_per_s": round(sum(f.answers for f in firms.values()) / elapsed, 1)
+                 if elapsed else None,
+                 "send_lag": latency_summary(lags),
+                 "event_loop": loop_name()},
+        "saturation": saturation,
         "stages": stages,
         "top_of_book": top,
         "positions": {f"c{i:02d}": _exposure(venue.risk, f"c{i:02d}") for i in range(clients)},
@@ -273,6 +322,18 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         plot_stages(os.path.join(out_dir, "stages.png"), stages,
                     f"order path by stage ({sent:,} requests)")
     return report
+
+
+async def _saturation(seconds, fsync, engine):
+    """The venue's sustained orders/s (a scratch venue, the load from another process)."""
+    if not seconds:
+        return None
+    report = await measure_venue([Phase("saturation", SATURATION_OFFERED, seconds)],
+                                 fsync=fsync, engine=engine)
+    phase = report["saturation"]
+    return {"orders_per_s": phase["answered_per_s"], "offered_per_s": phase["offered_per_s"],
+            "seconds": seconds, "p50_us": phase["p50_us"], "p99_us": phase["p99_us"],
+            "cpu_us_per_order": phase["cpu_us_per_order"]}
 
 
 def _exposure(risk, account):
@@ -330,8 +391,18 @@ def add_run_arguments(parser):
     parser.add_argument("--symbols", type=int, default=4, help="symbols traded (default 4)")
     parser.add_argument("--engine", default="model", help=ENGINE_HELP)
     parser.add_argument("--out", default="build/run", help="output directory (build/run)")
+    parser.add_argument("--rate", type=float, default=DEFAULT_RATE,
+                        help="requests/s offered, open loop: latency counts from each "
+                             "request's intended send time (coordinated omission corrected); "
+                             f"0 plays the day closed loop (default {DEFAULT_RATE})")
+    parser.add_argument("--saturation-seconds", type=float, default=1.0,
+                        help="offer the saturation load for this long, apart: a scratch venue "
+                             f"gets {SATURATION_OFFERED:,} orders/s from a load generator in "
+                             "its own process, and the orders answered per second until the "
+                             "last answer is the throughput (0: skip; default 1)")
     parser.add_argument("--window", type=int, default=32,
-                        help="unanswered requests allowed per client (default 32)")
+                        help="unanswered requests allowed per client when --rate is 0 "
+                             "(default 32)")
     parser.add_argument("--fsync", choices=("record", "group", "none"), default="group",
                         help="WAL fsync policy (default: group commit)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -345,14 +416,32 @@ def add_run_arguments(parser):
 
 def print_report(r, echo=print):
     """The run report as a few readable lines."""
-    lat = r["latency"]
+    lat, load = r["latency"], r["load"]
     echo(f"{r['requests']:,} requests from {r['clients']} firms in {r['elapsed_s']:.1f} s "
          f"({r['requests_per_s']:,.0f}/s): {r['orders']:,} orders, {r['accepted']:,} accepted, "
          f"{r['fills']:,} fills, {r['replaced']:,} replaced, {r['canceled']:,} canceled, "
          f"{r['unanswered']} unanswered")
+    if load["offered_per_s"]:
+        echo(f"load: {load['offered_per_s']:,.0f} requests/s offered (open loop), "
+             f"{load['achieved_per_s']:,.0f}/s answered; event loop {load['event_loop']}")
+        since = "intended send"
+    else:
+        echo(f"load: closed loop, {r['requests_per_s']:,.0f} requests/s achieved; "
+             f"event loop {load['event_loop']}")
+        since = "send"
     if lat:
         echo(f"latency send → ack: p50 {lat['p50_us']:,.0f} µs, p99 {lat['p99_us']:,.0f} µs, "
-             f"p99.9 {lat['p99.9_us']:,.0f} µs, max {lat['max_us']:,.0f} µs")
+             f"p99.9 {lat['p99.9_us']:,.0f} µs, max {lat['max_us']:,.0f} µs "
+             f"(at that load, from each request's {since} time)")
+    if load["send_lag"]:
+        echo(f"  of which the firms' own lateness (sent after the intended time): "
+             f"p50 {load['send_lag']['p50_us']:,.0f} µs, p99 {load['send_lag']['p99_us']:,.0f} µs")
+    sat = r["saturation"]
+    if sat:
+        echo(f"saturation: {sat['orders_per_s']:,.0f} orders/s sustained (measured apart: "
+             f"{sat['offered_per_s']:,.0f}/s offered for {sat['seconds']:g} s to a scratch venue "
+             f"by a load generator in its own process; {sat['cpu_us_per_order']:,.0f} µs of venue "
+             "CPU per order)")
     echo("where the time went in the venue, by stage:")
     for line in format_stage_table(r["stages"]):
         echo("  " + line)
@@ -397,11 +486,14 @@ def run_main(args):
     report = asyncio.run(run_session(args.orders, args.clients, args.seed, args.symbols,
                                      args.engine, args.out, progress, args.window,
                                      args.fsync, clearing=not args.no_clearing,
-                                     feed=not args.no_feed, trade_date=args.trade_date))
+                                     feed=not args.no_feed, trade_date=args.trade_date,
+                                     rate=args.rate,
+                                     saturation_seconds=args.saturation_seconds))
     if not getattr(args, "quiet", False):
         print_report(report)
-        print(f"wrote {args.out}/run.json, run.png, stages.csv, stages.png, feed.pcap, session.wal, decisions.jsonl, "
-              "venue.json, clearing/, audit/, alerts.jsonl, bestex.csv")
+        print(f"wrote {args.out}/run.json, run.png, stages.csv, stages.png, feed.pcap, "
+              "session.wal, decisions.jsonl, venue.json, clearing/, audit/, alerts.jsonl, "
+              "bestex.csv")
     return 0
 
 

@@ -10,6 +10,7 @@ product; this package does not import it): ``submit``, ``replace``, ``order``, `
 
 import asyncio
 import json
+import logging
 import time
 
 from fastapi import Depends, FastAPI, Query, Request, Response, WebSocket
@@ -35,7 +36,7 @@ from tickwire.gateways.rest.schemas import (
 from tickwire.gateways.rest.views import account_json, nbbo_json, order_json, position_json
 from tickwire.util.clock import iso_time
 
-__all__ = ["STATUS", "STREAM_CLOSE_SLOW", "create_app"]
+__all__ = ["STATUS", "STREAM_CLOSE_ERROR", "STREAM_CLOSE_SLOW", "create_app"]
 
 STATUS = {
     ErrorCode.INVALID: 422, ErrorCode.UNKNOWN_SYMBOL: 422, ErrorCode.NOT_CANCELABLE: 422,
@@ -49,6 +50,10 @@ STATUS = {
 
 STREAM_CLOSE_SLOW = 1008
 """WebSocket close code for a client that stopped reading (policy violation)."""
+STREAM_CLOSE_ERROR = 1011
+"""WebSocket close code when the server cannot go on sending (internal error)."""
+
+log = logging.getLogger(__name__)
 
 _ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 422, 429, 503)}
 
@@ -267,6 +272,15 @@ async def _serve_stream(websocket, stream, user, from_seq):
         for task in tasks:
             task.cancel()
         stream.unsubscribe(user, listener)
+    failed = tasks[0].exception() if tasks[0].done() and not tasks[0].cancelled() else None
+    if failed is not None and not isinstance(failed, (WebSocketDisconnect, OSError)):
+        # not the client going away: a bug in what the stream sends; say so, close 1011
+        log.error("order stream of %s failed: %r", user, failed)
+        try:
+            await asyncio.wait_for(websocket.close(STREAM_CLOSE_ERROR, "internal error"), 1.0)
+        except (TimeoutError, RuntimeError, OSError):
+            pass
+        return
     if listener.overflowed:
         try:
             await asyncio.wait_for(websocket.close(
