@@ -3,6 +3,8 @@
 import pytest
 from ledger_util import BACKENDS, namespace, store_for
 from sqlalchemy import update
+from tickwire.bench.clearing import BATCH as BENCH_BATCH
+from tickwire.bench.clearing import posting_rates
 from tickwire.clearing.ledger.ledger import Ledger
 from tickwire.clearing.ledger.records import Account, Flags, Result, Transfer
 from tickwire.clearing.ledger.store import LedgerStoreError, accounts, open_store
@@ -119,3 +121,14 @@ def test_unreachable_database_is_a_clear_error(tmp_path):
         open_store("cash", url="postgresql://tw:tw@127.0.0.1:1/none")
     with pytest.raises(LedgerStoreError, match="only postgresql"):
         open_store("cash", url="mysql://x@y/z")
+
+
+def test_the_benchmarks_postings_are_applied_and_balance(ledger):
+    """The bench's runs (``tickwire bench --only clearing``) on a small scale: every posting
+    applied, balances agreeing with the transfers (rates are measured there, not here)."""
+    batched, per_cpu, naive = posting_rates(ledger.store, legs=2 * BENCH_BATCH + 7, naive=5)
+    assert batched > 0 and per_cpu > 0 and naive > 0
+    assert ledger.audit() == {}
+    totals = ledger.balances()
+    assert sum(b.posted for b in totals.values()) == 0
+    assert sum(b.debits_pending + b.credits_pending for b in totals.values()) == 0

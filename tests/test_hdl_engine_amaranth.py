@@ -559,41 +559,41 @@ def test_occupancy_map_search_and_update(symbols, band, word, seed):
             before = {key: len(members) for key, members in bits.items()}
             if update:
                 usym, uside, offset, value = update
-                ctx.set(dut.u_en, 1)
-                ctx.set(dut.u_sym, usym)
-                ctx.set(dut.u_side, uside)
-                ctx.set(dut.u_offset, offset)
-                ctx.set(dut.u_value, value)
+                ctx.set(dut.update.en, 1)
+                ctx.set(dut.update.sym, usym)
+                ctx.set(dut.update.side, uside)
+                ctx.set(dut.update.offset, offset)
+                ctx.set(dut.update.value, value)
                 (bits[(usym, uside)].add if value else bits[(usym, uside)].discard)(offset)
             if search:
-                ctx.set(dut.q_start, 1)
-                ctx.set(dut.q_sym, sym)
-                ctx.set(dut.q_side, side)
-                ctx.set(dut.q_from, start)
-                ctx.set(dut.q_after, after)
+                ctx.set(dut.search.start, 1)
+                ctx.set(dut.search.sym, sym)
+                ctx.set(dut.search.side, side)
+                ctx.set(dut.search.origin, start)
+                ctx.set(dut.search.after, after)
             await ctx.tick()
-            ctx.set(dut.u_en, 0)
-            ctx.set(dut.q_start, 0)
+            ctx.set(dut.update.en, 0)
+            ctx.set(dut.search.start, 0)
             if search:
                 want = best(book, side, start, after)
-                assert not ctx.get(dut.r_valid)
+                assert not ctx.get(dut.search.valid)
                 await ctx.tick()                    # cycle B: the result is registered
                 for _ in range(rng.randrange(1, 3)):
-                    assert ctx.get(dut.r_valid)
-                    found, offset = ctx.get(dut.r_found), ctx.get(dut.r_offset)
+                    assert ctx.get(dut.search.valid)
+                    found, offset = ctx.get(dut.search.found), ctx.get(dut.search.offset)
                     assert (offset if found else None) == want, (book, start, after, bits[book])
                     await ctx.tick()
             for (s, sd), members in bits.items():
-                ctx.set(dut.p_sym, s)
-                ctx.set(dut.p_side, sd)
+                ctx.set(dut.probe.sym, s)
+                ctx.set(dut.probe.side, sd)
                 stale = update is not None and not search
-                assert ctx.get(dut.p_count) == (before[(s, sd)] if stale else len(members))
+                assert ctx.get(dut.probe.count) == (before[(s, sd)] if stale else len(members))
             if update and not search:
                 await ctx.tick()
                 for (s, sd), members in bits.items():
-                    ctx.set(dut.p_sym, s)
-                    ctx.set(dut.p_side, sd)
-                    assert ctx.get(dut.p_count) == len(members)
+                    ctx.set(dut.probe.sym, s)
+                    ctx.set(dut.probe.side, sd)
+                    assert ctx.get(dut.probe.count) == len(members)
 
     sim.add_testbench(bench)
     sim.run()

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tickwire.bench.gateway import bench_gateway
-from tickwire.ops.run_job import DEFAULT_RATE, add_run_arguments, run_session
+from tickwire.ops.run_job import DEFAULT_RATE, add_run_arguments, print_report, run_session
 from tickwire.util.stages import STAGES
 
 
@@ -22,6 +22,13 @@ def test_run_session_report_and_files(tmp_path):
     # the day's requests were spread at the offered rate (a hang guard would catch a stall)
     assert report["elapsed_s"] >= (report["requests"] - 1) / 500
     assert report["saturation"]["orders_per_s"] > 0
+    printed = []
+    print_report(report, echo=printed.append)
+    text = "\n".join(printed)
+    assert "500 requests/s offered (open loop)" in text and "answered; event loop" in text
+    assert "from each request's intended send time" in text
+    assert "orders/s sustained (measured apart" in text
+    assert "journal append" in text and "socket write" in text       # the stage table
     assert report["accepted"] > 100 and report["fills"] > 0
     assert report["latency"]["count"] > 300 and report["latency"]["p50_us"] > 0
     assert set(report["top_of_book"]) == {"AAPL", "MSFT"}

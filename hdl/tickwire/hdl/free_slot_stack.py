@@ -5,7 +5,16 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["FreeSlotStack"]
+__all__ = ["FreeSlotStack", "free_slot_signature"]
+
+
+def free_slot_signature(depth):
+    """The stack from its user's side: ``top``, ``ready``, ``empty`` in; ``pop``, ``push``,
+    ``push_slot`` out (see :class:`FreeSlotStack`)."""
+    return wiring.Signature({
+        "top": In(range(depth)), "ready": In(1), "empty": In(1),
+        "pop": Out(1), "push": Out(1), "push_slot": Out(range(depth)),
+    })
 
 
 class FreeSlotStack(wiring.Component):
@@ -38,14 +47,7 @@ class FreeSlotStack(wiring.Component):
 
     def __init__(self, depth):
         self._depth = depth
-        super().__init__({
-            "top": Out(range(depth)),
-            "ready": Out(1),
-            "empty": Out(1),
-            "pop": In(1),
-            "push": In(1),
-            "push_slot": In(range(depth)),
-        })
+        super().__init__(free_slot_signature(depth).flip())
 
     def elaborate(self, platform):
         m = Module()

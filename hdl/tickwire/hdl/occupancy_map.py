@@ -5,7 +5,13 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["OccupancyMap", "priority_encode"]
+__all__ = [
+    "OccupancyMap",
+    "priority_encode",
+    "probe_signature",
+    "search_signature",
+    "update_signature",
+]
 
 
 def priority_encode(m, bits):
@@ -26,6 +32,28 @@ def priority_encode(m, bits):
     return found, index
 
 
+def search_signature(max_symbols, band_ticks):
+    """The best-price search, from its user's side: ``start`` a search of book ``sym``'s
+    ``side`` from ``origin`` (excluded with ``after``); ``valid``, ``found``, ``offset`` in."""
+    off = range(band_ticks)
+    return wiring.Signature({
+        "start": Out(1), "sym": Out(range(max_symbols)), "side": Out(1), "origin": Out(off),
+        "after": Out(1), "valid": In(1), "found": In(1), "offset": In(off),
+    })
+
+
+def probe_signature(max_symbols, band_ticks):
+    """The count of occupied levels of book ``sym``'s ``side``, from its user's side."""
+    return wiring.Signature({"sym": Out(range(max_symbols)), "side": Out(1),
+                             "count": In(range(band_ticks + 1))})
+
+
+def update_signature(max_symbols, band_ticks):
+    """Set (``value`` = 1) or clear one level's bit, from the updater's side."""
+    return wiring.Signature({"en": Out(1), "sym": Out(range(max_symbols)), "side": Out(1),
+                             "offset": Out(range(band_ticks)), "value": Out(1)})
+
+
 class OccupancyMap(wiring.Component):
     """One bit per price level (tick offset in the band) per side per symbol, set while the level
     holds at least one order; the count of occupied levels of every side; the best-price search.
@@ -36,20 +64,20 @@ class OccupancyMap(wiring.Component):
     (``2 · max_symbols · ⌈band_ticks / word⌉`` flip-flops).
 
     **Search**, two cycles. For the ask side (``side`` = 1) it finds the lowest set offset
-    ``≥ from`` (``> from`` with ``q_after``), for the bid side the highest ``≤ from`` (``<``);
+    ``≥ origin`` (``> origin`` with ``after``), for the bid side the highest ``≤ origin`` (``<``);
     the bid side is *stored* in reversed coordinates ``r = P − 1 − offset`` (``P`` the band
-    padded to whole words), so both become "the lowest set ``r ≥ r_from``". Cycle A (``q_start``): the
+    padded to whole words), so both become "the lowest set ``r ≥ r_from``". Cycle A (``search.start``): the
     RAM word holding ``r_from`` is read, and a priority encoder over the book's summary picks the
     first non-empty word *after* it, which is read too. Cycle B: the result comes from the first
     word (bits below ``r_from`` masked) if any bit is left, else from the second, into the
-    ``r_found``/``r_offset`` registers, valid (``r_valid``) from the next cycle until the next
-    ``q_start``. The read ports re-read their addresses every cycle, so the result stays exact
+    ``found``/``offset`` registers, ``valid`` from the next cycle until the next
+    ``start``. The read ports re-read their addresses every cycle, so the result stays exact
     for as long as the engine holds it.
 
-    **Update** (read-modify-write, two cycles, one may start every cycle): ``u_en`` reads the word;
+    **Update** (read-modify-write, two cycles, one may start every cycle): ``update.en`` reads the word;
     next cycle the word is written back with the bit changed, its summary bit recomputed (cycle A
-    already sees that bit) and the count adjusted (``p_count`` shows it from the second cycle
-    after ``u_en``). The engine only sets a clear level and clears a set one. The read ports
+    already sees that bit) and the count adjusted (``probe.count`` shows it from the second cycle
+    after ``update.en``). The engine only sets a clear level and clears a set one. The read ports
     are transparent for the write, so a search sees every update requested at least a cycle
     before its start. An update requested in the very cycle of a search's start is written in
     cycle B, too late for it: only a clear strictly before ``r_from`` may be (its word is then
@@ -67,24 +95,23 @@ class OccupancyMap(wiring.Component):
         words, where a 32-bit word takes two), and at 2 symbols × 128 ticks it costs about a
         fifth fewer LUTs than 32.
     count : bool
-        Keep the count of occupied levels per side (``p_count``; else it reads 0): needed only
+        Keep the count of occupied levels per side (``probe.count``; else it reads 0): needed only
         when a side may hold fewer levels than ``band_ticks``.
 
     Members
     -------
-    q_start, q_sym, q_side, q_from, q_after : In
-        Start a search: symbol index (locate − 1), side, starting offset, exclude ``q_from``.
-    r_valid, r_found, r_offset : Out
-        From the second cycle after ``q_start`` (``r_valid``) up to and including the cycle of
-        the next ``q_start``: an occupied level at or beyond the start exists; its offset.
-    p_sym, p_side : In
-    p_count : Out
-        Occupied levels on that side.
-    u_en, u_sym, u_side, u_offset, u_value : In
-        Update: set (``u_value`` = 1) or clear one level's bit.
-    c_en, c_addr : In
-        Clear RAM word ``c_addr`` (``2 · max_symbols · ⌈band_ticks / word⌉`` words; in a cycle
-        with no update write-back), to start from a defined map after reset.
+    search : In(search_signature(max_symbols, band_ticks))
+        ``start``, ``sym`` (locate − 1), ``side``, ``origin``, ``after``: start a search.
+        ``valid``, ``found``, ``offset``: from the second cycle after ``start`` (``valid``) up
+        to and including the cycle of the next ``start``, whether an occupied level at or beyond
+        the origin exists, and its offset.
+    probe : In(probe_signature(max_symbols, band_ticks))
+        ``count``: occupied levels of ``sym``'s ``side``.
+    update : In(update_signature(max_symbols, band_ticks))
+        Set (``value`` = 1) or clear one level's bit.
+    clear : In(Signature)
+        ``en``, ``addr``: clear RAM word ``addr`` (``2 · max_symbols · ⌈band_ticks / word⌉``
+        words; in a cycle with no update write-back), to start from a defined map after reset.
     """
 
     def __init__(self, max_symbols, band_ticks, word=None, count=True):
@@ -96,19 +123,17 @@ class OccupancyMap(wiring.Component):
         if word < 2 or word & (word - 1):
             raise ValueError("word must be a power of two, at least 2")
         self._word = word
-        sym, off = range(max_symbols), range(band_ticks)
+        words = 2 * max_symbols * -(-band_ticks // word)
         super().__init__({
-            "q_start": In(1), "q_sym": In(sym), "q_side": In(1), "q_from": In(off),
-            "q_after": In(1),
-            "r_valid": Out(1), "r_found": Out(1), "r_offset": Out(off),
-            "p_sym": In(sym), "p_side": In(1), "p_count": Out(range(band_ticks + 1)),
-            "u_en": In(1), "u_sym": In(sym), "u_side": In(1), "u_offset": In(off),
-            "u_value": In(1),
-            "c_en": In(1), "c_addr": In(range(2 * max_symbols * -(-band_ticks // word))),
+            "search": In(search_signature(max_symbols, band_ticks)),
+            "probe": In(probe_signature(max_symbols, band_ticks)),
+            "update": In(update_signature(max_symbols, band_ticks)),
+            "clear": In(wiring.Signature({"en": Out(1), "addr": Out(range(words))})),
         })
 
     def elaborate(self, platform):
         m = Module()
+        q, u = self.search, self.update
         band, W = self._band, self._word
         books = 2 * self._symbols
         nwords = (band + W - 1) // W
@@ -132,7 +157,7 @@ class OccupancyMap(wiring.Component):
 
         # Probe.
         if self._count:
-            m.d.comb += self.p_count.eq(counts[Cat(self.p_side, self.p_sym)])
+            m.d.comb += self.probe.count.eq(counts[Cat(self.probe.side, self.probe.sym)])
 
         # Every side is stored in search order: the ask side by offset, the bid side by
         # ``r = P − 1 − offset`` (for a power-of-two ``P`` just the offset's complement).
@@ -143,25 +168,25 @@ class OccupancyMap(wiring.Component):
 
         # Update: stage 1 reads the word, stage 2 writes it back.
         u_book = Signal(bkbits)
-        m.d.comb += u_book.eq(Cat(self.u_side, self.u_sym))
-        u_r = to_r(self.u_side, self.u_offset)
-        m.d.comb += [rd_upd.addr.eq(addr(u_book, u_r // W)), rd_upd.en.eq(self.u_en)]
+        m.d.comb += u_book.eq(Cat(u.side, u.sym))
+        u_r = to_r(u.side, u.offset)
+        m.d.comb += [rd_upd.addr.eq(addr(u_book, u_r // W)), rd_upd.en.eq(u.en)]
         s2, s2_addr, s2_bit, s2_value = Signal(), Signal(len(wr.addr)), Signal(bbits), Signal()
         s2_book, s2_word = Signal(bkbits), Signal(wbits)
-        m.d.sync += [s2.eq(self.u_en), s2_addr.eq(rd_upd.addr), s2_book.eq(u_book),
+        m.d.sync += [s2.eq(u.en), s2_addr.eq(rd_upd.addr), s2_book.eq(u_book),
                      s2_word.eq(u_r // W), s2_bit.eq(u_r % W),
-                     s2_value.eq(self.u_value)]
+                     s2_value.eq(u.value)]
         new_word = Signal(W)
         m.d.comb += new_word.eq(rd_upd.data)
         m.d.comb += new_word.bit_select(s2_bit, 1).eq(s2_value)
         with m.If(s2):
             m.d.comb += [wr.addr.eq(s2_addr), wr.data.eq(new_word), wr.en.eq(1)]
             m.d.sync += summary[s2_book].bit_select(s2_word, 1).eq(new_word.any())
-        with m.Elif(self.c_en):
+        with m.Elif(self.clear.en):
             # Clear a word (after reset: a block RAM's contents are zero on the iCE40, but
             # undefined in a 4-state simulation of the Verilog).
-            m.d.comb += [wr.addr.eq(self.c_addr), wr.data.eq(0), wr.en.eq(1)]
-        # The count changes with the write-back, not at ``u_en``: that keeps the engine's
+            m.d.comb += [wr.addr.eq(self.clear.addr), wr.data.eq(0), wr.en.eq(1)]
+        # The count changes with the write-back, not at ``update.en``: that keeps the engine's
         # decision to update (late in its cycle) off the counter's carry chain.
         with m.If(s2 if self._count else 0):
             with m.If(s2_value):
@@ -171,9 +196,9 @@ class OccupancyMap(wiring.Component):
 
         # Search, cycle A.
         a_book = Signal(bkbits)
-        m.d.comb += a_book.eq(Cat(self.q_side, self.q_sym))
+        m.d.comb += a_book.eq(Cat(q.side, q.sym))
         r_from = Signal(range(P + 1))
-        m.d.comb += r_from.eq(to_r(self.q_side, self.q_from) + self.q_after)
+        m.d.comb += r_from.eq(to_r(q.side, q.origin) + q.after)
         a_word = Signal(range(nwords + 1))
         m.d.comb += a_word.eq(r_from // W)
         current = Signal(nwords)             # the summary, with a write-back in progress
@@ -191,13 +216,13 @@ class OccupancyMap(wiring.Component):
         b_first_addr, b_next_addr = Signal(len(wr.addr)), Signal(len(wr.addr))
         first_addr = addr(a_book, a_word)
         next_addr = addr(a_book, a_index)
-        with m.If(self.q_start):
-            m.d.sync += [b_side.eq(self.q_side), b_none.eq(r_from >= P), b_any.eq(a_any),
+        with m.If(q.start):
+            m.d.sync += [b_side.eq(q.side), b_none.eq(r_from >= P), b_any.eq(a_any),
                          b_word.eq(a_word), b_next.eq(a_index), b_bit.eq(r_from % W),
                          b_first_addr.eq(first_addr), b_next_addr.eq(next_addr)]
         m.d.comb += [
-            rd_first.addr.eq(Mux(self.q_start, first_addr, b_first_addr)), rd_first.en.eq(1),
-            rd_next.addr.eq(Mux(self.q_start, next_addr, b_next_addr)), rd_next.en.eq(1),
+            rd_first.addr.eq(Mux(q.start, first_addr, b_first_addr)), rd_first.en.eq(1),
+            rd_next.addr.eq(Mux(q.start, next_addr, b_next_addr)), rd_next.en.eq(1),
         ]
 
         # Search, cycle B.
@@ -217,12 +242,12 @@ class OccupancyMap(wiring.Component):
         else:
             m.d.comb += r.eq(first_index)
         # The result is registered (cut after the encoders): valid from the second cycle after
-        # q_start, and exact for as long as no new search starts (the ports keep re-reading).
+        # start, and exact for as long as no new search starts (the ports keep re-reading).
         started = Signal()
         m.d.sync += [
-            self.r_found.eq(~b_none & (first_hit | (b_any & next_hit))),
-            self.r_offset.eq(Mux(b_side, r, P - 1 - r)),
-            started.eq(self.q_start),
+            q.found.eq(~b_none & (first_hit | (b_any & next_hit))),
+            q.offset.eq(Mux(b_side, r, P - 1 - r)),
+            started.eq(q.start),
         ]
-        m.d.comb += self.r_valid.eq(~started)    # (not ~q_start: a consumer may start the next)
+        m.d.comb += q.valid.eq(~started)    # (not ~start: a consumer may start the next)
         return m

@@ -71,11 +71,11 @@ def _two_phase(ledger, legs, tag):
                                     Flags.PENDING))
         batches.append((pending, [Transfer(f"{t.id}:post", flags=Flags.POST_PENDING,
                                            pending_id=t.id) for t in pending]))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for pending, posts in batches:
         ledger.create_transfers(pending)
         ledger.create_transfers(posts)
-    return 2 * legs / (time.perf_counter() - t0)
+    return 2 * legs / (time.perf_counter() - t0), 2 * legs / (time.process_time() - c0)
 
 
 def _naive(ledger, count, tag):
@@ -88,19 +88,25 @@ def _naive(ledger, count, tag):
 
 
 def posting_rates(store, legs=50_000, naive=2_000):
-    """(batched two-phase postings/s, naive postings/s) on one store."""
+    """(batched two-phase postings/s, the same per CPU-second of this process, naive
+    postings/s) on one store."""
     ledger = _ledger(store)
     tag = uuid.uuid4().hex[:6]
-    return _two_phase(ledger, legs, tag), _naive(ledger, naive, tag)
+    return (*_two_phase(ledger, legs, tag), _naive(ledger, naive, tag))
 
 
 def _ledger_rows(backend, store, legs):
-    batched, naive = posting_rates(store, legs)
-    return [Figure(f"ledger {backend}: two-phase postings, {BATCH} per transaction", batched,
-                   "post/s", note=f"{legs:,} DVP legs pending + post; goal ≥ 50k/s on SQLite"),
-            Figure(f"ledger {backend}: naive, one commit per transfer", naive, "post/s"),
-            Figure(f"ledger {backend}: batched vs naive", batched / naive, "x",
-                   peer="one commit per transfer", ratio=batched / naive)]
+    batched, per_cpu, naive = posting_rates(store, legs)
+    rows = [Figure(f"ledger {backend}: two-phase postings, {BATCH} per transaction", batched,
+                   "post/s", note=f"{legs:,} DVP legs pending + post; goal ≥ 50k/s on SQLite")]
+    if backend == "sqlite":         # all of SQLite's work is this process's: CPU-s is its cost
+        rows.append(Figure(f"ledger {backend}: two-phase postings per CPU-second", per_cpu,
+                           "post/CPU-s", note="the batched run without its waits (fsync at "
+                           "each commit, a loaded machine)"))
+    return rows + [
+        Figure(f"ledger {backend}: naive, one commit per transfer", naive, "post/s"),
+        Figure(f"ledger {backend}: batched vs naive", batched / naive, "x",
+               peer="one commit per transfer", ratio=batched / naive)]
 
 
 def clearing_figures():

@@ -53,6 +53,7 @@ from tickwire.gateways.ouch.load import Phase
 from tickwire.ops.serve import Venue, add_trade_date_argument
 from tickwire.ops.venue_load import measure_venue
 from tickwire.protocol.link import Side, Tif
+from tickwire.util.loop import loop_name
 from tickwire.util.progress import progress as progress_bar
 from tickwire.util.stages import format_stage_table, plot_stages, write_stage_csv
 
@@ -66,7 +67,7 @@ RUN_FEED = FeedSettings(group="239.255.90.1", port=0, rerequest_port=0, snapshot
 _ANSWERS = {b"A", b"U", b"C", b"J", b"I"}
 DEFAULT_RATE = 2000
 #: The saturation phase offers more than one venue process can answer.
-SATURATION_OFFERED = 60000
+SATURATION_OFFERED = 30000
 _EARLY_NS = 200_000         # sleep only when the next request is due later than this
 
 
@@ -156,7 +157,7 @@ def _send_row(firm, row):
 async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model",
                       out_dir="build/run", progress=True, window=32, fsync="group", plot=True,
                       clearing=True, feed=True, trade_date=None, rate=DEFAULT_RATE,
-                      saturation_seconds=2.0):
+                      saturation_seconds=1.0):
     """Play a generated day through the gateway; return the report dict.
 
     Parameters
@@ -302,7 +303,7 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
                  "achieved_per_s": round(sum(f.answers for f in firms.values()) / elapsed, 1)
                  if elapsed else None,
                  "send_lag": latency_summary(lags),
-                 "event_loop": event_loop_name()},
+                 "event_loop": loop_name()},
         "saturation": saturation,
         "stages": stages,
         "top_of_book": top,
@@ -333,12 +334,6 @@ async def _saturation(seconds, fsync, engine):
     return {"orders_per_s": phase["answered_per_s"], "offered_per_s": phase["offered_per_s"],
             "seconds": seconds, "p50_us": phase["p50_us"], "p99_us": phase["p99_us"],
             "cpu_us_per_order": phase["cpu_us_per_order"]}
-
-
-def event_loop_name():
-    """The running event loop's module and class (``asyncio`` or ``uvloop``)."""
-    loop = asyncio.get_running_loop()
-    return f"{type(loop).__module__.split('.')[0]} {type(loop).__name__}"
 
 
 def _exposure(risk, account):
@@ -400,10 +395,11 @@ def add_run_arguments(parser):
                         help="requests/s offered, open loop: latency counts from each "
                              "request's intended send time (coordinated omission corrected); "
                              f"0 plays the day closed loop (default {DEFAULT_RATE})")
-    parser.add_argument("--saturation-seconds", type=float, default=2.0,
-                        help="measure the venue's saturation throughput apart for this long, "
-                             "on a scratch venue with the load generator in its own process "
-                             "(0: skip; default 2)")
+    parser.add_argument("--saturation-seconds", type=float, default=1.0,
+                        help="offer the saturation load for this long, apart: a scratch venue "
+                             f"gets {SATURATION_OFFERED:,} orders/s from a load generator in "
+                             "its own process, and the orders answered per second until the "
+                             "last answer is the throughput (0: skip; default 1)")
     parser.add_argument("--window", type=int, default=32,
                         help="unanswered requests allowed per client when --rate is 0 "
                              "(default 32)")
@@ -495,8 +491,9 @@ def run_main(args):
                                      saturation_seconds=args.saturation_seconds))
     if not getattr(args, "quiet", False):
         print_report(report)
-        print(f"wrote {args.out}/run.json, run.png, stages.csv, stages.png, feed.pcap, session.wal, decisions.jsonl, "
-              "venue.json, clearing/, audit/, alerts.jsonl, bestex.csv")
+        print(f"wrote {args.out}/run.json, run.png, stages.csv, stages.png, feed.pcap, "
+              "session.wal, decisions.jsonl, venue.json, clearing/, audit/, alerts.jsonl, "
+              "bestex.csv")
     return 0
 
 

@@ -11,6 +11,7 @@ with its decision log, sequencer, and the SoupBinTCP/OUCH gateway. A fresh WAL o
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from tickwire.marketdata.settings import FeedSettings, add_feed_arguments, setti
 from tickwire.risk.manager import RiskManager
 from tickwire.sequencer.journal.wal import WriteAheadLog
 from tickwire.sequencer.sequencer import Sequencer
+from tickwire.util.loop import loop_name
 
 __all__ = ["Venue", "serve", "serve_main", "add_serve_arguments"]
 
@@ -105,6 +107,10 @@ class Venue:
                 index = self.sequencer.open_day(trade_date=self.trade_date)
                 await self.wal.durable(index)
             self._flush_feed()
+            # What recovery and the imports built lives as long as the venue: out of the
+            # collector's generations, so its full collections stop rescanning it.
+            gc.collect()
+            gc.freeze()
             await self.gateway.start()
         except BaseException:
             await self._close_marketdata()
@@ -184,6 +190,7 @@ async def serve(config, wal_path, engine="model", host="127.0.0.1", port=0, fsyn
     venue = Venue(config, wal_path, engine, feed_pcap, decision_log, fsync, host, port,
                   heartbeat, client_timeout, feed=feed, trade_date=trade_date)
     await venue.start()
+    log.info("event loop: %s", loop_name())
     if port_file:
         with open(port_file + ".tmp", "w") as f:
             f.write(str(venue.gateway.port))

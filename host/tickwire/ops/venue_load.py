@@ -17,6 +17,7 @@ import tempfile
 from tickwire.accounts.config import make_config, parse_config
 from tickwire.gateways.ouch.load import PASSWORD, SYMBOL, load_process
 from tickwire.ops.serve import Venue
+from tickwire.util.loop import loop_name
 
 __all__ = ["measure_venue"]
 
@@ -31,7 +32,7 @@ async def measure_venue(phases, connections=4, fsync="group", engine="model"):
     """Run ``phases`` (:class:`~tickwire.gateways.ouch.load.Phase` s) against a scratch
     venue; return ``{phase name: figures}``, each with its ``stages`` (stage table rows) and
     ``cpu_us_per_order`` (the venue process's CPU time per answered order), and ``server_wal``
-    (records, fsyncs)."""
+    (records, fsyncs) and ``event_loop``."""
     spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="tickwire-load-") as tmp:
         venue = Venue(_config(connections), os.path.join(tmp, "load.wal"), engine, fsync=fsync,
@@ -60,6 +61,7 @@ async def measure_venue(phases, connections=4, fsync="group", engine="model"):
             if proc.is_alive():
                 proc.kill()
             report["server_wal"] = {"records": venue.wal.records, "fsyncs": venue.wal.fsyncs}
+            report["event_loop"] = loop_name()
             await venue.stop()
     return report
 

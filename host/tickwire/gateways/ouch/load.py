@@ -80,6 +80,7 @@ async def offer(port, connections, rate, seconds, phase, flood=0):
     hist = HdrHistogram(1, 600 * 10**9, 3)
     scheduled = {}
     answered = [0]
+    last = [0]                  # when the last answer came (perf_counter_ns)
     total = int(rate * seconds)
     done = asyncio.Event()
     streams = []
@@ -101,6 +102,7 @@ async def offer(port, connections, rate, seconds, phase, flood=0):
                     if t0 is not None:
                         hist.record_value(max(1, now - t0))
                         answered[0] += 1
+                        last[0] = now
                         if answered[0] == total:
                             done.set()
 
@@ -125,7 +127,7 @@ async def offer(port, connections, rate, seconds, phase, flood=0):
     send_end = time.perf_counter_ns()
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(done.wait(), _WAIT_S)
-    end = time.perf_counter_ns()
+    end = last[0] if answered[0] else time.perf_counter_ns()
     attempts = 0
     if flooding is not None:
         process, stop, queue = flooding
