@@ -68,6 +68,18 @@ def test_same_records_from_either_tier(store, capsys):
     assert code == 0 and none == []
 
 
+def test_the_hot_query_goes_through_the_client_index(store):
+    """The planner has statistics after a load: a client's day is read through
+    audit_client_time, not through every row of the day (the primary key)."""
+    engine = create_engine(f"sqlite:///{store / 'hot.sqlite'}")
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT trade_date, idx, record FROM audit_records "
+            "WHERE client_id_hash = 'ab' AND trade_date = '2026-12-07'").fetchall()
+    engine.dispose()
+    assert "audit_client_time" in plan[0][-1], plan
+
+
 def test_postgresql_hot_tier(run_dir, tmp_path, capsys, pg_url):  # noqa: F811
     url = pg_url
     with create_engine(url).begin() as conn:

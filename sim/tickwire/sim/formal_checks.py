@@ -18,6 +18,9 @@ steeply with it.
   level at or beyond its origin, and the level counts are right.
 """
 
+from functools import reduce
+from operator import and_
+
 from amaranth.asserts import AnySeq
 from amaranth.hdl import Array, Assert, Assume, Module, Mux, Signal
 from amaranth.lib import wiring
@@ -72,10 +75,10 @@ def event_output_harness(output=None):
 
 
 def _fifo_view(m, params, inl, lvl, seq, level):
-    """The shadow's view of ``level``: per slot, whether it is a member, the oldest and the
-    newest member, and each slot's next younger and next older member."""
+    """The shadow's view of ``level``: ``(occupied, oldest, newest, neighbour)``, where
+    ``neighbour(x, younger)`` is member ``x``'s next younger (or older) member (0 if none)."""
     slots = range(params.max_orders)
-    member = [Signal(name=f"member{s}") for s in slots]
+    member = Signal(params.max_orders)
     m.d.comb += [member[s].eq(inl[s] & (lvl[s] == level)) for s in slots]
 
     def pick(cond_of):
@@ -86,31 +89,24 @@ def _fifo_view(m, params, inl, lvl, seq, level):
                 m.d.comb += value.eq(s)
         return value
 
-    def extreme(s, older):
-        others = [~member[t] | (seq[t] > seq[s] if older else seq[t] < seq[s])
-                  for t in slots if t != s]
-        cond = member[s]
-        for o in others:
-            cond = cond & o
-        return cond
+    def first(s, younger):
+        """``s`` is the member appended first (``younger``: last)."""
+        return reduce(and_, (~member[t] | (seq[t] < seq[s] if younger else seq[t] > seq[s])
+                             for t in slots if t != s), member[s])
 
-    def neighbour(x, s, younger):
-        """``s`` is ``x``'s next younger (or older) member."""
+    def neighbour(x, younger):
         sx = Array(seq)[x]
-        after = (seq[s] > sx) if younger else (seq[s] < sx)
-        cond = member[s] & after
-        for t in slots:
-            if t != s:
-                between = ((seq[t] > sx) & (seq[t] < seq[s])) if younger else \
-                    ((seq[t] < sx) & (seq[t] > seq[s]))
-                cond = cond & ~(member[t] & between)
-        return cond
 
-    any_member = Signal()
-    m.d.comb += any_member.eq(_any(member))
-    oldest = pick(lambda s: extreme(s, older=True))
-    newest = pick(lambda s: extreme(s, older=False))
-    return member, any_member, oldest, newest, neighbour, pick
+        def beyond(t, s):       # t lies between x and s
+            return ((seq[t] > sx) & (seq[t] < seq[s])) if younger else \
+                ((seq[t] < sx) & (seq[t] > seq[s]))
+
+        return pick(lambda s: reduce(
+            and_, (~(member[t] & beyond(t, s)) for t in slots if t != s),
+            member[s] & ((seq[s] > sx) if younger else (seq[s] < sx))))
+
+    return (member.any(), pick(lambda s: first(s, younger=False)),
+            pick(lambda s: first(s, younger=True)), neighbour)
 
 
 def _first(m, candidates, band):
@@ -120,13 +116,6 @@ def _first(m, candidates, band):
         with m.If(cond) if i == 0 else m.Elif(cond):
             m.d.comb += [found.eq(1), value.eq(v)]
     return found, value
-
-
-def _any(bits):
-    out = bits[0]
-    for b in bits[1:]:
-        out = out | b
-    return out
 
 
 def book_lists_harness(params=BOOK_PARAMS, *, lists=None, free=None):
@@ -182,8 +171,7 @@ def book_lists_harness(params=BOOK_PARAMS, *, lists=None, free=None):
             op.prev.eq(read.prev), op.own_level.eq(w_level), op.append_level.eq(w_level),
             free.push.eq(~w_append), free.push_slot.eq(w_slot),
         ]
-        _, occupied, oldest, newest, neighbour, pick = _fifo_view(
-            m, params, inl, lvl, seq, w_level)
+        occupied, oldest, newest, neighbour = _fifo_view(m, params, inl, lvl, seq, w_level)
         # The level word read is the shadow's FIFO: occupied, oldest at the head, newest at
         # the tail.
         m.d.comb += Assert(word.occ == occupied)
@@ -192,8 +180,7 @@ def book_lists_harness(params=BOOK_PARAMS, *, lists=None, free=None):
         only = occupied & (oldest == newest)
         with m.If(~w_append):
             # The links of an unlinked slot are its neighbours in the FIFO.
-            younger = pick(lambda s: neighbour(w_slot, s, younger=True))
-            older = pick(lambda s: neighbour(w_slot, s, younger=False))
+            younger, older = neighbour(w_slot, younger=True), neighbour(w_slot, younger=False)
             with m.If(w_slot != newest):
                 m.d.comb += Assert(read.next == younger)
             with m.If(w_slot != oldest):

@@ -163,10 +163,10 @@ class Ledger:
             cursor = conn.connection.dbapi_connection.cursor()
             try:
                 work = self._load(cursor, batch)
-                cursor.execute(self.store.sql["max_ts"])
-                now = max(self.clock(), (cursor.fetchone()[0] or 0) + 1)
+                now = max(self.clock(), self._last_ts(cursor) + 1)
                 results = self._apply(work, batch, now)
                 self._write(cursor, work)
+                cursor.execute(self.store.sql["set_last_ts"], (now + len(batch),))
             finally:
                 cursor.close()
         return results
@@ -219,6 +219,15 @@ class Ledger:
         return out
 
     # -- internals -------------------------------------------------------------------------
+
+    def _last_ts(self, cursor):
+        sql = self.store.sql
+        cursor.execute(sql["last_ts"])
+        row = cursor.fetchone()
+        if row is None:                 # a ledger from before the clock row
+            cursor.execute(sql["max_ts"])
+            row = cursor.fetchone()
+        return row[0] or 0
 
     def _rows(self, cursor, statement, ids):
         """Rows (tuples) of the driver statement ``statement`` for ``ids``: one round trip,

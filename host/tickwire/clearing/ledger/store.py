@@ -13,7 +13,6 @@ import zlib
 from sqlalchemy import (
     BigInteger,
     Column,
-    Index,
     Integer,
     MetaData,
     SmallInteger,
@@ -30,6 +29,7 @@ __all__ = [
     "LedgerStoreError",
     "Store",
     "accounts",
+    "clock",
     "metadata",
     "normalize_url",
     "open_store",
@@ -62,8 +62,16 @@ transfers = Table(
     Column("ts", BigInteger, nullable=False),               # ledger time, ns, unique, rising
     Column("expires", BigInteger, nullable=True),           # pending: ts + timeout
     Column("state", SmallInteger, nullable=True),           # pending: PendingState
-    Index("ix_transfers_ts", "ts"),
     sqlite_with_rowid=False,
+)
+
+# The latest transfer timestamp, one row (id 1): a batch reads and writes it once, where an
+# index on ``ts`` would cost an insert per transfer. Empty in a ledger written before it
+# existed: the first batch starts it from max(ts).
+clock = Table(
+    "ledger_clock", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("last_ts", BigInteger, nullable=False),
 )
 
 
@@ -108,6 +116,9 @@ class Store:
             "load_accounts": f"SELECT id, debits_pending, debits_posted, credits_pending, "
                              f"credits_posted, credit_limit FROM {prefix}accounts WHERE id {ids}",
             "max_ts": f"SELECT max(ts) FROM {prefix}transfers",
+            "last_ts": f"SELECT last_ts FROM {prefix}ledger_clock WHERE id = 1",
+            "set_last_ts": f"INSERT INTO {prefix}ledger_clock (id, last_ts) VALUES (1, {mark}) "
+                           "ON CONFLICT (id) DO UPDATE SET last_ts = excluded.last_ts",
         }
 
     def id_list(self, ids):
