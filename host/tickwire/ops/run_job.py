@@ -65,7 +65,7 @@ _STP_NAMES = ("newest", "oldest", "both")
 RUN_FEED = FeedSettings(group="239.255.90.1", port=0, rerequest_port=0, snapshot_port=0,
                         ws_port=0, heartbeat=0.2)
 _ANSWERS = {b"A", b"U", b"C", b"J", b"I"}
-DEFAULT_RATE = 2000
+DEFAULT_RATE = 1000
 #: The saturation phase offers more than one venue process can answer.
 SATURATION_OFFERED = 30000
 _EARLY_NS = 200_000         # sleep only when the next request is due later than this
