@@ -161,3 +161,45 @@ def test_config_refuses_what_the_venue_could_not_use(tmp_path, capsys, args, why
     out = tmp_path / "venue.json"
     assert main(["config", "--account", "alice:F01:secret", *args, "-o", str(out)]) == 2
     assert why in capsys.readouterr().err and not out.exists()
+
+
+def test_a_flood_of_refused_connections_is_counted_but_logged_once(tmp_path, caplog):
+    async def main():
+        venue = await make_venue(tmp_path).start()
+        venue.gateway.max_pending_logins = 1
+        waiting = await asyncio.open_connection("127.0.0.1", venue.gateway.port)
+        await asyncio.sleep(0.1)
+        for _ in range(5):
+            reader, writer = await asyncio.open_connection("127.0.0.1", venue.gateway.port)
+            assert await asyncio.wait_for(reader.read(100), 2) == b""      # refused at once
+            writer.close()
+        assert venue.gateway.stats["connections refused"] == 5
+        waiting[1].close()
+        await venue.stop()
+
+    with caplog.at_level("WARNING", logger=server.__name__):
+        run(main())
+    refusals = [r for r in caplog.records if "already waiting to log in" in r.getMessage()]
+    assert len(refusals) == 1          # the other four within REFUSAL_LOG_INTERVAL: counted only
+
+
+def test_the_next_refusal_after_the_interval_says_how_many_were_not_logged(tmp_path, caplog,
+                                                                          monkeypatch):
+    monkeypatch.setattr(server, "REFUSAL_LOG_INTERVAL", 0.3)
+
+    async def main():
+        venue = await make_venue(tmp_path).start()
+        gateway = venue.gateway
+        with caplog.at_level("WARNING", logger=server.__name__):
+            for _ in range(3):
+                gateway.warn_peer("refused", "10.0.0.1", "%s refused", "10.0.0.1")
+            await asyncio.sleep(0.4)
+            gateway.warn_peer("refused", "10.0.0.1", "%s refused", "10.0.0.1")
+            gateway.warn_peer("refused", "10.0.0.2", "%s refused", "10.0.0.2")   # another peer
+        await venue.stop()
+
+    run(main())
+    messages = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert messages == ["10.0.0.1 refused",
+                        "10.0.0.1 refused (2 more of these from 10.0.0.1 not logged)",
+                        "10.0.0.2 refused"]

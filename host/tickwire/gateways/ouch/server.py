@@ -9,7 +9,9 @@ timing tells no usernames). A bad login gets Login Rejected ``A``; a peer with
 ``login_failures`` failed or still running checks within ``login_window`` seconds gets ``A``
 without a check until the window passes (concurrent attempts count before their check ends).
 A requested session other than blank or the current one, or an account already logged in,
-gets ``S``.
+gets ``S``. Refusals (bad logins, the rate limit, too many waiting connections) are counted
+in ``stats`` and logged at most once per :data:`REFUSAL_LOG_INTERVAL` per peer and kind, with
+how many were not: a login flood does not become a log flood.
 
 Each account has one sequenced stream for the whole day (the sequencer's neutral reports,
 encoded by :class:`~tickwire.gateways.ouch.streams.OuchStreams`): Login
@@ -70,6 +72,10 @@ __all__ = ["GatewayServer", "enter_request", "inbound_request", "DEFAULT_HEARTBE
 
 log = logging.getLogger(__name__)
 
+#: A peer's repeated refusals (rate limit, bad logins, too many connections) are logged at most
+#: once per this many seconds each, with the count since: a login flood must not become a log
+#: flood on the event loop.
+REFUSAL_LOG_INTERVAL = 10.0
 DEFAULT_HEARTBEAT = 1.0
 DEFAULT_CLIENT_TIMEOUT = 15.0
 _MAX_WRITE_BUFFER = 32 << 20
@@ -334,7 +340,8 @@ class _Connection:
         else:
             why = "bad username or password"
         if reason is not None:
-            log.warning("%s: login of %r rejected (%s): %s", self.peer, req.username, reason, why)
+            srv.warn_peer("rejected", self.host, "%s: login of %r rejected (%s): %s", self.peer,
+                          req.username, reason, why)
             self.send(soupbintcp.login_rejected(reason))
             self.flush()
             await self.writer.drain()
@@ -468,6 +475,7 @@ class GatewayServer:
         self.pending = collections.Counter()        # peer -> connections not yet logged in
         self._decoy = next((a.password for a in config.accounts.values()), None)
         self.stats = collections.Counter()
+        self._warned = {}                           # (kind, peer) -> (last logged, unlogged)
         self._server = None
         self._tasks = set()
 
@@ -482,8 +490,9 @@ class GatewayServer:
         conn = _Connection(self, reader, writer)
         if self.pending[conn.host] >= self.max_pending_logins:
             self.stats["connections refused"] += 1
-            log.warning("%s: %d connections already waiting to log in from %s, refused",
-                        conn.peer, self.pending[conn.host], conn.host)
+            self.warn_peer("refused", conn.host,
+                           "%s: %d connections already waiting to log in from %s, refused",
+                           conn.peer, self.pending[conn.host], conn.host)
             writer.close()
             return
         self.connections.add(conn)
@@ -505,8 +514,10 @@ class GatewayServer:
             failures.popleft()
         if len(failures) + self.checking[host] >= self.login_failures:
             self.stats["logins rate-limited"] += 1
-            log.warning("%s: login of %r refused: %d failed and %d running logins in %.0f s",
-                        host, username, len(failures), self.checking[host], self.login_window)
+            self.warn_peer("rate-limited", host,
+                           "%s: login of %r refused: %d failed and %d running logins in %.0f s",
+                           host, username, len(failures), self.checking[host],
+                           self.login_window)
             return "A"
         account = self.config.accounts.get(username)
         stored = account.password if account is not None else self._decoy
@@ -523,6 +534,19 @@ class GatewayServer:
             return "A"
         self.stats["logins"] += 1
         return None
+
+    def warn_peer(self, kind, host, message, *args):
+        """Log a refusal of ``kind`` for peer ``host``, at most once per
+        :data:`REFUSAL_LOG_INTERVAL` s per kind and peer (saying how many were not logged)."""
+        now = time.monotonic()
+        last, unlogged = self._warned.get((kind, host), (None, 0))
+        if last is not None and now - last < REFUSAL_LOG_INTERVAL:
+            self._warned[kind, host] = (last, unlogged + 1)
+            return
+        self._warned[kind, host] = (now, 0)
+        if unlogged:
+            message += f" ({unlogged} more of these from {host} not logged)"
+        log.warning(message, *args)
 
     async def end_session(self):
         """Send End of Session to every client and close the connections."""
