@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tickwire.accounts.config import make_config, parse_config, write_config
-from tickwire.bench.runner import run_benchmarks
+from tickwire.bench.runner import benchmarks, run_benchmarks
 from tickwire.clearing.cli import (
     add_clear_arguments,
     add_positions_arguments,
@@ -316,8 +316,7 @@ def build_parser():
 
     p = sub.add_parser("bench", help="run the benchmarks; print a table, write JSON")
     p.add_argument("--only", action="append", metavar="NAME",
-                   help="run only this benchmark (repeatable): "
-                   "model, gateway, marketdata, engine, engine_synthesis, feed, link")
+                   help="run only this benchmark (repeatable): " + ", ".join(benchmarks()))
     p.add_argument("--out", default="build/bench.json", help="JSON output (build/bench.json)")
     p.set_defaults(func=_bench)
     return parser
