@@ -109,7 +109,7 @@ _RECORD_JSON = (
     '{"client_id_hash":"%s","corrects":null,"details":{"exchange_order_id":%d,'
     '"leaves":100},"event_id":"01a24f08-4dc0-7e56-9e02-af1deae34f1c",'
     '"event_type":"ORDER_ACCEPTED","firm":"F%02d","order_id":"F%02d/O%013d","order_type":'
-    '"LIMIT","price":"182.50","quantity":100,"side":"BUY","symbol":"AAPL","system_metadata":'
+    '"LIMIT","price":"182.50","quantity":100,"routing_decision":null,"side":"BUY","symbol":"AAPL","system_metadata":'
     '{"clock_source":"sequencer: host CLOCK_REALTIME (time.time_ns), non-decreasing, ns since '
     'midnight","journal_index":%d,"request_trace_id":"wal-%d","server_id":"tickwire-host",'
     '"version":"0.1.0"},"time_in_force":"DAY","timestamp_processed":"%s",'
