@@ -95,10 +95,27 @@ def posting_rates(store, legs=50_000, naive=2_000):
     return (*_two_phase(ledger, legs, tag), _naive(ledger, naive, tag))
 
 
+def _durability(store):
+    """How the store's commits are made durable, as its connection reports it."""
+    with store.connect() as conn:
+        if store.postgres:
+            fsync, commit = (conn.exec_driver_sql(f"SHOW {k}").scalar()
+                             for k in ("fsync", "synchronous_commit"))
+            return f"fsync={fsync}, synchronous_commit={commit}"
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    return f"journal_mode={mode}, synchronous={_SQLITE_SYNC.get(sync, sync)}"
+
+
+_SQLITE_SYNC = {0: "OFF", 1: "NORMAL", 2: "FULL: every commit fsynced", 3: "EXTRA"}
+
+
 def _ledger_rows(backend, store, legs):
     batched, per_cpu, naive = posting_rates(store, legs)
+    durable = _durability(store)
     rows = [Figure(f"ledger {backend}: two-phase postings, {BATCH} per transaction", batched,
-                   "post/s", note=f"{legs:,} DVP legs pending + post; goal ≥ 50k/s on SQLite")]
+                   "post/s", note=f"{legs:,} DVP legs pending + post ({durable}); goal ≥ 50k/s "
+                   "on SQLite")]
     if backend == "sqlite":         # all of SQLite's work is this process's: CPU-s is its cost
         rows.append(Figure(f"ledger {backend}: two-phase postings per CPU-second", per_cpu,
                            "post/CPU-s", note="the batched run without its waits (fsync at "

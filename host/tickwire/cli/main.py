@@ -260,9 +260,10 @@ def build_parser():
     p = sub.add_parser("positions", help="post-trade: positions, cash and buying power per "
                        "member and account",
                        description="The positions read model of a main-job directory: per "
-                       "member the settled cash and shares (the ledgers), the unsettled ones "
-                       "(the journal's trades whose instructions have not settled) and the "
-                       "buying power; per account its trades of the day.")
+                       "member the settled cash and shares (the ledgers; before the first "
+                       "settle, the opening balances), the unsettled ones (the journal's trades "
+                       "whose instructions have not settled, and earlier days' open fails) and "
+                       "the buying power; per account its trades of the day.")
     add_positions_arguments(p)
     p.set_defaults(func=positions_main)
 
