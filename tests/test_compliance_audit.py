@@ -275,3 +275,21 @@ def test_the_documented_recipe_verifies_the_trail_without_our_code(run_dir):
         heads += 1
     assert json.loads(lines[-1])["kind"] == "tree_head" and heads >= 2
     assert json.loads(lines[-2])["event_type"] == "TRAIL_CLOSED"
+
+
+def test_a_correction_signed_with_another_key_is_refused(run_dir, tmp_path, capsys):
+    audit = tmp_path / "audit"
+    shutil.copytree(run_dir / "audit", audit)
+    before = (audit / "trail.jsonl").read_bytes()
+    original = _records(audit / "trail.jsonl")[5]
+    load_or_create_signing_key(str(tmp_path / "other.pem"))
+    assert main(["audit", "correct", str(audit), "--event-id", original["event_id"],
+                 "--set", "quantity=300", "--reason", "x",
+                 "--signing-key", str(tmp_path / "other.pem")]) == 2
+    assert "does not match" in capsys.readouterr().err
+    assert (audit / "trail.jsonl").read_bytes() == before
+
+
+def test_verify_a_path_that_is_not_there(tmp_path, capsys):
+    assert main(["audit", "verify", str(tmp_path / "nowhere")]) == 2
+    assert "no such audit directory or trail file" in capsys.readouterr().err
