@@ -88,3 +88,17 @@ def test_settling_again_appends_nothing(market):
     assert append_settlements(str(market / "audit"), venues) == {"ORDER_SETTLED": 0,
                                                                   "SETTLEMENT_FAILED": 0}
     assert (market / "audit" / "trail.jsonl").read_bytes() == before
+
+
+def test_orders_the_broker_refused_are_in_the_trail(market):
+    records = _records(market / "audit")
+    refused = [r for r in records if r["event_type"] == "ORDER_REJECTED"
+               and r["order_id"] is None]
+    report = json.loads((market.parent / "broker.json").read_text())["refused"]
+    counted = {k: v for k, v in report.items() if k != "rate_limited"}
+    assert counted, "the day refuses some orders (buying power)"
+    assert {k: sum(1 for r in refused if r["details"]["reason"] == k) for k in counted} == \
+        counted
+    for r in refused:
+        assert r["client_id_hash"] and r["symbol"] and r["quantity"] > 0
+        assert r["details"]["client_order_id"] and r["details"]["message"]

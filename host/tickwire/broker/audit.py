@@ -84,20 +84,34 @@ class AuditTrail:
                routing_decision=None, **details):
         """Append one record about ``order`` (``routing_decision``: the seed's, on
         ``ORDER_ROUTED``); returns it (as the trail holds it)."""
+        sealed = self._append(event_type, order.id, order.user, order, order.limit_price,
+                              received_ns, trace_id or order.id, routing_decision, details)
+        order.audit.append(sealed)
+        return sealed
+
+    def refusal(self, user, request, error, received_ns=None, trace_id=None):
+        """Append the ``ORDER_REJECTED`` record of a new order refused before the broker took
+        it (``request`` an OrderRequest, ``error`` the RetailError): no order id; the client's
+        order id, the reason and the message in ``details``; returns it."""
+        return self._append("ORDER_REJECTED", None, user, request, request.limit_price,
+                            received_ns, trace_id, None,
+                            {"client_order_id": request.client_order_id,
+                             "reason": str(error.code), "message": error.message})
+
+    def _append(self, event_type, order_id, user, order, limit_price, received_ns, trace_id,
+                routing_decision, details):
         now = time.time_ns()
         record = AuditRecord(
             event_type=event_type, timestamp_received=iso_time(received_ns or now),
-            timestamp_processed=iso_time(now), order_id=order.id,
-            client_id_hash=self.client_hash(order.user),
-            firm=BROKER_FIRM, symbol=order.symbol, side=order.side.upper(),
-            quantity=order.qty,
-            price=None if order.limit_price is None else format_dollars(order.limit_price),
-            order_type=order.type.upper(), time_in_force=order.time_in_force.upper(),
+            timestamp_processed=iso_time(now), order_id=order_id,
+            client_id_hash=self.client_hash(user), firm=BROKER_FIRM, symbol=order.symbol,
+            side=str(order.side).upper(), quantity=order.qty,
+            price=None if limit_price is None else format_dollars(limit_price),
+            order_type=str(order.type).upper(), time_in_force=str(order.time_in_force).upper(),
             details=details, routing_decision=routing_decision,
             system_metadata={"server_id": self.server_id, "version": VERSION,
-                                              "request_trace_id": trace_id or order.id})
+                             "request_trace_id": trace_id})
         sealed = record.sealed_json()
-        order.audit.append(sealed)
         if self.writer is not None:
             self.writer.append(sealed)
         self.records += 1
