@@ -154,3 +154,16 @@ def test_cat_export(run_dir, tmp_path, capsys):  # noqa: F811
            if '"COR"' in line]
     assert len(cor) == 1 and cor[0]["quantity"] == 700 and cor[0]["eventType"] == "MENO"
     assert cor[0]["correctedFirmROEID"] == new["event_id"]
+
+
+@pytest.mark.parametrize("command", [
+    ["age", "--today", "2026-12-08"], ["ingest"],
+    ["query", "--client", "c01", "--from", DATE, "--to", DATE]])
+def test_an_unreachable_hot_tier_or_no_audit_directory(store, tmp_path, capsys, command):
+    verb, *rest = command
+    assert main(["audit", verb, str(tmp_path / "nowhere"), *rest]) == 2
+    assert "not an audit directory" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()
+    assert main(["audit", verb, str(store), *rest, "--hot-url",
+                 "postgresql+psycopg://tw:tw@127.0.0.1:1/tw"]) == 2
+    assert "cannot open the hot tier (127.0.0.1:1/tw)" in capsys.readouterr().err
