@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tickwire.hdl.matching_engine import MatchingEngine
 from tickwire.protocol.link import COMMAND_BYTES, EVENT_BYTES, Event
 from tickwire.sim.model import ExchangeModel
 from tickwire.sim.runner import prepare_simulator, write_verilog
@@ -54,8 +55,6 @@ def build_harness(params, build_dir):
     """Verilate ``MatchingEngine(params)`` with the C++ main into ``build_dir``; return the
     executable. Rebuilt only when the Verilog or the main changed; concurrent callers (pytest
     workers) wait for one build."""
-    from tickwire.hdl.matching_engine import MatchingEngine
-
     prepare_simulator("verilator")
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
