@@ -56,7 +56,7 @@ def test_buy_100_aapl_at_market(tmp_path):
                 assert float(validated["details"]["buying_power_check"]["buying_power_after"]) < \
                     float(account["buying_power"]), "buying power was reserved"
                 assert risk["details"]["risk_check"]["result"] == "pass"
-                decision = routed["details"]["routing_decision"]
+                decision = routed["routing_decision"]
                 prices = decision["prices_at_decision"]
                 assert len(prices) == 3 and len(set(prices.values())) > 1, "routing matters"
                 best = min(prices, key=lambda v: float(prices[v]))

@@ -124,22 +124,23 @@ def _drop(db, ns):
             open_store(name, url=db, namespace=ns).drop()
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_sigkill_at_every_kill_point_and_at_random(backend, cleared, tmp_path):
-    db, _ = _backend(backend)
-    ref_ns = namespace()
+def _reference(cleared, tmp_path, db):
+    """(state of a cycle never killed, its duration in s)."""
+    ns = namespace()
     started = time.monotonic()
-    assert not _trial(_copy(cleared, tmp_path / "ref"), db, ref_ns)
+    assert not _trial(_copy(cleared, tmp_path / "ref"), db, ns)
     duration = time.monotonic() - started
-    reference = _state(tmp_path / "ref", db, ref_ns)
-    _drop(db, ref_ns)
+    reference = _state(tmp_path / "ref", db, ns)
+    _drop(db, ns)
     _conserved(reference[0])
     assert reference[1] == [{}, {}]
     assert set(reference[2].values()) == {1}            # every posted leg posted once
     assert any(p for p, _ in (reference[0][0].values())) and reference[2]
-    rng = random.Random(backend)
-    plans = [(f"{point}@{rng.randrange(1, 4)}", None) for point in dvp.FAILPOINTS]
-    plans += [(None, rng.uniform(0.05, duration)) for _ in range(4)]
+    return reference, duration
+
+
+def _kill_and_restart(plans, cleared, tmp_path, db, reference):
+    """Run each plan (kill point, or delay), check, restart, compare; return the kills."""
     kills = 0
     for n, (spec, delay) in enumerate(plans):
         ns = namespace()
@@ -155,4 +156,26 @@ def test_sigkill_at_every_kill_point_and_at_random(backend, cleared, tmp_path):
         assert final[2] == reference[2], (spec, delay)    # each leg posted exactly once
         assert all(pending == 0 for ledger in final[0] for _, pending in ledger.values())
         _drop(db, ns)
-    assert kills >= len(dvp.FAILPOINTS)
+    return kills
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sigkill_at_every_kill_point_and_at_random(backend, cleared, tmp_path):
+    db, _ = _backend(backend)
+    reference, duration = _reference(cleared, tmp_path, db)
+    rng = random.Random(backend)
+    plans = [(f"{point}@{rng.randrange(1, 4)}", None) for point in dvp.FAILPOINTS]
+    plans += [(None, rng.uniform(0.05, duration)) for _ in range(4)]
+    assert _kill_and_restart(plans, cleared, tmp_path, db, reference) >= len(dvp.FAILPOINTS)
+
+
+@pytest.mark.regress
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sigkill_at_many_random_moments(backend, cleared, tmp_path):
+    """``make regress``: every kill point at each of its first passes, and 60 random moments."""
+    db, _ = _backend(backend)
+    reference, duration = _reference(cleared, tmp_path, db)
+    rng = random.Random(f"{backend}-long")
+    plans = [(f"{point}@{n}", None) for point in dvp.FAILPOINTS for n in range(1, 6)]
+    plans += [(None, rng.uniform(0.0, duration)) for _ in range(60)]
+    assert _kill_and_restart(plans, cleared, tmp_path, db, reference) >= len(dvp.FAILPOINTS)

@@ -110,6 +110,20 @@ def test_same_id_twice_is_idempotent(ledger):
     assert _posted(ledger)["B"] == 10
 
 
+def test_a_batch_resent_among_new_transfers_applies_each_once(ledger):
+    """A batch's ids are not looked up first: a stored one fails the insert, and the batch is
+    applied again with every id looked up (a client's retry after a crash)."""
+    first = [Transfer("p1", "A", "B", 100, Flags.PENDING), Transfer("s1", "A", "B", 10)]
+    assert ledger.create_transfers(first) == [R.OK, R.OK]
+    again = [Transfer("s2", "A", "B", 20), *first, Transfer("p1:post", flags=Flags.POST_PENDING,
+                                                            pending_id="p1")]
+    assert ledger.create_transfers(again) == [R.OK, R.EXISTS, R.EXISTS, R.OK]
+    assert ledger.create_transfers(again) == [R.EXISTS] * 4
+    b = ledger.balance("B")
+    assert (b.credits_posted, b.credits_pending) == (130, 0)
+    assert ledger.audit() == {}
+
+
 def test_audit_finds_a_balance_that_is_not_its_transfers(ledger):
     with ledger.store.connect() as conn, conn.begin():
         conn.execute(update(accounts).where(accounts.c.id == "A").values(credits_posted=1))
@@ -132,3 +146,14 @@ def test_the_benchmarks_postings_are_applied_and_balance(ledger):
     totals = ledger.balances()
     assert sum(b.posted for b in totals.values()) == 0
     assert sum(b.debits_pending + b.credits_pending for b in totals.values()) == 0
+
+
+def test_a_resent_post_answers_exists_not_already_posted(ledger):
+    """A stored id answers EXISTS before any other check (what DVP recovery relies on)."""
+    post = Transfer("p:post", flags=Flags.POST_PENDING, pending_id="p")
+    assert ledger.create_transfers([Transfer("p", "A", "B", 5, Flags.PENDING)]) == [R.OK]
+    assert ledger.create_transfers([post]) == [R.OK]
+    assert ledger.create_transfers([post, Transfer("n", "A", "B", 1)]) == [R.EXISTS, R.OK]
+    assert ledger.create_transfers([Transfer("p:void", flags=Flags.VOID_PENDING,
+                                             pending_id="p")]) == [
+        R.PENDING_TRANSFER_ALREADY_POSTED]

@@ -111,6 +111,10 @@ def test_bad_input(tmp_path, monkeypatch, capsys):
     assert not (full / "settlement.json").exists() and not (full / "ccp.db").exists()
     assert main(["-q", "settle", str(tmp_path / "nothing"), "--date", "2026-12-07"]) == 2
     assert "run tickwire clear first" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["-q", "settle", str(full), "--date", "2026-12-07", "--batch", "0"])
+    assert exit_.value.code == 2 and "'0' is not a whole number ≥ 1" in capsys.readouterr().err
+    assert not (full / "ccp.db").exists()
 
 
 def test_tickwire_config_writes_opening_balances(tmp_path, capsys):

@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 from tickwire.boards.synth import bitstream_parser
+from tickwire.bench.runner import benchmarks
 from tickwire.cli.main import build_parser, capacity, main
 from tickwire.engine.registry import ENGINE_HELP, engine_names, open_engine
 from tickwire.protocol import itch, moldudp64, pcap
@@ -184,6 +185,15 @@ def test_engine_help_names_every_registered_engine():
     assert engine_names() == ["amaranth", "cocotb", "model", "serial"]
     for name in engine_names():
         assert name in ENGINE_HELP
+
+
+def test_bench_help_names_every_registered_benchmark():
+    result = subprocess.run([sys.executable, "-m", "tickwire.cli.main", "bench", "--help"],
+                            capture_output=True, text=True, check=True)
+    listed = " ".join(result.stdout.split())
+    for name in ("clearing", "broker", "compliance_audit", "compliance_query", "engine"):
+        assert name in benchmarks()
+    assert ", ".join(benchmarks()) in listed
 
 
 def test_explicit_capacity_equal_to_the_defaults_is_kept():

@@ -9,6 +9,7 @@ import json
 import shutil
 
 import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from tickwire.cli.main import main
 from tickwire.compliance.audit.day import write_audit_dir
 from tickwire.compliance.audit.keys import load_or_create_signing_key, write_public_key
@@ -237,3 +238,58 @@ def test_the_fast_sealing_is_the_defined_one():
         value = (((us // 1000) & (2**48 - 1)) << 80) | (((us % 1000) * 4096 // 1000) << 64) \
             | (bits >> 2)
         assert uuid7_text(us, bits) == str(UUID(int=value, version=7))
+
+
+def _documented_root(leaves):
+    """MTH of RFC 9162 section 2.1.1, written from the README alone."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return hashlib.sha256(b"\x01" + _documented_root(leaves[:k])
+                          + _documented_root(leaves[k:])).digest()
+
+
+def test_the_documented_recipe_verifies_the_trail_without_our_code(run_dir):
+    """README "Verifying a trail without our code", followed with hashlib, json and
+    cryptography only: every head covers exactly the records before it, its root is theirs
+    and its signature verifies with AUDIT_DIR/public.pem; the last line covers everything."""
+    key = load_pem_public_key((run_dir / "audit" / "public.pem").read_bytes())
+    leaves, heads = [], 0
+    lines = _lines(run_dir / "audit" / "trail.jsonl")
+    for line in lines:
+        obj = json.loads(line)
+        if obj["kind"] == "record":
+            assert obj["index"] == len(leaves)
+            body = {k: v for k, v in obj.items() if k not in ("kind", "index")}
+            canon = json.dumps(body, sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False).encode("utf-8")
+            leaves.append(hashlib.sha256(b"\x00" + canon).digest())
+            continue
+        assert obj["size"] == len(leaves)
+        assert obj["root"] == _documented_root(leaves).hex()
+        message = json.dumps({k: obj[k] for k in ("size", "root", "timestamp")},
+                             sort_keys=True, separators=(",", ":")).encode("utf-8")
+        key.verify(bytes.fromhex(obj["signature"]), message)     # raises if it does not
+        heads += 1
+    assert json.loads(lines[-1])["kind"] == "tree_head" and heads >= 2
+    assert json.loads(lines[-2])["event_type"] == "TRAIL_CLOSED"
+
+
+def test_a_correction_signed_with_another_key_is_refused(run_dir, tmp_path, capsys):
+    audit = tmp_path / "audit"
+    shutil.copytree(run_dir / "audit", audit)
+    before = (audit / "trail.jsonl").read_bytes()
+    original = _records(audit / "trail.jsonl")[5]
+    load_or_create_signing_key(str(tmp_path / "other.pem"))
+    assert main(["audit", "correct", str(audit), "--event-id", original["event_id"],
+                 "--set", "quantity=300", "--reason", "x",
+                 "--signing-key", str(tmp_path / "other.pem")]) == 2
+    assert "does not match" in capsys.readouterr().err
+    assert (audit / "trail.jsonl").read_bytes() == before
+
+
+def test_verify_a_path_that_is_not_there(tmp_path, capsys):
+    assert main(["audit", "verify", str(tmp_path / "nowhere")]) == 2
+    assert "no such audit directory or trail file" in capsys.readouterr().err

@@ -48,6 +48,7 @@ def test_spoofing(tmp_path, capsys):
     SPOOF.replace("49.95", "49.99"),                                    # at the touch
     SPOOF.replace("5000", "300"),                                       # not large
     SPOOF.replace("cancel,,SP,big1,,,,,", "cancel,09:31:00,SP,big1,,,,,"),   # cancelled later
+    SPOOF.replace("new,,SP,s1", "new,09:30:01,SP,s1"),      # placed long (1 s) before the fill
 ])
 def test_spoofing_negatives(tmp_path, capsys, body):
     assert _surveil(tmp_path, capsys, body) == []
@@ -149,3 +150,18 @@ def test_scenario_is_labelled_and_detected(tmp_path):
     for kind, result in score(alerts, scenario.labels).items():
         assert result["labels"] > 0, kind
         assert result["recall"] > 0.5 and result["precision"] > 0.5, (kind, result)
+
+
+def test_pulling_both_sides_after_a_fill_is_not_layering(tmp_path, capsys):
+    """Fresh bids at three prices pulled right after a sell fill are layering, unless the firm
+    pulls its (older) offers at the same moment: a quote pulled on both sides."""
+    offers = "".join(f"new,09:30:00.5,LM,a{k},ACME,S,300,50.0{k + 2},day\n" for k in range(3))
+    bids = "".join(f"new,{'09:30:01' if k == 0 else ''},LM,b{k},ACME,B,300,49.9{8 - k},day\n"
+                   for k in range(3))
+    hit = "new,,LM,x1,ACME,S,100,49.99,ioc\n"
+    pull_bids = "".join(f"cancel,,LM,b{k},,,,,\n" for k in range(3))
+    pull_offers = "".join(f"cancel,,LM,a{k},,,,,\n" for k in range(3))
+    alerts = _surveil(tmp_path, capsys, offers + bids + hit + pull_bids)
+    assert [(a["type"], a["firm"]) for a in alerts] == [("layering", "LM")]
+    assert alerts[0]["orders"][0]["resting_on_fill_side"] == 0       # the offers are old
+    assert _surveil(tmp_path, capsys, offers + bids + hit + pull_bids + pull_offers) == []

@@ -97,18 +97,23 @@ class Broker(Replacing):
         Returns the new order, or the existing one for a retried ``client_order_id`` with the
         same request. Raises RetailError with nothing changed if it is refused.
         """
-        account = self.account_of(user)
-        mine = self.by_user.setdefault(user, {})
-        coid = request.client_order_id or str(uuid.uuid4())
-        if coid in mine:
-            if mine[coid].request == request:
-                return mine[coid]
-            raise RetailError(ErrorCode.CONFLICT,
-                              f"client_order_id {coid!r} was used for a different order")
-        self._validate(request)
-        reserve_price = self._reserve_price(request)
-        self.accounts.check(account, request.symbol, request.side, request.qty, reserve_price)
-        risk = self._risk(request, reserve_price)
+        try:
+            account = self.account_of(user)
+            mine = self.by_user.setdefault(user, {})
+            coid = request.client_order_id or str(uuid.uuid4())
+            if coid in mine:
+                if mine[coid].request == request:
+                    return mine[coid]
+                raise RetailError(ErrorCode.CONFLICT,
+                                  f"client_order_id {coid!r} was used for a different order")
+            self._validate(request)
+            reserve_price = self._reserve_price(request)
+            self.accounts.check(account, request.symbol, request.side, request.qty,
+                                reserve_price)
+            risk = self._risk(request, reserve_price)
+        except RetailError as exc:
+            self.audit.refusal(user, request, exc, received_ns, trace_id)
+            raise
         order = Order(user, request.symbol, request.qty, request.side, request.type,
                       request.time_in_force, request.limit_price, coid, request, reserve_price)
         order.reserved = self.accounts.reserve(account, order.symbol, order.side, order.qty,

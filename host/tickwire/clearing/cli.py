@@ -35,6 +35,17 @@ def iso_date(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
 
 
+def positive_int(text):
+    """argparse type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ≥ 1")
+    return value
+
+
 def add_clear_arguments(parser):
     parser.add_argument("wal", help="the session's journal (the sequencer's write-ahead log)")
     parser.add_argument("--config", required=True,
@@ -81,7 +92,7 @@ def add_settle_arguments(parser):
                         "deliver past their close-out date (S+1); without it they are listed")
     parser.add_argument("--ccp-login", metavar="USER:PASSWORD",
                         help="the CCP's own account at the venue (its firm is CCP)")
-    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
+    parser.add_argument("--batch", type=positive_int, default=DEFAULT_BATCH,
                         help=f"instructions per DVP batch (default {DEFAULT_BATCH})")
     return parser
 

@@ -5,10 +5,12 @@ per account, through :mod:`tickwire.clearing.capture`) and the settlement side (
 balances per member and the coordinator log's instructions). A trade is *unsettled* until the
 instruction of its member and symbol has settled; *settled* holdings are the ledgers'.
 
-Per member: settled cash and shares (the ledgers), unsettled shares and cash (its accounts'
-trades whose instructions have not settled), and buying power = settled cash + unsettled cash
-(what a net buyer owes is already spent). Per account: its trades' shares and cash, and which
-of them are still unsettled. The broker reads this model.
+Per member: settled cash and shares (the ledgers; before the first settlement cycle, the
+opening balances the ledgers will be funded with), unsettled shares and cash (its accounts'
+trades whose instructions have not settled, and what earlier trading days of the clearing
+directory left open: fails carried across days), and buying power = settled cash + unsettled
+cash (what a net buyer owes is already spent). Per account: its trades' shares and cash, and
+which of them are still unsettled. The broker reads this model.
 """
 
 import os
@@ -19,7 +21,13 @@ from tickwire.accounts.config import load_config
 from tickwire.clearing.books import position
 from tickwire.clearing.capture import capture_session
 from tickwire.clearing.coordinator_log import CoordinatorLog
-from tickwire.clearing.files import ClearingFilesError, read_clearing
+from tickwire.clearing.files import (
+    ClearingFilesError,
+    cleared_days,
+    read_clearing,
+    read_obligations,
+)
+from tickwire.clearing.records import CASH
 from tickwire.clearing.settle import open_ledgers
 
 __all__ = ["AccountPositions", "MemberPositions", "build_positions", "positions_dict"]
@@ -49,18 +57,48 @@ class MemberPositions:
         return self.settled_cash + self.unsettled_cash
 
 
-def _settled_instructions(clearing_dir, due):
-    """(member, symbol) of the instructions due on ``due`` that have settled (the
-    directory's earlier days have their own)."""
+_DONE = ("settled", "closed_out", "defaulted")     # nothing left to settle
+
+
+def _coordinator(clearing_dir):
+    """(id → :class:`Instruction` of the CCP's coordinator log, the date (ISO) of the last
+    settlement cycle run to its end or None): ({}, None) before any cycle."""
     path = os.path.join(clearing_dir, "ccp.db")
     if not os.path.exists(path):
-        return set()
+        return {}, None
     log = CoordinatorLog(path)
     try:
-        return {(i.member, i.symbol) for i in log.instructions(("settled",))
-                if i.due == due.isoformat()}
+        return {i.id: i for i in log.instructions()}, log.last_cycle()
     finally:
         log.close()
+
+
+def _carried(clearing_dir, latest, logged):
+    """[(member, symbol, qty, cash)] the trading days before ``latest`` in ``clearing_dir``
+    left unsettled: their net obligations as the log has them now (after a split, a partial
+    buy-in), unless settled, bought in or defaulted."""
+    out = []
+    for where, day in cleared_days(clearing_dir):
+        if day.trade_date >= latest:
+            continue
+        due = day.settlement_date.isoformat()
+        for p in read_obligations(where):
+            if p.symbol == CASH or not (p.qty or p.cash):
+                continue
+            i = logged.get(f"{due}:{p.member}:{p.symbol}")
+            if i is None:
+                out.append((p.member, p.symbol, p.qty, p.cash))
+            elif i.phase not in _DONE:
+                out.append((i.member, i.symbol, i.qty, i.cash))
+    return out
+
+
+def _opening(clearing_dir):
+    """member → OpeningBalance, as of the first day it appears in the directory."""
+    opening = {}
+    for _, day in reversed(cleared_days(clearing_dir)):
+        opening.update(day.opening)
+    return opening
 
 
 def build_positions(run_dir, db=None, trade_date=None):
@@ -75,7 +113,13 @@ def build_positions(run_dir, db=None, trade_date=None):
     config = load_config(os.path.join(run_dir, "venue.json"))
     _, trades = capture_session(os.path.join(run_dir, "session.wal"), config,
                                 trade_date or recorded_date)
-    settled = _settled_instructions(clearing_dir, info.settlement_date)
+    logged, last_cycle = _coordinator(clearing_dir)
+    due = info.settlement_date.isoformat()
+    settled = {(i.member, i.symbol) for i in logged.values()
+               if i.due == due and i.phase == "settled"}
+    if last_cycle is not None and last_cycle >= due:   # netted flat: nothing to settle
+        settled |= {(p.member, p.symbol) for p in read_obligations(clearing_dir)
+                    if not (p.qty or p.cash)}
     members = {a.firm: MemberPositions(a.firm) for a in config.accounts.values()}
     for t in trades:
         for member, account, qty, cash in ((t.buyer, t.buyer_account, t.qty, -t.value),
@@ -89,7 +133,16 @@ def build_positions(run_dir, db=None, trade_date=None):
                 a.unsettled_cash += cash
                 m.unsettled_shares[t.symbol] = m.unsettled_shares.get(t.symbol, 0) + qty
                 m.unsettled_cash += cash
-    if os.path.exists(os.path.join(clearing_dir, "ccp.db")):
+    for member, symbol, qty, cash in _carried(clearing_dir, info.trade_date, logged):
+        m = members.setdefault(member, MemberPositions(member))
+        m.unsettled_shares[symbol] = m.unsettled_shares.get(symbol, 0) + qty
+        m.unsettled_cash += cash
+    if not logged and last_cycle is None:   # no cycle yet: the ledgers will open with these
+        for name, balance in _opening(clearing_dir).items():
+            if name in members:
+                members[name].settled_cash = balance.cash
+                members[name].settled_shares = dict(sorted(balance.shares.items()))
+    else:
         cash_ledger, securities = open_ledgers(clearing_dir, db)
         try:
             cash = cash_ledger.balances()

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tickwire.accounts.config import make_config, parse_config, write_config
-from tickwire.bench.runner import run_benchmarks
+from tickwire.bench.runner import benchmarks, run_benchmarks
 from tickwire.clearing.cli import (
     add_clear_arguments,
     add_positions_arguments,
@@ -260,9 +260,10 @@ def build_parser():
     p = sub.add_parser("positions", help="post-trade: positions, cash and buying power per "
                        "member and account",
                        description="The positions read model of a main-job directory: per "
-                       "member the settled cash and shares (the ledgers), the unsettled ones "
-                       "(the journal's trades whose instructions have not settled) and the "
-                       "buying power; per account its trades of the day.")
+                       "member the settled cash and shares (the ledgers; before the first "
+                       "settle, the opening balances), the unsettled ones (the journal's trades "
+                       "whose instructions have not settled, and earlier days' open fails) and "
+                       "the buying power; per account its trades of the day.")
     add_positions_arguments(p)
     p.set_defaults(func=positions_main)
 
@@ -316,8 +317,7 @@ def build_parser():
 
     p = sub.add_parser("bench", help="run the benchmarks; print a table, write JSON")
     p.add_argument("--only", action="append", metavar="NAME",
-                   help="run only this benchmark (repeatable): "
-                   "model, gateway, marketdata, engine, engine_synthesis, feed, link")
+                   help="run only this benchmark (repeatable): " + ", ".join(benchmarks()))
     p.add_argument("--out", default="build/bench.json", help="JSON output (build/bench.json)")
     p.set_defaults(func=_bench)
     return parser

@@ -25,7 +25,7 @@ import httpx
 from tickwire.broker.reconcile import reconcile
 from tickwire.core.money import format_dollars, parse_price
 from tickwire.ops.market import Market
-from tickwire.ops.market_admin import clear_and_settle
+from tickwire.ops.market_admin import clear_and_settle, format_trail, settle_audit_trail
 from tickwire.ops.run_job import latency_summary
 from tickwire.util.progress import progress as progress_bar
 from websockets.asyncio.client import connect
@@ -199,6 +199,7 @@ async def run_broker_day(orders=1000, clients=8, seed=1, venues=3, out_dir="buil
     bar.close()
     await market.stop()
     cycles = clear_and_settle(market.out_dir)
+    trail = settle_audit_trail(market.out_dir, cycles)
     books = reconcile(market.out_dir)
     broker = market.broker
     statuses = Counter(o.status for o in broker.orders.values())
@@ -215,6 +216,7 @@ async def run_broker_day(orders=1000, clients=8, seed=1, venues=3, out_dir="buil
         "routing_quality": broker.routing_log.quality(),
         "rule606": broker.routing_log.rule606(),
         "market_maker_refills": sum(m.replenished for m in market.makers.values()),
+        "audit": trail,
         "clearing": {"venues": {v: {"trades": n, "settled_on": d.isoformat()}
                                 for v, (n, d) in cycles.items()},
                      "reconciled": books.ok,
@@ -253,6 +255,7 @@ def print_broker_report(r, echo=print):
     echo(f"clearing: {sum(v['trades'] for v in c['venues'].values()):,} trades cleared at "
          f"{len(c['venues'])} venues, settled on {dates} (T+1); the broker's positions "
          + ("reconcile with clearing's" if c["reconciled"] else f"DISAGREE: {c['problems']}"))
+    echo(format_trail(r["audit"]))
     for venue, row in r["rule606"]["venues"].items():
         echo(f"  {venue}: {row['orders']:,} orders routed ({row['pct_of_orders']:.1f} %), "
              f"{row['shares_executed']:,} shares executed")
@@ -285,6 +288,6 @@ def broker_day_main(args):
         not (args.no_progress or quiet), args.plain_http, args.rate_limit))
     if not quiet:
         print_broker_report(report)
-        print(f"wrote {args.out}/broker.json, {args.out}/broker/ (routing.jsonl, the audit trail in audit/, "
-              "each venue's WAL and feed)")
+        print(f"wrote {args.out}/broker.json, {args.out}/broker/ (routing.jsonl, the audit "
+              "trail in audit/ and its keys in keys/, each venue's WAL and feed)")
     return 0

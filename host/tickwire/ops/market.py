@@ -150,6 +150,7 @@ class Market:
             symbols=self.symbols, n=2**10)
         data["members"] = self._opening()
         self.trade_date = trading_day(datetime.datetime.now(datetime.timezone.utc).date())
+        self.audit.trade_date = self.trade_date
         config = self.config = parse_config(data)
         for i, name in enumerate(self.names):
             directory = os.path.join(self.out_dir, name)

@@ -3,7 +3,8 @@
 ``tickwire broker account ACTION ID [SYMBOL ...]`` blocks, unblocks, restricts or unrestricts
 a customer's account (``accounts.json`` of the market's directory; a running market applies it
 from its next request on). ``tickwire broker settle DIR`` clears and settles every venue of
-the day (T+1). ``tickwire broker positions DIR`` reconciles the broker's customers' positions (its blotter)
+the day (T+1) and appends each execution's settlement to the broker's audit trail.
+``tickwire broker positions DIR`` reconciles the broker's customers' positions (its blotter)
 against what clearing recorded for its firm at each venue (``tickwire clear`` and
 ``tickwire settle`` on ``DIR/VENUE``) and shows each customer's settled and unsettled shares.
 """
@@ -12,6 +13,7 @@ import datetime
 import json
 import os
 
+from tickwire.broker.audit import append_settlements
 from tickwire.broker.controls import ACTIONS, CONTROLS, ControlsError, change_control
 from tickwire.broker.reconcile import CLEARING, VENUE_CONFIG, reconcile
 from tickwire.clearing.calendar import CalendarError
@@ -20,10 +22,14 @@ from tickwire.clearing.files import ClearingFilesError
 from tickwire.clearing.ledger.store import LedgerStoreError
 from tickwire.clearing.opening import OpeningError
 from tickwire.clearing.settle import SettlementError, settle
+from tickwire.compliance.audit.keys import load_public_key
+from tickwire.compliance.audit.trail import PUBLIC_KEY_FILE, TRAIL_FILE, read_trail_lines
+from tickwire.compliance.audit.verify import verify_trail
 from tickwire.core.money import format_dollars
 
 __all__ = ["add_broker_arguments", "broker_account_main", "broker_positions_main",
-           "broker_settle_main", "clear_and_settle", "reconciliation_dict"]
+           "broker_settle_main", "clear_and_settle", "format_trail",
+           "reconciliation_dict", "settle_audit_trail"]
 
 _ERRORS = (OSError, ValueError, ClearingFilesError, SettlementError, LedgerStoreError,
            CalendarError, OpeningError)
@@ -99,16 +105,48 @@ def clear_and_settle(market_dir, db=None, progress=False):
     return out
 
 
+def settle_audit_trail(market_dir, venues):
+    """Append the settlement of each execution in the broker's audit trail
+    (``MARKET_DIR/audit``) from the venues' clearing runs, load it into the hot tier and
+    verify it; return ``{"records", "tree_heads", "root", "settlement_records"}``.
+
+    Raises
+    ------
+    RuntimeError
+        If the trail does not verify afterwards.
+    """
+    audit_dir = os.path.join(market_dir, "audit")
+    added = append_settlements(audit_dir, {v: os.path.join(market_dir, v, CLEARING)
+                                           for v in venues})
+    result = verify_trail(read_trail_lines(os.path.join(audit_dir, TRAIL_FILE)),
+                          load_public_key(os.path.join(audit_dir, PUBLIC_KEY_FILE)))
+    if not result.ok:
+        raise RuntimeError(f"the broker's audit trail does not verify: {result.message}")
+    return {"dir": audit_dir, "records": result.records, "tree_heads": result.heads,
+            "root": result.root, "settlement_records": added}
+
+
+def format_trail(trail):
+    """The readable line of :func:`settle_audit_trail`'s summary."""
+    added = trail["settlement_records"]
+    return (f"audit: {trail['records']:,} records, {trail['tree_heads']} signed tree heads, "
+            f"verified (root {trail['root'][:16]}…) in {trail['dir']}; settlement appended: "
+            f"{added['ORDER_SETTLED']:,} executions settled, {added['SETTLEMENT_FAILED']:,} "
+            "failed")
+
+
 def broker_settle_main(args):
     """``tickwire broker settle`` entry."""
     try:
         cycles = clear_and_settle(args.dir, args.db, progress=not args.quiet)
+        trail = settle_audit_trail(args.dir, cycles)
         r = reconcile(args.dir, db=args.db)
     except _ERRORS as exc:
         print(f"tickwire broker settle: {exc}")
         return 2
     for venue, (trades, date) in cycles.items():
         print(f"venue {venue}: {trades:,} trades cleared, settled {date}")
+    print(format_trail(trail))
     print("the broker's positions " + ("reconcile with clearing's" if r.ok else
                                        "DISAGREE with clearing's: run tickwire broker positions"))
     return 0 if r.ok else 1

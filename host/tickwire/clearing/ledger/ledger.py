@@ -5,7 +5,10 @@ write lock: it reads the accounts and the pending transfers the batch touches, a
 transfers in order in memory (each checked against the balances the earlier ones left), then
 writes the new transfers, the pending transfers' new states and the accounts' balances with one
 statement each. So a batch costs a handful of round trips however many transfers it holds, and
-a crash leaves it entirely applied or not at all.
+a crash leaves it entirely applied or not at all. The batch's own ids are not looked up first
+(new ids are the rule): a batch with a refusal is applied again with them looked up, since a
+stored id answers ``EXISTS`` before any other check, and one stored under a transfer that was
+accepted fails the insert on the primary key, so the batch is done again in a new transaction.
 
 Balances are the sums of the transfers: each account row carries its four totals
 (debits/credits, pending/posted), updated in the same transaction as the transfers that change
@@ -159,12 +162,21 @@ class Ledger:
         :class:`Result` per transfer."""
         if not batch:
             return []
+        try:
+            return self._create(batch, look_up_ids=False)
+        except self.store.engine.dialect.dbapi.IntegrityError:   # rolled back: an id is stored
+            return self._create(batch, look_up_ids=True)
+
+    def _create(self, batch, look_up_ids):
         with self.store.connect() as conn, self.store.begin_write(conn):
             cursor = conn.connection.dbapi_connection.cursor()
             try:
-                work = self._load(cursor, batch)
+                work = self._load(cursor, batch, look_up_ids)
                 now = max(self.clock(), self._last_ts(cursor) + 1)
                 results = self._apply(work, batch, now)
+                if not look_up_ids and any(r is not _OK for r in results):
+                    work = self._load(cursor, batch, True)
+                    results = self._apply(work, batch, now)
                 self._write(cursor, work)
                 cursor.execute(self.store.sql["set_last_ts"], (now + len(batch),))
             finally:
@@ -235,9 +247,13 @@ class Ledger:
         cursor.execute(self.store.sql[statement], (self.store.id_list(list(ids)),))
         return cursor.fetchall()
 
-    def _load(self, cursor, batch):
-        ids = {t.id for t in batch} | {t.pending_id for t in batch if t.pending_id}
-        rows = self._rows(cursor, "load_transfers", ids)
+    def _load(self, cursor, batch, look_up_ids):
+        """The batch's :class:`_Work`: the accounts and pending transfers it names (and, when
+        ``look_up_ids``, its own ids that are stored already)."""
+        ids = {t.pending_id for t in batch if t.pending_id}
+        if look_up_ids:
+            ids |= {t.id for t in batch}
+        rows = self._rows(cursor, "load_transfers", ids) if ids else []
         names = {t.debit for t in batch} | {t.credit for t in batch}
         names |= {r[_DEBIT] for r in rows} | {r[_CREDIT] for r in rows}
         names.discard("")

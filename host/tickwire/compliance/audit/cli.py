@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 
+from sqlalchemy.exc import SQLAlchemyError
 from tickwire.compliance.audit.cat import write_cat
 from tickwire.compliance.audit.correction import CORRECTABLE, append_correction
 from tickwire.compliance.audit.keys import KeyFileError, load_or_create_signing_key, load_public_key
@@ -70,6 +71,8 @@ def _key_for(args, command):
 
 def _verify(args):
     trail = _trail_path(args.path)
+    if not os.path.isfile(trail):
+        return _err("verify", f"{args.path}: no such audit directory or trail file")
     try:
         key = _key_for(args, "verify")
         lines = read_trail_lines(trail)
@@ -149,6 +152,26 @@ def _audit_dir(path):
     return path
 
 
+def _open_store(args):
+    """The tiers of ``args.audit_dir`` (an audit directory) at ``args.hot_url``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Not an audit directory.
+    ValueError
+        The hot tier cannot be opened (a bad URL, an unreachable server).
+    """
+    _audit_dir(args.audit_dir)
+    try:
+        return AuditStore(args.audit_dir, args.hot_url)
+    except SQLAlchemyError as exc:
+        where = (args.hot_url or "the SQLite hot tier").split("@")[-1]
+        raise ValueError(f"cannot open the hot tier ({where}): "
+                         f"{str(exc.orig if getattr(exc, 'orig', None) else exc).strip()}") \
+            from None
+
+
 def _daily_hashes(args, days):
     """{day: the client's hash that day} from the vault, or from the escrow with the
     regulator's key (break glass); None when the client is unknown."""
@@ -177,12 +200,12 @@ def _query(args):
         _audit_dir(args.audit_dir)
         days = days_between(args.start, args.to)
         hashes = _daily_hashes(args, days)
+        store = _open_store(args)
     except ClientErased as exc:
         print(f"tickwire audit query: {exc}", file=sys.stderr)
         return 1
     except (FileNotFoundError, ValueError) as exc:
         return _err("query", exc)
-    store = AuditStore(args.audit_dir, args.hot_url)
     try:
         plan = store.plan(days)
         print(plan.describe(), file=sys.stderr)
@@ -225,9 +248,9 @@ def _ingest(args):
     try:
         records = read_records(_audit_dir(args.audit_dir))
         day = trail_date(records)
+        store = _open_store(args)
     except (FileNotFoundError, ValueError) as exc:
         return _err("ingest", exc)
-    store = AuditStore(args.audit_dir, args.hot_url)
     try:
         count = store.load_day(day, records)
         moved = store.age_out(args.today or day, args.hot_days)
@@ -239,7 +262,10 @@ def _ingest(args):
 
 
 def _age(args):
-    store = AuditStore(args.audit_dir, args.hot_url)
+    try:
+        store = _open_store(args)
+    except (FileNotFoundError, ValueError) as exc:
+        return _err("age", exc)
     try:
         moved = store.age_out(args.today, args.hot_days)
     finally:

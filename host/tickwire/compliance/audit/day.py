@@ -20,7 +20,8 @@ from tickwire.compliance.audit.vault import (
     make_regulator_key,
 )
 
-__all__ = ["REGULATOR_KEY_FILE", "REGULATOR_PUB_FILE", "SIGNING_KEY_FILE", "write_audit_dir"]
+__all__ = ["REGULATOR_KEY_FILE", "REGULATOR_PUB_FILE", "SIGNING_KEY_FILE", "regulator_public",
+           "write_audit_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,9 @@ REGULATOR_KEY_FILE = "regulator.pem"
 REGULATOR_PUB_FILE = "regulator.pub.pem"
 
 
-def _regulator_public(keys_dir, regulator_key):
+def regulator_public(keys_dir, regulator_key=None):
+    """The regulator's X25519 public key the vault escrows to: ``regulator_key`` (PEM), else
+    ``KEYS_DIR/regulator.pub.pem``, else a demonstration pair made there (logged)."""
     if regulator_key:
         return load_regulator_public_key(regulator_key)
     pub = os.path.join(keys_dir, REGULATOR_PUB_FILE)
@@ -75,7 +78,7 @@ def write_audit_dir(audit_dir, wal_path, config, trade_date, keys_dir,
     os.makedirs(audit_dir, exist_ok=True)
     key = load_or_create_signing_key(os.path.join(keys_dir, SIGNING_KEY_FILE))
     vault = PiiVault(os.path.join(audit_dir, VAULT_FILE),
-                     _regulator_public(keys_dir, regulator_key))
+                     regulator_public(keys_dir, regulator_key))
     try:
         for name, account in sorted(config.accounts.items()):
             if vault.key(name) is None and not vault.erased(name):

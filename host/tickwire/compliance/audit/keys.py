@@ -17,6 +17,7 @@ __all__ = [
     "head_signature_ok",
     "load_or_create_signing_key",
     "load_public_key",
+    "public_key_bytes",
     "sign_head",
     "write_public_key",
 ]
@@ -73,6 +74,11 @@ def load_public_key(path):
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFileError(f"{path}: not an Ed25519 public key")
     return key
+
+
+def public_key_bytes(public_key):
+    """The raw 32 bytes of an Ed25519 public key (to compare two keys)."""
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def head_message(size, root_hex, timestamp):

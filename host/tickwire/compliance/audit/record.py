@@ -36,6 +36,7 @@ EVENT_TYPES = (
     "ORDER_REJECTED", "CANCEL_REJECTED", "ORDER_SETTLED", "SETTLEMENT_FAILED", "CORRECTION",
     "TRAIL_CLOSED",
 )
+"""The venue's event types (the broker's trail adds its own, ``ORDER_ROUTED`` among them)."""
 CLOCK_SOURCE = "sequencer: host CLOCK_REALTIME (time.time_ns), non-decreasing, ns since midnight"
 _EPOCH = datetime.date(1970, 1, 1)
 _DAY_NS = 86_400 * 10**9
@@ -87,7 +88,9 @@ class AuditRecord:
 
     ``details`` holds what only some events have (``execution_id``, ``leaves``, ``reason``,
     ``text``, ``liquidity``, ``previous_order_id``, ``command_seq``); ``corrects`` is the
-    ``event_id`` a correction record amends.
+    ``event_id`` a correction record amends; ``routing_decision`` the seed's (``selected_venue``,
+    ``reason``, ``alternatives_considered``, ``prices_at_decision``) on a broker's
+    ``ORDER_ROUTED`` record, null elsewhere.
     """
     event_type: str
     timestamp_received: str
@@ -104,6 +107,7 @@ class AuditRecord:
     details: dict = field(default_factory=dict)
     system_metadata: dict = field(default_factory=dict)
     corrects: str | None = None
+    routing_decision: dict | None = None
     event_id: str = ""
 
     def body(self):
@@ -114,7 +118,8 @@ class AuditRecord:
                 "symbol": self.symbol, "side": self.side, "quantity": self.quantity,
                 "price": self.price, "order_type": self.order_type,
                 "time_in_force": self.time_in_force, "details": self.details,
-                "system_metadata": self.system_metadata, "corrects": self.corrects}
+                "system_metadata": self.system_metadata, "corrects": self.corrects,
+                "routing_decision": self.routing_decision}
 
     def sealed_json(self):
         """The record as the JSON object hashed into the tree, its ``event_id`` set (module
@@ -137,7 +142,7 @@ class AuditRecord:
             "timestamp_processed": self.timestamp_processed, "order_id": self.order_id,
             "firm": self.firm, "symbol": self.symbol, "side": self.side,
             "quantity": self.quantity, "price": self.price, "order_type": self.order_type,
-            "time_in_force": self.time_in_force,
+            "time_in_force": self.time_in_force, "routing_decision": self.routing_decision,
             "system_metadata": self.system_metadata})[1:]
         digest = _sha256(head + b"," + tail).digest()
         eid = uuid7_text(parse_iso_utc(self.timestamp_processed),

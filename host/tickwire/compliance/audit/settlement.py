@@ -25,7 +25,7 @@ from tickwire.clearing.coordinator_log import CoordinatorLog
 from tickwire.clearing.files import read_clearing
 from tickwire.compliance.audit.record import AuditRecord
 
-__all__ = ["COORDINATOR_LOG", "SETTLEMENT_EVENTS", "settlement_records"]
+__all__ = ["COORDINATOR_LOG", "SETTLEMENT_EVENTS", "SettlementCycle", "settlement_records"]
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +37,62 @@ _FAILED = ("failed", "closed_out", "defaulted")
 _CLOCK = "clearing: the settlement date (the CCP's coordinator log records dates)"
 
 
-def _instructions(clearing_dir, date):
-    """{id: Instruction} of the coordinator log, or None if the cycle of ``date`` has not
-    run to its end."""
-    path = os.path.join(clearing_dir, COORDINATOR_LOG)
-    if not os.path.exists(path):
-        return None
-    log = CoordinatorLog(path)
-    try:
-        if log.cycle(date) is None:
+class SettlementCycle:
+    """Where a clearing directory's settlement cycle left each DVP instruction.
+
+    Use :meth:`load`; ``date`` is the settlement date (ISO), ``cycle`` the T+N of the run.
+    """
+
+    def __init__(self, date, cycle, instructions):
+        self.date, self.cycle, self.instructions = date, cycle, instructions
+
+    @classmethod
+    def load(cls, clearing_dir):
+        """The cycle of ``clearing_dir``, or None if it has not run to its end (logged).
+
+        Raises
+        ------
+        ClearingFilesError
+            The directory is not a clearing run.
+        """
+        info = read_clearing(clearing_dir)
+        date = info.settlement_date.isoformat()
+        path = os.path.join(clearing_dir, COORDINATOR_LOG)
+        coordinator = CoordinatorLog(path) if os.path.exists(path) else None
+        try:
+            if coordinator is None or coordinator.cycle(date) is None:
+                log.warning("%s: the settlement cycle of %s has not run: no settlement "
+                            "records", clearing_dir, date)
+                return None
+            return cls(date, info.cycle, {i.id: i for i in coordinator.instructions()})
+        finally:
+            if coordinator is not None:
+                coordinator.close()
+
+    def record(self, execution, execution_id, **details):
+        """The settlement record of ``execution`` (an ``ORDER_EXECUTED`` :class:`AuditRecord`
+        whose ``quantity`` and ``price`` are the execution's), or None while its instruction
+        is pending; ``details`` are added to the record's."""
+        key = f"{self.date}:{execution.firm}:{execution.symbol}"
+        instruction = self.instructions.get(key)
+        details = {"execution_id": execution_id, "settlement_date": self.date,
+                   "cycle": f"T+{self.cycle}", "instruction": key, **details}
+        if instruction is None:
+            event, details["netted"], details["instruction"] = "ORDER_SETTLED", True, None
+        elif instruction.phase == "settled":
+            event = "ORDER_SETTLED"
+        elif instruction.phase in _FAILED:
+            event, details["phase"] = "SETTLEMENT_FAILED", instruction.phase
+            details["reason"] = instruction.reason
+        else:
             return None
-        return {i.id: i for i in log.instructions()}
-    finally:
-        log.close()
+        when = f"{self.date}T00:00:00.000000Z"
+        r = execution
+        return AuditRecord(
+            event, when, when, order_id=r.order_id, client_id_hash=r.client_id_hash,
+            firm=r.firm, symbol=r.symbol, side=r.side, quantity=r.quantity, price=r.price,
+            order_type=r.order_type, time_in_force=r.time_in_force, details=details,
+            system_metadata=dict(r.system_metadata, clock_source=_CLOCK))
 
 
 def settlement_records(records, clearing_dir):
@@ -72,34 +115,9 @@ def settlement_records(records, clearing_dir):
     ClearingFilesError
         The directory is not a clearing run.
     """
-    info = read_clearing(clearing_dir)
-    date = info.settlement_date.isoformat()
-    instructions = _instructions(clearing_dir, date)
-    if instructions is None:
-        log.warning("%s: the settlement cycle of %s has not run: no settlement records",
-                    clearing_dir, date)
+    cycle = SettlementCycle.load(clearing_dir)
+    if cycle is None:
         return []
-    when = f"{date}T00:00:00.000000Z"
-    out = []
-    for r in records:
-        if r.event_type != "ORDER_EXECUTED" or r.firm is None:
-            continue
-        key = f"{date}:{r.firm}:{r.symbol}"
-        instruction = instructions.get(key)
-        details = {"execution_id": r.details.get("execution_id"), "settlement_date": date,
-                   "cycle": f"T+{info.cycle}", "instruction": key}
-        if instruction is None:
-            event, details["netted"], details["instruction"] = "ORDER_SETTLED", True, None
-        elif instruction.phase == "settled":
-            event = "ORDER_SETTLED"
-        elif instruction.phase in _FAILED:
-            event, details["phase"] = "SETTLEMENT_FAILED", instruction.phase
-            details["reason"] = instruction.reason
-        else:
-            continue
-        out.append(AuditRecord(
-            event, when, when, order_id=r.order_id, client_id_hash=r.client_id_hash,
-            firm=r.firm, symbol=r.symbol, side=r.side, quantity=r.quantity, price=r.price,
-            order_type=r.order_type, time_in_force=r.time_in_force, details=details,
-            system_metadata=dict(r.system_metadata, clock_source=_CLOCK)))
-    return out
+    out = (cycle.record(r, r.details.get("execution_id")) for r in records
+           if r.event_type == "ORDER_EXECUTED" and r.firm is not None)
+    return [r for r in out if r is not None]

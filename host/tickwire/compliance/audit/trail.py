@@ -16,7 +16,13 @@ import json
 import os
 
 from tickwire.compliance.audit.canonical import canonical_json
-from tickwire.compliance.audit.keys import sign_head, write_public_key
+from tickwire.compliance.audit.keys import (
+    KeyFileError,
+    load_public_key,
+    public_key_bytes,
+    sign_head,
+    write_public_key,
+)
 from tickwire.compliance.audit.merkle import MerkleTree
 from tickwire.compliance.audit.record import AuditRecord
 
@@ -64,6 +70,14 @@ def trail_date(records):
     raise ValueError("the trail has no TRAIL_CLOSED record (truncated?)")
 
 
+def _check_key(key, public_path):
+    """Refuse to extend a trail with a key its ``public.pem`` does not hold (every head it
+    signed would read as forged)."""
+    if public_key_bytes(key.public_key()) != public_key_bytes(load_public_key(public_path)):
+        raise KeyFileError(f"the signing key does not match {public_path}: it is not this "
+                           "trail's key (nothing was appended)")
+
+
 class TrailWriter:
     """Appends records and signed tree heads to ``AUDIT_DIR/trail.jsonl``.
 
@@ -71,7 +85,8 @@ class TrailWriter:
     ----------
     audit_dir : str
     key : Ed25519PrivateKey
-        Signs the tree heads; its public half is written to ``AUDIT_DIR/public.pem``.
+        Signs the tree heads; its public half is written to ``AUDIT_DIR/public.pem`` (when
+        appending, it must be the one there: else KeyFileError).
     head_interval : int
         Records between periodic tree heads.
     append : bool
@@ -89,6 +104,7 @@ class TrailWriter:
         self.heads = []
         self.last_timestamp = None
         if append:
+            _check_key(key, os.path.join(audit_dir, PUBLIC_KEY_FILE))
             self._reload()
         else:
             write_public_key(key, os.path.join(audit_dir, PUBLIC_KEY_FILE))

@@ -17,6 +17,8 @@ wash-trading firms trade with everyone else too.
   cancels the large orders within milliseconds;
 * a **layerer** rests orders at three to five price levels on one side, takes a fill on the
   other, then cancels them all;
+* their taking order cancels any order of theirs it would meet (self-trade prevention
+  ``oldest``): an honest order of theirs left at the touch does not stop the episode's trade.
 * a **wash-trading pair**: two firms with one beneficial owner, one resting at or inside the
   spread and the other taking it a moment later;
 * an **excessive messenger** enters and cancels many orders away from the touch, trading
@@ -69,11 +71,11 @@ class _Day:
             fields["price"] = f"{fields['price'] // 10000}.{fields['price'] % 10000:04d}"
         self.rows.append(dict(fields, action=action, time=self.t))
 
-    def new(self, firm, symbol, side, qty, price, tif="day", step=1000):
+    def new(self, firm, symbol, side, qty, price, tif="day", step=1000, stp=None):
         self.count += 1
         token = f"{firm.lower()}{self.count}"
         self._row("new", step, firm=firm, token=token, symbol=symbol, side=side, qty=qty,
-                  price=price, tif=tif)
+                  price=price, tif=tif, **({"stp": stp} if stp else {}))
         if tif == "day":
             self.open.setdefault(firm, []).append((token, symbol, side, price))
         return token
@@ -146,7 +148,7 @@ def _spoof(day, firm, s, labels):
     take = "S" if side == "B" else "B"
     day.new(firm, s, take, rng.choice((100, 200, 300)),
             day.bid(s) if take == "S" else day.ask(s),
-            tif="ioc", step=rng.randint(500_000, 3_000_000))
+            tif="ioc", step=rng.randint(500_000, 3_000_000), stp="oldest")
     labels.append(Label("spoofing", firm, s, day.t))
     for token in big:
         day.cancel(firm, token, step=rng.randint(200_000, 15_000_000))
@@ -161,7 +163,7 @@ def _layer(day, firm, s, labels):
               for k in range(first, first + rng.randint(3, 5))]
     take = "S" if side == "B" else "B"
     day.new(firm, s, take, rng.choice((100, 200)), day.bid(s) if take == "S" else day.ask(s),
-            tif="ioc", step=rng.randint(500_000, 3_000_000))
+            tif="ioc", step=rng.randint(500_000, 3_000_000), stp="oldest")
     labels.append(Label("layering", firm, s, day.t))
     for token in layers:
         day.cancel(firm, token, step=rng.randint(100_000, 4_000_000))
@@ -230,7 +232,7 @@ def make_scenario(seed, steps=4000, symbols=("ACME", "BOLT"), noise=8, episodes=
     labels.append(Label("order_to_trade", "Q1", messenger_symbol, 0))
     out = io.StringIO()
     writer = csv.DictWriter(out, ("action", "time", "firm", "token", "symbol", "side", "qty",
-                                  "price", "tif"), lineterminator="\n")
+                                  "price", "tif", "stp"), lineterminator="\n")
     writer.writeheader()
     writer.writerows(day.rows)
     firms = makers + [ladder] + noisy + ["S1", "L1", "Q1", "W1", "W2"]

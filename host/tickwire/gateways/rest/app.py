@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 _ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 422, 429, 503)}
 
 
+LOGIN_PATH = "/v2/auth/login"
+
+
 def _error(status, reason, message, headers=None):
     return JSONResponse({"code": status * 100000 + 10000, "reason": reason, "message": message},
                         status, headers=headers)
@@ -95,6 +98,14 @@ def create_app(broker, issuer=None, limiter=None):
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc):
+        # FastAPI parses the body before it runs the dependencies: a caller without a valid
+        # token learns that it is refused, not what its body got wrong.
+        if request.url.path != LOGIN_PATH:
+            try:
+                authenticate(request.headers.get("authorization"))
+            except _Refused as refused_:
+                return _error(refused_.status, refused_.reason, refused_.message,
+                              refused_.headers)
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return _error(400, "malformed_json", "the body is not valid JSON")
@@ -123,19 +134,27 @@ def create_app(broker, issuer=None, limiter=None):
             raise _Refused(422, ErrorCode.INVALID.value,
                            f"unknown query parameter(s): {', '.join(map(repr, unknown))}")
 
-    def user_of(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(
-                bearer), response: Response = None):
-        _known_query(request)
-        if credentials is None:
+    def authenticate(authorization):
+        """The user an ``Authorization: Bearer`` header value names, or a 401 refusal."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
             raise _Refused(401, "unauthorized", "Authorization: Bearer <token> is required",
                            {"WWW-Authenticate": "Bearer"})
         try:
-            user = issuer.verify(credentials.credentials)
+            user = issuer.verify(token)
         except TokenError as exc:
             raise _Refused(401, "unauthorized", str(exc),
                            {"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
         if user not in broker.accounts.accounts:
             raise _Refused(401, "unauthorized", "the token's user does not exist")
+        return user
+
+    def user_of(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(
+                bearer), response: Response = None):
+        # ``credentials`` declares the bearer scheme in the OpenAPI document; the header is read
+        # by ``authenticate``, which the validation handler shares.
+        user = authenticate(request.headers.get("authorization"))
+        _known_query(request)
         allowed, remaining, retry = limiter.hit(user)
         if not allowed:
             raise _Refused(429, "rate_limited",
@@ -146,7 +165,7 @@ def create_app(broker, issuer=None, limiter=None):
         response.headers["X-RateLimit-Remaining"] = str(remaining)
         return user
 
-    @app.post("/v2/auth/login", response_model=TokenOut, responses=_ERRORS, tags=["auth"])
+    @app.post(LOGIN_PATH, response_model=TokenOut, responses=_ERRORS, tags=["auth"])
     async def login(body: LoginBody):
         """Exchange a username and password for a bearer token (a JWT with an expiry)."""
         account = await asyncio.to_thread(broker.accounts.authenticate, body.username,
