@@ -53,6 +53,14 @@ def test_a_member_netted_flat_has_nothing_unsettled_after_the_cycle(tmp_path, ca
     f01 = _positions(run, capsys)["F01"]
     assert f01["accounts"]["alice"]["shares"] == {"ACME": 100}
     assert (f01["unsettled_shares"], f01["unsettled_cash"]) == ({}, 0)
+    # everyone flat: the cycle has no instruction at all, and nothing is left unsettled
+    run = tmp_path / "all-flat"
+    _day(run, "2026-12-04", flat[:2] + [order("bob", "b3", "ACME", "B", 100, 50.00),
+                                        order("dave", "s3", "ACME", "S", 100, 50.00)])
+    assert main(["-q", "settle", str(run / "clearing"), "--date", "2026-12-07"]) == 0
+    model = _positions(run, capsys)
+    assert {m: (v["unsettled_shares"], v["unsettled_cash"]) for m, v in model.items()} == {
+        m: ({}, 0) for m in ("F01", "F02", "F03")}
 
 
 def test_a_fail_of_an_earlier_day_stays_unsettled_on_the_next(tmp_path, capsys):

@@ -60,14 +60,15 @@ class MemberPositions:
 _DONE = ("settled", "closed_out", "defaulted")     # nothing left to settle
 
 
-def _logged_instructions(clearing_dir):
-    """id → :class:`Instruction` of the CCP's coordinator log (empty before any cycle)."""
+def _coordinator(clearing_dir):
+    """(id → :class:`Instruction` of the CCP's coordinator log, the date (ISO) of the last
+    settlement cycle run to its end or None): ({}, None) before any cycle."""
     path = os.path.join(clearing_dir, "ccp.db")
     if not os.path.exists(path):
-        return {}
+        return {}, None
     log = CoordinatorLog(path)
     try:
-        return {i.id: i for i in log.instructions()}
+        return {i.id: i for i in log.instructions()}, log.last_cycle()
     finally:
         log.close()
 
@@ -112,11 +113,11 @@ def build_positions(run_dir, db=None, trade_date=None):
     config = load_config(os.path.join(run_dir, "venue.json"))
     _, trades = capture_session(os.path.join(run_dir, "session.wal"), config,
                                 trade_date or recorded_date)
-    logged = _logged_instructions(clearing_dir)
+    logged, last_cycle = _coordinator(clearing_dir)
     due = info.settlement_date.isoformat()
     settled = {(i.member, i.symbol) for i in logged.values()
                if i.due == due and i.phase == "settled"}
-    if any(i.due == due for i in logged.values()):     # netted flat: nothing to settle
+    if last_cycle is not None and last_cycle >= due:   # netted flat: nothing to settle
         settled |= {(p.member, p.symbol) for p in read_obligations(clearing_dir)
                     if not (p.qty or p.cash)}
     members = {a.firm: MemberPositions(a.firm) for a in config.accounts.values()}
@@ -136,7 +137,7 @@ def build_positions(run_dir, db=None, trade_date=None):
         m = members.setdefault(member, MemberPositions(member))
         m.unsettled_shares[symbol] = m.unsettled_shares.get(symbol, 0) + qty
         m.unsettled_cash += cash
-    if not logged:                  # no cycle has run: the ledgers will open with these
+    if not logged and last_cycle is None:   # no cycle yet: the ledgers will open with these
         for name, balance in _opening(clearing_dir).items():
             if name in members:
                 members[name].settled_cash = balance.cash
