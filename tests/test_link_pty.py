@@ -205,7 +205,7 @@ def test_cli_book_mismatch(board_factory, tmp_path):
                           "the board's book is 128 orders, 2 symbols", "64 orders")
     assert "leave out the capacity options" in line
     _fails_cleanly(*_replay(tmp_path, f"serial:{board.path},board=ulx3s", "x"),
-                   "not the ulx3s build's (1024 orders")
+                   "not the ulx3s build's (16384 orders")
 
 
 def test_cli_not_a_board_and_no_port(tmp_path):
