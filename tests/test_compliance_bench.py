@@ -13,7 +13,7 @@ def test_the_query_store_is_built_over_runs_then_queried(tmp_path, monkeypatch):
     [only] = query_figures()
     assert "store incomplete: 1 of 20 days built" in only.note
     [store] = os.listdir(tmp_path)
-    assert store.startswith("audit-store-v2-4000-records-20-days-")
+    assert store.startswith("audit-store-v3-4000-records-20-days-")
     monkeypatch.setenv("TICKWIRE_BENCH_BUILD_SECONDS", "600")
     figures = {f.name: f for f in query_figures()}
     assert os.listdir(tmp_path) == [store]

@@ -6,12 +6,14 @@ import json
 import os
 import shutil
 
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text
 
 from compliance_util import DATE, run_config, run_dir  # noqa: F401  (a fixture)
 from tickwire.cli.main import main
 from tickwire.compliance.audit.day import write_audit_dir
+from tickwire.compliance.audit.tiers import WARM_ROW_GROUP
 from tickwire.compliance.audit.vault import PiiVault, make_regulator_key
 
 DAYS = ["2026-08-03", "2026-11-30", "2026-12-07"]
@@ -167,3 +169,14 @@ def test_an_unreachable_hot_tier_or_no_audit_directory(store, tmp_path, capsys, 
     assert main(["audit", verb, str(store), *rest, "--hot-url",
                  "postgresql+psycopg://tw:tw@127.0.0.1:1/tw"]) == 2
     assert "cannot open the hot tier (127.0.0.1:1/tw)" in capsys.readouterr().err
+
+
+def test_warm_days_are_sorted_by_client_in_small_row_groups(store, capsys):
+    """What lets the query read only a client's row groups of a warm day."""
+    assert main(["audit", "age", str(store), "--today", "2026-12-08", "--hot-days", "5"]) == 0
+    capsys.readouterr()
+    path = store / "warm" / "date=2026-08-03" / "records.parquet"
+    meta = pq.ParquetFile(path).metadata
+    assert all(meta.row_group(i).num_rows <= WARM_ROW_GROUP for i in range(meta.num_row_groups))
+    hashes = [h for h in pq.read_table(path).column("client_id_hash").to_pylist() if h]
+    assert hashes and hashes == sorted(hashes)

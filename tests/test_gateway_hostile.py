@@ -2,7 +2,6 @@
 
 import asyncio
 import threading
-import time
 
 import pytest
 import tickwire.gateways.ouch.server as server
@@ -72,9 +71,10 @@ def test_a_trickled_login_has_one_deadline(tmp_path):
         venue = await make_venue(tmp_path, client_timeout=1.0).start()
         reader, writer = await asyncio.open_connection("127.0.0.1", venue.gateway.port)
         request = soupbintcp.login_request("alice", PASSWORDS["alice"])
-        started = time.monotonic()
+        sent = 0
         for byte in request[:-1]:                  # one byte every 0.3 s, never complete
             writer.write(bytes((byte,)))
+            sent += 1
             await asyncio.sleep(0.3)
             if reader.at_eof() or writer.is_closing():
                 break
@@ -83,7 +83,9 @@ def test_a_trickled_login_has_one_deadline(tmp_path):
                     break
             except asyncio.TimeoutError:
                 pass
-        assert time.monotonic() - started < 2.5    # was: a fresh 1 s per byte, ~28 s
+        # Closed by the server mid-login (a slower machine closes it after fewer bytes); was:
+        # a fresh 1 s per byte, so all of them went through and the connection stayed open.
+        assert sent < len(request) - 1
         writer.close()
         await venue.stop()
 

@@ -61,8 +61,9 @@ BOARDS = {
     },
     "ulx3s": {
         "module": "tickwire.boards.ulx3s", "top": "ULX3STop", "device": "LFE5U-85F",
-        # Fmax of this top is about 40 MHz (nextpnr, seed 1): 30 MHz keeps a margin and an
-        # integer 3 Mbaud divisor (10).
+        # #15's book (16K orders / 8 symbols / 1024 ticks): Fmax 30.73 MHz (nextpnr seed 1;
+        # critical path: order-RAM DP16KD output → fill compare → link-RAM write). 30 MHz is
+        # the only EHXPLLL output from 25 MHz near it with a 3 Mbaud divisor in 2 % (10).
         "clk_mhz": 30,
         "params": dataclasses.asdict(BOARD_BOOKS["ulx3s"]),
         "spram": False,

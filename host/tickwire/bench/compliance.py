@@ -142,7 +142,7 @@ def _client_hash(day, client):
     return hashlib.sha256(f"{client}{day.isoformat()}".encode()).hexdigest()
 
 
-_STORE_VERSION = 2
+_STORE_VERSION = 3
 """Bump when :func:`_store_rows` changes: a cached store of another version is not reused."""
 
 

@@ -5,8 +5,7 @@ own refusals; the sequencer adds its and the risk's refusals and the day's syste
 publishes each to its account's stream; each gateway encodes them in its protocol.
 """
 
-from dataclasses import dataclass
-
+import msgspec
 from tickwire.core.reasons import Origin, Reason
 
 __all__ = ["Report", "REPORT_TYPES"]
@@ -16,9 +15,13 @@ REPORT_TYPES = ("accepted", "executed", "canceled", "rejected", "replaced", "can
                 "system")
 
 
-@dataclass(slots=True)
-class Report:
+class Report(msgspec.Struct, gc=False):
     """One private report (prices in 1/10000 $, ``timestamp`` in ns since midnight).
+
+    Not tracked by Python's cyclic garbage collector (``gc=False``): a report holds only
+    numbers, texts, a reason and its (untracked) request, so it is never part of a cycle; the
+    day's reports stay in the sequencer's streams, and as tracked objects they made every
+    collection rescan them (about 25 µs more venue CPU per order by 90k orders, measured).
 
     Parameters
     ----------

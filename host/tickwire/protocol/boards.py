@@ -13,7 +13,8 @@ __all__ = ["BOARD_BOOKS", "board_book", "describe_book"]
 BOARD_BOOKS = {
     # What fits the iCE40UP5K beside feed and link (see tickwire.boards.synth).
     "icebreaker": ModelParams(max_orders=128, max_symbols=2, band_ticks=128, max_qty=65535),
-    "ulx3s": ModelParams(max_orders=1024, max_symbols=4, band_ticks=512, max_qty=1_000_000),
+    # #15: 16K orders / 8 symbols / 1024 ticks on the ECP5-85F.
+    "ulx3s": ModelParams(max_orders=16384, max_symbols=8, band_ticks=1024, max_qty=1_000_000),
 }
 
 
