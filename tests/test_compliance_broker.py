@@ -102,3 +102,19 @@ def test_orders_the_broker_refused_are_in_the_trail(market):
     for r in refused:
         assert r["client_id_hash"] and r["symbol"] and r["quantity"] > 0
         assert r["details"]["client_order_id"] and r["details"]["message"]
+
+
+def test_cat_export_of_the_broker_trail(market, tmp_path, capsys):
+    out = tmp_path / "cat.jsonl"
+    assert main(["audit", "cat", str(market / "audit"), "-o", str(out)]) == 0
+    capsys.readouterr()
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    records = _records(market / "audit")
+    routes = [e for e in events if e["eventType"] == "MEOR"]
+    fills = [e for e in events if e["eventType"] == "MEOF"]
+    assert len(routes) == sum(1 for r in records if r["event_type"] == "ORDER_ROUTED")
+    assert len(fills) == sum(1 for r in records if r["event_type"] == "ORDER_EXECUTED") > 0
+    assert all(e["executingVenue"] in ("XNAS", "XNYS", "BATS") and e["fulfillmentID"]
+               for e in fills)
+    assert any(e["destination"] for e in routes)
+    assert {e["eventType"] for e in events} >= {"MENO", "MEOR", "MEOF"}
