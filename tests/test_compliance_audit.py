@@ -307,6 +307,9 @@ def test_audit_build_rebuilds_the_trail_from_the_journal(run_dir, tmp_path, caps
     assert "verified" in capsys.readouterr().out
     assert (again / "trail.jsonl").read_bytes() == \
         (run_dir / "audit" / "trail.jsonl").read_bytes()
+    assert main(["audit", "query", str(again), "--client", "c01", "--from", DATE, "--to",
+                 DATE]) == 0                            # loaded into the hot tier too
+    assert capsys.readouterr().out.count("\n") > 10
     assert main(["audit", "build", str(tmp_path / "no.wal"), "--config",
                  str(run_dir / "venue.json"), "-o", str(tmp_path / "x"), "--keys",
                  str(tmp_path / "k")]) == 2

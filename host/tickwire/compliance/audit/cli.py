@@ -303,8 +303,18 @@ def _build(args):
                           load_public_key(os.path.join(args.audit_dir, PUBLIC_KEY_FILE)))
     if not result.ok:
         return _err("build", f"the trail just written does not verify: {result.message}")
+    records = read_records(args.audit_dir)
+    try:
+        store = _open_store(args)
+    except ValueError as exc:
+        return _err("build", exc)
+    try:
+        hot = store.load_day(trail_date(records), records)
+    finally:
+        store.close()
     print(f"wrote {written['trail']}: {written['records']:,} records, {written['heads']} "
-          f"signed tree heads, verified (root {written['root']}); keys in {args.keys}")
+          f"signed tree heads, verified (root {written['root']}); keys in {args.keys}; "
+          f"{hot:,} records loaded into the hot tier")
     return 0
 
 
@@ -331,8 +341,9 @@ def add_audit_arguments(parser):
                        description="Derive the day's audit records from a session's journal "
                        "(tickwire serve's --wal, or the main job's session.wal) and write them "
                        "into AUDIT_DIR (trail.jsonl, public.pem, the PII vault), signed with "
-                       "KEYS/audit-signing.pem (made if missing) and verified. With the same "
-                       "vault, the same journal gives the same trail byte for byte.")
+                       "KEYS/audit-signing.pem (made if missing), verified and loaded into the "
+                       "hot tier. With the same vault, the same journal gives the same trail "
+                       "byte for byte.")
     p.add_argument("wal", metavar="WAL", help="the session's journal")
     p.add_argument("--config", required=True, metavar="VENUE.json",
                    help="the venue's config (its accounts are the vault's clients)")
@@ -349,6 +360,7 @@ def add_audit_arguments(parser):
     p.add_argument("--clearing", metavar="DIR",
                    help="the day's clearing directory (tickwire clear/settle): each "
                    "execution's settlement record is added")
+    _add_hot_url(p)
     p.set_defaults(func=_build)
     p = sub.add_parser("verify", help="check a trail: exit 0 intact, 1 tampered",
                        description="Check every record and tree head of an audit directory or "
