@@ -118,3 +118,20 @@ def test_cat_export_of_the_broker_trail(market, tmp_path, capsys):
                for e in fills)
     assert any(e["destination"] for e in routes)
     assert {e["eventType"] for e in events} >= {"MENO", "MEOR", "MEOF"}
+
+
+def test_each_venue_of_the_day_has_its_own_verified_trail(market, capsys):
+    """The venues' trails and the broker's agree: each broker fill at a venue is one of that
+    venue's executions of the broker's firm, with the same match number."""
+    report = json.loads((market.parent / "broker.json").read_text())["venue_compliance"]
+    broker_fills = [r["details"]["execution"] for r in _records(market / "audit")
+                    if r["event_type"] == "ORDER_EXECUTED"]
+    for venue in ("XNAS", "XNYS", "BATS"):
+        assert report[venue]["audit"]["verified"]
+        assert main(["audit", "verify", str(market / venue / "audit")]) == 0
+        capsys.readouterr()
+        assert (market / venue / "alerts.jsonl").exists()
+        executed = [r for r in _records(market / venue / "audit")
+                    if r["event_type"] == "ORDER_EXECUTED" and r["firm"] == "BRK"]
+        assert sorted(r["details"]["execution_id"] for r in executed) == sorted(
+            f["match_number"] for f in broker_fills if f["venue"] == venue)

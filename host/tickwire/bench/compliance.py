@@ -3,7 +3,7 @@ query on a large store (hot and warm), surveillance events/s and precision/recal
 
 Sizes scale with ``TICKWIRE_BENCH_AUDIT_RECORDS`` (default 200,000 appends) and
 ``TICKWIRE_BENCH_QUERY_RECORDS`` (default 1,000,000 stored records, half hot, half warm; the
-issue asks for 10 M: set it to 10000000; that store is about 12 GB, cached under
+issue asks for 10 M: set it to 10000000; that store is about 6 GB, cached under
 ``build/bench-cache/`` and built over several runs, :func:`query_figures`).
 Thresholds of the detectors were chosen on scenario seeds 1, 5, 6 and 7; precision and recall
 are measured on seeds 2, 3 and 4.
