@@ -154,6 +154,16 @@ def test_run_main_job_writes_report_and_plot(tmp_path, capsys):
     assert (out / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert "latency send → ack: p50" in printed and "top of book at the close" in printed
+    # the summary states both: the latency at the offered rate, the saturation apart
+    assert "1,000 requests/s offered (open loop)" in printed
+    assert "from each request's intended send time" in printed
+    assert "orders/s sustained (measured apart" in printed
+    assert report["saturation"]["orders_per_s"] > 0
+    # and where the time went: the stage table, printed, in run.json, and its plot
+    assert "where the time went in the venue, by stage:" in printed
+    assert all(f"  {row['stage']} " in printed for row in report["stages"])
+    assert [row["stage"] for row in report["stages"]][0] == "socket read"
+    assert (out / "stages.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_help_lists_every_command():

@@ -293,3 +293,24 @@ def test_a_correction_signed_with_another_key_is_refused(run_dir, tmp_path, caps
 def test_verify_a_path_that_is_not_there(tmp_path, capsys):
     assert main(["audit", "verify", str(tmp_path / "nowhere")]) == 2
     assert "no such audit directory or trail file" in capsys.readouterr().err
+
+
+def test_audit_build_rebuilds_the_trail_from_the_journal(run_dir, tmp_path, capsys):
+    """tickwire audit build: what a tickwire serve session uses; with the main job's vault and
+    keys the same journal gives the main job's trail byte for byte (the cross-check)."""
+    again = tmp_path / "audit"
+    again.mkdir()
+    shutil.copy(run_dir / "audit" / "vault.sqlite", again / "vault.sqlite")
+    assert main(["audit", "build", str(run_dir / "session.wal"), "--config",
+                 str(run_dir / "venue.json"), "-o", str(again), "--keys",
+                 str(run_dir / "keys"), "--clearing", str(run_dir / "clearing")]) == 0
+    assert "verified" in capsys.readouterr().out
+    assert (again / "trail.jsonl").read_bytes() == \
+        (run_dir / "audit" / "trail.jsonl").read_bytes()
+    assert main(["audit", "query", str(again), "--client", "c01", "--from", DATE, "--to",
+                 DATE]) == 0                            # loaded into the hot tier too
+    assert capsys.readouterr().out.count("\n") > 10
+    assert main(["audit", "build", str(tmp_path / "no.wal"), "--config",
+                 str(run_dir / "venue.json"), "-o", str(tmp_path / "x"), "--keys",
+                 str(tmp_path / "k")]) == 2
+    assert "no.wal" in capsys.readouterr().err

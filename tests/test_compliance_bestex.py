@@ -4,7 +4,7 @@ import csv
 
 from compliance_util import run_dir  # noqa: F401  (a fixture)
 from tickwire.cli.main import main
-from tickwire.compliance.reports.bestex import COLUMNS, size_bucket
+from tickwire.compliance.reports.bestex import COLUMNS, ORDER_COLUMNS, size_bucket
 
 DAY = """action,time,firm,token,symbol,side,qty,price,tif
 symbol,09:30:00,,,ACME,,100,50.00,
@@ -69,3 +69,30 @@ def test_bad_input_and_the_main_job(run_dir, tmp_path, capsys):  # noqa: F811
     assert (run_dir / "bestex.png").exists()
     assert main(["bestex", str(run_dir), "-o", str(tmp_path / "again.csv")]) == 0
     assert (tmp_path / "again.csv").read_text() == (run_dir / "bestex.csv").read_text()
+    with open(run_dir / "bestex_orders.csv", newline="") as f:
+        per_order = list(csv.DictReader(f))
+    with open(run_dir / "bestex.csv", newline="") as f:
+        assert sum(int(r["orders"]) for r in csv.DictReader(f)) == len(per_order) > 0
+
+
+def test_one_row_per_order(tmp_path, capsys):
+    (tmp_path / "day.csv").write_text(DAY)
+    orders = tmp_path / "orders.csv"
+    assert main(["bestex", "--commands", str(tmp_path / "day.csv"), "-o",
+                 str(tmp_path / "605.csv"), "--orders", str(orders)]) == 0
+    assert "(6 orders)" in capsys.readouterr().out
+    with open(orders, newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == ORDER_COLUMNS
+        rows = {r["token"]: r for r in reader}
+    x1 = rows["x1"]     # 300 at the offer 50.01 and 100 at 50.03, quote 49.99 / 50.01
+    assert (x1["category"], x1["bid"], x1["ask"], x1["price"]) == \
+        ("market", "49.9900", "50.0100", "")
+    assert (x1["executed_shares"], x1["fill_rate"], x1["avg_price"]) == \
+        ("400", "1.0000", "50.0150")
+    assert (x1["price_improvement"], x1["effective_spread"], x1["time_to_fill_ms"]) == \
+        ("-0.0050", "0.0300", "0.000")
+    z1 = rows["z1"]     # a bid inside the quote, cancelled unfilled
+    assert (z1["category"], z1["executed_shares"], z1["cancelled_shares"], z1["fill_rate"],
+            z1["avg_price"], z1["price_improvement"], z1["time_to_fill_ms"]) == \
+        ("inside_quote_limit", "0", "100", "0.0000", "", "", "")

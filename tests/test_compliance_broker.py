@@ -102,3 +102,36 @@ def test_orders_the_broker_refused_are_in_the_trail(market):
     for r in refused:
         assert r["client_id_hash"] and r["symbol"] and r["quantity"] > 0
         assert r["details"]["client_order_id"] and r["details"]["message"]
+
+
+def test_cat_export_of_the_broker_trail(market, tmp_path, capsys):
+    out = tmp_path / "cat.jsonl"
+    assert main(["audit", "cat", str(market / "audit"), "-o", str(out)]) == 0
+    capsys.readouterr()
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    records = _records(market / "audit")
+    routes = [e for e in events if e["eventType"] == "MEOR"]
+    fills = [e for e in events if e["eventType"] == "MEOF"]
+    assert len(routes) == sum(1 for r in records if r["event_type"] == "ORDER_ROUTED")
+    assert len(fills) == sum(1 for r in records if r["event_type"] == "ORDER_EXECUTED") > 0
+    assert all(e["executingVenue"] in ("XNAS", "XNYS", "BATS") and e["fulfillmentID"]
+               for e in fills)
+    assert any(e["destination"] for e in routes)
+    assert {e["eventType"] for e in events} >= {"MENO", "MEOR", "MEOF"}
+
+
+def test_each_venue_of_the_day_has_its_own_verified_trail(market, capsys):
+    """The venues' trails and the broker's agree: each broker fill at a venue is one of that
+    venue's executions of the broker's firm, with the same match number."""
+    report = json.loads((market.parent / "broker.json").read_text())["venue_compliance"]
+    broker_fills = [r["details"]["execution"] for r in _records(market / "audit")
+                    if r["event_type"] == "ORDER_EXECUTED"]
+    for venue in ("XNAS", "XNYS", "BATS"):
+        assert report[venue]["audit"]["verified"]
+        assert main(["audit", "verify", str(market / venue / "audit")]) == 0
+        capsys.readouterr()
+        assert (market / venue / "alerts.jsonl").exists()
+        executed = [r for r in _records(market / venue / "audit")
+                    if r["event_type"] == "ORDER_EXECUTED" and r["firm"] == "BRK"]
+        assert sorted(r["details"]["execution_id"] for r in executed) == sorted(
+            f["match_number"] for f in broker_fills if f["venue"] == venue)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tickwire.bench.gateway import bench_gateway
+from tickwire.bench.gateway import bench_gateway, gateway_figures
 from tickwire.ops.run_job import DEFAULT_RATE, add_run_arguments, print_report, run_session
 from tickwire.util.stages import STAGES
 
@@ -74,3 +74,24 @@ def test_every_request_is_answered_when_one_order_has_several_replaces_in_flight
                                      plot=False, feed=False, rate=0, saturation_seconds=0))
     # feed tested in test_md_serve.py; closed loop (rate 0) as fast as the windows allow
     assert report["requests"] > 19_900 and report["unanswered"] == 0
+
+
+def test_gateway_bench_prints_and_plots_its_stage_table(tmp_path):
+    # the entry point `make bench` (tickwire bench --only gateway) calls, at a toy size
+    printed = []
+    figures = gateway_figures(out_dir=str(tmp_path), echo=printed.append, rate=400,
+                              seconds=0.5, connections=2, saturation_rate=800,
+                              saturation_seconds=0.5, flood=2, flood_rate=200,
+                              flood_seconds=0.5)
+    text = "\n".join(printed)
+    assert "where the time went in the venue at 400 orders/s offered" in text
+    for stage in STAGES:
+        assert f"  {stage} " in text
+    assert (tmp_path / "bench_gateway_stages.png").read_bytes()[:4] == b"\x89PNG"
+    rows = (tmp_path / "bench_gateway_stages.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in rows[1:]] == list(STAGES)
+    assert json.loads((tmp_path / "bench_gateway.json").read_text())["latency"]["orders"] == 200
+    names = {f.name for f in figures}
+    assert "sustained orders/s with risk, journal (fsync) and the model engine" in names
+    assert "send → ack p99 at 10k orders/s offered, durable" in names
+    assert "latency under a login flood (2 concurrent bad logins)" in names

@@ -3,7 +3,7 @@ query on a large store (hot and warm), surveillance events/s and precision/recal
 
 Sizes scale with ``TICKWIRE_BENCH_AUDIT_RECORDS`` (default 200,000 appends) and
 ``TICKWIRE_BENCH_QUERY_RECORDS`` (default 1,000,000 stored records, half hot, half warm; the
-issue asks for 10 M: set it to 10000000; that store is about 12 GB, cached under
+issue asks for 10 M: set it to 10000000; that store is about 6 GB, cached under
 ``build/bench-cache/`` and built over several runs, :func:`query_figures`).
 Thresholds of the detectors were chosen on scenario seeds 1, 5, 6 and 7; precision and recall
 are measured on seeds 2, 3 and 4.
@@ -191,7 +191,8 @@ def _build_store(directory, days, per_day, clients, budget_s):
 def query_figures():
     """The regulator's query (one client, every day) on a store of N records of the main
     job's size over 20 days, the older half warm (Parquet, DuckDB), the newer half hot
-    (SQLite); the time it took to build the store beside it.
+    (SQLite), for a second client after a first (whose times are in the notes); the time it
+    took to build the store beside it.
 
     The store is cached under ``build/bench-cache/`` (``TICKWIRE_BENCH_CACHE``), keyed by its
     parameters, and built for at most ``TICKWIRE_BENCH_BUILD_SECONDS`` (default 420) per run:
@@ -215,16 +216,17 @@ def query_figures():
                        f"{os.getloadavg()[0]:.1f}")]
     store = AuditStore(directory)
     try:
-        wanted = {d: _client_hash(d, 7) for d in days}
         plan = store.plan(days)
         timings_q = {}
         warm = [d for d in days if d not in set(plan.hot_days)]
-        for name, days_of in (("hot+warm", days), ("hot only", plan.hot_days),
-                              ("warm only", warm)):
-            chosen = {d: wanted[d] for d in days_of}
-            start = time.perf_counter()
-            found = store.query(plan, chosen)
-            timings_q[name] = (time.perf_counter() - start, len(found))
+        for client in (7, 8):       # the first queries of the process open files, load DuckDB
+            wanted = {d: _client_hash(d, client) for d in days}
+            for name, days_of in (("hot+warm", days), ("hot only", plan.hot_days),
+                                  ("warm only", warm)):
+                start = time.perf_counter()
+                found = store.query(plan, {d: wanted[d] for d in days_of})
+                timings_q.setdefault(name, []).append((time.perf_counter() - start,
+                                                       len(found)))
     finally:
         store.close()
     size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in
@@ -233,9 +235,10 @@ def query_figures():
             f"{size / 1e9:.1f} GB built in {load_s:.0f} s + aged in {age_s:.0f} s (cached in "
             f"{directory}); load average {os.getloadavg()[0]:.1f}")
     figures = [Figure("audit store load", total / load_s, "rec/s", note=note)]
-    for name, (seconds, found) in timings_q.items():
+    for name, ((first, _), (seconds, found)) in timings_q.items():
         figures.append(Figure(f"regulator query {name}", seconds * 1000, "ms",
-                              note=f"{found} records found; {note}"))
+                              note=f"{found} records found (another client's query, the "
+                              f"first of the process, took {first * 1000:.0f} ms); {note}"))
     return figures
 
 

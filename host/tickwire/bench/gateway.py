@@ -30,9 +30,10 @@ from tickwire.ops.venue_load import measure_venue
 from tickwire.protocol.link import Side, Tif
 from tickwire.sequencer.journal.wal import JournalRecord, WriteAheadLog
 from tickwire.util.figure import Figure
-from tickwire.util.stages import format_stage_table
+from tickwire.util.stages import format_stage_table, plot_stages, write_stage_csv
 
-__all__ = ["bench_gateway", "bench_wal", "bench_main", "add_bench_arguments", "gateway_figures"]
+__all__ = ["bench_gateway", "bench_wal", "bench_main", "add_bench_arguments", "gateway_figures",
+           "report_stages"]
 
 GOAL_RATE = 10_000
 FLOOD = 40
@@ -110,14 +111,35 @@ def add_bench_arguments(parser):
 def bench_main(args):
     report = bench_gateway(args.rate, args.seconds, args.connections, args.saturation_rate,
                            args.saturation_seconds, args.fsync, args.out, args.flood)
-    print(json.dumps({k: v for k, v in report.items()}, indent=2))
-    print("\n".join(format_stage_table(report["latency"]["stages"])))
+    print(json.dumps(report, indent=2))
+    report_stages(report, os.path.dirname(os.path.abspath(args.out)))
     return 0
 
 
-def gateway_figures():
-    """The #16 goal figures, the stage table at 10k/s, and the WAL's group commit."""
-    r = bench_gateway()
+def report_stages(report, out_dir="build", echo=print):
+    """Print the latency phase's stage table and write it beside the bench's JSON as
+    ``bench_gateway_stages.csv`` and ``bench_gateway_stages.png``; return the PNG's path."""
+    lat = report["latency"]
+    echo(f"where the time went in the venue at {lat['offered_per_s']:,.0f} orders/s offered "
+         f"({lat['answered']:,} orders), by stage:")
+    for line in format_stage_table(lat["stages"]):
+        echo("  " + line)
+    os.makedirs(out_dir, exist_ok=True)
+    csv_path = os.path.join(out_dir, "bench_gateway_stages.csv")
+    png = os.path.join(out_dir, "bench_gateway_stages.png")
+    write_stage_csv(csv_path, lat["stages"])
+    plot_stages(png, lat["stages"], f"order path by stage at {lat['offered_per_s']:,.0f} "
+                                    "orders/s offered (tickwire bench --only gateway)")
+    echo(f"wrote {csv_path} and {png}")
+    return png
+
+
+def gateway_figures(out_dir="build", echo=print, **options):
+    """The #16 goal figures, the stage table at 10k/s (printed, and written with its plot
+    into ``out_dir``), and the WAL's group commit; ``options`` go to :func:`bench_gateway`
+    (``make bench`` passes none)."""
+    r = bench_gateway(out=os.path.join(out_dir, "bench_gateway.json"), **options)
+    report_stages(r, out_dir, echo)
     lat, half, sat = r["latency"], r["half_load"], r["saturation"]
     shared = f"load generator and venue share the 2 cores; {r['event_loop']}"
     rows = [Figure("sustained orders/s with risk, journal (fsync) and the model engine",

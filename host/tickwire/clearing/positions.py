@@ -62,7 +62,7 @@ _DONE = ("settled", "closed_out", "defaulted")     # nothing left to settle
 
 def _coordinator(clearing_dir):
     """(id → :class:`Instruction` of the CCP's coordinator log, the date (ISO) of the last
-    settlement cycle run to its end or None): ({}, None) before any cycle."""
+    settlement cycle run to its end or None): ({}, None) before ``settle`` first ran."""
     path = os.path.join(clearing_dir, "ccp.db")
     if not os.path.exists(path):
         return {}, None

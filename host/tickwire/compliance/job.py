@@ -11,7 +11,9 @@ from tickwire.compliance.audit.tiers import AuditStore
 from tickwire.compliance.audit.trail import PUBLIC_KEY_FILE, read_records, read_trail_lines
 from tickwire.compliance.audit.verify import verify_trail
 from tickwire.compliance.reports.bestex import (
+    ORDER_COLUMNS,
     execution_quality,
+    order_rows,
     plot_report,
     report_rows,
     write_report,
@@ -27,7 +29,8 @@ def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90, plot
     ``trade_date`` is given), verify it, load it into the hot tier (days older
     than ``hot_days`` move to the warm tier), write the CAT-style export ``audit/cat.jsonl``,
     run surveillance on the day's reports into ``RUN_DIR/alerts.jsonl`` and write the
-    best-execution report ``RUN_DIR/bestex.csv`` (and ``bestex.png`` if ``plot``); return the
+    best-execution report ``RUN_DIR/bestex.csv``, its per-order rows ``bestex_orders.csv``
+    (and ``bestex.png`` if ``plot``); return the
     summary dict. With ``RUN_DIR/clearing/`` (the day cleared and settled), the trail holds the
     settlement of each execution too.
 
@@ -57,8 +60,11 @@ def run_compliance(run_dir, wal_path, config, trade_date=None, hot_days=90, plot
     reports = journal_reports(read_entries(wal_path), config)
     alerts = surveil(reports)
     write_alerts(os.path.join(run_dir, "alerts.jsonl"), alerts)
-    rows = report_rows(execution_quality(reports))
+    quality = execution_quality(reports)
+    rows = report_rows(quality)
     write_report(os.path.join(run_dir, "bestex.csv"), rows)
+    write_report(os.path.join(run_dir, "bestex_orders.csv"), order_rows(quality),
+                 ORDER_COLUMNS)
     if plot:
         plot_report(os.path.join(run_dir, "bestex.png"), rows)
     counts = {kind: sum(1 for a in alerts if a.type == kind) for kind in ALERT_TYPES}

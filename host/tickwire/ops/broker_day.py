@@ -25,7 +25,13 @@ import httpx
 from tickwire.broker.reconcile import reconcile
 from tickwire.core.money import format_dollars, parse_price
 from tickwire.ops.market import Market
-from tickwire.ops.market_admin import clear_and_settle, format_trail, settle_audit_trail
+from tickwire.ops.market_admin import (
+    clear_and_settle,
+    format_trail,
+    format_venue_compliance,
+    settle_audit_trail,
+    venue_compliance,
+)
 from tickwire.ops.run_job import latency_summary
 from tickwire.util.progress import progress as progress_bar
 from websockets.asyncio.client import connect
@@ -200,6 +206,7 @@ async def run_broker_day(orders=1000, clients=8, seed=1, venues=3, out_dir="buil
     await market.stop()
     cycles = clear_and_settle(market.out_dir)
     trail = settle_audit_trail(market.out_dir, cycles)
+    venues_compliance = venue_compliance(market.out_dir, cycles)
     books = reconcile(market.out_dir)
     broker = market.broker
     statuses = Counter(o.status for o in broker.orders.values())
@@ -217,6 +224,7 @@ async def run_broker_day(orders=1000, clients=8, seed=1, venues=3, out_dir="buil
         "rule606": broker.routing_log.rule606(),
         "market_maker_refills": sum(m.replenished for m in market.makers.values()),
         "audit": trail,
+        "venue_compliance": venues_compliance,
         "clearing": {"venues": {v: {"trades": n, "settled_on": d.isoformat()}
                                 for v, (n, d) in cycles.items()},
                      "reconciled": books.ok,
@@ -256,6 +264,8 @@ def print_broker_report(r, echo=print):
          f"{len(c['venues'])} venues, settled on {dates} (T+1); the broker's positions "
          + ("reconcile with clearing's" if c["reconciled"] else f"DISAGREE: {c['problems']}"))
     echo(format_trail(r["audit"]))
+    for venue, summary in r["venue_compliance"].items():
+        echo(format_venue_compliance(venue, summary))
     for venue, row in r["rule606"]["venues"].items():
         echo(f"  {venue}: {row['orders']:,} orders routed ({row['pct_of_orders']:.1f} %), "
              f"{row['shares_executed']:,} shares executed")

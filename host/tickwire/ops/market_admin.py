@@ -15,6 +15,7 @@ import os
 
 from tickwire.broker.audit import append_settlements
 from tickwire.broker.controls import ACTIONS, CONTROLS, ControlsError, change_control
+from tickwire.accounts.config import load_config
 from tickwire.broker.reconcile import CLEARING, VENUE_CONFIG, reconcile
 from tickwire.clearing.calendar import CalendarError
 from tickwire.clearing.clear import clear
@@ -25,11 +26,13 @@ from tickwire.clearing.settle import SettlementError, settle
 from tickwire.compliance.audit.keys import load_public_key
 from tickwire.compliance.audit.trail import PUBLIC_KEY_FILE, TRAIL_FILE, read_trail_lines
 from tickwire.compliance.audit.verify import verify_trail
+from tickwire.compliance.job import run_compliance
 from tickwire.core.money import format_dollars
 
 __all__ = ["add_broker_arguments", "broker_account_main", "broker_positions_main",
            "broker_settle_main", "clear_and_settle", "format_trail",
-           "reconciliation_dict", "settle_audit_trail"]
+           "format_venue_compliance", "reconciliation_dict", "settle_audit_trail",
+           "venue_compliance"]
 
 _ERRORS = (OSError, ValueError, ClearingFilesError, SettlementError, LedgerStoreError,
            CalendarError, OpeningError)
@@ -124,6 +127,27 @@ def settle_audit_trail(market_dir, venues):
         raise RuntimeError(f"the broker's audit trail does not verify: {result.message}")
     return {"dir": audit_dir, "records": result.records, "tree_heads": result.heads,
             "root": result.root, "settlement_records": added}
+
+
+def venue_compliance(market_dir, venues):
+    """Each venue's compliance day (:func:`~tickwire.compliance.job.run_compliance` on
+    ``MARKET_DIR/VENUE``: its audit trail from its journal and clearing run, verified, the hot
+    tier, CAT-style export, surveillance alerts, best-execution report); return venue → the
+    summary."""
+    out = {}
+    for venue in venues:
+        directory = os.path.join(market_dir, venue)
+        out[venue] = run_compliance(directory, os.path.join(directory, "session.wal"),
+                                    load_config(os.path.join(directory, VENUE_CONFIG)),
+                                    plot=False)
+    return out
+
+
+def format_venue_compliance(venue, summary):
+    """One readable line of a venue's compliance day."""
+    a, alerts = summary["audit"], summary["surveillance"]["alerts"]
+    return (f"  {venue}: audit {a['records']:,} records, verified, in {a['dir']}; "
+            "surveillance alerts: " + ", ".join(f"{k} {v}" for k, v in alerts.items()))
 
 
 def format_trail(trail):

@@ -493,7 +493,7 @@ def run_main(args):
         print_report(report)
         print(f"wrote {args.out}/run.json, run.png, stages.csv, stages.png, feed.pcap, "
               "session.wal, decisions.jsonl, venue.json, clearing/, audit/, alerts.jsonl, "
-              "bestex.csv")
+              "bestex.csv, bestex_orders.csv")
     return 0
 
 

@@ -16,7 +16,9 @@ import tempfile
 from tickwire.accounts.config import load_config
 from tickwire.compliance.audit.source import journal_reports, read_entries
 from tickwire.compliance.reports.bestex import (
+    ORDER_COLUMNS,
     execution_quality,
+    order_rows,
     plot_report,
     report_rows,
     write_report,
@@ -83,12 +85,16 @@ def bestex_main(args):
     reports = _reports(args, "bestex")
     if reports is None:
         return 2
-    rows = report_rows(execution_quality(reports))
+    quality = execution_quality(reports)
+    rows = report_rows(quality)
     write_report(args.output, rows)
+    if args.orders:
+        write_report(args.orders, order_rows(quality), ORDER_COLUMNS)
     if args.plot:
         plot_report(args.plot, rows)
     print(f"{len(rows)} rows (symbol x size bucket x order category); wrote {args.output}"
-          + (f" and {args.plot}" if args.plot else ""))
+          + "".join(f", {p}" for p in (args.orders, args.plot) if p)
+          + (f" ({len(quality):,} orders)" if args.orders else ""))
     return 0
 
 
@@ -105,6 +111,9 @@ def add_bestex_arguments(parser):
                         help="the Rule 605-style report (CSV)")
     parser.add_argument("--plot", metavar="REPORT.png",
                         help="also plot effective spread and fill rate per bucket")
+    parser.add_argument("--orders", metavar="ORDERS.csv",
+                        help="also write one row per order: its quote at arrival, fill rate, "
+                        "average price, price improvement, effective spread, time to fill")
     return parser
 
 

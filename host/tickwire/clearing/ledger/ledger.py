@@ -366,8 +366,9 @@ class Ledger:
         return Result.EXISTS if same else Result.EXISTS_WITH_DIFFERENT_FIELDS
 
     def _write(self, cursor, work):
-        """The batch's rows, states and balances: one executemany each on the DBAPI cursor
-        (SQLAlchemy's per-row parameter handling costs more than the database)."""
+        """The batch's rows (:meth:`Store.insert_transfers`), states and balances, one
+        statement each on the DBAPI cursor (SQLAlchemy's per-row parameter handling costs more
+        than the database)."""
         sql = self.store.sql
         changed = {}                # new state -> ids of the stored pending transfers
         for pid, state in work.states.items():
@@ -376,7 +377,7 @@ class Ledger:
             else:
                 changed.setdefault(int(state), []).append(pid)
         if work.new:
-            cursor.executemany(sql["insert_transfer"], work.new)
+            self.store.insert_transfers(cursor, work.new)
         for state, ids in changed.items():      # one statement per state, not per transfer
             cursor.execute(sql["set_state"], (state, self.store.id_list(ids)))
         if work.accounts:

@@ -107,6 +107,8 @@ class Store:
         return {
             "insert_transfer": f"INSERT INTO {prefix}transfers ({', '.join(TRANSFER_COLUMNS)}) "
                                f"VALUES ({', '.join([mark] * len(TRANSFER_COLUMNS))})",
+            "copy_transfers": f"COPY {prefix}transfers ({', '.join(TRANSFER_COLUMNS)}) "
+                              "FROM STDIN",
             "set_state": f"UPDATE {prefix}transfers SET state = {mark} WHERE id {ids}",
             "set_balance": f"UPDATE {prefix}accounts SET debits_pending = {mark}, "
                            f"debits_posted = {mark}, credits_pending = {mark}, "
@@ -120,6 +122,17 @@ class Store:
             "set_last_ts": f"INSERT INTO {prefix}ledger_clock (id, last_ts) VALUES (1, {mark}) "
                            "ON CONFLICT (id) DO UPDATE SET last_ts = excluded.last_ts",
         }
+
+    def insert_transfers(self, cursor, rows):
+        """Insert transfer rows (lists in the table's column order) on the DBAPI ``cursor``:
+        PostgreSQL's COPY (a third of the time of one INSERT per row), else executemany. A
+        stored id raises the driver's IntegrityError either way."""
+        if self.postgres:
+            with cursor.copy(self.sql["copy_transfers"]) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(self.sql["insert_transfer"], rows)
 
     def id_list(self, ids):
         """The one parameter of an ``id`` list: a PostgreSQL array, a JSON array on SQLite."""

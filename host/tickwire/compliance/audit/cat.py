@@ -3,7 +3,9 @@
 One line per reportable event, named as in the CAT Industry Member specification: ``MENO``
 (new order), ``MEOA`` (order accepted), ``MEOM`` (order modified: a replace), ``MEOC`` (order
 cancelled), ``MEOT`` (trade: one line per execution, from the side that removed liquidity,
-naming both orders). ``actionType`` is ``NEW``, or ``COR`` for a correction (which repeats the
+naming both orders); in the broker's trail also ``MEOR`` (order routed: ``destination``, the
+venue chosen, and the ``routes`` sent) and ``MEOF`` (order fulfillment: a venue's fill of the
+customer's order, its shares, price, match number and venue). ``actionType`` is ``NEW``, or ``COR`` for a correction (which repeats the
 corrected event with the corrected fields and names the event it corrects). Prices are decimal
 strings, times the audit record's UTC timestamps, the customer the ``client_id_hash``.
 """
@@ -14,7 +16,7 @@ import os
 __all__ = ["cat_events", "write_cat"]
 
 _TYPES = {"ORDER_RECEIVED": "MENO", "ORDER_ACCEPTED": "MEOA", "ORDER_REPLACED": "MEOM",
-          "ORDER_CANCELLED": "MEOC", "ORDER_EXECUTED": "MEOT"}
+          "ORDER_CANCELLED": "MEOC", "ORDER_EXECUTED": "MEOT", "ORDER_ROUTED": "MEOR"}
 _SIDE = {"BUY": "B", "SELL": "SL"}
 _ORDER_TYPE = {"LIMIT": "LMT", "MARKET": "MKT"}
 
@@ -31,6 +33,14 @@ def _event(record, event_type, action, date, firm_roe):
            "customerID": record.get("client_id_hash"), "memberID": record.get("firm")}
     if event_type == "MEOT":
         out["tradeID"] = d.get("execution_id")
+    if event_type == "MEOF":
+        fill = d["execution"]
+        out.update(quantity=fill["qty"], price=fill["price"], fulfillmentID=fill["match_number"],
+                   executingVenue=fill["venue"])
+    if event_type == "MEOR":
+        decision = record.get("routing_decision") or {}
+        out["destination"] = decision.get("selected_venue")
+        out["routes"] = decision.get("slices")
     if event_type == "MEOM":
         out["priorOrderID"] = d.get("previous_order_id")
     if event_type == "MEOC":
@@ -45,7 +55,11 @@ def cat_events(records, trade_date):
     for r in records:
         by_id[r["event_id"]] = r
         kind = r["event_type"]
-        if kind == "ORDER_EXECUTED" and (r.get("details") or {}).get("liquidity") != "R":
+        details = r.get("details") or {}
+        if kind == "ORDER_EXECUTED" and "execution" in details:
+            yield _event(r, "MEOF", "NEW", trade_date, r["event_id"])
+            continue
+        if kind == "ORDER_EXECUTED" and details.get("liquidity") != "R":
             continue
         if kind in _TYPES:
             yield _event(r, _TYPES[kind], "NEW", trade_date, r["event_id"])

@@ -1,4 +1,4 @@
-"""``tickwire audit``: export, verify, prove and query the audit trail."""
+"""``tickwire audit``: build, export, verify, prove, correct and query the audit trail."""
 
 import datetime
 import json
@@ -7,7 +7,9 @@ import shutil
 import sys
 
 from sqlalchemy.exc import SQLAlchemyError
+from tickwire.accounts.config import load_config
 from tickwire.compliance.audit.cat import write_cat
+from tickwire.compliance.audit.day import write_audit_dir
 from tickwire.compliance.audit.correction import CORRECTABLE, append_correction
 from tickwire.compliance.audit.keys import KeyFileError, load_or_create_signing_key, load_public_key
 from tickwire.compliance.audit.merkle import (
@@ -34,6 +36,8 @@ from tickwire.compliance.audit.vault import (
     recover_escrow,
 )
 from tickwire.compliance.audit.verify import verify_trail
+from tickwire.sequencer.journal.port import RecoveryError
+from tickwire.sequencer.journal.wal import WalError
 
 __all__ = ["add_audit_arguments"]
 
@@ -246,7 +250,14 @@ def _forget(args):
 
 def _ingest(args):
     try:
-        records = read_records(_audit_dir(args.audit_dir))
+        trail = os.path.join(_audit_dir(args.audit_dir), TRAIL_FILE)
+        result = verify_trail(read_trail_lines(trail),
+                              load_public_key(os.path.join(args.audit_dir, PUBLIC_KEY_FILE)))
+        if not result.ok:
+            print(f"tickwire audit ingest: {trail} does not verify, nothing loaded: "
+                  f"{result.kind.upper()}: {result.message}", file=sys.stderr)
+            return 1
+        records = read_records(args.audit_dir)
         day = trail_date(records)
         store = _open_store(args)
     except (FileNotFoundError, ValueError) as exc:
@@ -285,6 +296,35 @@ def _cat(args):
     return 0
 
 
+def _build(args):
+    """The audit directory of a session's journal (``tickwire serve``'s WAL or the main
+    job's), verified; the same journal and vault give the same trail byte for byte."""
+    try:
+        config = load_config(args.config)
+        written = write_audit_dir(args.audit_dir, args.wal, config, args.trade_date,
+                                  args.keys, regulator_key=args.regulator_key,
+                                  clearing_dir=args.clearing)
+    except (OSError, ValueError, KeyError, WalError, RecoveryError) as exc:
+        return _err("build", exc)
+    result = verify_trail(read_trail_lines(written["trail"]),
+                          load_public_key(os.path.join(args.audit_dir, PUBLIC_KEY_FILE)))
+    if not result.ok:
+        return _err("build", f"the trail just written does not verify: {result.message}")
+    records = read_records(args.audit_dir)
+    try:
+        store = _open_store(args)
+    except ValueError as exc:
+        return _err("build", exc)
+    try:
+        hot = store.load_day(trail_date(records), records)
+    finally:
+        store.close()
+    print(f"wrote {written['trail']}: {written['records']:,} records, {written['heads']} "
+          f"signed tree heads, verified (root {written['root']}); keys in {args.keys}; "
+          f"{hot:,} records loaded into the hot tier")
+    return 0
+
+
 def _date(text):
     return datetime.date.fromisoformat(text)
 
@@ -304,6 +344,31 @@ def add_audit_arguments(parser):
     p.add_argument("audit_dir", metavar="AUDIT_DIR", help="the audit directory")
     p.add_argument("-o", "--output", required=True, metavar="TRAIL.jsonl", help="output file")
     p.set_defaults(func=_export)
+    p = sub.add_parser("build", help="write the audit directory of a session's journal",
+                       description="Derive the day's audit records from a session's journal "
+                       "(tickwire serve's --wal, or the main job's session.wal) and write them "
+                       "into AUDIT_DIR (trail.jsonl, public.pem, the PII vault), signed with "
+                       "KEYS/audit-signing.pem (made if missing), verified and loaded into the "
+                       "hot tier. With the same vault, the same journal gives the same trail "
+                       "byte for byte.")
+    p.add_argument("wal", metavar="WAL", help="the session's journal")
+    p.add_argument("--config", required=True, metavar="VENUE.json",
+                   help="the venue's config (its accounts are the vault's clients)")
+    p.add_argument("-o", "--output", dest="audit_dir", required=True, metavar="AUDIT_DIR",
+                   help="the audit directory to write")
+    p.add_argument("--keys", required=True, metavar="KEYS_DIR",
+                   help="where the signing key is (made if missing) and, without "
+                   "--regulator-key, a demonstration regulator key pair; keep it outside "
+                   "AUDIT_DIR")
+    p.add_argument("--regulator-key", metavar="PEM",
+                   help="the regulator's X25519 public key the vault escrows clients to")
+    p.add_argument("--trade-date", type=_date, metavar="YYYY-MM-DD",
+                   help="the session's date (default: the one the journal opened with)")
+    p.add_argument("--clearing", metavar="DIR",
+                   help="the day's clearing directory (tickwire clear/settle): each "
+                   "execution's settlement record is added")
+    _add_hot_url(p)
+    p.set_defaults(func=_build)
     p = sub.add_parser("verify", help="check a trail: exit 0 intact, 1 tampered",
                        description="Check every record and tree head of an audit directory or "
                        "an exported trail; name the first record or tree head that was edited, "
@@ -350,8 +415,9 @@ def add_audit_arguments(parser):
     _add_hot_url(p)
     p.set_defaults(func=_query)
     p = sub.add_parser("ingest", help="load the day's trail into the hot tier, then age",
-                       description="Load AUDIT_DIR's trail into the hot tier (replacing that "
-                       "day) and move days older than --hot-days to the warm tier (Parquet).")
+                       description="Verify AUDIT_DIR's trail (exit 1, nothing loaded, if it "
+                       "does not), load it into the hot tier (replacing that day) and move "
+                       "days older than --hot-days to the warm tier (Parquet).")
     p.add_argument("audit_dir", metavar="AUDIT_DIR", help="the audit directory")
     p.add_argument("--hot-days", type=int, default=90, help="days kept hot (default 90)")
     p.add_argument("--today", type=_date, metavar="YYYY-MM-DD",

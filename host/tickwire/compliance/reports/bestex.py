@@ -23,13 +23,17 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from tickwire.compliance.book import ReportBook
 
-__all__ = ["OrderQuality", "execution_quality", "report_rows", "write_report", "plot_report",
-           "COLUMNS", "size_bucket"]
+__all__ = ["COLUMNS", "ORDER_COLUMNS", "OrderQuality", "execution_quality", "order_rows",
+           "plot_report", "report_rows", "size_bucket", "write_report"]
 
 COLUMNS = ("symbol", "size_bucket", "category", "orders", "shares", "executed_shares",
            "cancelled_shares", "fill_rate", "avg_effective_spread", "price_improved_shares",
            "avg_price_improvement", "at_quote_shares", "outside_quote_shares",
            "avg_time_to_fill_ms")
+ORDER_COLUMNS = ("firm", "token", "symbol", "side", "qty", "price", "category", "size_bucket",
+                 "arrival_ns", "bid", "ask", "executed_shares", "cancelled_shares",
+                 "fill_rate", "avg_price", "price_improvement", "effective_spread",
+                 "time_to_fill_ms")
 _BUCKETS = ((1, 99, "1-99"), (100, 499, "100-499"), (500, 1999, "500-1999"),
             (2000, 4999, "2000-4999"), (5000, 9999, "5000-9999"))
 _CENT = Decimal("0.0001")
@@ -121,6 +125,35 @@ def _avg(total, count):
                                                                                ROUND_HALF_EVEN))
 
 
+@dataclass
+class _FillStats:
+    """An order's (or a group's) fills against the quote at arrival, in integer money."""
+    spread_total: int = 0       # Σ shares × |2 × price − (bid + ask)|
+    spread_shares: int = 0
+    improved: int = 0           # shares executed better than the quote (marketable orders)
+    improvement: int = 0        # Σ shares × improvement
+    at_quote: int = 0
+    outside: int = 0
+
+    def add(self, q):
+        quote = q.ask if q.side == "B" else q.bid
+        for _, qty, price in q.fills:
+            if q.bid is not None and q.ask is not None:
+                self.spread_total += qty * abs(2 * price - (q.bid + q.ask))
+                self.spread_shares += qty
+            if quote is None or q.category not in ("market", "marketable_limit"):
+                continue
+            gain = quote - price if q.side == "B" else price - quote
+            if gain > 0:
+                self.improved += qty
+                self.improvement += gain * qty
+            elif gain == 0:
+                self.at_quote += qty
+            else:
+                self.outside += qty
+        return self
+
+
 def report_rows(quality):
     """The Rule 605-style rows (dicts with :data:`COLUMNS`), sorted."""
     groups = defaultdict(list)
@@ -130,42 +163,58 @@ def report_rows(quality):
     for (symbol, bucket, category), qs in sorted(groups.items()):
         shares = sum(q.qty for q in qs)
         executed = sum(q.executed for q in qs)
-        spread_total = spread_shares = improved = improvement = at_quote = outside = 0
-        waits = []
+        stats = _FillStats()
         for q in qs:
-            if q.fills:
-                waits.append(q.fills[0][0] - q.arrival)
-            quote = q.ask if q.side == "B" else q.bid
-            for _, qty, price in q.fills:
-                if q.bid is not None and q.ask is not None:
-                    spread_total += qty * abs(2 * price - (q.bid + q.ask))
-                    spread_shares += qty
-                if quote is None or category not in ("market", "marketable_limit"):
-                    continue
-                gain = quote - price if q.side == "B" else price - quote
-                if gain > 0:
-                    improved += qty
-                    improvement += gain * qty
-                elif gain == 0:
-                    at_quote += qty
-                else:
-                    outside += qty
+            stats.add(q)
+        waits = [q.fills[0][0] - q.arrival for q in qs if q.fills]
         rows.append({
             "symbol": symbol, "size_bucket": bucket, "category": category, "orders": len(qs),
             "shares": shares, "executed_shares": executed,
             "cancelled_shares": sum(q.cancelled for q in qs),
             "fill_rate": f"{executed / shares:.4f}" if shares else "",
-            "avg_effective_spread": _avg(spread_total, spread_shares),
-            "price_improved_shares": improved,
-            "avg_price_improvement": _avg(improvement, improved),
-            "at_quote_shares": at_quote, "outside_quote_shares": outside,
+            "avg_effective_spread": _avg(stats.spread_total, stats.spread_shares),
+            "price_improved_shares": stats.improved,
+            "avg_price_improvement": _avg(stats.improvement, stats.improved),
+            "at_quote_shares": stats.at_quote, "outside_quote_shares": stats.outside,
             "avg_time_to_fill_ms": f"{sum(waits) / len(waits) / 1e6:.3f}" if waits else ""})
     return rows
 
 
-def write_report(path, rows):
+def _dollars(price):
+    return "" if price is None else _avg(price, 1)
+
+
+def order_rows(quality):
+    """One row per order (dicts with :data:`ORDER_COLUMNS`), in arrival order: its quote at
+    arrival and its execution quality. ``price_improvement`` (marketable orders: per share,
+    over the shares executed, negative when worse than the quote), ``effective_spread`` and
+    ``avg_price`` are exact to $0.0001; empty when they do not apply."""
+    rows = []
+    for q in quality:
+        stats = _FillStats().add(q)
+        executed = q.executed
+        marketable = q.category in ("market", "marketable_limit")
+        quote = q.ask if q.side == "B" else q.bid
+        net = None
+        if marketable and quote is not None and executed:
+            net = sum(qty * (quote - p if q.side == "B" else p - quote) for _, qty, p in q.fills)
+        rows.append({
+            "firm": q.firm, "token": q.token, "symbol": q.symbol, "side": q.side, "qty": q.qty,
+            "price": _dollars(q.price or None), "category": q.category,
+            "size_bucket": size_bucket(q.qty), "arrival_ns": q.arrival,
+            "bid": _dollars(q.bid), "ask": _dollars(q.ask), "executed_shares": executed,
+            "cancelled_shares": q.cancelled, "fill_rate": f"{executed / q.qty:.4f}",
+            "avg_price": _avg(sum(qty * p for _, qty, p in q.fills), executed),
+            "price_improvement": "" if net is None else _avg(net, executed),
+            "effective_spread": _avg(stats.spread_total, stats.spread_shares),
+            "time_to_fill_ms": f"{(q.fills[0][0] - q.arrival) / 1e6:.3f}" if q.fills else ""})
+    return rows
+
+
+def write_report(path, rows, columns=COLUMNS):
+    """Write ``rows`` as CSV (the report's :data:`COLUMNS`, or :data:`ORDER_COLUMNS`)."""
     with open(path + ".partial", "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
+        writer = csv.DictWriter(f, columns)
         writer.writeheader()
         writer.writerows(rows)
     os.replace(path + ".partial", path)

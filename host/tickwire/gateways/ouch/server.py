@@ -112,21 +112,16 @@ def enter_request(account, msg, ts, received=None):
     if not msg.order_token:
         raise _BadMessage("Enter Order: blank order token")
     side = _SIDES.get(msg.buy_sell_indicator)
-
-    def refuse(reason, text):
-        return Reject(ts=ts, of="new", account=account.username, token=msg.order_token,
-                      reason=reason, text=text, received=received, symbol=msg.stock, side=side,
-                      qty=msg.shares, price=None if msg.price == ouch.MARKET_PRICE else msg.price)
-
     if msg.firm and msg.firm != account.firm:
-        return refuse(Reason.WRONG_FIRM,
-                      f"firm {msg.firm!r} is not the account's {account.firm!r}")
+        return _refuse_entry(account, msg, ts, received, side, Reason.WRONG_FIRM,
+                             f"firm {msg.firm!r} is not the account's {account.firm!r}")
     if side is None:
-        return refuse(Reason.BAD_SIDE, f"side {msg.buy_sell_indicator!r}")
+        return _refuse_entry(account, msg, ts, received, side, Reason.BAD_SIDE,
+                             f"side {msg.buy_sell_indicator!r}")
     refusal = _field_refusal(msg, _ENTER_FIELDS) or (
         (Reason.INVALID_QTY, "zero shares") if msg.shares == 0 else None)
     if refusal is not None:
-        return refuse(*refusal)
+        return _refuse_entry(account, msg, ts, received, side, *refusal)
     market = msg.price == ouch.MARKET_PRICE
     min_qty = msg.minimum_quantity
     if msg.time_in_force == _IOC:
@@ -143,6 +138,14 @@ def enter_request(account, msg, ts, received=None):
                                       msg.capacity, msg.intermarket_sweep_eligibility,
                                       msg.minimum_quantity, msg.cross_type),
                     received=received)
+
+
+def _refuse_entry(account, msg, ts, received, side, reason, text):
+    """The Reject of an Enter Order (a function, not a closure in :func:`enter_request`: its
+    cells were allocated on every order)."""
+    return Reject(ts=ts, of="new", account=account.username, token=msg.order_token,
+                  reason=reason, text=text, received=received, symbol=msg.stock, side=side,
+                  qty=msg.shares, price=None if msg.price == ouch.MARKET_PRICE else msg.price)
 
 
 _ENTER_FIELDS = (("display", _DISPLAYS, Reason.INVALID_DISPLAY),
