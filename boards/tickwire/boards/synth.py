@@ -64,8 +64,9 @@ BOARDS = {
     },
     "ulx3s": {
         "module": "tickwire.boards.ulx3s", "top": "ULX3STop", "device": "LFE5U-85F",
-        # #15's book (16K orders / 8 symbols / 1024 ticks): Fmax 30.73 MHz (nextpnr seed 1;
-        # critical path: order-RAM DP16KD output → fill compare → link-RAM write). 30 MHz is
+        # #15's book (16K orders / 8 symbols / 1024 ticks) with best-price registers: Fmax
+        # 30.5 MHz (nextpnr seed 1; critical path: order-RAM DP16KD output → occupancy search
+        # → occupancy-RAM address; 30.73 without the registers). 30 MHz is
         # the only EHXPLLL output from 25 MHz near it with a 3 Mbaud divisor in 2 % (10).
         "clk_mhz": 30,
         "params": dataclasses.asdict(BOARD_BOOKS["ulx3s"]),
