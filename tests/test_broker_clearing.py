@@ -116,6 +116,11 @@ def test_broker_settle_clears_settles_and_reconciles_every_venue(tmp_path, capsy
     out = capsys.readouterr().out
     assert all(f"venue {v}:" in out for v in venues)
     assert "the broker's positions reconcile with clearing's" in out
+    assert "verified" in out and "settlement appended: " in out
+    with open(os.path.join(market_dir, "audit", "trail.jsonl")) as f:
+        kinds = [json.loads(line).get("event_type") for line in f]
+    assert kinds.count("ORDER_SETTLED") + kinds.count("SETTLEMENT_FAILED") == \
+        kinds.count("ORDER_EXECUTED") > 0
     code, after = run_json(capsys, "broker", "positions", market_dir, "--json")
     assert code == 0 and after["users"]["bob"]["positions"]["MSFT"]["settled_qty"] == 500
     assert tickwire(["--quiet", "broker", "settle", market_dir]) == 2, "settled already"

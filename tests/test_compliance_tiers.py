@@ -180,3 +180,16 @@ def test_warm_days_are_sorted_by_client_in_small_row_groups(store, capsys):
     assert all(meta.row_group(i).num_rows <= WARM_ROW_GROUP for i in range(meta.num_row_groups))
     hashes = [h for h in pq.read_table(path).column("client_id_hash").to_pylist() if h]
     assert hashes and hashes == sorted(hashes)
+
+
+def test_a_tampered_trail_is_not_ingested(run_dir, tmp_path, capsys):  # noqa: F811
+    audit = tmp_path / "audit"
+    shutil.copytree(run_dir / "audit", audit)
+    (audit / "hot.sqlite").unlink()
+    lines = (audit / "trail.jsonl").read_text().splitlines()
+    lines[3] = lines[3].replace('"quantity":', '"quantity":1')
+    (audit / "trail.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["audit", "ingest", str(audit)]) == 1
+    assert "does not verify, nothing loaded: EDITED" in capsys.readouterr().err
+    code, rows, _ = _query(capsys, audit, start=DATE, end=DATE)
+    assert code == 0 and rows == []

@@ -35,6 +35,11 @@ VERSION = "0.1.0"
 BROKER_FIRM = "BRK"
 
 
+def _keys_beside(audit_dir):
+    """The default keys directory: ``keys`` beside the audit directory, never inside it."""
+    return os.path.join(os.path.dirname(os.path.abspath(audit_dir)), "keys")
+
+
 class AuditTrail:
     """Parameters
     ----------
@@ -58,8 +63,7 @@ class AuditTrail:
         self.writer = None
         self._hashes = {}
         if directory:
-            keys_dir = keys_dir or os.path.join(os.path.dirname(os.path.abspath(directory)),
-                                                "keys")
+            keys_dir = keys_dir or _keys_beside(directory)
             os.makedirs(directory, exist_ok=True)
             key = load_or_create_signing_key(os.path.join(keys_dir, SIGNING_KEY_FILE))
             self.vault = PiiVault(os.path.join(directory, VAULT_FILE),
@@ -157,7 +161,7 @@ def append_settlements(audit_dir, clearing_dirs, keys_dir=None):
     dict
         ``ORDER_SETTLED`` and ``SETTLEMENT_FAILED`` → records appended.
     """
-    keys_dir = keys_dir or os.path.join(os.path.dirname(os.path.abspath(audit_dir)), "keys")
+    keys_dir = keys_dir or _keys_beside(audit_dir)
     records = read_records(audit_dir)
     done = {r["details"].get("execution_event_id") for r in records
             if r["event_type"] in SETTLEMENT_EVENTS}

@@ -250,7 +250,14 @@ def _forget(args):
 
 def _ingest(args):
     try:
-        records = read_records(_audit_dir(args.audit_dir))
+        trail = os.path.join(_audit_dir(args.audit_dir), TRAIL_FILE)
+        result = verify_trail(read_trail_lines(trail),
+                              load_public_key(os.path.join(args.audit_dir, PUBLIC_KEY_FILE)))
+        if not result.ok:
+            print(f"tickwire audit ingest: {trail} does not verify, nothing loaded: "
+                  f"{result.kind.upper()}: {result.message}", file=sys.stderr)
+            return 1
+        records = read_records(args.audit_dir)
         day = trail_date(records)
         store = _open_store(args)
     except (FileNotFoundError, ValueError) as exc:
@@ -408,8 +415,9 @@ def add_audit_arguments(parser):
     _add_hot_url(p)
     p.set_defaults(func=_query)
     p = sub.add_parser("ingest", help="load the day's trail into the hot tier, then age",
-                       description="Load AUDIT_DIR's trail into the hot tier (replacing that "
-                       "day) and move days older than --hot-days to the warm tier (Parquet).")
+                       description="Verify AUDIT_DIR's trail (exit 1, nothing loaded, if it "
+                       "does not), load it into the hot tier (replacing that day) and move "
+                       "days older than --hot-days to the warm tier (Parquet).")
     p.add_argument("audit_dir", metavar="AUDIT_DIR", help="the audit directory")
     p.add_argument("--hot-days", type=int, default=90, help="days kept hot (default 90)")
     p.add_argument("--today", type=_date, metavar="YYYY-MM-DD",
