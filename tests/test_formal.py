@@ -4,8 +4,10 @@ broken component is caught with a counterexample. The checks that take minutes r
 ``make regress``; the broken components are caught within seconds, under ``make test``."""
 
 import pytest
-from amaranth.hdl import Signal
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
 from tickwire.hdl import occupancy_map
+from tickwire.hdl.best_price import BestPriceCache
 from tickwire.hdl.event_output import EventOutput
 from tickwire.hdl.free_slot_stack import FreeSlotStack
 from tickwire.hdl.level_lists import LevelLists
@@ -13,6 +15,7 @@ from tickwire.sim.bmc import BMC_ROOT, run_bmc
 from tickwire.sim.formal_checks import (
     BOOK_PARAMS,
     CHECKS,
+    best_price_harness,
     book_lists_harness,
     event_output_harness,
     occupancy_harness,
@@ -62,11 +65,31 @@ class _StuckStack(FreeSlotStack):
         return m
 
 
+class _NeverDirty(wiring.Component):
+    """The real registers, shown no clear: a best level that empties stays the best."""
+
+    def __init__(self, symbols, band):
+        self._inner = BestPriceCache(symbols, band)
+        super().__init__(self._inner.signature)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.inner = inner = self._inner
+        wiring.connect(m, wiring.flipped(self.search), inner.search)
+        wiring.connect(m, wiring.flipped(self.lookup), inner.lookup)
+        u = self.update
+        m.d.comb += [inner.update.en.eq(u.en & u.value), inner.update.sym.eq(u.sym),
+                     inner.update.side.eq(u.side), inner.update.offset.eq(u.offset),
+                     inner.update.value.eq(u.value)]
+        return m
+
+
 @pytest.mark.parametrize("name, build", [
     ("mutant event output", lambda: event_output_harness(_OverwritingOutput())),
     ("mutant list append", lambda: book_lists_harness(lists=_UnlinkedAppend(BOOK_PARAMS))),
     ("mutant free stack", lambda: book_lists_harness(
         free=_StuckStack(BOOK_PARAMS.max_orders))),
+    ("mutant best price", lambda: best_price_harness(cache=_NeverDirty(1, 4))),
 ])
 def test_broken_component_is_caught(name, build):
     result = _check(name, build(), 20)

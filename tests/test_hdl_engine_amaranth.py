@@ -23,14 +23,14 @@ from tickwire.sim.model import ExchangeModel
 
 # -- harness ----------------------------------------------------------------------------------
 
-def simulate(params, commands, seed=0, idle=0.3, stall=0.3):
+def simulate(params, commands, seed=0, idle=0.3, stall=0.3, best_price=True):
     """Play ``commands`` into a MatchingEngine; return every event's bit vector, in order.
 
     The driver waits a random number of cycles before each command (probability ``idle`` per
     cycle), the monitor drops ``ready`` with probability ``stall``; the monitor also checks the
     stream rule that a payload offered and not taken stays offered, unchanged.
     """
-    dut = MatchingEngine(params)
+    dut = MatchingEngine(params, best_price=best_price)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     rng_in, rng_out = random.Random(seed), random.Random(seed + 1)
@@ -494,6 +494,11 @@ def test_random_session(seed):
 @pytest.mark.parametrize("params,seed", [(SMALL, 11), (MEDIUM, 12), (TIGHT, 13), (TIGHT, 14)])
 def test_random_adversarial(params, seed):
     compare(params, adversarial_commands(1200, seed, params), seed=seed)
+
+
+def test_without_best_price_registers():
+    """The engine as the iCEBreaker builds it (``best_price=False``: every NEW searches)."""
+    compare(TIGHT, adversarial_commands(1200, 15, TIGHT), seed=15, best_price=False)
 
 
 # -- engine transport --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ are made; this component holds them and steers the storage components through it
 from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+from tickwire.hdl.best_price import lookup_signature
 from tickwire.hdl.event_output import emit_signature
 from tickwire.hdl.free_slot_stack import free_slot_signature
 from tickwire.hdl.level_lists import list_op_signature
@@ -56,12 +57,16 @@ class EngineControl(wiring.Component):
         The :class:`~tickwire.hdl.occupancy_map.OccupancyMap`'s search and level count.
     free : Out(free_slot_signature(max_orders))
     syms : Out(symbol_port_signature(params))
+    best : Out(lookup_signature(max_symbols, band_ticks))
+        Only with ``best_price``: the contra side's cached best price, looked up in ``IDLE``
+        (registered) and decided on in ``NEW``.
     """
 
-    def __init__(self, params, *, max_levels):
+    def __init__(self, params, *, max_levels, best_price=False):
         self._params, self._max_levels = params, max_levels
+        self._best_price = best_price
         S, N, band = params.max_symbols, params.max_orders, params.band_ticks
-        super().__init__({
+        members = {
             "i_cmd": In(stream.Signature(COMMAND_LAYOUT)),
             "emit": Out(emit_signature()),
             "orders": Out(order_port_signature(params)),
@@ -71,7 +76,10 @@ class EngineControl(wiring.Component):
             "probe": Out(probe_signature(S, band)),
             "free": Out(free_slot_signature(N)),
             "syms": Out(symbol_port_signature(params)),
-        })
+        }
+        if best_price:
+            members["best"] = Out(lookup_signature(S, band))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -424,6 +432,25 @@ class EngineControl(wiring.Component):
             read_order(lv_rd.data.head)
             m.next = order_state
 
+        # The contra side's best price from the registers (``best_price``), looked up in IDLE on
+        # the command's own symbol and side and registered: NEW decides on it.
+        b_valid, b_found, b_off = Signal(), Signal(), Signal(range(band))
+        if self._best_price:
+            m.d.comb += [self.best.sym.eq(sym_sel), self.best.side.eq(~self.i_cmd.payload.side)]
+            m.d.sync += [b_valid.eq(self.best.valid), b_found.eq(self.best.found),
+                         b_off.eq(self.best.offset)]
+
+        def rest_now():
+            """NEW of an order that rests without crossing: take the top free slot and read
+            its level (as MATCH_LEVEL's :func:`start_rest` would two cycles later)."""
+            with m.If(free.ready):
+                m.d.sync += cur_slot.eq(free.top)
+                m.d.comb += free.pop.eq(1)
+                read_level(level_addr(bsym, c.side, c_off_q))
+                m.next = "REST_ADD"
+            with m.Else():
+                m.next = "REST"
+
         # -- the command FSM -------------------------------------------------------------------
         r = ord_rd.order
         max_levels = self._max_levels
@@ -594,8 +621,13 @@ class EngineControl(wiring.Component):
                             stop.eq(Reason.NONE),
                             need.eq(Mux(c.tif == Tif.FOK, cq, c.min_qty[:qb])),
                         ]
+                        # Without crossing (the contra best, if any, beyond the limit).
+                        apart = ~b_found | Mux(c.side == Side.BUY, b_off > c_off_q,
+                                               b_off < c_off_q)
                         with m.If((c.tif == Tif.FOK) | min_set):
                             m.next = "COUNT_LEVEL"
+                        with m.Elif(b_valid & will_rest & apart):
+                            rest_now()
                         with m.Else():
                             m.next = "MATCH_LEVEL"
 

@@ -30,7 +30,8 @@ def engine_cycle_figures():
     sim = "Amaranth simulator, 64 orders / 2 symbols / 64-tick band"
     return [
         Figure("engine: non-crossing add, sustained", c["add_sustained"], "cycles",
-               note=f"goal 1; 8 adds back to back, half opening a level; {sim}"),
+               note=f"goal 1; 8 adds back to back, half opening a level; {sim}; with "
+               "best-price registers (ULX3S), 4 without (iCEBreaker)"),
         Figure("engine: cancel, sustained", c["cancel_sustained"], "cycles",
                note="goal 1; 8 full cancels back to back"),
         Figure("engine: reduce, sustained", c["reduce_sustained"], "cycles", note="goal 1"),

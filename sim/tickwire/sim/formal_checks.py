@@ -16,14 +16,17 @@ steeply with it.
   stack never hands out a slot that is in a list.
 * :func:`occupancy_harness`: the occupancy map's best-price search gives the best occupied
   level at or beyond its origin, and the level counts are right.
+* :func:`best_price_harness`: the best-price register of a side, when not dirty, equals the
+  map's best level of that side.
 """
 
 from functools import reduce
 from operator import and_
 
 from amaranth.asserts import AnySeq
-from amaranth.hdl import Array, Assert, Assume, Module, Mux, Signal
+from amaranth.hdl import Array, Assert, Assume, Const, Module, Mux, Signal
 from amaranth.lib import wiring
+from tickwire.hdl.best_price import BestPriceCache
 from tickwire.hdl.event_output import EventOutput
 from tickwire.hdl.free_slot_stack import FreeSlotStack
 from tickwire.hdl.level_lists import LevelLists
@@ -35,6 +38,7 @@ from tickwire.protocol.link import ModelParams
 __all__ = [
     "BOOK_PARAMS",
     "CHECKS",
+    "best_price_harness",
     "book_lists_harness",
     "event_output_harness",
     "occupancy_harness",
@@ -196,13 +200,10 @@ def book_lists_harness(params=BOOK_PARAMS, *, lists=None, free=None):
     return m
 
 
-def occupancy_harness(*, symbols=1, band=4, word=2):
-    """Sets of clear levels and clears of set ones (as the engine does), and searches; a
-    search's result, while no update came since it started, is the shadow's best level at or
-    beyond the origin; each side's count is the shadow's once two cycles have passed without
-    an update."""
-    m = _harness()
-    m.submodules.dut = dut = OccupancyMap(symbols, band, word, count=True)
+def _drive_occupancy(m, dut, symbols, band):
+    """Drive ``dut`` (an occupancy map) with sets of clear levels and clears of set ones (as the
+    engine does) and searches from anywhere; return the shadow bitmaps (one per book side,
+    ``side + 2 · symbol``) and whether an update is requested this cycle."""
     books = 2 * symbols
     shadow = Array(Signal(band, name=f"bits{b}") for b in range(books))
     u, q = dut.update, dut.search
@@ -219,22 +220,38 @@ def occupancy_harness(*, symbols=1, band=4, word=2):
     ]
     with m.If(u_en):
         m.d.sync += shadow[u_book].bit_select(u_off, 1).eq(u.value)
+    return shadow, u_en
+
+
+def _best_of(m, bits, ask, origin, after, band):
+    """``(found, offset)``: the best set level of ``bits`` at or beyond ``origin`` (``after``:
+    beyond); the ask side's best is the lowest, the bid side's the highest."""
+    asks = [(bits[o] & ((o > origin) | ((o == origin) & ~after)), o) for o in range(band)]
+    bids = [(bits[o] & ((o < origin) | ((o == origin) & ~after)), o)
+            for o in reversed(range(band))]
+    return _first(m, [(ask & c, o) for c, o in asks] + [(~ask & c, o) for c, o in bids], band)
+
+
+def occupancy_harness(*, symbols=1, band=4, word=2):
+    """Sets of clear levels and clears of set ones (as the engine does), and searches; a
+    search's result, while no update came since it started, is the shadow's best level at or
+    beyond the origin; each side's count is the shadow's once two cycles have passed without
+    an update."""
+    m = _harness()
+    m.submodules.dut = dut = OccupancyMap(symbols, band, word, count=True)
+    books = 2 * symbols
+    shadow, u_en = _drive_occupancy(m, dut, symbols, band)
+    q = dut.search
 
     # The search in flight and whether an update came since it started.
     s_book, s_side = Signal(range(books)), Signal()
     s_origin, s_after, started, disturbed = Signal(range(band)), Signal(), Signal(), Signal()
-    with m.If(start):
+    with m.If(q.start):
         m.d.sync += [s_book.eq(q.side + 2 * q.sym), s_side.eq(q.side), s_origin.eq(q.origin),
                      s_after.eq(q.after), started.eq(1), disturbed.eq(0)]
     with m.Elif(u_en):
         m.d.sync += disturbed.eq(1)
-    bits = shadow[s_book]
-    # Ask side: lowest set offset >= origin (> with after); bid side: highest <= (<).
-    ask = [(bits[o] & ((o > s_origin) | ((o == s_origin) & ~s_after)), o) for o in range(band)]
-    bid = [(bits[o] & ((o < s_origin) | ((o == s_origin) & ~s_after)), o)
-           for o in reversed(range(band))]
-    found, best = _first(m, [(s_side & c, o) for c, o in ask]
-                         + [(~s_side & c, o) for c, o in bid], band)
+    found, best = _best_of(m, shadow[s_book], s_side, s_origin, s_after, band)
     with m.If(q.valid & started & ~disturbed & ~u_en):
         m.d.comb += Assert(q.found == found)
         with m.If(found):
@@ -250,9 +267,39 @@ def occupancy_harness(*, symbols=1, band=4, word=2):
     return m
 
 
+def best_price_harness(*, symbols=1, band=4, word=2, cache=None):
+    """The best-price registers beside the occupancy map under the same updates and searches:
+    whenever a side's register is valid (not dirty), it equals the map's best level of that
+    side (none, or the lowest ask / highest bid)."""
+    m = _harness()
+    m.submodules.occ = occ = OccupancyMap(symbols, band, word, count=False)
+    m.submodules.dut = dut = cache or BestPriceCache(symbols, band)
+    shadow, _ = _drive_occupancy(m, occ, symbols, band)
+    q = occ.search
+    m.d.comb += [
+        dut.update.en.eq(occ.update.en), dut.update.sym.eq(occ.update.sym),
+        dut.update.side.eq(occ.update.side), dut.update.offset.eq(occ.update.offset),
+        dut.update.value.eq(occ.update.value),
+        dut.search.start.eq(q.start), dut.search.sym.eq(q.sym), dut.search.side.eq(q.side),
+        dut.search.origin.eq(q.origin), dut.search.after.eq(q.after),
+        dut.search.valid.eq(q.valid), dut.search.found.eq(q.found),
+        dut.search.offset.eq(q.offset),
+    ]
+    l_sym, l_side = AnySeq(range(symbols)), AnySeq(1)
+    m.d.comb += [dut.lookup.sym.eq(l_sym), dut.lookup.side.eq(l_side)]
+    found, best = _best_of(m, shadow[l_side + 2 * l_sym], l_side,
+                           Mux(l_side, 0, band - 1), Const(0, 1), band)
+    with m.If(dut.lookup.valid):
+        m.d.comb += Assert(dut.lookup.found == found)
+        with m.If(found):
+            m.d.comb += Assert(dut.lookup.offset == best)
+    return m
+
+
 #: name → (harness builder, depth, seconds it takes on this machine's one core, roughly)
 CHECKS = {
     "event output": (event_output_harness, 20, 5),
     "book lists": (book_lists_harness, 20, 120),
     "occupancy search": (occupancy_harness, 20, 90),
+    "best-price registers": (best_price_harness, 20, 15),
 }
