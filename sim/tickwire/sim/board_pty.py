@@ -141,8 +141,10 @@ def run(board="icebreaker", stand_in=False, uart=True, heartbeat_cycles=500, fli
         notes = ("STAND-IN: the reference model (ExchangeModel) and the host's FeedPublisher, "
                  "NOT the board's gateware")
     else:
-        core, built = make_core(params)
-        notes = f"{built['engine']} + {built['feed']} (the board's gateware)"
+        core, built = make_core(params, best_price=BOARDS[board]["best_price"])
+        notes = (f"{built['engine']} (best-price registers "
+                 f"{'on' if built['best_price'] else 'off'}) + {built['feed']} "
+                 "(the board's gateware)")
     harness = PtyHarness(core, params, clk_freq, heartbeat_cycles, uart)
     master, path, _keep = open_pty()
     sim = Simulator(harness)
