@@ -6,11 +6,13 @@ problem (stand-in engine, no feed, not fitting, a missed clock).
 """
 
 import json
+import os
 import time
 
 import pytest
 from tickwire.boards.synth import (
     build_board,
+    build_stage,
     parse_reports,
     program_main,
     report_problems,
@@ -51,3 +53,17 @@ def test_program_without_programmer(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))
     assert program_main(["--board", "icebreaker", "--out", str(tmp_path)]) == 2
     assert "openFPGALoader or iceprog" in capsys.readouterr().err
+
+
+def test_the_build_stage_ignores_an_earlier_builds_files(tmp_path):
+    """A rebuild into the same directory said "done (1 s)" while nextpnr still ran."""
+    old = time.time() - 3600
+    for name in ("top.il", "top.json", "top.asc", "top.bin"):
+        (tmp_path / name).write_text("an earlier build")
+        os.utime(tmp_path / name, (old, old))
+    started = time.time()
+    assert build_stage(tmp_path, "icebreaker", started) == "elaboration"
+    (tmp_path / "top.il").write_text("this build")
+    assert build_stage(tmp_path, "icebreaker", started) == "synthesis (yosys)"
+    (tmp_path / "top.json").write_text("this build")
+    assert build_stage(tmp_path, "icebreaker", started) == "place and route (nextpnr)"

@@ -123,14 +123,16 @@ def _params(overrides, board="icebreaker"):
     return ModelParams(**values)
 
 
-def _stages(build_dir, board):
-    """The build's stage, from the files it has written so far."""
+def build_stage(build_dir, board, since):
+    """The build's stage, from the files it has written since ``since`` (a ``time.time()``):
+    an earlier build's files in the same directory do not count."""
     done = [("top.il", "synthesis (yosys)"), ("top.json", "place and route (nextpnr)"),
             ("top.asc" if board == "icebreaker" else "top.config", "packing"),
             (BOARDS[board]["bitstream"], "done")]
     stage = "elaboration"
     for filename, next_stage in done:
-        if (build_dir / filename).exists():
+        path = build_dir / filename
+        if path.exists() and path.stat().st_mtime >= int(since):    # coarse mtimes
             stage = next_stage
     return stage
 
@@ -165,7 +167,7 @@ def build_board(board, out_dir=None, params=None, clk_mhz=None, baud=3_000_000, 
     top = getattr(module, spec["top"])(core, model_params, clk_mhz=clk_mhz, baud=baud)
     platform = module.platform()
 
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     result = {}
 
     def run():
@@ -191,7 +193,7 @@ def build_board(board, out_dir=None, params=None, clk_mhz=None, baud=3_000_000, 
             bar = None
     while thread.is_alive():
         thread.join(0.5)
-        stage = _stages(out_dir, board)
+        stage = build_stage(out_dir, board, started_wall)
         if bar is not None:
             bar.set_description_str(f"{board}: {stage}")
             bar.update(0)
