@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tickwire.accounts.config import load_config, make_config, write_config
 from tickwire.cli.main import main
 from tickwire.core.codec import CodecError, decode_request, encode_request
 from tickwire.core.reasons import Origin, Reason
@@ -25,6 +26,8 @@ from tickwire.core.requests import (
     SystemEvent,
 )
 from tickwire.gateways.ouch.reasons import CANCEL_CODES, REJECT_CODES
+from tickwire.gateways.ouch.server import inbound_request
+from tickwire.gateways.ouch.wire import MARKET_PRICE, encode_inbound
 from tickwire.protocol.link import Action, Command, Side, Tif
 from tickwire.sequencer.journal.port import JournalPort
 from tickwire.sequencer.journal.reader import read_journal, trade_date
@@ -84,11 +87,52 @@ def test_bad_bytes_are_refused_clearly(data, why):
 def test_unencodable_fields_are_refused_clearly():
     with pytest.raises(CodecError, match="CancelOrder cannot be encoded"):
         encode_request(CancelOrder(ts=1, account="a", token="t", qty=2**64))
+    wrong_type = ReplaceOrder(ts=1, account="a", token="t", new_token="u", qty=1, price=1,
+                              attrs=(("x", 1.5),))
     with pytest.raises(CodecError, match="ReplaceOrder cannot be encoded"):
-        encode_request(ReplaceOrder(ts=1, account="a", token="t", new_token="u", qty=1,
-                                    price=1, attrs=(("x", 1.5),)))
+        encode_request(wrong_type, check=True)
+    # Unchecked (the journal's order path), it is refused when read back, never misread.
+    with pytest.raises(CodecError, match="Expected `int | str`, got `float`"):
+        decode_request(encode_request(wrong_type))
     with pytest.raises(CodecError, match="not a request"):
         encode_request({"op": "new"})
+
+
+_ENTER = dict(order_token="T1", buy_sell_indicator="B", shares=100, stock="AAPL",
+              price=1_000_000, time_in_force=99998, firm="", display="Y", capacity="A",
+              intermarket_sweep_eligibility="N", minimum_quantity=0, cross_type="N")
+
+
+@pytest.mark.parametrize("type_code,fields", [
+    (b"O", _ENTER),
+    (b"O", {**_ENTER, "price": MARKET_PRICE, "time_in_force": 0, "minimum_quantity": 100}),
+    (b"O", {**_ENTER, "buy_sell_indicator": "T", "display": "Q"}),
+    (b"O", {**_ENTER, "buy_sell_indicator": "Z"}),
+    (b"O", {**_ENTER, "capacity": "?"}),
+    (b"O", {**_ENTER, "shares": 0}),
+    (b"O", {**_ENTER, "firm": "OTHR"}),
+    (b"X", dict(order_token="T1", shares=0)),
+    (b"U", dict(existing_order_token="T1", replacement_order_token="T2", shares=50,
+                price=1_010_000, time_in_force=0, display="Y", intermarket_sweep_eligibility="N",
+                minimum_quantity=0)),
+    (b"U", dict(existing_order_token="T1", replacement_order_token="T2", shares=50,
+                price=MARKET_PRICE, time_in_force=0, display="Y",
+                intermarket_sweep_eligibility="N", minimum_quantity=0)),
+    (b"U", dict(existing_order_token="T1", replacement_order_token="T2", shares=50,
+                price=1_010_000, time_in_force=0, display="!", intermarket_sweep_eligibility="N",
+                minimum_quantity=0)),
+    (b"M", dict(order_token="T1", buy_sell_indicator="S", shares=10)),
+])
+def test_every_request_the_ouch_gateway_builds_reads_back(tmp_path, type_code, fields):
+    """The journal encodes requests unchecked: what the gateway builds must read back."""
+    path = str(tmp_path / "v.json")
+    write_config(path, make_config({"a": {"firm": "FRMA", "password": "pw"}},
+                                   symbols={"AAPL": 100.0}))
+    config = load_config(path)
+    request = inbound_request(config.accounts["a"], encode_inbound(type_code, **fields),
+                              123, received=120)
+    assert decode_request(encode_request(request)) == request
+    assert encode_request(request, check=True) == encode_request(request)
 
 
 def test_every_refusal_has_an_ouch_code_and_cancels_map():

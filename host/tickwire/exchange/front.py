@@ -33,11 +33,18 @@ from tickwire.protocol.link import (
 
 __all__ = ["Exchange", "EngineFailure", "SymbolInfo", "LiveOrder", "SymbolDefaults"]
 
-_E = EventKind
 # Enum members by value: amaranth's enum call is slow on the order path (a dict lookup finds
 # the same member; anything else goes through the enum call, errors included).
 _SIDES = {int(m): m for m in Side}
 _TIFS = {int(m): m for m in Tif}
+# The members the order path compares with, as module globals: reading an enum class's
+# attribute costs ~0.2 µs (the enum metaclass), a global ~0.02.
+_EXECUTE, _ACCEPT, _ADD, _REPLACE, _REJECT, _CANCEL_REJECT, _DIRECTORY, _TRADING = (
+    EventKind.EXECUTE, EventKind.ACCEPT, EventKind.ADD, EventKind.REPLACE, EventKind.REJECT,
+    EventKind.CANCEL_REJECT, EventKind.DIRECTORY, EventKind.TRADING)
+_REMOVALS = frozenset((EventKind.REDUCE, EventKind.DELETE, EventKind.KILL))
+_NEW, _REPLACE_ACTION = Action.NEW, Action.REPLACE
+_BUY = Side.BUY
 
 
 @dataclass(frozen=True)
@@ -165,7 +172,7 @@ class Exchange:
                           _SIDES[side] if side in _SIDES else Side(side), qty, ticks,
                           _TIFS[tif] if tif in _TIFS else Tif(tif))
         self.orders[firm, token] = self.by_id[order_id] = order
-        cmd = Command(action=Action.NEW, symbol=info.locate, side=side, tif=tif,
+        cmd = Command(action=_NEW, symbol=info.locate, side=side, tif=tif,
                       market=int(price is None), stp=stp, firm=self._firm(firm), price=ticks,
                       qty=qty, min_qty=min_qty, order_id=order_id)
         return self._send(cmd, timestamp, request)
@@ -233,7 +240,7 @@ class Exchange:
         return Report(kind, firm, token, timestamp, symbol=symbol, reason=reason)
 
     def _send(self, cmd, timestamp, request):
-        if cmd.action != Action.REPLACE:
+        if cmd.action != _REPLACE_ACTION:
             self._pending_replace = None
         self.seq += 1
         cmd.seq = self.seq
@@ -254,7 +261,7 @@ class Exchange:
 
     def _apply(self, ev, reports):
         kind = ev.kind
-        if kind == _E.EXECUTE:
+        if kind == _EXECUTE:
             for order_id, liquidity in ((ev.order_id, "A"), (ev.other_id, "R")):
                 order = self.by_id[order_id]
                 order.qty -= ev.qty
@@ -263,32 +270,32 @@ class Exchange:
                                             price=ev.price * self._tick(order)))
                 if not order.qty:
                     self._close(order)
-        elif kind == _E.ACCEPT:
+        elif kind == _ACCEPT:
             order = self.by_id[ev.order_id]
             reports.append(self._report("accepted", order, ev, qty=ev.qty,
                                         price=order.price * self._tick(order)))
-        elif kind == _E.ADD:
+        elif kind == _ADD:
             order = self.by_id[ev.order_id]
             order.slot = ev.slot
-        elif kind in (_E.REDUCE, _E.DELETE, _E.KILL):
+        elif kind in _REMOVALS:
             order = self.by_id[ev.order_id]
             order.qty = ev.remaining
             reports.append(self._report("canceled", order, ev, qty=ev.qty, leaves=ev.remaining,
                                         reason=engine_reason(ev.reason)))
             if not order.qty:
                 self._close(order)
-        elif kind == _E.REPLACE:
+        elif kind == _REPLACE:
             self._replaced(ev, reports)
-        elif kind == _E.REJECT:
+        elif kind == _REJECT:
             self._rejected(ev, reports)
-        elif kind == _E.CANCEL_REJECT:
+        elif kind == _CANCEL_REJECT:
             order = self.by_id.get(ev.order_id)
             if order is not None:
                 reports.append(self._report("cancel_rejected", order, ev,
                                             reason=engine_reason(ev.reason)))
-        elif kind == _E.DIRECTORY:
+        elif kind == _DIRECTORY:
             self._declared = True
-        elif kind == _E.TRADING:
+        elif kind == _TRADING:
             info = self.by_locate.get(ev.symbol)
             if info is not None:
                 info.halted = bool(ev.halted)
@@ -336,5 +343,5 @@ class Exchange:
 
     def _report(self, kind, order, ev, **fields):
         return Report(kind, order.firm, order.token, ev.timestamp, seq=ev.seq,
-                      symbol=order.symbol, side="B" if order.side == Side.BUY else "S",
+                      symbol=order.symbol, side="B" if order.side == _BUY else "S",
                       order_id=order.order_id, **fields)

@@ -12,7 +12,14 @@ from tickwire.protocol.link import EventKind, ReplaceMode, Side, unpack_name
 __all__ = ["ItchEventEncoder", "FeedPublisher"]
 
 _SIDE = {Side.BUY: "B", Side.SELL: "S"}
-_E = EventKind
+# Module globals, not enum class attributes (~0.2 µs a read) nor itch.encode (a dispatch on the
+# type code per message): this runs for every event.
+_ADD, _EXECUTE, _REDUCE, _DELETE, _REPLACE, _TRADING, _DIRECTORY, _SYSTEM = (
+    EventKind.ADD, EventKind.EXECUTE, EventKind.REDUCE, EventKind.DELETE, EventKind.REPLACE,
+    EventKind.TRADING, EventKind.DIRECTORY, EventKind.SYSTEM)
+_KEPT, _MOVED = ReplaceMode.KEPT, ReplaceMode.MOVED
+_ENCODE_ADD, _ENCODE_EXECUTED, _ENCODE_CANCEL, _ENCODE_DELETE, _ENCODE_REPLACE = (
+    itch.SPECS[code].encode for code in (b"A", b"E", b"X", b"D", b"U"))
 
 
 class ItchEventEncoder:
@@ -30,30 +37,30 @@ class ItchEventEncoder:
         kind = ev.kind
         ts = ev.timestamp
         locate = ev.symbol
-        if kind == _E.ADD:
+        if kind == _ADD:
             stock, tick = self.stocks[locate]
-            return itch.encode(b"A", stock_locate=locate, timestamp=ts,
+            return _ENCODE_ADD(stock_locate=locate, timestamp=ts,
                                order_reference_number=ev.order_id,
                                buy_sell_indicator=_SIDE[ev.side], shares=ev.qty, stock=stock,
                                price=ev.price * tick)
-        if kind == _E.EXECUTE:
-            return itch.encode(b"E", stock_locate=locate, timestamp=ts,
-                               order_reference_number=ev.order_id, executed_shares=ev.qty,
-                               match_number=ev.match)
-        if kind == _E.REDUCE:
-            return itch.encode(b"X", stock_locate=locate, timestamp=ts,
-                               order_reference_number=ev.order_id, canceled_shares=ev.qty)
-        if kind == _E.DELETE:
-            return itch.encode(b"D", stock_locate=locate, timestamp=ts,
-                               order_reference_number=ev.order_id)
-        if kind == _E.REPLACE:
+        if kind == _EXECUTE:
+            return _ENCODE_EXECUTED(stock_locate=locate, timestamp=ts,
+                                    order_reference_number=ev.order_id, executed_shares=ev.qty,
+                                    match_number=ev.match)
+        if kind == _REDUCE:
+            return _ENCODE_CANCEL(stock_locate=locate, timestamp=ts,
+                                  order_reference_number=ev.order_id, canceled_shares=ev.qty)
+        if kind == _DELETE:
+            return _ENCODE_DELETE(stock_locate=locate, timestamp=ts,
+                                  order_reference_number=ev.order_id)
+        if kind == _REPLACE:
             return self._replace(ev)
-        if kind == _E.TRADING:
+        if kind == _TRADING:
             return itch.encode(b"H", stock_locate=locate, timestamp=ts,
                                stock=self.stocks[locate][0],
                                trading_state="H" if ev.halted else "T",
                                reason=TRADING_REASONS[ev.halted, ev.reason])
-        if kind == _E.DIRECTORY:
+        if kind == _DIRECTORY:
             stock = unpack_name(ev.name)
             self.stocks[locate] = (stock, ev.tick)
             return itch.encode(
@@ -62,23 +69,23 @@ class ItchEventEncoder:
                 issue_classification="C", issue_sub_type="Z", authenticity="P",
                 short_sale_threshold_indicator="N", ipo_flag="N", luld_reference_price_tier="1",
                 etp_flag="N", etp_leverage_factor=0, inverse_indicator="N")
-        if kind == _E.SYSTEM:
+        if kind == _SYSTEM:
             return itch.encode(b"S", stock_locate=0, timestamp=ts, event_code=chr(ev.code))
         return None
 
     def _replace(self, ev):
         locate, ts = ev.symbol, ev.timestamp
-        if ev.mode == ReplaceMode.KEPT:
+        if ev.mode == _KEPT:
             if ev.remaining == ev.qty:
                 return None
             return itch.encode(b"X", stock_locate=locate, timestamp=ts,
                                order_reference_number=ev.order_id,
                                canceled_shares=ev.remaining - ev.qty)
-        if ev.mode == ReplaceMode.MOVED:
-            return itch.encode(b"U", stock_locate=locate, timestamp=ts,
-                               original_order_reference_number=ev.order_id,
-                               new_order_reference_number=ev.other_id, shares=ev.qty,
-                               price=ev.price * self.stocks[locate][1])
+        if ev.mode == _MOVED:
+            return _ENCODE_REPLACE(stock_locate=locate, timestamp=ts,
+                                   original_order_reference_number=ev.order_id,
+                                   new_order_reference_number=ev.other_id, shares=ev.qty,
+                                   price=ev.price * self.stocks[locate][1])
         return itch.encode(b"D", stock_locate=locate, timestamp=ts,
                            order_reference_number=ev.order_id)
 

@@ -13,6 +13,8 @@ from tickwire.protocol import itch
 
 __all__ = ["FeedBook", "BookOrder"]
 
+_DECODERS = {code: spec.decode for code, spec in itch.SPECS.items()}
+
 
 @dataclass
 class BookOrder:
@@ -35,7 +37,10 @@ class FeedBook:
         self.messages = 0
 
     def apply_bytes(self, raw):
-        self.apply(itch.decode(raw))
+        """Apply one ITCH message's bytes (decoded by its type's own decoder: this runs for
+        every message of the feed; an unknown type gets ``itch.decode``'s error)."""
+        decode = _DECODERS.get(raw[:1])
+        self.apply(itch.decode(raw) if decode is None else decode(raw))
 
     def apply(self, m):
         self.messages += 1

@@ -131,6 +131,8 @@ class Sequencer:
         self.exchange = Exchange(engine, defaults, listeners, journal=self.journal)
         self.clock, self.today = clock, today
         self.stages = stages if stages is not None else StageTimes()
+        self._time_risk, self._time_append, self._time_engine, self._time_durable = (
+            self.stages.recorder(stage) for stage in (RISK, APPEND, ENGINE, DURABLE))
         self.streams = {name: [] for name in config.accounts}
         self.sinks = []
         self.owner = {}
@@ -194,12 +196,12 @@ class Sequencer:
         The reports reach the streams once that index is durable.
         """
         self._last_ts = max(self._last_ts, request.ts)
-        clock, stages, journal = time.perf_counter_ns, self.stages, self.journal
+        clock, journal = time.perf_counter_ns, self.journal
         start = clock()
         if request.__class__ in _OP:
             request = self._screen(request)
             screened = clock()
-            stages.record(RISK, screened - start)
+            self._time_risk(screened - start)
             start = screened
         records = self.wal.records
         journal.append_ns = 0
@@ -213,14 +215,14 @@ class Sequencer:
         if self.wal.records > records:
             index = self.wal.records - 1
             done = clock()
-            stages.record(ENGINE, done - start - journal.append_ns)
+            self._time_engine(done - start - journal.append_ns)
         else:
             applied = clock()
             index = self.wal.append(JournalRecord(request))
             done = clock()
-            stages.record(ENGINE, applied - start)
+            self._time_engine(applied - start)
             journal.append_ns = done - applied
-        stages.record(APPEND, journal.append_ns)
+        self._time_append(journal.append_ns)
         self._pending.append((index, outputs, done))
         if index < self.wal.durable_index:
             self._publish(self.wal.durable_index)
@@ -422,17 +424,18 @@ class Sequencer:
     # -- publishing --------------------------------------------------------------------------
 
     def _publish(self, durable_index):
-        pending, stages = self._pending, self.stages
+        pending, time_durable = self._pending, self._time_durable
         start = time.perf_counter_ns()
         outputs = []
         count = 0
         while pending and pending[0][0] < durable_index:
             _, reports, done = pending.popleft()
             outputs += reports
-            stages.record(DURABLE, start - done)
+            time_durable(start - done)
             count += 1
         self._emit(outputs)         # one batch per account for the whole group commit
-        stages.record_many(ENCODE, time.perf_counter_ns() - start, count)
+        self.stages.record_many(ENCODE, time.perf_counter_ns() - start, count)
+        self.stages.fold_full()     # off the per-order path: once per group commit
         self.risk.flush()
 
     def _emit(self, outputs):

@@ -4,7 +4,9 @@ Orders are scheduled at fixed times (order ``i`` at ``i / rate`` after the phase
 sent when due, whatever the server answered so far (open loop); latency is measured from each
 order's *scheduled* send time to its Accepted (or Rejected), so a stalled server is charged
 for every order it delayed (coordinated omission corrected). Latencies go into an HDR histogram
-(``hdrhistogram``). Orders come in crossing buy/sell pairs of 100 shares at one price, so the
+(``hdrhistogram``), with the generator's own *send lag* (each order written minus its scheduled
+time) beside them: what of the latency is the generator's, not the venue's. One thread writes
+the orders, sleeping until the next is due; another reads the answers. Orders come in crossing buy/sell pairs of 100 shares at one price, so the
 book stays small. A phase may run beside a *login flood*: another process keeps ``flood``
 concurrent connections logging in with a wrong password (each attempt starts again
 :data:`FLOOD_PAUSE_S` after the last one ended) for the whole phase.
@@ -17,6 +19,10 @@ reports through a queue.
 import asyncio
 import contextlib
 import multiprocessing
+import selectors
+import socket
+import sys
+import threading
 import time
 from typing import NamedTuple
 
@@ -30,7 +36,7 @@ PASSWORD = "bench"
 SYMBOL = "BENCH"
 _ANSWERED = (b"A", b"J")
 _WAIT_S = 30.0
-_TICK_S = 0.0005
+_SWITCH_S = 0.0001
 FLOOD_PAUSE_S = 0.1
 
 
@@ -74,80 +80,118 @@ def _flood_process(port, concurrent, stop, queue):
     queue.put(asyncio.run(_flood(port, concurrent, stop)))
 
 
-async def offer(port, connections, rate, seconds, phase, flood=0):
+class _Answers:
+    """What the reader thread saw: send → ack latencies into ``hist``, keyed by order token."""
+
+    def __init__(self, total, scheduled):
+        self.total, self.scheduled = total, scheduled
+        self.hist = HdrHistogram(1, 600 * 10**9, 3)
+        self.answered = 0
+        self.last = 0                   # when the last answer came (perf_counter_ns)
+        self.done = threading.Event()
+        self.stop = False
+
+    def read(self, socks):
+        """The reader thread: answers from every connection, timed as their read returns."""
+        selector = selectors.DefaultSelector()
+        for sock in socks:
+            selector.register(sock, selectors.EVENT_READ, soupbintcp.Framer())
+        scheduled, record = self.scheduled, self.hist.record_value
+        while not self.stop and selector.get_map():
+            for key, _ in selector.select(0.05):
+                try:
+                    data = key.fileobj.recv(1 << 16)
+                except OSError:
+                    data = b""
+                now = time.perf_counter_ns()
+                if not data:
+                    selector.unregister(key.fileobj)
+                    continue
+                for ptype, payload in key.data.feed(data):
+                    if ptype == b"S" and payload[:1] in _ANSWERED:
+                        t0 = scheduled.pop(payload[9:23], None)
+                        if t0 is not None:
+                            record(max(1, now - t0))
+                            self.answered += 1
+                            self.last = now
+                            if self.answered == self.total:
+                                self.done.set()
+        selector.close()
+
+
+def offer(port, connections, rate, seconds, phase, flood=0):
     """Offer ``rate`` orders/s for ``seconds`` over ``connections`` logged-in accounts; return
-    the phase's figures (offered, answered, answered/s, p50/p99/p99.9/max µs)."""
-    hist = HdrHistogram(1, 600 * 10**9, 3)
+    the phase's figures (offered, answered, answered/s, p50/p99/p99.9/max µs, and the
+    generator's own send lag: how late after its scheduled time each order was written).
+
+    The orders are written by this thread, sleeping (``time.sleep``: tens of µs late, where an
+    asyncio timer is rounded up to the millisecond) until the next one is due; the answers are
+    read by another thread.
+    """
+    lag = HdrHistogram(1, 600 * 10**9, 3)      # written - scheduled
     scheduled = {}
-    answered = [0]
-    last = [0]                  # when the last answer came (perf_counter_ns)
     total = int(rate * seconds)
-    done = asyncio.Event()
-    streams = []
+    answers = _Answers(total, scheduled)
+    socks = []
     for c in range(connections):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(soupbintcp.login_request(f"b{c}", PASSWORD, "", 0))
-        streams.append((reader, writer))
-
-    async def read(reader):
-        framer = soupbintcp.Framer()
-        while True:
-            data = await reader.read(1 << 16)
-            if not data:
-                return
-            now = time.perf_counter_ns()
-            for ptype, payload in framer.feed(data):
-                if ptype == b"S" and payload[:1] in _ANSWERED:
-                    t0 = scheduled.pop(payload[9:23], None)
-                    if t0 is not None:
-                        hist.record_value(max(1, now - t0))
-                        answered[0] += 1
-                        last[0] = now
-                        if answered[0] == total:
-                            done.set()
-
-    readers = [asyncio.create_task(read(r)) for r, _ in streams]
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(soupbintcp.login_request(f"b{c}", PASSWORD, "", 0))
+        socks.append(sock)
+    reader = threading.Thread(target=answers.read, args=(socks,), name="answers", daemon=True)
+    reader.start()
     flooding = _start_flood(port, flood) if flood else None
-    await asyncio.sleep(0.2)
+    time.sleep(0.2)
     t0 = time.perf_counter_ns()
     step = 10**9 / rate
     sent = 0
     while sent < total:
         due = min(total, int((time.perf_counter_ns() - t0) / step) + 1)
-        batches = [[] for _ in streams]
-        while sent < due:
-            token = f"{phase}{sent:013d}".encode()[:14]
-            scheduled[token] = t0 + int(sent * step)
-            batches[sent % len(streams)].append(enter_packet(token.decode(), "BS"[sent & 1]))
-            sent += 1
-        for (_, writer), batch in zip(streams, batches):
-            if batch:
-                writer.write(b"".join(batch))
-        await asyncio.sleep(_TICK_S)
+        if due > sent:
+            first = sent
+            batches = [[] for _ in socks]
+            while sent < due:
+                token = f"{phase}{sent:013d}".encode()[:14]
+                scheduled[token] = t0 + int(sent * step)
+                batches[sent % len(socks)].append(enter_packet(token.decode(), "BS"[sent & 1]))
+                sent += 1
+            for sock, batch in zip(socks, batches):
+                if batch:
+                    sock.sendall(b"".join(batch))
+            now = time.perf_counter_ns()
+            for i in range(first, due):
+                lag.record_value(max(1, now - t0 - int(i * step)))
+        wait = t0 + int(sent * step) - time.perf_counter_ns()
+        if wait > 0:
+            time.sleep(wait / 1e9)
     send_end = time.perf_counter_ns()
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(done.wait(), _WAIT_S)
-    end = last[0] if answered[0] else time.perf_counter_ns()
+    answers.done.wait(_WAIT_S)
+    end = answers.last if answers.answered else time.perf_counter_ns()
     attempts = 0
     if flooding is not None:
         process, stop, queue = flooding
         stop.set()
-        attempts = await asyncio.get_running_loop().run_in_executor(None, queue.get, True, 60)
+        attempts = queue.get(True, 60)
         process.join(10)
-    for _, writer in streams:
-        writer.write(soupbintcp.logout_request())
-        writer.close()
-    for task in readers:
-        task.cancel()
+    for sock in socks:
+        with contextlib.suppress(OSError):
+            sock.sendall(soupbintcp.logout_request())
+    answers.stop = True
+    reader.join(5)
+    for sock in socks:
+        sock.close()
+    hist, answered = answers.hist, answers.answered
     elapsed = (end - t0) / 1e9
     return {
-        "offered_per_s": rate, "orders": total, "answered": answered[0],
+        "offered_per_s": rate, "orders": total, "answered": answered,
         "send_s": round((send_end - t0) / 1e9, 3), "elapsed_s": round(elapsed, 3),
-        "answered_per_s": round(answered[0] / elapsed, 1),
+        "answered_per_s": round(answered / elapsed, 1),
         "p50_us": hist.get_value_at_percentile(50) / 1000,
         "p99_us": hist.get_value_at_percentile(99) / 1000,
         "p99.9_us": hist.get_value_at_percentile(99.9) / 1000,
         "max_us": hist.get_max_value() / 1000,
+        "send_lag_p50_us": lag.get_value_at_percentile(50) / 1000,
+        "send_lag_p99_us": lag.get_value_at_percentile(99) / 1000,
         **({"flood": flood, "flood_logins": attempts} if flood else {}),
     }
 
@@ -165,11 +209,14 @@ def _start_flood(port, concurrent):
 def load_process(port, connections, phases, queue):
     """Child-process entry: play ``phases`` (:class:`Phase` s) against ``port``; put
     ``("start", name)`` on ``queue`` before each phase, ``("done", name, figures)`` after."""
+    # The reader thread holds the GIL for up to the switch interval (5 ms by default) while
+    # the sender waits to write an order that is due: switch far more often.
+    sys.setswitchinterval(_SWITCH_S)
     results = []
     for index, (name, rate, seconds, flood) in enumerate(phases):
         if rate is None:        # half the sustained throughput measured by the first phase
             rate = max(100, round(results[0]["answered_per_s"] / 2))
         queue.put(("start", name))
         prefix = chr(ord("a") + index)         # order tokens unique across the phases
-        results.append(asyncio.run(offer(port, connections, rate, seconds, prefix, flood)))
+        results.append(offer(port, connections, rate, seconds, prefix, flood))
         queue.put(("done", name, results[-1]))

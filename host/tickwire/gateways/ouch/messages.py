@@ -32,6 +32,7 @@ _ACCEPTED = ouch.OUTBOUND[b"A"].encode
 _EXECUTED = ouch.OUTBOUND[b"E"].encode
 _CANCELED = ouch.OUTBOUND[b"C"].encode
 _REJECTED = ouch.OUTBOUND[b"J"].encode
+_REPLACED = ouch.OUTBOUND[b"U"].encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +49,6 @@ class Entered:
     firm: str
 
 
-def _order_fields(entered, shares, price):
-    return dict(
-        buy_sell_indicator=entered.side, shares=shares, stock=entered.symbol, price=price,
-        time_in_force=entered.tif, firm=entered.firm, display=entered.display,
-        capacity=entered.capacity, intermarket_sweep_eligibility=entered.ise,
-        minimum_quantity=entered.min_qty, cross_type=entered.cross, order_state="L",
-        bbo_weight_indicator=" ")
-
-
 def report_message(report, entered=None, price=None):
     """OUCH outbound bytes for one :class:`~tickwire.core.reports.Report`.
 
@@ -67,24 +59,33 @@ def report_message(report, entered=None, price=None):
     price : int
         ``accepted``: the price as entered (``MARKET_PRICE`` for a market order).
     """
+    # Each message's fields spelled out: a dict of the entered fields merged in with ** cost
+    # ~1 µs per Accepted.
     kind, ts = report.type, report.timestamp
     if kind == "executed":
         return _EXECUTED(timestamp=ts, order_token=report.token, executed_shares=report.qty,
                          execution_price=report.price, liquidity_flag=report.liquidity,
                          match_number=report.match)
     if kind == "accepted":
-        return _ACCEPTED(timestamp=ts, order_token=report.token,
-                         order_reference_number=report.order_id,
-                         **_order_fields(entered, report.qty, price))
+        return _ACCEPTED(
+            timestamp=ts, order_token=report.token, buy_sell_indicator=entered.side,
+            shares=report.qty, stock=entered.symbol, price=price, time_in_force=entered.tif,
+            firm=entered.firm, display=entered.display, order_reference_number=report.order_id,
+            capacity=entered.capacity, intermarket_sweep_eligibility=entered.ise,
+            minimum_quantity=entered.min_qty, cross_type=entered.cross, order_state="L",
+            bbo_weight_indicator=" ")
     if kind == "canceled":
         return _CANCELED(timestamp=ts, order_token=report.token, decrement_shares=report.qty,
                          cancel_reason=cancel_code(report.reason))
     if kind == "replaced":
-        return ouch.encode_outbound(
-            b"U", timestamp=ts, replacement_order_token=report.token,
-            order_reference_number=report.order_id,
-            previous_order_token=report.previous_token or "",
-            **_order_fields(entered, report.qty, report.price))
+        return _REPLACED(
+            timestamp=ts, replacement_order_token=report.token, buy_sell_indicator=entered.side,
+            shares=report.qty, stock=entered.symbol, price=report.price,
+            time_in_force=entered.tif, firm=entered.firm, display=entered.display,
+            order_reference_number=report.order_id, capacity=entered.capacity,
+            intermarket_sweep_eligibility=entered.ise, minimum_quantity=entered.min_qty,
+            cross_type=entered.cross, order_state="L",
+            previous_order_token=report.previous_token or "", bbo_weight_indicator=" ")
     if kind == "rejected":
         return rejected(ts, report.token, reject_code(report.reason))
     if kind == "cancel_rejected":

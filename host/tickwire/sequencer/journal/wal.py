@@ -31,12 +31,21 @@ in the log before the caller goes on to the engine) and returns its index. It is
 fsynced, by policy:
 
 ``record``  fsync inside every append
-``group``   (default) a writer task fsyncs once per batch: everything appended while the
-            previous fsync ran is covered by the next one (group commit)
+``group``   (default) a dedicated writer thread fsyncs once per batch: everything appended
+            while the previous fsync ran is covered by the next one (group commit)
 ``none``    never fsync (the OS flushes when it likes); durable as soon as written
 
 ``await wal.durable(index)`` returns when the record is durable; durability listeners are
-called in log order with the highest durable index.
+called in log order with the highest durable index, on the event loop's thread.
+
+The group writer is a thread of its own, not the loop's default executor: that pool also runs
+the gateway's scrypt password checks, and a login flood must not queue fsyncs behind them. It
+sleeps until an append wakes it, takes the log's length, fsyncs, and hands the new durable
+index to the loop with ``call_soon_threadsafe`` (which wakes a loop blocked in ``select``):
+the completion runs on the loop's next turn, not after a task switch through a future. Only
+``os.fsync`` runs on that thread; every other member is touched by the loop's thread alone
+(the writer reads :attr:`WriteAheadLog.records`, which the loop bumps after the bytes are
+written, so an fsync started after that read covers them).
 """
 
 import asyncio
@@ -45,6 +54,7 @@ import itertools
 import logging
 import os
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 
@@ -62,6 +72,15 @@ MAX_RECORD = 1 << 20
 FSYNC_POLICIES = ("record", "group", "none")
 _HEADER = struct.Struct(">II")
 _LENGTH = struct.Struct(">I")
+
+
+def _call_soon(loop, callback, *args):
+    """``callback(*args)`` on ``loop``'s thread; False if that loop is closed."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        return False
+    return True
 
 
 class WalError(RuntimeError):
@@ -228,8 +247,10 @@ class WriteAheadLog:
         self._waiters = []                       # heap of (index, n, future)
         self._count = itertools.count()
         self._listeners = []
-        self._wake = None
-        self._writer = None
+        self._writer = None                     # the group writer thread, once started
+        self._writer_loop = None                # the loop its completions go to
+        self._wake = threading.Event()
+        self._stopping = False
         self._error = None
         self._closed = False
 
@@ -302,19 +323,19 @@ class WriteAheadLog:
             except OSError as exc:
                 self._fail(WalError(f"{self.path}: fsync failed: {exc}"))
         self._closed = True
-        if self._writer is not None:
-            self._writer.cancel()
-            try:
-                await self._writer
-            except (asyncio.CancelledError, Exception):
-                pass
+        writer = self._stop_writer()
+        while writer is not None and writer.is_alive():     # an fsync may be running
+            await asyncio.sleep(0.001)
         os.close(self._fd)
 
     def close_sync(self):
-        """:meth:`close` for code without an event loop (no writer task running)."""
+        """:meth:`close` for code without an event loop (waits for the writer thread)."""
         if not self._closed:
             self.sync()
             self._closed = True
+            writer = self._stop_writer()
+            if writer is not None:
+                writer.join()
             os.close(self._fd)
 
     # -- reading ---------------------------------------------------------------------------
@@ -335,30 +356,51 @@ class WriteAheadLog:
     def _kick(self):
         if self.policy != "group" or self._closed:
             return
-        if self._writer is None:
+        if self._writer is None or self._writer_loop.is_closed():
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 return      # no loop: durable at sync()/close_sync()
-            self._wake = asyncio.Event()
-            self._writer = loop.create_task(self._write_loop(), name="wal-writer")
+            self._writer_loop = loop        # a writer of a closed loop ends at its next wake
+            self._writer = threading.Thread(target=self._write_thread, args=(loop,),
+                                            name=f"wal-writer {os.path.basename(self.path)}",
+                                            daemon=True)
+            self._writer.start()
         self._wake.set()
 
-    async def _write_loop(self):
-        loop = asyncio.get_running_loop()
+    def _stop_writer(self):
+        """Tell the writer thread to end (after its running fsync, if any); return it."""
+        writer, self._writer = self._writer, None
+        self._stopping = True
+        self._wake.set()
+        return writer
+
+    def _write_thread(self, loop):
+        """The group writer (its own thread): fsync whatever was appended since the last one."""
+        synced = self.durable_index
+        wake = self._wake
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            wake.wait()
+            wake.clear()
+            if self._stopping:
+                return
             target = self.records
-            if target <= self.durable_index:
+            if target <= synced:
                 continue
             try:
-                await loop.run_in_executor(None, os.fsync, self._fd)
+                os.fsync(self._fd)
             except OSError as exc:
-                self._fail(WalError(f"{self.path}: fsync failed: {exc}"))
+                error = WalError(f"{self.path}: fsync failed: {exc}")
+                _call_soon(loop, self._fail, error)
                 return
-            self.fsyncs += 1
-            self._set_durable(target)
+            synced = target
+            if not _call_soon(loop, self._synced, target):
+                return
+
+    def _synced(self, target):
+        """On the loop: the writer's fsync covered records ``< target``."""
+        self.fsyncs += 1
+        self._set_durable(target)
 
     def _fail(self, error):
         log.error("%s", error)
