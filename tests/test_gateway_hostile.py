@@ -1,6 +1,7 @@
 """The gateway against hostile clients (issue #16, point 4): each finding, its fix, its test."""
 
 import asyncio
+import os
 import threading
 
 import pytest
@@ -60,6 +61,41 @@ def test_concurrent_bad_logins_run_no_more_checks_than_the_limit(tmp_path, scryp
         await venue.stop()
 
     run(main())
+
+
+def test_password_checks_run_one_at_a_time_on_a_nicer_thread(tmp_path, monkeypatch):
+    """A login flood's scrypt runs on the gateway's own thread, at a lower priority, one at a
+    time: not in the loop's default executor, not beside the order path on every core."""
+    seen, lock = [], threading.Lock()
+    running = [0]
+
+    def watching(password, stored):
+        with lock:
+            running[0] += 1
+            seen.append((running[0], threading.current_thread().name,
+                         os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        try:
+            return verify_password(password, stored)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(server, "verify_password", watching)
+
+    async def main():
+        venue = await make_venue(tmp_path).start()
+        limit = venue.gateway.login_failures
+        assert all(await asyncio.gather(*(_bad_login(venue.gateway.port)
+                                          for _ in range(limit))))
+        await venue.stop()
+        return limit
+
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    limit = run(main())
+    assert len(seen) == limit
+    assert {at_once for at_once, _, _ in seen} == {1}
+    assert all(name.startswith("login-check") for _, name, _ in seen)
+    assert all(nice == min(19, own + server.LOGIN_CHECK_NICENESS) for _, _, nice in seen)
 
 
 def test_an_unknown_username_costs_the_same_check(tmp_path, scrypt_calls):

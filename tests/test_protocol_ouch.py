@@ -196,3 +196,15 @@ def test_framed_stream_decodes():
                     for ptype, payload in framer.feed(stream[start:start + 7])
                     if ptype == b"S"]
     assert decoded == expected
+
+
+@pytest.mark.parametrize("value,error", [
+    ("XY", "expected one character, got 'XY'"), ("", "expected one character, got ''"),
+    ("é", "'é' is not ASCII"), (5, "expected str or bytes, got 5"),
+    (None, "expected str or bytes, got None"), (["x"], r"expected str or bytes, got \['x'\]"),
+])
+def test_a_char_field_refuses_what_is_not_one_ascii_character(value, error):
+    with pytest.raises(ValueError, match=f"SystemEvent.event_code: {error}"):
+        ouch.encode_outbound(b"S", timestamp=1, event_code=value)
+    assert ouch.encode_outbound(b"S", timestamp=1, event_code=b"S") == \
+        ouch.encode_outbound(b"S", timestamp=1, event_code="S") == b"S" + bytes(7) + b"\x01S"

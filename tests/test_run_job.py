@@ -96,4 +96,6 @@ def test_gateway_bench_prints_and_plots_its_stage_table(tmp_path):
     names = {f.name for f in figures}
     assert "sustained orders/s with risk, journal (fsync) and the model engine" in names
     assert "send → ack p99 at 10k orders/s offered, durable" in names
+    assert "load generator send lag p50 at 10k orders/s offered" in names
+    assert "of which the load generator's send lag" in text
     assert "latency under a login flood (2 concurrent bad logins)" in names

@@ -4,12 +4,14 @@ import asyncio
 import concurrent.futures
 import errno
 import os
+import sys
 import threading
 
 import pytest
 from tickwire.core.requests import Halt
 from tickwire.sequencer.journal import wal as wal_module
 from tickwire.sequencer.journal.wal import JournalRecord, WalError, WriteAheadLog
+from tickwire.util.loop import HANDOFF_SWITCH_S
 from venue_util import login, make_venue
 
 _HANG_S = 10.0          # a hang guard, not a timing
@@ -144,3 +146,21 @@ def test_a_wal_outliving_its_event_loop_gets_a_new_writer(tmp_path):
     asyncio.run(append_durably(1))          # the first loop is closed
     assert wal.durable_index == 2
     wal.close_sync()
+
+
+def test_the_group_writer_gets_the_gil_back_promptly(tmp_path):
+    """Back from an fsync the writer needs the GIL; a busy loop thread yields it only after
+    the switch interval (5 ms by default): starting the writer lowers it."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        wal = WriteAheadLog(str(tmp_path / "s.wal"))
+
+        async def main():
+            await asyncio.wait_for(wal.durable(wal.append(_rec(0))), _HANG_S)
+            await wal.close()
+
+        asyncio.run(main())
+        assert sys.getswitchinterval() <= HANDOFF_SWITCH_S
+    finally:
+        sys.setswitchinterval(before)

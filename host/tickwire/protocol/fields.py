@@ -250,6 +250,8 @@ class MessageSpec:
 
 
 _MISSING = object()
+#: Every 1-character ASCII str → its byte (a CHAR field's whole check and encoding).
+_CHARS = {chr(code): bytes((code,)) for code in range(128)}
 
 
 def _slow_values(names, values, extra):
@@ -269,7 +271,7 @@ def _compile(spec):
     env = {"_M": _MISSING, "_slow_encode": MessageSpec.encode.__get__(spec),
            "_slow_decode": MessageSpec.decode.__get__(spec), "_pack": spec.struct.pack,
            "_unpack": spec.struct.unpack, "_tc": spec.type_code, "_str": str, "_int": int,
-           "_tnew": tuple.__new__, "_record": spec.record, "_len": len}
+           "_tnew": tuple.__new__, "_record": spec.record, "_len": len, "_chars": _CHARS}
     for f in spec.fields:
         if not f.name.isidentifier() or f.name.startswith("_") or f.name[0] == "v":
             return MessageSpec.encode.__get__(spec), MessageSpec.decode.__get__(spec)
@@ -292,9 +294,10 @@ def _compile(spec):
             args.append(f"{v}.encode().ljust({n}, b' ')")
             dec.append(f"{v}.decode('ascii').rstrip(' ')")
         elif f.kind is Kind.CHAR:
-            checks.append(f"    if {v}.__class__ is not _str or _len({v}) != 1 or "
-                          f"not {v}.isascii(): " + bail)
-            args.append(f"{v}.encode()")
+            # One lookup checks and encodes: only a 1-character ASCII str is in _chars.
+            checks.append(f"    {v} = _chars.get({v}) if {v}.__class__ is _str else None")
+            checks.append(f"    if {v} is None: " + bail)
+            args.append(v)
             dec.append(f"{v}.decode('ascii')")
         elif f.kind is Kind.NUMERIC:
             env[f"_enc{i}"] = spec._encoders[i]

@@ -21,7 +21,6 @@ import contextlib
 import multiprocessing
 import selectors
 import socket
-import sys
 import threading
 import time
 from typing import NamedTuple
@@ -29,6 +28,7 @@ from typing import NamedTuple
 from hdrh.histogram import HdrHistogram
 from tickwire.gateways.ouch import wire as ouch
 from tickwire.protocol import soupbintcp
+from tickwire.util.loop import prompt_handoffs
 
 __all__ = ["PASSWORD", "SYMBOL", "Phase", "enter_packet", "load_process", "offer"]
 
@@ -36,7 +36,6 @@ PASSWORD = "bench"
 SYMBOL = "BENCH"
 _ANSWERED = (b"A", b"J")
 _WAIT_S = 30.0
-_SWITCH_S = 0.0001
 FLOOD_PAUSE_S = 0.1
 
 
@@ -209,9 +208,7 @@ def _start_flood(port, concurrent):
 def load_process(port, connections, phases, queue):
     """Child-process entry: play ``phases`` (:class:`Phase` s) against ``port``; put
     ``("start", name)`` on ``queue`` before each phase, ``("done", name, figures)`` after."""
-    # The reader thread holds the GIL for up to the switch interval (5 ms by default) while
-    # the sender waits to write an order that is due: switch far more often.
-    sys.setswitchinterval(_SWITCH_S)
+    prompt_handoffs()       # the sender, due to write, must get the GIL from the reader
     results = []
     for index, (name, rate, seconds, flood) in enumerate(phases):
         if rate is None:        # half the sustained throughput measured by the first phase

@@ -45,7 +45,9 @@ index to the loop with ``call_soon_threadsafe`` (which wakes a loop blocked in `
 the completion runs on the loop's next turn, not after a task switch through a future. Only
 ``os.fsync`` runs on that thread; every other member is touched by the loop's thread alone
 (the writer reads :attr:`WriteAheadLog.records`, which the loop bumps after the bytes are
-written, so an fsync started after that read covers them).
+written, so an fsync started after that read covers them). Starting the writer lowers the
+process's GIL switch interval (:func:`tickwire.util.loop.prompt_handoffs`): back from an
+fsync, the writer needs the GIL from a busy loop thread.
 """
 
 import asyncio
@@ -61,6 +63,7 @@ from dataclasses import dataclass
 from tickwire.core.codec import CodecError, decode_request, encode_request
 from tickwire.protocol.link import COMMAND_BYTES, Command
 from tickwire.sequencer.journal.v1 import MAGIC_V1, decode_record_v1
+from tickwire.util.loop import prompt_handoffs
 
 __all__ = ["WriteAheadLog", "JournalRecord", "WalError", "MAGIC", "MAGIC_V1", "MAX_RECORD",
            "FSYNC_POLICIES", "encode_record", "decode_record", "read_header", "scan_payloads"]
@@ -362,6 +365,7 @@ class WriteAheadLog:
             except RuntimeError:
                 return      # no loop: durable at sync()/close_sync()
             self._writer_loop = loop        # a writer of a closed loop ends at its next wake
+            prompt_handoffs()
             self._writer = threading.Thread(target=self._write_thread, args=(loop,),
                                             name=f"wal-writer {os.path.basename(self.path)}",
                                             daemon=True)
