@@ -1,23 +1,27 @@
-"""The matching engine's control: the command FSM, its datapath and the walker.
+"""The matching engine's control: the command FSM and the walker.
 
 See :mod:`tickwire.hdl.matching_engine` for the states, the cycles they take and how events
 are made; this component holds them and steers the storage components through its ports.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from tickwire.hdl.best_price import lookup_signature
-from tickwire.hdl.event_output import emit_signature
+from tickwire.hdl.breaker_bounds import BreakerBounds
+from tickwire.hdl.command_checks import checks_layout
+from tickwire.hdl.event_mux import EVENT_SOURCES, make_signature, select_code
+from tickwire.hdl.fill_compare import FillCompare
 from tickwire.hdl.free_slot_stack import free_slot_signature
 from tickwire.hdl.level_lists import list_op_signature
 from tickwire.hdl.level_table import level_port_signature
 from tickwire.hdl.occupancy_map import probe_signature, search_signature
 from tickwire.hdl.order_store import order_port_signature
+from tickwire.hdl.order_writer import QtySource, order_write_signature
+from tickwire.hdl.price_offsets import PriceOffsets
 from tickwire.hdl.symbol_table import symbol_port_signature
 from tickwire.protocol.link import (
     COMMAND_LAYOUT,
-    NO_SLOT,
     Action,
     EventKind,
     Reason,
@@ -35,8 +39,15 @@ _E = EventKind
 class EngineControl(wiring.Component):
     """The matching engine's command FSM (dispatch, validation, the walker of crossing orders
     and FOK / min-qty pre-counts, rest, cancel, replace, declare, halt, expiry) with the
-    datapath it shares between states (price-to-offset subtractor, offset-to-price adder, fill
-    compares, the event field multiplexers, the order word's write multiplexers).
+    datapath it shares between states (:class:`~tickwire.hdl.price_offsets.PriceOffsets`,
+    :class:`~tickwire.hdl.fill_compare.FillCompare`,
+    :class:`~tickwire.hdl.breaker_bounds.BreakerBounds`). It steers the event multiplexers and
+    the order word's writer through select codes and flags.
+
+    The walker stays a group of this FSM's states: it shares the incoming order's registers,
+    the RAM ports and the event maker with the states around it, and hands over in the same
+    cycle; as a separate FSM each shared port would need a multiplexer between the two, which
+    the iCEBreaker has no room for.
 
     Parameters
     ----------
@@ -48,9 +59,15 @@ class EngineControl(wiring.Component):
     -------
     i_cmd : In(stream.Signature(COMMAND_LAYOUT))
         Taken in the command's last cycle (see :class:`~tickwire.hdl.matching_engine.MatchingEngine`).
-    emit : Out(emit_signature())
-        To the :class:`~tickwire.hdl.event_output.EventOutput` register.
-    orders : Out(order_port_signature(params))
+    checks : In(checks_layout())
+        The :class:`~tickwire.hdl.command_checks.CommandChecks` of the offered command.
+    event : Out(make_signature(params))
+        To the :class:`~tickwire.hdl.event_mux.EventMux`: the event made, its fields' select
+        codes and sources.
+    order_read : Out
+        The :class:`~tickwire.hdl.order_store.OrderStore`'s read port.
+    order_write : Out(order_write_signature(params))
+        To the :class:`~tickwire.hdl.order_writer.OrderWriter`.
     levels : Out(level_port_signature(params))
     lists : Out(list_op_signature(params))
     search, probe : Out
@@ -68,8 +85,10 @@ class EngineControl(wiring.Component):
         S, N, band = params.max_symbols, params.max_orders, params.band_ticks
         members = {
             "i_cmd": In(stream.Signature(COMMAND_LAYOUT)),
-            "emit": Out(emit_signature()),
-            "orders": Out(order_port_signature(params)),
+            "checks": In(checks_layout()),
+            "event": Out(make_signature(params)),
+            "order_read": Out(order_port_signature(params).members["read"].signature),
+            "order_write": Out(order_write_signature(params)),
             "levels": Out(level_port_signature(params)),
             "lists": Out(list_op_signature(params)),
             "search": Out(search_signature(S, band)),
@@ -90,7 +109,7 @@ class EngineControl(wiring.Component):
         occ_search, free, syms = self.search, self.free, self.syms
         lv_rd = self.levels
         initing = lv_rd.initing
-        ord_rd, ord_wr = self.orders.read, self.orders.write
+        ord_rd, ord_wr = self.order_read, self.order_write
 
         # -- registers -------------------------------------------------------------------------
         # The command stays on ``i_cmd`` while it runs: ``ready`` rises in the cycle it ends,
@@ -108,23 +127,12 @@ class EngineControl(wiring.Component):
         qb = len(Signal(qty_shape))
         # Shares of a validated command (1 .. max_qty): the bits above ``qb`` are zero.
         cq = c.qty[:qb]
-        # Checks of the command alone, registered every cycle: every state that uses them comes
-        # at least a cycle after IDLE, with the same command on ``i_cmd``; their 32-bit compares
-        # then end in flip-flops, not in the FSM's decisions.
-        c_big, bad_qty, bad_min, min_set, sym_ok = (Signal(), Signal(), Signal(), Signal(),
-                                                    Signal())
-        declare_ok, above_half, brk_set = Signal(), Signal(), Signal()
-        m.d.sync += [
-            c_big.eq(c.qty > p.max_qty),
-            bad_qty.eq((c.qty == 0) | (c.qty > p.max_qty)),
-            bad_min.eq(c.min_qty > c.qty),
-            min_set.eq(c.min_qty != 0),
-            sym_ok.eq((c.symbol >= 1) & (c.symbol <= S)),
-            declare_ok.eq((c.symbol >= 1) & (c.symbol <= S) & (c.tick != 0) & (c.qty != 0)
-                          & (c.price != 0)),
-            above_half.eq(c.price > band // 2),
-            brk_set.eq(c.breaker != 0),
-        ]
+        # Checks of the command alone, registered (every state that uses them comes at least
+        # a cycle after IDLE, with the same command on ``i_cmd``).
+        k = self.checks
+        c_big, bad_qty, bad_min, min_set, sym_ok = (k.big, k.bad_qty, k.bad_min, k.min_set,
+                                                    k.sym_ok)
+        declare_ok, above_half, brk_set = k.declare_ok, k.above_half, k.breaker_set
         in_qty = Signal(qty_shape)              # incoming order (NEW, crossing REPLACE)
         is_replace = Signal()
         # The incoming order's id: the command stays on ``i_cmd`` while it runs.
@@ -162,33 +170,25 @@ class EngineControl(wiring.Component):
         m.d.comb += locate.eq(bsym + 1)
         locate_ok = Signal()
         m.d.comb += locate_ok.eq(sym_ok & syms.declared)
-        c_diff = Signal(signed(34))             # the command's price as an offset
-        m.d.comb += c_diff.eq(c.price - band_low)
-        c_off = Signal(range(band))
-        m.d.comb += c_off.eq(c_diff)
-        # The same, registered every cycle: NEW and REPLACE decide on it (the symbol and price
-        # they need were already there the cycle before), which keeps the subtractor's carry
-        # chain out of the FSM's decisions; only the level reads of IDLE and REPLACE_PROBE use
+        # The command's price as an offset, and back for events (one subtractor, one adder).
+        # NEW and REPLACE decide on the registered offset (the symbol and price they need were
+        # already there the cycle before); only the level reads of IDLE and REPLACE_PROBE use
         # ``c_off`` itself (into a RAM address).
-        c_in_band, c_off_q = Signal(), Signal(range(band))
-        m.d.sync += [c_in_band.eq((c_diff >= 0) & (c_diff < band)), c_off_q.eq(c_diff)]
+        m.submodules.prices = prices = PriceOffsets(band)
+        m.d.comb += [prices.price.eq(c.price), prices.band_low.eq(band_low)]
+        c_diff, c_off = prices.diff, prices.offset
+        c_in_band, c_off_q = prices.in_band, prices.offset_q
 
-        # The fill decision from two subtractors whose borrows are the compares: a resting
-        # order's shares (the order RAM's word) against the incoming order's (MATCH_ORDER), or
-        # against a cancel's new size (``in_qty`` = the command's qty clamped to max_qty, CANCEL).
-        in_minus, t_minus = Signal(qb + 1), Signal(qb + 1)
-        emptied, filled = Signal(), Signal()    # in_qty >= t.qty, t.qty >= in_qty
-        left, in_left = Signal(qty_shape), Signal(qty_shape)
-        m.d.comb += [
-            in_minus.eq(in_qty - t.qty), t_minus.eq(t.qty - in_qty),
-            emptied.eq(~in_minus[qb]), filled.eq(~t_minus[qb]),
-            left.eq(Mux(emptied, 0, t_minus[:qb])),       # the resting order's after a fill
-            in_left.eq(Mux(emptied, in_minus[:qb], 0)),   # the incoming order's
-        ]
+        # The fill decision: a resting order's shares (the order RAM's word) against the
+        # incoming order's (MATCH_ORDER), or against a cancel's new size (``in_qty`` = the
+        # command's qty clamped to max_qty, CANCEL).
+        m.submodules.fill = fill = FillCompare(p.max_qty)
+        m.d.comb += [fill.incoming.eq(in_qty), fill.resting.eq(t.qty)]
+        emptied, filled = fill.emptied, fill.filled    # in_qty >= t.qty, t.qty >= in_qty
+        left, in_left = fill.left, fill.in_left
 
-        # One adder for every event price: each state names at most one offset.
-        ev_off, ev_price = Signal(range(band)), Signal(32)
-        m.d.comb += ev_price.eq(band_low + ev_off)
+        # Each state names at most one event price's offset.
+        ev_off, ev_price = prices.event_offset, prices.event_price
 
         def price_of(offset):
             """The event price source for a tick offset of the current book."""
@@ -213,45 +213,26 @@ class EngineControl(wiring.Component):
             return Mux(side == Side.BUY, 0, band - 1)
 
         # -- events ----------------------------------------------------------------------------
-        # Events go to the output register (``EventOutput``): the FSM may make one when the
-        # register is empty or being taken (``can_emit``).
-        ev_new, ev_stb, can_emit = self.emit.event, self.emit.stb, self.emit.can_emit
-        m.d.comb += [ev_new.seq.eq(c.seq), ev_new.timestamp.eq(c.timestamp)]
+        # Events go through the ``EventMux`` to the output register (``EventOutput``): the FSM
+        # may make one when the register is empty or being taken (``can_emit``). A wide field
+        # is named by its source's select code (``EVENT_SOURCES``), so that the states'
+        # nested conditions steer a few code bits, not the 32-bit data.
+        make = self.event
+        ev_new, ev_stb, can_emit, selects = make.event, make.stb, make.can_emit, make.select
+        m.d.comb += [ev_new.seq.eq(c.seq), ev_new.timestamp.eq(c.timestamp), make.cmd.eq(c)]
+        m.d.comb += [make.sources.locate.eq(locate), make.sources.order_id.eq(t.order_id),
+                     make.sources.order_qty.eq(t.qty), make.sources.cur_slot.eq(cur_slot),
+                     make.sources.in_qty.eq(in_qty), make.sources.left.eq(left),
+                     make.sources.price.eq(ev_price), make.sources.match.eq(match_no + 1)]
         # Whether an event is its command's last is always known when it is made.
         LAST, MORE = 1, 0
-
-        # Every wide field is one flat multiplexer over its few sources (a field no source
-        # drives is 0), steered by a small select code that the emitting states set: the
-        # states' nested conditions then steer a few code bits, not the 32-bit data.
-        qty_sources = {"in": in_qty, "order": t.qty, "left": left}
-        sources = {
-            "symbol": {"cmd": c.symbol, "book": locate},
-            "order_id": {"cmd": c.order_id, "new": c.new_order_id, "order": t.order_id},
-            "other_id": {"cmd": c.order_id, "new": c.new_order_id},
-            "slot": {"cmd": c.slot, "cur": cur_slot, "none": NO_SLOT},
-            "qty": qty_sources,                 # DIRECTORY: and c.qty's upper bits (ev_dir)
-            "remaining": qty_sources,
-            "price": {"cmd": c.price, "book": ev_price},
-            "match": {"next": match_no + 1},
-        }
-        selects = {name: Signal(range(len(srcs) + 1), name=f"ev_{name}_sel")
-                   for name, srcs in sources.items()}
-        for name, srcs in sources.items():
-            field = Value.cast(getattr(ev_new, name))
-            with m.Switch(selects[name]):
-                for code, value in enumerate(srcs.values(), 1):
-                    with m.Case(code):
-                        m.d.comb += field.eq(value)
         # DIRECTORY's own fields (0 in every other event): name, tick and the round lot, whose
         # low bits come through ``in_qty`` (the lot is not checked against max_qty).
         ev_dir = Signal()
         m.d.comb += [ev_new.name.eq(Mux(ev_dir, c.name, 0)),
                      ev_new.tick.eq(Mux(ev_dir, c.tick, 0)),
                      ev_new.qty[qb:].eq(Mux(ev_dir, c.qty[qb:], 0))]
-
-        def code(name, source):
-            """The select code of ``sources[name][source]`` (``None``: the field is 0)."""
-            return 0 if source is None else list(sources[name]).index(source) + 1
+        code = select_code
 
         def pick(name, cond, if_true, if_false):
             """A select code chosen by ``cond`` between two sources of field ``name``."""
@@ -268,9 +249,9 @@ class EngineControl(wiring.Component):
             source name or a select code (:func:`pick`), any other as its value."""
             m.d.comb += [ev_stb.eq(1), ev_new.kind.eq(kind), ev_new.last.eq(last)]
             for name, value in fields.items():
-                if name in sources:
-                    m.d.comb += selects[name].eq(code(name, value) if isinstance(value, str)
-                                                 else value)
+                if name in EVENT_SOURCES:
+                    m.d.comb += getattr(selects, name).eq(code(name, value)
+                                                          if isinstance(value, str) else value)
                 else:
                     m.d.comb += Value.cast(getattr(ev_new, name)).eq(value)
 
@@ -304,37 +285,31 @@ class EngineControl(wiring.Component):
             m.d.comb += [lv_rd.addr.eq(addr), lv_rd.en.eq(1)]
             m.d.sync += lv_addr.eq(addr)
 
-        # The order RAM's write is the order read (``t``) with a few fields changed, or a new
-        # order from the ``in_*`` registers: flat muxes steered by a few flags that the states
-        # set (as for the events), at ``cur_slot`` or the command's slot.
-        wo_at_cur, wo_valid, wo_fresh, wo_moved = Signal(), Signal(), Signal(), Signal()
-        wo_qty = Signal(2)                      # 0: t.qty, 1: left, 2: in_qty
+        # The order RAM's write (``OrderWriter``) is the order read (``t``) with a few fields
+        # changed, or a new order from the ``in_*`` registers, at ``cur_slot`` or the command's
+        # slot: steered by flags that the states set (as for the events).
+        wo_at_cur = Signal()
         # The slot written, unlinked, appended or pushed. It and the other muxes' steering
         # flags (``ul_regs``, ``ap_mode``) depend on the state only, not on its decisions,
         # which keeps those decisions off the RAMs' address and data paths.
         w_slot = Signal(range(N))
+        new = ord_wr.incoming
         m.d.comb += [
             w_slot.eq(Mux(wo_at_cur, cur_slot, t_slot)),
-            ord_wr.addr.eq(w_slot),
-            ord_wr.data.valid.eq(wo_valid),
-            ord_wr.data.order_id.eq(Mux(wo_fresh | wo_moved, in_id, t.order_id)),
-            ord_wr.data.qty.eq(Mux(wo_qty[1], in_qty, Mux(wo_qty[0], left, t.qty))),
-            ord_wr.data.offset.eq(Mux(wo_fresh | wo_moved, in_limit, t.offset)),
-            ord_wr.data.side.eq(Mux(wo_fresh, in_side, t.side)),
-            ord_wr.data.tif.eq(Mux(wo_fresh, in_tif, t.tif)),
-            ord_wr.data.firm.eq(Mux(wo_fresh, in_firm, t.firm)),
-            ord_wr.data.stp.eq(Mux(wo_fresh, in_stp, t.stp)),
-            ord_wr.data.sym.eq(Mux(wo_fresh, bsym, t.sym)),
+            ord_wr.slot.eq(w_slot), ord_wr.order.eq(t), ord_wr.left.eq(left),
+            new.order_id.eq(in_id), new.qty.eq(in_qty), new.offset.eq(in_limit),
+            new.side.eq(in_side), new.tif.eq(in_tif), new.stp.eq(in_stp), new.firm.eq(in_firm),
+            new.sym.eq(bsym),
         ]
 
-        def write_order(valid=1, qty=0, fresh=False, moved=False):
+        def write_order(valid=1, qty=QtySource.ORDER, fresh=False, moved=False):
             """Write the order at ``w_slot`` (``cur_slot`` in the states that call
-            :func:`at_cur`, else the command's slot): ``t`` with
-            ``valid``, shares ``qty`` (0: t.qty, 1: left, 2: in_qty), or a new resting order
+            :func:`at_cur`, else the command's slot): ``t`` with ``valid``, shares ``qty``
+            (:class:`~tickwire.hdl.order_writer.QtySource`), or a new resting order
             (``fresh``: every field from ``in_*``), or ``t`` moved (``moved``: id and offset
             from ``in_*``)."""
-            m.d.comb += [ord_wr.en.eq(1), wo_valid.eq(valid),
-                         wo_qty.eq(qty), wo_fresh.eq(fresh), wo_moved.eq(moved)]
+            m.d.comb += [ord_wr.en.eq(1), ord_wr.valid.eq(valid),
+                         ord_wr.qty.eq(qty), ord_wr.fresh.eq(fresh), ord_wr.moved.eq(moved)]
             # Count resting DAY orders (an order leaves with valid = 0, rests with valid = 1).
             if fresh:
                 with m.If(in_tif == Tif.DAY):
@@ -451,6 +426,12 @@ class EngineControl(wiring.Component):
             with m.Else():
                 m.next = "REST"
 
+        # A DECLARE's breaker bounds (the symbol table takes them in DECLARE_TRADING).
+        m.submodules.bounds = bounds = BreakerBounds(band)
+        m.d.comb += [bounds.reference.eq(c.price), bounds.breaker.eq(c.breaker),
+                     bounds.above_half.eq(above_half),
+                     syms.trip_lo_in.eq(bounds.trip_lo), syms.trip_hi_in.eq(bounds.trip_hi)]
+
         # -- the command FSM -------------------------------------------------------------------
         r = ord_rd.order
         max_levels = self._max_levels
@@ -504,7 +485,6 @@ class EngineControl(wiring.Component):
                         reject(Reason.BAD_DECLARATION)
                         finish()
                     with m.Else():
-                        half = band // 2
                         m.d.comb += [
                             syms.declare.eq(1),
                             syms.lot_in.eq(Mux(c_big, p.max_qty + 1, c.qty)),
@@ -515,23 +495,8 @@ class EngineControl(wiring.Component):
                         m.next = "DECLARE_TRADING"
 
             with m.State("DECLARE_TRADING"):
-                # ``c`` still holds the DECLARE: price = reference. The bounds are
-                # ``reference − band_low ∓ breaker`` (+1 for ``trip_hi``) clamped to
-                # ``[0, band]``, where ``ref_off = reference − band_low`` is ``band // 2`` or
-                # ``reference − 1`` (``band_low`` is 1): narrow adds, not 32-bit ones.
-                half = band // 2
-                bw = len(Signal(range(band + 1)))
-                ref_off = Signal(range(half + 1))
-                m.d.comb += ref_off.eq(Mux(above_half, half, c.price[:bw] - 1))
-                far = c.breaker[bw:] != 0           # beyond the band from any reference
-                brk = c.breaker[:bw]
-                lo, hi = Signal(range(band + 1)), Signal(range(band + 1))
-                m.d.comb += [
-                    lo.eq(Mux(far | (brk > ref_off), 0, ref_off - brk)),
-                    hi.eq(Mux(far | (brk >= band - ref_off), band, ref_off + brk + 1)),
-                ]
-                m.d.comb += [syms.set_breaker.eq(1), syms.breaker_on_in.eq(brk_set),
-                             syms.trip_lo_in.eq(lo), syms.trip_hi_in.eq(hi)]
+                # ``c`` still holds the DECLARE: price = reference.
+                m.d.comb += [syms.set_breaker.eq(1), syms.breaker_on_in.eq(brk_set)]
                 with m.If(can_emit):
                     emit(_E.TRADING, LAST, symbol="cmd", reason=Reason.NONE)
                     finish()
@@ -751,7 +716,7 @@ class EngineControl(wiring.Component):
                         with m.If(emptied):
                             remove_head()
                         with m.Else():
-                            write_order(qty=1)
+                            write_order(qty=QtySource.LEFT)
                         with m.If(filled & ~is_replace):
                             finish()
                         with m.Elif(filled):
@@ -783,7 +748,7 @@ class EngineControl(wiring.Component):
                 m.d.comb += ap_mode.eq(1)
                 with m.If(can_emit):
                     append()
-                    write_order(qty=2, fresh=True)
+                    write_order(qty=QtySource.IN, fresh=True)
                     emit(_E.ADD, LAST, symbol="book", side=in_side,
                          order_id=in_id_src("order_id"), slot="cur",
                          qty="in", remaining="in", price=price_of(in_limit),
@@ -827,7 +792,7 @@ class EngineControl(wiring.Component):
                         emit(_E.REDUCE, LAST, symbol="book", side=t.side, order_id="order",
                              slot="cmd", qty="left", remaining="in",
                              price=price_of(t.offset), reason=Reason.USER)
-                        write_order(qty=2)
+                        write_order(qty=QtySource.IN)
                     with m.Else():
                         emit(_E.CANCEL_REJECT, LAST, symbol="book", side=t.side,
                              order_id="cmd", slot="cmd", reason=Reason.NOTHING_TO_CANCEL)
@@ -853,7 +818,7 @@ class EngineControl(wiring.Component):
                         reject_replace(Reason.BOOK_FULL)
                         finish()
                     with m.Elif(~moves & filled):          # c.qty (= in_qty) <= t.qty
-                        write_order(qty=2)              # in_qty = c.qty here
+                        write_order(qty=QtySource.IN)              # in_qty = c.qty here
                         replace_event(ReplaceMode.KEPT, LAST)
                         finish()
                     with m.Else():
@@ -886,7 +851,7 @@ class EngineControl(wiring.Component):
                 m.d.comb += ap_mode.eq(1)
                 with m.If(can_emit):
                     append()
-                    write_order(qty=2, moved=True)
+                    write_order(qty=QtySource.IN, moved=True)
                     replace_event(ReplaceMode.MOVED, LAST)
                     finish()
 

@@ -4,9 +4,18 @@ Components
 ----------
 :class:`MatchingEngine` wires these (each in its own module, with its own docstring):
 
-* :class:`~tickwire.hdl.engine_control.EngineControl`: the command FSM and its datapath
-  (dispatch, validation, the walker of crossing orders and pre-counts, rest, cancel, replace,
-  declare, halt, expiry), steering the storage below through its ports.
+* :class:`~tickwire.hdl.engine_control.EngineControl`: the command FSM (dispatch, validation,
+  the walker of crossing orders and pre-counts, rest, cancel, replace, declare, halt, expiry),
+  steering the storage below through its ports; its own datapath is
+  :class:`~tickwire.hdl.price_offsets.PriceOffsets` (price ↔ tick offset),
+  :class:`~tickwire.hdl.fill_compare.FillCompare` (the fill decision) and
+  :class:`~tickwire.hdl.breaker_bounds.BreakerBounds` (a DECLARE's breaker as offsets).
+* :class:`~tickwire.hdl.command_checks.CommandChecks`: the command's own range checks,
+  registered every cycle.
+* :class:`~tickwire.hdl.event_mux.EventMux`: each wide event field from its few sources, by the
+  select codes the FSM sets.
+* :class:`~tickwire.hdl.order_writer.OrderWriter`: the order RAM's write word (the order read
+  with a few fields changed, or a new resting order), by the flags the FSM sets.
 * :class:`~tickwire.hdl.symbol_table.SymbolTable` (registers, ``max_symbols`` entries):
   declared, halted, round lot, ``band_low`` and the breaker as offset bounds. Prices inside the
   engine are tick offsets from ``band_low`` (``range(band_ticks)``).
@@ -78,13 +87,16 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from tickwire.hdl.best_price import BestPriceCache
+from tickwire.hdl.command_checks import CommandChecks
 from tickwire.hdl.engine_control import EngineControl
+from tickwire.hdl.event_mux import EventMux
 from tickwire.hdl.event_output import EventOutput
 from tickwire.hdl.free_slot_stack import FreeSlotStack
 from tickwire.hdl.level_lists import LevelLists
 from tickwire.hdl.level_table import LevelTable, level_layout
 from tickwire.hdl.occupancy_map import OccupancyMap
 from tickwire.hdl.order_store import OrderStore, order_layout
+from tickwire.hdl.order_writer import OrderWriter
 from tickwire.hdl.symbol_table import SymbolTable
 from tickwire.protocol.link import COMMAND_LAYOUT, EVENT_LAYOUT, NO_SLOT, ModelParams
 
@@ -148,13 +160,20 @@ class MatchingEngine(wiring.Component):
         m.submodules.occ = occ = OccupancyMap(p.max_symbols, p.band_ticks,
                                               count=max_levels < p.band_ticks)
         m.submodules.free = free = FreeSlotStack(p.max_orders)
+        m.submodules.checks = checks = CommandChecks(p)
+        m.submodules.writer = writer = OrderWriter(p)
+        m.submodules.events = events = EventMux(p)
         m.submodules.output = output = EventOutput()
 
         wiring.connect(m, wiring.flipped(self.i_cmd), control.i_cmd)
-        wiring.connect(m, control.emit, output.emit)
+        m.d.comb += [checks.cmd.eq(self.i_cmd.payload), control.checks.eq(checks.checks)]
+        wiring.connect(m, control.event, events.make)
+        wiring.connect(m, events.emit, output.emit)
         wiring.connect(m, output.o_event, wiring.flipped(self.o_event))
         wiring.connect(m, control.syms, syms.port)
-        wiring.connect(m, control.orders, orders.port)
+        wiring.connect(m, control.order_read, orders.port.read)
+        wiring.connect(m, control.order_write, writer.req)
+        wiring.connect(m, writer.write, orders.port.write)
         wiring.connect(m, control.levels, levels.port)
         wiring.connect(m, control.lists, lists.op)
         wiring.connect(m, lists.levels, levels.write)
