@@ -32,7 +32,8 @@ fsynced, by policy:
 
 ``record``  fsync inside every append
 ``group``   (default) a dedicated writer thread fsyncs once per batch: everything appended
-            while the previous fsync ran is covered by the next one (group commit)
+            since the previous fsync is covered by the next one (group commit), which starts
+            once the loop has taken the previous one's completion
 ``none``    never fsync (the OS flushes when it likes); durable as soon as written
 
 ``await wal.durable(index)`` returns when the record is durable; durability listeners are
@@ -253,6 +254,7 @@ class WriteAheadLog:
         self._writer = None                     # the group writer thread, once started
         self._writer_loop = None                # the loop its completions go to
         self._wake = threading.Event()
+        self._consumed = threading.Event()      # the loop took the writer's last fsync
         self._stopping = False
         self._error = None
         self._closed = False
@@ -364,7 +366,11 @@ class WriteAheadLog:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 return      # no loop: durable at sync()/close_sync()
-            self._writer_loop = loop        # a writer of a closed loop ends at its next wake
+            self._writer_loop = loop
+            replaced = (self._wake, self._consumed)     # a closed loop's writer ends on them
+            self._wake, self._consumed = threading.Event(), threading.Event()
+            for event in replaced:
+                event.set()
             prompt_handoffs()
             self._writer = threading.Thread(target=self._write_thread, args=(loop,),
                                             name=f"wal-writer {os.path.basename(self.path)}",
@@ -377,16 +383,17 @@ class WriteAheadLog:
         writer, self._writer = self._writer, None
         self._stopping = True
         self._wake.set()
+        self._consumed.set()
         return writer
 
     def _write_thread(self, loop):
         """The group writer (its own thread): fsync whatever was appended since the last one."""
         synced = self.durable_index
-        wake = self._wake
+        wake, consumed = self._wake, self._consumed
         while True:
             wake.wait()
             wake.clear()
-            if self._stopping:
+            if self._stopping or wake is not self._wake:
                 return
             target = self.records
             if target <= synced:
@@ -398,11 +405,18 @@ class WriteAheadLog:
                 _call_soon(loop, self._fail, error)
                 return
             synced = target
-            if not _call_soon(loop, self._synced, target):
+            consumed.clear()
+            if not _call_soon(loop, self._synced, target, consumed):
                 return
+            # The next fsync starts once the loop has taken this one: a loop busy for a while
+            # (saturated) gets one larger group, not an fsync per handful of records (the
+            # disk's and the kernel's work, on cores the venue shares); an idle loop takes it
+            # at once.
+            consumed.wait()
 
-    def _synced(self, target):
+    def _synced(self, target, consumed):
         """On the loop: the writer's fsync covered records ``< target``."""
+        consumed.set()
         self.fsyncs += 1
         self._set_durable(target)
 
