@@ -157,6 +157,7 @@ def test_run_main_job_writes_report_and_plot(tmp_path, capsys):
     # the summary states both: the latency at the offered rate, the saturation apart
     assert "1,000 requests/s offered (open loop)" in printed
     assert "from each request's intended send time" in printed
+    assert "shared by the venue with the firms and the feed subscribers" in printed
     assert "orders/s sustained (measured apart" in printed
     assert report["saturation"]["orders_per_s"] > 0
     # and where the time went: the stage table, printed, in run.json, and its plot

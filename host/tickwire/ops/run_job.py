@@ -423,7 +423,8 @@ def print_report(r, echo=print):
          f"{r['unanswered']} unanswered")
     if load["offered_per_s"]:
         echo(f"load: {load['offered_per_s']:,.0f} requests/s offered (open loop), "
-             f"{load['achieved_per_s']:,.0f}/s answered; event loop {load['event_loop']}")
+             f"{load['achieved_per_s']:,.0f}/s answered; event loop {load['event_loop']}, "
+             f"shared by the venue with the firms{' and the feed subscribers' * ('feed' in r)}")
         since = "intended send"
     else:
         echo(f"load: closed loop, {r['requests_per_s']:,.0f} requests/s achieved; "
