@@ -75,6 +75,10 @@ BOARDS = {
         "params": dataclasses.asdict(BOARD_BOOKS["ulx3s"]),
         "spram": False,
         "best_price": True,
+        # The order RAM's output register lifts the engine alone from 30.68 / 30.78 MHz (min /
+        # median, nextpnr seeds 1-3) to 33.65 / 34.85, but a cancel then takes 4 cycles, not
+        # 3, and a fill 2, not 1: at any clock it allows, cancels and fills would be slower.
+        # The next path starts at the level table's DP16KD output.
         "order_register": False,
         "synth_opts": "",
         "capacity": {"LUT4": 83640, "FF": 83640, "DP16KD": 208},
