@@ -23,14 +23,15 @@ from tickwire.sim.model import ExchangeModel
 
 # -- harness ----------------------------------------------------------------------------------
 
-def simulate(params, commands, seed=0, idle=0.3, stall=0.3, best_price=True):
+def simulate(params, commands, seed=0, idle=0.3, stall=0.3, **engine):
     """Play ``commands`` into a MatchingEngine; return every event's bit vector, in order.
 
     The driver waits a random number of cycles before each command (probability ``idle`` per
     cycle), the monitor drops ``ready`` with probability ``stall``; the monitor also checks the
-    stream rule that a payload offered and not taken stays offered, unchanged.
+    stream rule that a payload offered and not taken stays offered, unchanged. ``engine``: the
+    :class:`MatchingEngine`'s options.
     """
-    dut = MatchingEngine(params, best_price=best_price)
+    dut = MatchingEngine(params, **engine)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     rng_in, rng_out = random.Random(seed), random.Random(seed + 1)
@@ -501,6 +502,13 @@ def test_without_best_price_registers():
     compare(TIGHT, adversarial_commands(1200, 15, TIGHT), seed=15, best_price=False)
 
 
+@pytest.mark.parametrize("params,seed", [(TIGHT, 21), (MEDIUM, 22)])
+def test_order_ram_output_register(params, seed):
+    """The engine as the ULX3S builds it (``order_register=True``: an order read takes a cycle
+    more, through the ``*_READ`` states), against the model."""
+    compare(params, adversarial_commands(1200, seed, params), seed=seed, order_register=True)
+
+
 # -- engine transport --------------------------------------------------------------------------
 
 def test_replay_amaranth_engine_writes_the_model_pcap(tmp_path):
@@ -631,3 +639,12 @@ def test_hazard_stream(seed, idle, stall):
     missing = [name for name in REQUIRED_BINS if not bins.get(name)]
     assert not missing, f"hazard bins not hit: {missing}"
     compare(HAZARD, commands, seed=seed, idle=idle, stall=stall)
+
+
+@pytest.mark.parametrize("seed,stall", [(7, 0.0), (8, 0.3)])
+def test_hazard_stream_order_register(seed, stall):
+    """The hazard streams, back to back, with the order RAM's output register."""
+    from hazards import hazard_commands
+
+    compare(HAZARD, hazard_commands(1500, seed, HAZARD), seed=seed, idle=0.0, stall=stall,
+            order_register=True)

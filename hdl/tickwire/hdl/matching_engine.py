@@ -81,6 +81,10 @@ per further level (search B, level read, head read, first order); the FOK / min-
 the order's level, then the new price's). After reset, ``INIT`` clears the
 level table (one cycle per word, plus one). SYSTEM ``M``: 1 cycle per slot up to the last resting DAY
 order, +2 per expired order.
+
+With ``order_register`` every order read takes one cycle more (a ``*_READ`` state before
+FIND, EXPIRE_CHECK, COUNT_ORDER and MATCH_ORDER): CANCEL 4, REDUCE 4, kept REPLACE 5, a fill
+within a level 2, the next level 5, the pre-count 2 per order; NEW unchanged.
 """
 
 from amaranth.hdl import Module
@@ -119,6 +123,11 @@ class MatchingEngine(wiring.Component):
         (:class:`~tickwire.hdl.best_price.BestPriceCache`), so that a NEW that rests without
         crossing skips the search: 3 cycles instead of 4. About 20 flip-flops and their muxes
         per book side; the boards' table chooses it (the iCEBreaker has no room).
+    order_register : bool
+        Register the order RAM's read data once more (the ECP5 DP16KD's output register):
+        the block RAM's clock-to-out then no longer starts the fill compare's path into the
+        link writes, for one more cycle wherever an order is read (CANCEL / REPLACE's FIND, each
+        order the walker or the expiry visits).
 
     Members
     -------
@@ -133,12 +142,14 @@ class MatchingEngine(wiring.Component):
     i_cmd: In(stream.Signature(COMMAND_LAYOUT))
     o_event: Out(stream.Signature(EVENT_LAYOUT))
 
-    def __init__(self, params=ModelParams(), spram=False, *, best_price=True):
+    def __init__(self, params=ModelParams(), spram=False, *, best_price=True,
+                 order_register=False):
         if params.max_orders > NO_SLOT or params.max_orders < 2:
             raise ValueError("max_orders must be in 2 .. 65535")
         self._params = params
         self._spram = spram
         self._best_price = best_price
+        self._order_register = order_register
         super().__init__()
 
     @property
@@ -151,10 +162,11 @@ class MatchingEngine(wiring.Component):
         max_levels = p.max_levels or p.band_ticks
         # With max_levels = band_ticks a side always has room for a level that is not occupied:
         # no counts then.
-        m.submodules.control = control = EngineControl(p, max_levels=max_levels,
-                                                       best_price=self._best_price)
+        m.submodules.control = control = EngineControl(
+            p, max_levels=max_levels, best_price=self._best_price,
+            order_register=self._order_register)
         m.submodules.syms = syms = SymbolTable(p)
-        m.submodules.orders = orders = OrderStore(p)
+        m.submodules.orders = orders = OrderStore(p, output_register=self._order_register)
         m.submodules.levels = levels = LevelTable(p, spram=self._spram)
         m.submodules.lists = lists = LevelLists(p)
         m.submodules.occ = occ = OccupancyMap(p.max_symbols, p.band_ticks,

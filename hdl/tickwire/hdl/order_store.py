@@ -66,6 +66,11 @@ class OrderStore(wiring.Component):
     Parameters
     ----------
     params : ModelParams
+    output_register : bool
+        Register the read data once more (on the ECP5 the DP16KD's output register, else flip-flops
+        beside it): it comes two cycles after ``en``, not one, and the block RAM's slow
+        clock-to-out no longer starts the user's logic. A write in the cycle between is not
+        seen (the user issues none there).
 
     Members
     -------
@@ -75,8 +80,9 @@ class OrderStore(wiring.Component):
         Writes of the ``next`` and ``prev`` links.
     """
 
-    def __init__(self, params):
+    def __init__(self, params, *, output_register=False):
         self._params = params
+        self._output_register = output_register
         super().__init__({"port": In(order_port_signature(params)),
                           "links": In(link_write_signature(params))})
 
@@ -93,5 +99,7 @@ class OrderStore(wiring.Component):
             wr = mem.write_port()
             rd = mem.read_port(transparent_for=(wr,))
             m.d.comb += [wr.en.eq(write.en), wr.addr.eq(write.addr), wr.data.eq(write.data),
-                         rd.addr.eq(read.addr), rd.en.eq(read.en), data_out.eq(rd.data)]
+                         rd.addr.eq(read.addr), rd.en.eq(read.en)]
+            domain = m.d.sync if self._output_register else m.d.comb
+            domain += data_out.eq(rd.data)
         return m

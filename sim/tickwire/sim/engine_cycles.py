@@ -16,8 +16,9 @@ __all__ = ["hdl_engine_cycles", "measure"]
 _DEFAULT = ModelParams(max_orders=64, max_symbols=2, band_ticks=64, max_qty=1_000_000)
 
 
-def measure(params, commands):
-    """[(interval, latency)] per command (cycles; ``None`` for the first command).
+def measure(params, commands, **engine):
+    """[(interval, latency)] per command (cycles; ``None`` for the first command); ``engine``:
+    the :class:`MatchingEngine`'s options.
 
     Commands are offered back to back (``i_cmd.valid`` never drops) and ``o_event`` is always
     ready. The engine keeps a command on ``i_cmd`` while it runs and takes it (``ready``) in its
@@ -26,7 +27,7 @@ def measure(params, commands):
     context. Its latency counts from the first of those cycles (the one a command-registering
     design would spend taking it) to the edge that hands out its first event.
     """
-    dut = MatchingEngine(params)
+    dut = MatchingEngine(params, **engine)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     taken, first = [], {}
@@ -76,15 +77,16 @@ def _new(side, qty, price, order_id, tif=Tif.DAY, market=0):
                    order_id=order_id, tif=tif, market=market)
 
 
-def _sustained(params, warmup, run):
+def _sustained(params, warmup, run, engine):
     """Cycles per command of ``run`` played back to back after ``warmup`` (mean interval)."""
-    r = measure(params, warmup + run + [Command(action=Action.NOP)])
+    r = measure(params, warmup + run + [Command(action=Action.NOP)], **engine)
     intervals = [i for i, _ in r[len(warmup):len(warmup) + len(run)]]
     return sum(intervals) / len(intervals)
 
 
-def hdl_engine_cycles(params=_DEFAULT, fills=8, burst=8):
-    """Cycle figures of the engine, as a dict (cycles; ``*_latency``: first event's latency).
+def hdl_engine_cycles(params=_DEFAULT, fills=8, burst=8, **engine):
+    """Cycle figures of the engine built with options ``engine``, as a dict (cycles;
+    ``*_latency``: first event's latency).
 
     ``add``: a non-crossing limit order that rests; ``add_sustained``: mean interval of
     ``burst`` such adds back to back (half open a level, half join one); ``cancel``: a full
@@ -102,27 +104,27 @@ def hdl_engine_cycles(params=_DEFAULT, fills=8, burst=8):
     seq = base + [_new(Side.BUY, 100, 90, 1), _new(Side.BUY, 100, 91, 2),
                   Command(action=Action.CANCEL, symbol=1, order_id=1, slot=0),
                   _new(Side.BUY, 0, 90, 3), end]
-    r = measure(params, seq)
+    r = measure(params, seq, **engine)
     add, add2, cancel, reject = r[1], r[2], r[3], r[4]
 
     adds = [_new(Side.BUY if i % 2 else Side.SELL, 100, (90 - i // 4) if i % 2 else
                  (110 + i // 4), 100 + i) for i in range(burst)]
-    add_sustained = _sustained(params, base, adds)
+    add_sustained = _sustained(params, base, adds, engine)
     # The adds rest in slots 0 .. burst-1 in order.
     cancels = [Command(action=Action.CANCEL, symbol=1, order_id=100 + i, slot=i)
                for i in range(burst)]
-    cancel_sustained = _sustained(params, base + adds, cancels)
+    cancel_sustained = _sustained(params, base + adds, cancels, engine)
     reduces = [Command(action=Action.CANCEL, symbol=1, order_id=100 + i, slot=i, qty=50)
                for i in range(burst)]
-    reduce_sustained = _sustained(params, base + adds, reduces)
+    reduce_sustained = _sustained(params, base + adds, reduces, engine)
     kept = [Command(action=Action.REPLACE, symbol=1, order_id=100 + i, slot=i, qty=60,
                     new_order_id=200 + i, price=adds[i].price) for i in range(burst)]
-    kept_sustained = _sustained(params, base + adds, kept)
+    kept_sustained = _sustained(params, base + adds, kept, engine)
 
     def sweep(levels, n, tif=Tif.IOC):
         cmds = base + [_new(Side.BUY, 100, 95 - (i if levels else 0), 10 + i) for i in range(n)]
         cmds += [_new(Side.SELL, 100 * n, 68, 99, tif=tif), end]
-        return measure(params, cmds)[-2]
+        return measure(params, cmds, **engine)[-2]
 
     one, many = sweep(False, 1), sweep(False, fills)
     one_l, many_l = sweep(True, 1), sweep(True, fills)

@@ -28,7 +28,7 @@ from amaranth.hdl import Cat, Elaboratable, Module, Signal
 from tickwire.hdl.matching_engine import MatchingEngine
 from tickwire.protocol.link import COMMAND_LAYOUT, EVENT_LAYOUT, ModelParams
 
-__all__ = ["DEVICES", "engine_synth"]
+__all__ = ["DEVICES", "engine_options", "engine_synth"]
 
 
 def _tool(name):
@@ -111,14 +111,20 @@ def _count_cells(log, cells):
     return out
 
 
+def engine_options(device):
+    """The :class:`MatchingEngine` options ``device`` is measured with by default."""
+    return dict(DEVICES[device]["engine"])
+
+
 def engine_synth(device="up5k", params=None, pnr=True, seed=1, timeout=3600, keep=None,
-                 seeds=None):
+                 seeds=None, engine=None):
     """Synthesise (and place and route) the engine for ``device``; return a dict of figures.
 
     ``{"device", "params", "cells": {LUT4, FF, EBR, ...}, "capacity", "fits_cells",
     "fmax_mhz", "fmax_median_mhz", "fmax_by_seed", "target_mhz", "nextpnr_util", "synth_s",
     "pnr_s", "wrapper_ff", "wrapper_lut", "critical_path"?, "error"?}``.
-    ``params`` defaults to the issue's target for the device; ``keep`` names a directory to
+    ``params`` defaults to the issue's target for the device; ``engine``: engine options over
+    the device's (:func:`engine_options`); ``keep`` names a directory to
     keep the intermediate files in. Yosys runs once; nextpnr once per seed of ``seeds``
     (default ``[seed]``), one after the other: ``fmax_mhz`` is the lowest of them,
     ``fmax_median_mhz`` their median, utilisation and the critical path from the first seed.
@@ -132,7 +138,7 @@ def engine_synth(device="up5k", params=None, pnr=True, seed=1, timeout=3600, kee
     with tempfile.TemporaryDirectory(prefix="engine_synth_") as tmp:
         work = Path(keep) if keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        top = _Top(params, **spec["engine"])
+        top = _Top(params, **{**spec["engine"], **(engine or {})})
         (work / "top.il").write_text(rtlil.convert(top, name="top", ports=[top.din, top.dout]))
         script = f"read_rtlil top.il; {spec['yosys']} -json top.json; stat"
         started = time.monotonic()

@@ -7,7 +7,7 @@ import functools
 from tickwire.boards.synth import synth_figures
 from tickwire.protocol.link import ModelParams
 from tickwire.sim.engine_cycles import hdl_engine_cycles
-from tickwire.sim.engine_synth import engine_synth
+from tickwire.sim.engine_synth import engine_options, engine_synth
 from tickwire.sim.feed_cycles import estimate_luts, measure_cycles
 from tickwire.sim.link_bench import link_figures
 from tickwire.util.figure import Figure
@@ -16,9 +16,9 @@ __all__ = ["engine_cycle_figures", "engine_synthesis_figures", "feed_figures",
            "link_board_figures"]
 
 
-@functools.lru_cache(maxsize=1)
-def _engine_cycles():
-    return hdl_engine_cycles()
+@functools.lru_cache(maxsize=4)
+def _engine_cycles(**engine):
+    return hdl_engine_cycles(**engine)
 
 
 #: exchange-core (Java, LMAX-style) publishes 5 M operations/s on one core.
@@ -59,44 +59,61 @@ ENGINE_SYNTH_BOOKS = {
 #: nextpnr seeds per device (Fmax is reported as the minimum and median over them).
 ENGINE_SYNTH_SEEDS = (1, 2, 3)
 
+#: Engine options measured besides each device's build: (device, options, figure suffix).
+ENGINE_SYNTH_VARIANTS = (("ecp5", {"order_register": True}, ", order-RAM output register"),)
+
 
 def engine_synthesis_figures():
     """Resources and Fmax of the engine alone (a 4-pin wrapper around it) over three nextpnr
-    seeds, with the derived command rate at Fmax."""
+    seeds, with the derived command rates at Fmax; then the same for ``ENGINE_SYNTH_VARIANTS``."""
     rows = []
     for device, book in ENGINE_SYNTH_BOOKS.items():
-        params = ModelParams(**book)
-        r = engine_synth(device, params, seeds=ENGINE_SYNTH_SEEDS)
-        built = f"{params.max_orders} orders, {params.max_symbols} symbols, " \
-                f"{params.band_ticks} ticks"
-        if r.get("fmax_mhz") is not None:
-            seeds = ", ".join(f"{k}: {v}" for k, v in r["fmax_by_seed"].items())
-            path = r.get("critical_path") or {}
-            rows.append(Figure(f"engine {device} Fmax", r["fmax_mhz"], "MHz",
-                               peer=f"goal {r['target_mhz']} MHz",
-                               ratio=round(r["fmax_mhz"] / r["target_mhz"], 3),
-                               note=f"{built}; min over nextpnr seeds ({seeds}), median "
-                               f"{r['fmax_median_mhz']}; critical path seed 1: "
-                               f"{path.get('from')} → {path.get('to')}, "
-                               f"{path.get('routing_ns')} of {path.get('ns')} ns routing"))
-            rows.append(Figure(f"engine {device} Fmax, median of seeds", r["fmax_median_mhz"],
-                               "MHz", note=built))
-            # Derived, not measured on a board: Fmax over the simulated cycles per command.
-            per_add = _engine_cycles()["add_sustained"]
-            adds = r["fmax_mhz"] * 1e6 / per_add
-            rows.append(Figure(f"engine {device}: non-crossing adds/s at Fmax", adds, "ops/s",
+        rows += _synthesis_rows(device, ModelParams(**book), {}, "")
+    for device, engine, suffix in ENGINE_SYNTH_VARIANTS:
+        rows += _synthesis_rows(device, ModelParams(**ENGINE_SYNTH_BOOKS[device]), engine,
+                                suffix)
+    return rows
+
+
+def _synthesis_rows(device, params, engine, suffix):
+    """The figures of one build: ``engine`` overrides the device's engine options."""
+    rows = []
+    r = engine_synth(device, params, seeds=ENGINE_SYNTH_SEEDS, engine=engine)
+    built = f"{params.max_orders} orders, {params.max_symbols} symbols, " \
+            f"{params.band_ticks} ticks"
+    name = f"engine {device}{suffix}"
+    if r.get("fmax_mhz") is not None:
+        seeds = ", ".join(f"{k}: {v}" for k, v in r["fmax_by_seed"].items())
+        path = r.get("critical_path") or {}
+        rows.append(Figure(f"{name} Fmax", r["fmax_mhz"], "MHz",
+                           peer=f"goal {r['target_mhz']} MHz",
+                           ratio=round(r["fmax_mhz"] / r["target_mhz"], 3),
+                           note=f"{built}; min over nextpnr seeds ({seeds}), median "
+                           f"{r['fmax_median_mhz']}; critical path seed 1: "
+                           f"{path.get('from')} → {path.get('to')}, "
+                           f"{path.get('routing_ns')} of {path.get('ns')} ns routing"))
+        rows.append(Figure(f"{name} Fmax, median of seeds", r["fmax_median_mhz"],
+                           "MHz", note=built))
+        # Derived, not measured on a board: Fmax over the simulated cycles per command.
+        # (The level table in SPRAM takes the same cycles, and the simulator has no SPRAM.)
+        options = {k: v for k, v in {**engine_options(device), **engine}.items() if k != "spram"}
+        cycles = _engine_cycles(**options)
+        for what, key in (("non-crossing adds", "add_sustained"),
+                          ("cancels", "cancel_sustained"), ("fills within a level",
+                                                           "fill_in_level")):
+            rate = r["fmax_mhz"] * 1e6 / cycles[key]
+            rows.append(Figure(f"{name}: {what}/s at Fmax", rate, "ops/s",
                                peer="exchange-core 5 M ops/s",
-                               ratio=round(adds / EXCHANGE_CORE_OPS, 3),
-                               note=f"min Fmax / {per_add} cycles per add (derived)"))
-        elif r.get("error"):
-            rows.append(Figure(f"engine {device} Fmax", 0, "MHz", note=f"{built}: "
-                               + r["error"][:120]))
-        for cell, (used, total) in r.get("nextpnr_util", {}).items():
-            if cell in ("ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_SPRAM", "TRELLIS_COMB",
-                        "TRELLIS_FF", "DP16KD"):
-                rows.append(Figure(f"engine {device} {cell}", used, "cells",
-                                   peer=f"{total} on device", ratio=round(used / total, 3),
-                                   note=built))
+                               ratio=round(rate / EXCHANGE_CORE_OPS, 3),
+                               note=f"min Fmax / {cycles[key]} cycles (derived)"))
+    elif r.get("error"):
+        rows.append(Figure(f"{name} Fmax", 0, "MHz", note=f"{built}: " + r["error"][:120]))
+    for cell, (used, total) in r.get("nextpnr_util", {}).items():
+        if cell in ("ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_SPRAM", "TRELLIS_COMB",
+                    "TRELLIS_FF", "DP16KD"):
+            rows.append(Figure(f"{name} {cell}", used, "cells",
+                               peer=f"{total} on device", ratio=round(used / total, 3),
+                               note=built))
     return rows
 
 
