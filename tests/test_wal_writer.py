@@ -6,6 +6,7 @@ import errno
 import os
 import sys
 import threading
+import time
 
 import pytest
 from tickwire.core.requests import Halt
@@ -164,3 +165,31 @@ def test_the_group_writer_gets_the_gil_back_promptly(tmp_path):
         assert sys.getswitchinterval() <= HANDOFF_SWITCH_S
     finally:
         sys.setswitchinterval(before)
+
+
+def test_the_next_fsync_waits_until_the_loop_took_the_last(tmp_path, monkeypatch):
+    """A busy loop gets one larger group, not an fsync per handful of records: while the loop
+    has not taken an fsync's completion, the writer starts no other."""
+    real, calls = os.fsync, []
+
+    def counting(fd):
+        real(fd)
+        calls.append(fd)
+
+    async def main():
+        wal = WriteAheadLog(str(tmp_path / "h.wal"))
+        await asyncio.wait_for(wal.durable(wal.append(_rec(0))), _HANG_S)
+        monkeypatch.setattr(wal_module.os, "fsync", counting)
+        index = wal.append(_rec(1))
+        deadline = time.monotonic() + _HANG_S
+        while not calls and time.monotonic() < deadline:     # the loop stays blocked
+            time.sleep(0.001)
+        assert len(calls) == 1
+        last = wal.append(_rec(2))
+        time.sleep(0.2)                     # room for a wrong second fsync
+        assert len(calls) == 1 and wal.durable_index == 1
+        await asyncio.wait_for(wal.durable(last), _HANG_S)      # the loop takes the first
+        assert len(calls) == 2 and wal.durable_index == 3 and index == 1
+        await wal.close()
+
+    asyncio.run(main())
