@@ -1,6 +1,6 @@
 """The matching engine's event multiplexer: each wide event field from a few sources."""
 
-from amaranth.hdl import Module, Value
+from amaranth.hdl import C, Cat, Module, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from tickwire.hdl.event_output import emit_signature
@@ -52,8 +52,8 @@ def make_signature(params):
     stb : Out(1)
         Make the event this cycle (only while ``can_emit``).
     event : Out(EVENT_LAYOUT)
-        Every field not multiplexed; a multiplexed field here is ORed into its source (0 but
-        for DIRECTORY's round lot above the width of the engine's shares).
+        Every field not multiplexed; of a multiplexed field only ``qty`` above the width of the
+        engine's shares is read (DIRECTORY's round lot), ORed into its source.
     select : Out(select_layout())
         Each multiplexed field's source (:func:`select_code`).
     cmd : Out(COMMAND_LAYOUT)
@@ -105,11 +105,16 @@ class EventMux(wiring.Component):
         }
         m.d.comb += [emit.stb.eq(make.stb), make.can_emit.eq(emit.can_emit),
                      emit.event.eq(make.event)]
+        # Of a multiplexed field the maker drives only DIRECTORY's round lot above the width of
+        # the engine's shares; the other bits are constant 0 there, and Icarus never runs an
+        # ``always @*`` block without inputs (they would read X), so they are not read here.
+        qb = len(v.in_qty)
         for name, sources in values.items():
-            own = Value.cast(getattr(make.event, name))
+            field = Value.cast(getattr(emit.event, name))
+            own = Cat(C(0, qb), Value.cast(make.event.qty)[qb:]) if name == "qty" else 0
+            m.d.comb += field.eq(own)
             with m.Switch(getattr(make.select, name)):
                 for code, source in enumerate(EVENT_SOURCES[name], 1):
                     with m.Case(code):
-                        m.d.comb += Value.cast(getattr(emit.event, name)).eq(
-                            sources[source] | own)
+                        m.d.comb += field.eq(sources[source] | own)
         return m
