@@ -376,7 +376,8 @@ class WriteAheadLog:
                                             name=f"wal-writer {os.path.basename(self.path)}",
                                             daemon=True)
             self._writer.start()
-        self._wake.set()
+        if not self._wake.is_set():     # once per fsync, not per record: set() takes a lock
+            self._wake.set()
 
     def _stop_writer(self):
         """Tell the writer thread to end (after its running fsync, if any); return it."""
