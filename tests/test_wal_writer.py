@@ -193,3 +193,29 @@ def test_the_next_fsync_waits_until_the_loop_took_the_last(tmp_path, monkeypatch
         await wal.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.timeout(30)
+def test_closing_from_the_loop_thread_while_the_writer_fsyncs_does_not_hang(tmp_path,
+                                                                           monkeypatch):
+    """``close_sync`` on the loop's own thread joins the writer, so the loop cannot take that
+    writer's completion: a writer whose fsync returns after the stop must end, not wait for it
+    (it did: a CI run hung until its deadline)."""
+    real = os.fsync
+    wal = WriteAheadLog(str(tmp_path / "x.wal"))
+
+    def fsync_until_stopped(fd):
+        if threading.current_thread().name.startswith("wal-writer"):
+            deadline = time.monotonic() + _HANG_S
+            while not wal._stopping and time.monotonic() < deadline:
+                time.sleep(0.001)
+        real(fd)
+
+    async def main():
+        await asyncio.wait_for(wal.durable(wal.append(_rec(0))), _HANG_S)
+        monkeypatch.setattr(wal_module.os, "fsync", fsync_until_stopped)
+        wal.append(_rec(1))                 # the writer's fsync returns once stopped
+        wal.close_sync()
+
+    asyncio.run(main())
+    assert wal.durable_index == 2

@@ -407,7 +407,10 @@ class WriteAheadLog:
                 return
             synced = target
             consumed.clear()
-            if not _call_soon(loop, self._synced, target, consumed):
+            # A stop that came before the clear above set ``_stopping`` first: seen here. One
+            # after it sets ``consumed`` again, so the wait below returns. (A loop thread that
+            # stops this writer and joins it never runs ``_synced``.)
+            if self._stopping or not _call_soon(loop, self._synced, target, consumed):
                 return
             # The next fsync starts once the loop has taken this one: a loop busy for a while
             # (saturated) gets one larger group, not an fsync per handful of records (the
