@@ -2,6 +2,11 @@
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -28,6 +33,10 @@ def test_run_session_report_and_files(tmp_path):
     assert "500 requests/s offered (open loop)" in text and "answered; event loop" in text
     assert "from each request's intended send time" in text
     assert "orders/s sustained (measured apart" in text
+    # the firms played the day from a process of their own (the venue's is this one)
+    assert load["venue_pid"] == os.getpid() and load["firms_pid"] != os.getpid()
+    assert f"the firms in a process of their own (pid {load['firms_pid']})" in text
+    assert "as the firms' process saw it" in text
     assert "journal append" in text and "socket write" in text       # the stage table
     assert report["accepted"] > 100 and report["fills"] > 0
     assert report["latency"]["count"] > 300 and report["latency"]["p50_us"] > 0
@@ -99,3 +108,51 @@ def test_gateway_bench_prints_and_plots_its_stage_table(tmp_path):
     assert "load generator send lag p50 at 10k orders/s offered" in names
     assert "of which the load generator's send lag" in text
     assert "latency under a login flood (2 concurrent bad logins)" in names
+
+
+def _start_run(tmp_path):
+    """``tickwire run`` in a subprocess, a long day at a low rate; return it and the firms'
+    pid once they have logged in (from its log)."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tickwire.cli.main", "run", "--orders", "20000", "--rate", "100",
+         "--clients", "2", "--symbols", "2", "--out", str(tmp_path), "--no-progress",
+         "--no-feed", "--no-clearing", "--saturation-seconds", "0", "--fsync", "none"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = []
+    for line in run.stderr:
+        log.append(line)
+        if "logged in from their own process (pid " in line:
+            return run, int(line.rsplit("(pid ", 1)[1].split(")")[0]), log
+    raise AssertionError("the firms never logged in:\n" + "".join(log))
+
+
+def _gone(pid, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.timeout(300)         # a hang guard: a dead firms' process must not hang the job
+def test_run_reports_a_firms_process_that_dies(tmp_path):
+    run, firms, _ = _start_run(tmp_path)
+    assert firms != run.pid
+    os.kill(firms, signal.SIGKILL)
+    _, err = run.communicate(timeout=240)
+    assert run.returncode == 1
+    assert f"tickwire run: the firms' process (pid {firms}) was killed by SIGKILL before the " \
+           "day ended" in err
+
+
+@pytest.mark.timeout(300)
+def test_run_stops_the_firms_process_on_ctrl_c(tmp_path):
+    run, firms, _ = _start_run(tmp_path)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=240)
+    assert run.returncode == 130, err
+    assert "tickwire run: interrupted (the firms' process is stopped)" in err
+    assert _gone(firms)

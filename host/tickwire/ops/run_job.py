@@ -5,17 +5,17 @@ gateway, on loopback TCP.
 risk, sequencer, gateway), connects one OUCH client per firm (each its own account), and plays
 the rows of :func:`tickwire.gen.generate` (a market-open burst, then a steadier flow) in
 order, each order request sent by its firm's client; halts and resumes go through the
-operator's path.
+operator's path in the venue's process, after every request before them is answered.
 
 The load is offered at a stated ``rate`` (requests/s, open loop): request ``k`` is due at
 ``k / rate`` after the start and sent then, whatever is still unanswered, and its latency is
 measured from that *intended* send time to its first answer (Accepted, Replaced, Canceled,
 Rejected, Cancel Reject), so a stalled venue is charged for every request it held up
 (coordinated omission corrected). ``rate=0`` plays the day closed loop instead, each client
-keeping at most ``window`` requests unanswered, latency from the actual send. The firms share
-the venue's process and event loop; the venue's *saturation* throughput is measured apart, on a
-scratch venue loaded by a generator in its own process
-(:func:`~tickwire.ops.venue_load.measure_venue`).
+keeping at most ``window`` requests unanswered, latency from the actual send. The firms run in a
+process of their own (:mod:`tickwire.ops.firms`), so the latency is the venue's as clients in
+another process see it; the venue's *saturation* throughput is measured apart, on a scratch
+venue loaded by a generator in its own process (:func:`~tickwire.ops.venue_load.measure_venue`).
 
 The result is a report dict, written as ``run.json`` with a plot
 ``run.png`` (latency histogram, depth at the close) into ``out_dir``, with the venue's stage
@@ -23,7 +23,7 @@ table (:mod:`tickwire.util.stages`: where each request's time went) as ``stages.
 ``stages.png``.
 
 The venue publishes its feed on loopback multicast (free ports), and a
-:class:`~tickwire.marketdata.audience.FeedAudience` watches it beside the firms: a subscriber
+:class:`~tickwire.marketdata.audience.FeedAudience` watches it from the venue's process: a subscriber
 with injected loss recovering through re-requests, a late joiner through a snapshot (half-way
 through the day), and WebSocket clients; the report's ``feed`` says what was published, lost
 and recovered, and whether every subscriber's book equals the venue's at the close.
@@ -35,7 +35,7 @@ import datetime as dt
 import json
 import os
 import secrets
-import time
+import sys
 
 from tickwire.accounts.config import make_config, parse_config, write_config
 from tickwire.clearing.calendar import trading_day
@@ -45,30 +45,31 @@ from tickwire.compliance.job import format_compliance, run_compliance
 from tickwire.core.money import format_price
 from tickwire.core.requests import Halt, Resume
 from tickwire.engine.registry import ENGINE_HELP
-from tickwire.gateways.ouch.client import OuchClient
+from tickwire.gateways.ouch.client import cancel_message, enter_message, replace_message
+from tickwire.gateways.ouch.load import Phase
 from tickwire.marketdata.audience import FeedAudience
 from tickwire.marketdata.settings import FeedSettings
 from tickwire.offline.gen import generate
-from tickwire.gateways.ouch.load import Phase
+from tickwire.ops.firms import FirmsError, Operate, Send, play_day
 from tickwire.ops.serve import Venue, add_trade_date_argument
 from tickwire.ops.venue_load import measure_venue
 from tickwire.protocol.link import Side, Tif
+from tickwire.protocol.soupbintcp import unsequenced_data
 from tickwire.util.loop import loop_name
 from tickwire.util.progress import progress as progress_bar
 from tickwire.util.stages import format_stage_table, plot_stages, write_stage_csv
 
-__all__ = ["add_run_arguments", "latency_summary", "print_report", "run_main", "run_session"]
+__all__ = ["add_run_arguments", "histogram_summary", "latency_summary", "print_report",
+           "run_main", "run_session"]
 
 _STP_NAMES = ("newest", "oldest", "both")
 
 #: The main job's feed: loopback multicast, every server on a free port.
 RUN_FEED = FeedSettings(group="239.255.90.1", port=0, rerequest_port=0, snapshot_port=0,
                         ws_port=0, heartbeat=0.2)
-_ANSWERS = {b"A", b"U", b"C", b"J", b"I"}
 DEFAULT_RATE = 1000
 #: The saturation phase offers more than one venue process can answer.
 SATURATION_OFFERED = 30000
-_EARLY_NS = 200_000         # sleep only when the next request is due later than this
 
 
 def latency_summary(samples_ns):
@@ -85,73 +86,47 @@ def latency_summary(samples_ns):
             "mean_us": round(sum(s) / len(s) / 1000, 1)}
 
 
-class _Firm:
-    def __init__(self, name, window):
-        self.name = name
-        self.client = None
-        self.sent = {}          # token -> intended (open loop) or actual send time (ns)
-        # A replace is answered under its replacement token, or by a Cancel Reject under the
-        # existing one; the same order may have several replaces in flight.
-        self.aliases = {}       # existing token -> replacement tokens unanswered, oldest first
-        self.replacing = {}     # replacement token -> existing token
-        self.latencies = []
-        self.window = window
-        self.room = asyncio.Event()
-        self.room.set()
-        self.answers = 0
-        self.fills = 0
+def histogram_summary(hist):
+    """:func:`latency_summary`'s figures of an HDR histogram of ns samples."""
+    count = hist.get_total_count()
+    if not count:
+        return {}
 
-    def on_message(self, number, record, raw):
-        code = raw[:1]
-        if code in _ANSWERS:
-            token = record[1]
-            if code == b"I" and token not in self.sent and token in self.aliases:
-                token = self.aliases[token][0]
-            self._forget_alias(token)
-            t0 = self.sent.pop(token, None)
-            if t0 is not None:
-                self.latencies.append(time.perf_counter_ns() - t0)
-                self.answers += 1
-                if len(self.sent) < self.window:
-                    self.room.set()
-        elif code == b"E":
-            self.fills += 1
+    def us(ns):
+        return round(ns / 1000, 1)
 
-    def _forget_alias(self, replacement):
-        existing = self.replacing.pop(replacement, None)
-        if existing is not None:
-            pending = self.aliases[existing]
-            pending.remove(replacement)
-            if not pending:
-                del self.aliases[existing]
-
-    async def request(self, token, send, alias=None):
-        """Closed loop: wait for room in the window, send, time from now."""
-        while len(self.sent) >= self.window:
-            self.room.clear()
-            await self.room.wait()
-        self.offer(token, send, alias, time.perf_counter_ns())
-
-    def offer(self, token, send, alias, intended):
-        """Send now; the latency counts from ``intended`` (perf_counter_ns)."""
-        self.sent[token] = intended
-        if alias is not None:
-            self.aliases.setdefault(alias, []).append(token)
-            self.replacing[token] = alias
-        send()
+    return {"count": count, "p50_us": us(hist.get_value_at_percentile(50)),
+            "p90_us": us(hist.get_value_at_percentile(90)),
+            "p99_us": us(hist.get_value_at_percentile(99)),
+            "p99.9_us": us(hist.get_value_at_percentile(99.9)),
+            "max_us": us(hist.get_max_value()), "mean_us": us(hist.get_mean_value())}
 
 
-def _send_row(firm, row):
-    c = firm.client
+def _script(rows, firm_index):
+    """The day's rows as the firms' script: each order request on its firm's connection, each
+    halt and resume an operator action in the venue's process, in the rows' order."""
+    script = []
+    for row in rows:
+        if row.action in ("halt", "resume"):
+            script.append(Operate(row.action, row.symbol))
+        elif row.action in ("new", "cancel", "replace"):
+            script.append(_request(firm_index[row.firm], row))
+    return script
+
+
+def _request(firm, row):
     if row.action == "new":
         tif = 0 if row.tif in (Tif.IOC, Tif.FOK) else 99998
         min_qty = row.qty if row.tif == Tif.FOK else row.min_qty
-        side = "B" if row.side == Side.BUY else "S"
-        return row.token, lambda: c.enter(row.token, side, row.qty, row.symbol, row.price,
-                                          tif=tif, min_qty=min_qty)
+        message = enter_message(row.token, "B" if row.side == Side.BUY else "S", row.qty,
+                                row.symbol, row.price, tif=tif, min_qty=min_qty)
+        return Send(firm, message[1:15], unsequenced_data(message))
     if row.action == "cancel":
-        return row.token, lambda: c.cancel(row.token, row.new_qty)
-    return row.new_token, lambda: c.replace(row.token, row.new_token, row.new_qty, row.new_price)
+        message = cancel_message(row.token, row.new_qty)
+        return Send(firm, message[1:15], unsequenced_data(message))
+    # answered under the replacement token, or by a Cancel Reject under the existing one
+    message = replace_message(row.token, row.new_token, row.new_qty, row.new_price)
+    return Send(firm, message[15:29], unsequenced_data(message), alias=message[1:15])
 
 
 async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model",
@@ -215,46 +190,15 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     venue.sequencer.stages.reset()         # the day's requests, not the opening
     audience = await FeedAudience(venue.marketdata, seed=seed).start(list(declared)) \
         if feed else None
-    firms = {}
-    for i in range(clients):
-        name = f"F{i:02d}"
-        firm = firms[name] = _Firm(name, window)
-        firm.client = OuchClient(firm.on_message)
-        await firm.client.connect("127.0.0.1", venue.gateway.port, f"c{i:02d}", passwords[name])
     seq = venue.sequencer
-    sent = 0
-    interval = 1e9 / rate if rate else None
-    lags = []               # open loop: actual - intended send time (ns)
-    joining = None
-    started = time.perf_counter()
-    t0 = time.perf_counter_ns()
-    for i, row in enumerate(progress_bar(rows, "run", "req", enabled=progress)):
-        if audience is not None and i == len(rows) // 2:
-            joining = asyncio.create_task(audience.join_late())
-        if row.action in ("halt", "resume"):
-            operator = Halt if row.action == "halt" else Resume
-            seq.submit_nowait(operator(ts=seq.now(), symbol=row.symbol))
-        elif row.action in ("new", "cancel", "replace"):
-            firm = firms[row.firm]
-            token, send = _send_row(firm, row)
-            alias = row.token if row.action == "replace" else None
-            if interval is None:
-                await firm.request(token, send, alias)
-            else:
-                intended = t0 + int(sent * interval)
-                if intended - time.perf_counter_ns() > _EARLY_NS:
-                    await asyncio.sleep((intended - time.perf_counter_ns()) / 1e9)
-                lags.append(time.perf_counter_ns() - intended)
-                firm.offer(token, send, alias, intended)
-            sent += 1
-            if sent % 256 == 0:
-                await asyncio.sleep(0)
-    deadline = time.monotonic() + 30
-    while any(f.sent for f in firms.values()) and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
-    elapsed = time.perf_counter() - started
-    if joining is not None:
-        await joining
+    try:
+        day = await _play(venue, audience, rows, passwords, rate, window, progress)
+    except (FirmsError, asyncio.CancelledError):        # the firms failed, or Ctrl-C
+        if audience is not None:
+            await audience.close()
+        await venue.stop()
+        raise
+    sent, elapsed = day["requests"], day["elapsed_s"]
     await seq.drain()
     stages = seq.stages.rows()
     book_at_close = _depth(venue)
@@ -269,19 +213,16 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     if audience is not None:
         await audience.close()
     await venue.stop()
-    for firm in firms.values():
-        await firm.client.close()
     post_trade = None
     if clearing:
         post_trade = clear_and_settle(wal_path, config_path, os.path.join(out_dir, "clearing"),
                                       progress=progress)      # the journal's trade date
-    latencies = [x for f in firms.values() for x in f.latencies]
     saturation = await _saturation(saturation_seconds, fsync, engine)
     counts = seq.counts
     report = {
         "orders": sum(1 for r in rows if r.action == "new"),
         "requests": sent,
-        "unanswered": sum(len(f.sent) for f in firms.values()),
+        "unanswered": day["unanswered"],
         "clients": clients,
         "symbols": symbols,
         "seed": seed,
@@ -297,13 +238,13 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         "canceled": counts["canceled"],
         "rejects": dict(sorted(seq.rejects.items())),
         "risk_rejects": dict(sorted(venue.risk.rejects.items())),
-        "latency": latency_summary(latencies),
+        "latency": histogram_summary(day["latency"]),
         "load": {"mode": "open loop" if rate else "closed loop",
                  "offered_per_s": rate or None,
-                 "achieved_per_s": round(sum(f.answers for f in firms.values()) / elapsed, 1)
-                 if elapsed else None,
-                 "send_lag": latency_summary(lags),
-                 "event_loop": loop_name()},
+                 "achieved_per_s": round(day["answers"] / elapsed, 1) if elapsed else None,
+                 "send_lag": histogram_summary(day["send_lag"]) if day["send_lag"] else {},
+                 "event_loop": loop_name(),
+                 "venue_pid": os.getpid(), "firms_pid": day["pid"]},
         "saturation": saturation,
         "stages": stages,
         "top_of_book": top,
@@ -318,10 +259,44 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
         json.dump(report, f, indent=2)
     write_stage_csv(os.path.join(out_dir, "stages.csv"), stages)
     if plot:
-        _plot(os.path.join(out_dir, "run.png"), latencies, book_at_close)
+        _plot(os.path.join(out_dir, "run.png"), day["latency"], book_at_close)
         plot_stages(os.path.join(out_dir, "stages.png"), stages,
                     f"order path by stage ({sent:,} requests)")
     return report
+
+
+async def _play(venue, audience, rows, passwords, rate, window, progress):
+    """The firms play ``rows`` from their own process; the audience's late joiner joins
+    half-way through. Return :func:`~tickwire.ops.firms.play_day`'s result."""
+    seq = venue.sequencer
+    script = _script(rows, {f"F{i:02d}": i for i in range(len(passwords))})
+    requests = sum(1 for step in script if type(step) is Send)
+    bar = progress_bar(None, "run", "req", enabled=progress, total=requests)
+    joining = None
+
+    def on_progress(sent):
+        nonlocal joining
+        bar.update(sent - bar.n)
+        if audience is not None and joining is None and sent >= requests // 2:
+            joining = asyncio.create_task(audience.join_late())
+
+    def operate(action, symbol):
+        request = Halt if action == "halt" else Resume
+        seq.submit_nowait(request(ts=seq.now(), symbol=symbol))
+
+    logins = [(f"c{i:02d}", passwords[f"F{i:02d}"]) for i in range(len(passwords))]
+    try:
+        day = await play_day(venue.gateway.port, logins, script, rate, window, on_progress,
+                             operate)
+    except BaseException:
+        if joining is not None:
+            joining.cancel()
+        raise
+    finally:
+        bar.close()
+    if joining is not None:
+        await joining
+    return day
 
 
 async def _saturation(seconds, fsync, engine):
@@ -348,7 +323,7 @@ def _depth(venue, levels=10):
             for name, info in venue.sequencer.exchange.symbols.items()}
 
 
-def _plot(path, latencies_ns, depth):
+def _plot(path, latency, depth):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -357,10 +332,12 @@ def _plot(path, latencies_ns, depth):
     n = max(1, len(depth))
     fig, axes = plt.subplots(1, 1 + n, figsize=(5 + 3.5 * n, 4))
     ax = axes[0]
-    if latencies_ns:
-        us = np.array(latencies_ns) / 1000
+    recorded = [(step.value_iterated_to, step.count_added_in_this_iter_step)
+                for step in latency.get_recorded_iterator()]
+    if recorded:
+        us = np.array([value for value, _ in recorded]) / 1000
         bins = np.logspace(np.log10(max(us.min(), 1)), np.log10(us.max() + 1), 60)
-        ax.hist(us, bins=bins)
+        ax.hist(us, bins=bins, weights=[count for _, count in recorded])
         ax.set_xscale("log")
     ax.set_title("send → ack latency")
     ax.set_xlabel("µs")
@@ -421,19 +398,21 @@ def print_report(r, echo=print):
          f"({r['requests_per_s']:,.0f}/s): {r['orders']:,} orders, {r['accepted']:,} accepted, "
          f"{r['fills']:,} fills, {r['replaced']:,} replaced, {r['canceled']:,} canceled, "
          f"{r['unanswered']} unanswered")
+    processes = (f"event loop {load['event_loop']} in the venue's process (pid "
+                 f"{load['venue_pid']}){' with the feed subscribers' * ('feed' in r)}; the "
+                 f"firms in a process of their own (pid {load['firms_pid']}), over loopback TCP")
     if load["offered_per_s"]:
         echo(f"load: {load['offered_per_s']:,.0f} requests/s offered (open loop), "
-             f"{load['achieved_per_s']:,.0f}/s answered; event loop {load['event_loop']}, "
-             f"shared by the venue with the firms{' and the feed subscribers' * ('feed' in r)}")
+             f"{load['achieved_per_s']:,.0f}/s answered; {processes}")
         since = "intended send"
     else:
-        echo(f"load: closed loop, {r['requests_per_s']:,.0f} requests/s achieved; "
-             f"event loop {load['event_loop']}")
+        echo(f"load: closed loop, {r['requests_per_s']:,.0f} requests/s achieved; {processes}")
         since = "send"
     if lat:
         echo(f"latency send → ack: p50 {lat['p50_us']:,.0f} µs, p99 {lat['p99_us']:,.0f} µs, "
              f"p99.9 {lat['p99.9_us']:,.0f} µs, max {lat['max_us']:,.0f} µs "
-             f"(at that load, from each request's {since} time)")
+             f"(at that load, from each request's {since} time to its answer, as the firms' "
+             "process saw it)")
     if load["send_lag"]:
         echo(f"  of which the firms' own lateness (sent after the intended time): "
              f"p50 {load['send_lag']['p50_us']:,.0f} µs, p99 {load['send_lag']['p99_us']:,.0f} µs")
@@ -484,12 +463,19 @@ def print_feed_report(f, echo=print):
 def run_main(args):
     """``tickwire run`` entry: ``args`` from :func:`add_run_arguments`."""
     progress = not (args.no_progress or getattr(args, "quiet", False))
-    report = asyncio.run(run_session(args.orders, args.clients, args.seed, args.symbols,
-                                     args.engine, args.out, progress, args.window,
-                                     args.fsync, clearing=not args.no_clearing,
-                                     feed=not args.no_feed, trade_date=args.trade_date,
-                                     rate=args.rate,
-                                     saturation_seconds=args.saturation_seconds))
+    try:
+        report = asyncio.run(run_session(args.orders, args.clients, args.seed, args.symbols,
+                                         args.engine, args.out, progress, args.window,
+                                         args.fsync, clearing=not args.no_clearing,
+                                         feed=not args.no_feed, trade_date=args.trade_date,
+                                         rate=args.rate,
+                                         saturation_seconds=args.saturation_seconds))
+    except FirmsError as exc:
+        print(f"tickwire run: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tickwire run: interrupted (the firms' process is stopped)", file=sys.stderr)
+        return 130
     if not getattr(args, "quiet", False):
         print_report(report)
         print(f"wrote {args.out}/run.json, run.png, stages.csv, stages.png, feed.pcap, "

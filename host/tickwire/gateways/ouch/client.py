@@ -13,7 +13,32 @@ import time
 from tickwire.gateways.ouch import wire as ouch
 from tickwire.protocol import soupbintcp
 
-__all__ = ["OuchClient", "LoginRejected"]
+__all__ = ["OuchClient", "LoginRejected", "cancel_message", "enter_message",
+           "replace_message"]
+
+
+def enter_message(token, side, shares, stock, price, tif=ouch.TimeInForce.MARKET_HOURS, firm="",
+                  display="Y", capacity="A", ise="N", min_qty=0, cross="N"):
+    """An OUCH Enter Order message; ``price`` in 1/10000 $ (None: market)."""
+    return ouch.encode_inbound(
+        b"O", order_token=token, buy_sell_indicator=side, shares=shares, stock=stock,
+        price=ouch.MARKET_PRICE if price is None else price, time_in_force=int(tif),
+        firm=firm, display=display, capacity=capacity, intermarket_sweep_eligibility=ise,
+        minimum_quantity=min_qty, cross_type=cross)
+
+
+def cancel_message(token, shares=0):
+    """An OUCH Cancel Order message leaving ``shares`` (0: cancel all)."""
+    return ouch.encode_inbound(b"X", order_token=token, shares=shares)
+
+
+def replace_message(token, new_token, shares, price, tif=ouch.TimeInForce.MARKET_HOURS,
+                    display="Y", ise="N", min_qty=0):
+    """An OUCH Replace Order message: ``token``'s order becomes ``new_token``'s."""
+    return ouch.encode_inbound(
+        b"U", existing_order_token=token, replacement_order_token=new_token, shares=shares,
+        price=price, time_in_force=int(tif), display=display,
+        intermarket_sweep_eligibility=ise, minimum_quantity=min_qty)
 
 
 class LoginRejected(ConnectionError):
@@ -105,21 +130,15 @@ class OuchClient:
     def enter(self, token, side, shares, stock, price, tif=ouch.TimeInForce.MARKET_HOURS,
               firm="", display="Y", capacity="A", ise="N", min_qty=0, cross="N"):
         """Enter Order; ``price`` in 1/10000 $ (None: market)."""
-        self.send(ouch.encode_inbound(
-            b"O", order_token=token, buy_sell_indicator=side, shares=shares, stock=stock,
-            price=ouch.MARKET_PRICE if price is None else price, time_in_force=int(tif),
-            firm=firm, display=display, capacity=capacity, intermarket_sweep_eligibility=ise,
-            minimum_quantity=min_qty, cross_type=cross))
+        self.send(enter_message(token, side, shares, stock, price, tif, firm, display, capacity,
+                                ise, min_qty, cross))
 
     def cancel(self, token, shares=0):
-        self.send(ouch.encode_inbound(b"X", order_token=token, shares=shares))
+        self.send(cancel_message(token, shares))
 
     def replace(self, token, new_token, shares, price, tif=ouch.TimeInForce.MARKET_HOURS,
                 display="Y", ise="N", min_qty=0):
-        self.send(ouch.encode_inbound(
-            b"U", existing_order_token=token, replacement_order_token=new_token, shares=shares,
-            price=price, time_in_force=int(tif), display=display,
-            intermarket_sweep_eligibility=ise, minimum_quantity=min_qty))
+        self.send(replace_message(token, new_token, shares, price, tif, display, ise, min_qty))
 
     async def drain(self):
         await self._writer.drain()

@@ -13,7 +13,9 @@ concurrent connections logging in with a wrong password (each attempt starts aga
 
 :func:`load_process` is the child process's entry (``multiprocessing`` spawn): it logs in one
 connection per account ``b0``, ``b1``... (password :data:`PASSWORD`), plays each phase and
-reports through a queue.
+reports through a queue. Its pieces (:func:`login`, :class:`Pacer`, :func:`sleep_until`,
+:func:`read_sequenced`) also drive the firms of ``tickwire run`` in their own process
+(:mod:`tickwire.ops.firms`).
 """
 
 import asyncio
@@ -26,11 +28,12 @@ import time
 from typing import NamedTuple
 
 from hdrh.histogram import HdrHistogram
-from tickwire.gateways.ouch import wire as ouch
+from tickwire.gateways.ouch.client import LoginRejected, enter_message
 from tickwire.protocol import soupbintcp
 from tickwire.util.loop import prompt_handoffs
 
-__all__ = ["PASSWORD", "SYMBOL", "Phase", "enter_packet", "load_process", "offer"]
+__all__ = ["PASSWORD", "SYMBOL", "Pacer", "Phase", "enter_packet", "load_process", "login", "offer",
+           "read_sequenced", "sleep_until"]
 
 PASSWORD = "bench"
 SYMBOL = "BENCH"
@@ -41,10 +44,99 @@ FLOOD_PAUSE_S = 0.1
 
 def enter_packet(token, side):
     """A ``U`` packet with an Enter Order of 100 ``SYMBOL`` at $100.00, DAY."""
-    return soupbintcp.unsequenced_data(ouch.encode_inbound(
-        b"O", order_token=token, buy_sell_indicator=side, shares=100, stock=SYMBOL,
-        price=100_0000, time_in_force=99998, firm="", display="Y", capacity="A",
-        intermarket_sweep_eligibility="N", minimum_quantity=0, cross_type="N"))
+    return soupbintcp.unsequenced_data(enter_message(token, side, 100, SYMBOL, 100_0000, 99998))
+
+
+def login(port, username, password, timeout=_WAIT_S):
+    """A blocking socket to the gateway on loopback ``port`` (``TCP_NODELAY``), logged in as
+    ``username``: waits for Login Accepted and reads nothing past it. Raises
+    :class:`~tickwire.gateways.ouch.client.LoginRejected` or ``ConnectionError``."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.sendall(soupbintcp.login_request(username, password, "", 0))
+    try:
+        header = _read_exactly(sock, 2)
+        packet = _read_exactly(sock, int.from_bytes(header, "big"))
+    except OSError:
+        sock.close()
+        raise
+    if packet[:1] == b"A":
+        return sock
+    sock.close()
+    if packet[:1] == b"J":
+        raise LoginRejected(packet[1:].decode())
+    raise ConnectionError(f"unexpected login answer {packet[:1]!r}")
+
+
+def _read_exactly(sock, size):
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("closed during login")
+        data += chunk
+    return data
+
+
+class Pacer:
+    """Open-loop send times: request ``i`` is due ``i / rate`` s after :meth:`start`."""
+
+    def __init__(self, rate):
+        self.step = 10**9 / rate
+        self.t0 = None
+
+    def start(self):
+        """Start the schedule now; return its origin (``perf_counter_ns``)."""
+        self.t0 = time.perf_counter_ns()
+        return self.t0
+
+    def due(self, i):
+        """When request ``i`` is due (``perf_counter_ns``)."""
+        return self.t0 + int(i * self.step)
+
+    def due_by(self, now, total):
+        """How many of ``total`` requests are due by ``now``."""
+        return min(total, int((now - self.t0) / self.step) + 1)
+
+    def hold(self, ns):
+        """Move every request not yet sent ``ns`` later (a pause the schedule does not
+        charge)."""
+        self.t0 += ns
+
+
+def sleep_until(when):
+    """Sleep until ``perf_counter_ns()`` reaches ``when``: ``time.sleep``, tens of µs late,
+    where an asyncio timer is rounded up to the millisecond."""
+    wait = when - time.perf_counter_ns()
+    if wait > 0:
+        time.sleep(wait / 1e9)
+
+
+def read_sequenced(socks, on_message, stop):
+    """A reader thread's loop: each sequenced message (the payload of a SoupBinTCP ``S``
+    packet) from ``socks`` goes to ``on_message(index, payload, now)``, ``index`` its socket's
+    place in ``socks`` and ``now`` when its read returned (``perf_counter_ns``), until ``stop``
+    (an Event) is set or every socket is closed."""
+    selector = selectors.DefaultSelector()
+    for index, sock in enumerate(socks):
+        selector.register(sock, selectors.EVENT_READ, (index, soupbintcp.Framer()))
+    try:
+        while not stop.is_set() and selector.get_map():
+            for key, _ in selector.select(0.05):
+                index, framer = key.data
+                try:
+                    data = key.fileobj.recv(1 << 16)
+                except OSError:
+                    data = b""
+                now = time.perf_counter_ns()
+                if not data:
+                    selector.unregister(key.fileobj)
+                    continue
+                for ptype, payload in framer.feed(data):
+                    if ptype == b"S":
+                        on_message(index, payload, now)
+    finally:
+        selector.close()
 
 
 class Phase(NamedTuple):
@@ -88,34 +180,17 @@ class _Answers:
         self.answered = 0
         self.last = 0                   # when the last answer came (perf_counter_ns)
         self.done = threading.Event()
-        self.stop = False
+        self.stop = threading.Event()
 
-    def read(self, socks):
-        """The reader thread: answers from every connection, timed as their read returns."""
-        selector = selectors.DefaultSelector()
-        for sock in socks:
-            selector.register(sock, selectors.EVENT_READ, soupbintcp.Framer())
-        scheduled, record = self.scheduled, self.hist.record_value
-        while not self.stop and selector.get_map():
-            for key, _ in selector.select(0.05):
-                try:
-                    data = key.fileobj.recv(1 << 16)
-                except OSError:
-                    data = b""
-                now = time.perf_counter_ns()
-                if not data:
-                    selector.unregister(key.fileobj)
-                    continue
-                for ptype, payload in key.data.feed(data):
-                    if ptype == b"S" and payload[:1] in _ANSWERED:
-                        t0 = scheduled.pop(payload[9:23], None)
-                        if t0 is not None:
-                            record(max(1, now - t0))
-                            self.answered += 1
-                            self.last = now
-                            if self.answered == self.total:
-                                self.done.set()
-        selector.close()
+    def on_message(self, index, payload, now):
+        if payload[:1] in _ANSWERED:
+            t0 = self.scheduled.pop(payload[9:23], None)
+            if t0 is not None:
+                self.hist.record_value(max(1, now - t0))
+                self.answered += 1
+                self.last = now
+                if self.answered == self.total:
+                    self.done.set()
 
 
 def offer(port, connections, rate, seconds, phase, flood=0):
@@ -131,27 +206,24 @@ def offer(port, connections, rate, seconds, phase, flood=0):
     scheduled = {}
     total = int(rate * seconds)
     answers = _Answers(total, scheduled)
-    socks = []
-    for c in range(connections):
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(soupbintcp.login_request(f"b{c}", PASSWORD, "", 0))
-        socks.append(sock)
-    reader = threading.Thread(target=answers.read, args=(socks,), name="answers", daemon=True)
+    socks = [login(port, f"b{c}", PASSWORD) for c in range(connections)]
+    reader = threading.Thread(target=read_sequenced, args=(socks, answers.on_message,
+                                                           answers.stop),
+                              name="answers", daemon=True)
     reader.start()
     flooding = _start_flood(port, flood) if flood else None
     time.sleep(0.2)
-    t0 = time.perf_counter_ns()
-    step = 10**9 / rate
+    pacer = Pacer(rate)
+    t0 = pacer.start()
     sent = 0
     while sent < total:
-        due = min(total, int((time.perf_counter_ns() - t0) / step) + 1)
+        due = pacer.due_by(time.perf_counter_ns(), total)
         if due > sent:
             first = sent
             batches = [[] for _ in socks]
             while sent < due:
                 token = f"{phase}{sent:013d}".encode()[:14]
-                scheduled[token] = t0 + int(sent * step)
+                scheduled[token] = pacer.due(sent)
                 batches[sent % len(socks)].append(enter_packet(token.decode(), "BS"[sent & 1]))
                 sent += 1
             for sock, batch in zip(socks, batches):
@@ -159,10 +231,8 @@ def offer(port, connections, rate, seconds, phase, flood=0):
                     sock.sendall(b"".join(batch))
             now = time.perf_counter_ns()
             for i in range(first, due):
-                lag.record_value(max(1, now - t0 - int(i * step)))
-        wait = t0 + int(sent * step) - time.perf_counter_ns()
-        if wait > 0:
-            time.sleep(wait / 1e9)
+                lag.record_value(max(1, now - pacer.due(i)))
+        sleep_until(pacer.due(sent))
     send_end = time.perf_counter_ns()
     answers.done.wait(_WAIT_S)
     end = answers.last if answers.answered else time.perf_counter_ns()
@@ -175,7 +245,7 @@ def offer(port, connections, rate, seconds, phase, flood=0):
     for sock in socks:
         with contextlib.suppress(OSError):
             sock.sendall(soupbintcp.logout_request())
-    answers.stop = True
+    answers.stop.set()
     reader.join(5)
     for sock in socks:
         sock.close()
