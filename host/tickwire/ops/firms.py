@@ -43,6 +43,7 @@ _ANSWERS = frozenset(b"AUCJI")
 _WAIT_NS = 30 * 10**9           # no answer for this long while waiting: the venue is stuck
 _HEARTBEAT_NS = 10**9           # SoupBinTCP client heartbeat after this much silence
 _REPORT_NS = 10**9              # tell the parent how far the day is at least this often
+_TICK_NS = 200_000_000          # look after the connections this often
 _PROGRESS_EVERY = 256           # requests
 SILENCE_S = 120.0               # the parent gives up on a process that says nothing this long
 
@@ -147,7 +148,7 @@ class _Day:
         self.reader_error = None
         self.reader = threading.Thread(target=self._read, name="answers", daemon=True)
         self.sent = 0
-        self.last_report = time.perf_counter_ns()
+        self.last_report = self.next_tick = time.perf_counter_ns()
 
     def _read(self):
         firms = self.firms
@@ -159,9 +160,12 @@ class _Day:
             self.reader_error = exc
 
     def keepalive(self):
-        """Heartbeat idle connections, tell the parent how far the day is, notice a dead
-        reader."""
+        """Every :data:`_TICK_NS`: heartbeat idle connections, tell the parent how far the day
+        is, notice a dead reader."""
         now = time.perf_counter_ns()
+        if now < self.next_tick:
+            return
+        self.next_tick = now + _TICK_NS
         if self.reader_error is not None:
             raise FirmsError(f"reading the answers failed: {self.reader_error!r}")
         for firm in self.firms:
@@ -175,9 +179,10 @@ class _Day:
         self.last_report = time.perf_counter_ns()
 
     def sleep_until(self, when):
-        while (left := when - time.perf_counter_ns()) > 0:
-            sleep_until(time.perf_counter_ns() + min(left, _HEARTBEAT_NS // 2))
+        while when - time.perf_counter_ns() > _TICK_NS:
+            sleep_until(time.perf_counter_ns() + _TICK_NS)
             self.keepalive()
+        sleep_until(when)
 
     def wait(self, most):
         """Wait until every firm has at most ``most`` requests in flight."""
@@ -219,6 +224,7 @@ class _Day:
             self.sent += 1
             if self.sent % _PROGRESS_EVERY == 0:
                 self._report()
+            self.keepalive()
         self._report()
         try:
             self.wait(0)
