@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from tickwire.bench.gateway import bench_gateway, gateway_figures
+from tickwire.ops.firms import FirmsError, play_day
 from tickwire.ops.run_job import DEFAULT_RATE, add_run_arguments, print_report, run_session
 from tickwire.util.stages import STAGES
 
@@ -156,3 +158,15 @@ def test_run_stops_the_firms_process_on_ctrl_c(tmp_path):
     assert run.returncode == 130, err
     assert "tickwire run: interrupted (the firms' process is stopped)" in err
     assert _gone(firms)
+
+
+@pytest.mark.timeout(300)
+def test_firms_process_that_fails_is_a_clear_error_and_is_gone(tmp_path):
+    # nothing listens on the port: the firms cannot log in, and say so
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(FirmsError, match=r"the firms' process \(pid \d+\) failed: "
+                                         r"ConnectionRefusedError") as failed:
+        asyncio.run(play_day(port, [("c00", "x")], [], 100, 32, print, print))
+    assert _gone(int(str(failed.value).split("(pid ")[1].split(")")[0]))

@@ -253,16 +253,17 @@ class _Day:
             firm.sock.close()
 
 
-def firms_process(port, logins, script, rate, window, conn):
-    """The firms' process entry (``multiprocessing`` spawn): log in ``logins`` (username,
-    password) on ``port``, play ``script`` (:class:`Send` and :class:`Operate` steps) and
-    put ``("ready", pid)``, ``("progress", sent)``, ``("operate", action, symbol)`` (then wait
+def firms_process(port, logins, rate, window, conn):
+    """The firms' process entry (``multiprocessing`` spawn): take the script (:class:`Send`
+    and :class:`Operate` steps) from ``conn``, log in ``logins`` (username, password) on
+    ``port``, play the script and put ``("ready", pid)``, ``("progress", sent)``, ``("operate", action, symbol)`` (then wait
     for the parent's answer) and finally ``("done", result)`` or ``("error", message)`` on
     ``conn``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # the parent stops us on Ctrl-C
     prompt_handoffs()           # the sender, due to write, must get the GIL from the reader
     day = None
     try:
+        script = conn.recv()
         day = _Day(port, logins, window, conn)
         conn.send(("ready", os.getpid()))
         result = day.play(script, rate)
@@ -290,9 +291,35 @@ async def play_day(port, logins, script, rate, window, on_progress, operate):
     spawn = multiprocessing.get_context("spawn")
     conn, child_conn = spawn.Pipe()
     process = spawn.Process(target=firms_process, name="tickwire-firms", daemon=True,
-                            args=(port, logins, script, rate, window, child_conn))
+                            args=(port, logins, rate, window, child_conn))
     process.start()
     child_conn.close()          # the parent's copy: the process's end reads EOF when it dies
+    loop = asyncio.get_running_loop()
+    done = False
+    try:
+        # Through the pipe, not the process's arguments: spawn writes those before it closes
+        # its copy of the child's end, so a child dying as it starts would block it for good.
+        try:
+            await loop.run_in_executor(None, conn.send, script)
+        except OSError:
+            await loop.run_in_executor(None, process.join, 5)
+            raise FirmsError(f"the firms' process (pid {process.pid}) "
+                             f"{_exit(process.exitcode)} before it took the day's script") \
+                from None
+        result = await _follow(conn, process, len(logins), on_progress, operate)
+        done = True
+        return result
+    finally:
+        conn.close()
+        if done:
+            process.join(5)                     # it has logged out and ends by itself
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+
+
+async def _follow(conn, process, firms, on_progress, operate):
+    """Answer the process's messages until its result; FirmsError if it fails."""
     loop = asyncio.get_running_loop()
     inbox = asyncio.Queue()
 
@@ -305,7 +332,6 @@ async def play_day(port, logins, script, rate, window, on_progress, operate):
             inbox.put_nowait(None)
 
     loop.add_reader(conn.fileno(), readable)
-    done = False
     try:
         while True:
             try:
@@ -320,7 +346,7 @@ async def play_day(port, logins, script, rate, window, on_progress, operate):
             kind = message[0]
             if kind == "ready":
                 log.info("the firms: %d connections logged in from their own process (pid %d)",
-                         len(logins), message[1])
+                         firms, message[1])
             elif kind == "progress":
                 on_progress(message[1])
             elif kind == "operate":
@@ -333,17 +359,9 @@ async def play_day(port, logins, script, rate, window, on_progress, operate):
                 result["latency"] = HdrHistogram.decode(result["latency"])
                 if result["send_lag"] is not None:
                     result["send_lag"] = HdrHistogram.decode(result["send_lag"])
-                done = True
                 return result
     finally:
-        if not conn.closed:
-            loop.remove_reader(conn.fileno())
-            conn.close()
-        if done:
-            process.join(5)                     # it has logged out and ends by itself
-        if process.is_alive():
-            process.kill()
-            process.join(5)
+        loop.remove_reader(conn.fileno())
 
 
 def _exit(code):
