@@ -4,7 +4,9 @@ import asyncio
 import logging
 
 import pytest
+from tickwire.core.requests import NewOrder
 from tickwire.engine.model import ModelEngine
+from tickwire.gateways.ouch import server
 from tickwire.gateways.ouch import wire as ouch
 from tickwire.gateways.ouch.client import LoginRejected
 from tickwire.protocol import soupbintcp
@@ -298,6 +300,37 @@ def test_end_of_day_system_event_and_end_of_session(tmp_path):
         codes = [(raw[:1], getattr(r, "event_code", None) or getattr(r, "cancel_reason", None))
                  for _, r, raw in a.messages]
         assert codes[-2:] == [(b"C", "E"), (b"S", "E")]
+        assert alice.ended
+        await alice.close()
+
+    run(main())
+
+
+def test_a_stop_answers_every_order_it_sequenced_before_end_of_session(tmp_path, monkeypatch):
+    """A read is answered a few packets per loop turn: a stop in the middle of one must not
+    sequence the rest after its drain (their answers then went to closed connections: a
+    loaded CI machine saw 52 orders in the journal that their client never heard of)."""
+    monkeypatch.setattr(server, "_TURN_PACKETS", 1)
+
+    async def main():
+        venue = await make_venue(tmp_path).start()
+        alice, a = await login(venue, "alice")
+        await a.count(1)                                        # start of day
+        base = venue.wal.records
+        burst, write = [], alice._write
+        alice._write = burst.append
+        for i in range(60):
+            alice.enter(f"S{i}", "B", 100, "AAPL", 99 * P)
+        alice._write = write
+        alice.send_raw(b"".join(burst))                         # one read of 60 orders
+        while venue.wal.records == base:                        # the read is being answered
+            await asyncio.sleep(0)
+        await venue.stop()
+        await asyncio.wait_for(alice.closed.wait(), 5)
+        sequenced = [r.request.token for r in venue.wal.replay_records()
+                     if isinstance(r.request, NewOrder)]
+        assert sequenced
+        assert [r.order_token for r in a.of(b"A")] == sequenced         # was []
         assert alice.ended
         await alice.close()
 

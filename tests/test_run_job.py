@@ -1,6 +1,7 @@
 """The networked main job and the gateway benchmark, at toy sizes."""
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import signal
@@ -12,8 +13,10 @@ import time
 import pytest
 
 from tickwire.bench.gateway import bench_gateway, gateway_figures
+from tickwire.gateways.ouch.load import Phase
 from tickwire.ops.firms import FirmsError, play_day
 from tickwire.ops.run_job import DEFAULT_RATE, add_run_arguments, print_report, run_session
+from tickwire.ops.venue_load import measure_venue
 from tickwire.util.stages import STAGES
 
 
@@ -76,6 +79,32 @@ def test_bench_gateway_small(tmp_path):
     assert report["flood"]["flood_logins"] >= 4
     assert report["wal_append"]["records_per_fsync"] > 1
     assert json.loads((tmp_path / "b.json").read_text())["sustained_orders_per_s"] > 0
+
+
+class _LateExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The venue's default executor, handing over the generator's "start" 0.5 s late (a
+    loaded machine), while the venue's loop goes on answering."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        def late():
+            message = fn(*args, **kwargs)
+            if isinstance(message, tuple) and message[0] == "start":
+                time.sleep(0.5)
+            return message
+        return super().submit(late)
+
+
+def test_a_phase_starts_once_the_venue_reset_its_stage_clocks(tmp_path):
+    """Each phase's stage table counts that phase's orders: the generator waits until the
+    venue has reset its clocks (it sent its first orders 0.2 s after saying "start", and a
+    venue that took the message later counted fewer orders than it answered)."""
+    async def main():
+        asyncio.get_running_loop().set_default_executor(_LateExecutor(2))
+        return await measure_venue([Phase("quiet", 400, 0.5, 0)], connections=2)
+
+    quiet = asyncio.run(main())["quiet"]
+    assert quiet["answered"] == quiet["orders"] == 200
+    assert {row["stage"]: row["count"] for row in quiet["stages"]}["decode"] == 200
 
 
 @pytest.mark.timeout(900)         # a hang guard, not a speed check: tests assert no timings

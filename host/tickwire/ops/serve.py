@@ -133,8 +133,14 @@ class Venue:
         """Stop: optionally close the day, send End of Session, close everything."""
         if close_day and self.sequencer.down is None:
             await self.close_day()
-        # Everything sequenced becomes durable and goes to its client before End of Session.
-        await self.sequencer.drain()
+        # Everything sequenced becomes durable and goes to its client before End of Session:
+        # intake stops first, and the drain repeats while reads being answered still sequence.
+        self.gateway.stop_intake()
+        while True:
+            records = self.wal.records
+            await self.sequencer.drain()
+            if self.wal.records == records:
+                break
         await self.gateway.close(end_session=True)
         await self.sequencer.drain()
         await self._close_marketdata()

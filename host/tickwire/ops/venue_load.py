@@ -39,9 +39,9 @@ async def measure_venue(phases, connections=4, fsync="group", engine="model"):
                       client_timeout=60)
         await venue.start()
         stages = venue.sequencer.stages
-        queue = spawn.Queue()
+        queue, started = spawn.Queue(), spawn.Queue()
         proc = spawn.Process(target=load_process,
-                             args=(venue.gateway.port, connections, phases, queue))
+                             args=(venue.gateway.port, connections, phases, queue, started))
         proc.start()
         loop = asyncio.get_running_loop()
         report = {}
@@ -51,6 +51,7 @@ async def measure_venue(phases, connections=4, fsync="group", engine="model"):
                 if message[0] == "start":
                     stages.reset()
                     cpu = _cpu_s()
+                    started.put(message[1])
                 else:
                     _, name, figures = message
                     per_order = (_cpu_s() - cpu) / max(1, figures["answered"]) * 1e6

@@ -275,15 +275,19 @@ def _start_flood(port, concurrent):
     return process, stop, queue
 
 
-def load_process(port, connections, phases, queue):
+def load_process(port, connections, phases, queue, started):
     """Child-process entry: play ``phases`` (:class:`Phase` s) against ``port``; put
-    ``("start", name)`` on ``queue`` before each phase, ``("done", name, figures)`` after."""
+    ``("start", name)`` on ``queue`` before each phase and wait for the venue's ``name`` on
+    ``started`` (its stage clocks reset: a loaded venue took the message only after the first
+    orders), then ``("done", name, figures)`` after it."""
     prompt_handoffs()       # the sender, due to write, must get the GIL from the reader
     results = []
     for index, (name, rate, seconds, flood) in enumerate(phases):
         if rate is None:        # half the sustained throughput measured by the first phase
             rate = max(100, round(results[0]["answered_per_s"] / 2))
         queue.put(("start", name))
+        if started.get(True, 600) != name:
+            raise RuntimeError(f"the venue did not start phase {name!r}")
         prefix = chr(ord("a") + index)         # order tokens unique across the phases
         results.append(offer(port, connections, rate, seconds, prefix, flood))
         queue.put(("done", name, results[-1]))

@@ -378,7 +378,7 @@ class _Connection:
             self.on_messages(start, stream[start - 1:])
         srv.streams.subscribe(req.username, self.on_messages)
         read = time.perf_counter_ns()
-        for ptype, payload in rest:
+        for ptype, payload in rest if not srv.intake_stopped else ():
             self._packet(ptype, payload, read)
         return not self.closing
 
@@ -392,6 +392,8 @@ class _Connection:
                 log.warning("%s %s: silent for %.1f s, disconnecting", self.peer,
                             self.account.username, srv.client_timeout)
                 return
+            if srv.intake_stopped:          # read after the stop: never sequenced
+                continue
             read = time.perf_counter_ns()
             try:
                 packets = self.framer.feed(data)
@@ -407,7 +409,9 @@ class _Connection:
                 if self.closing:
                     return
                 turn -= 1
-                if not turn:        # let durable completions and report writes go out
+                # let durable completions and report writes go out (not once the intake
+                # stopped: the stop's drain then covers the whole read)
+                if not turn and not srv.intake_stopped:
                     await asyncio.sleep(0)
                     turn = _TURN_PACKETS
             if self.writer.transport.get_write_buffer_size() > 1 << 20:
@@ -514,6 +518,7 @@ class GatewayServer:
         self._warned = {}                           # (kind, peer) -> (last logged, unlogged)
         self._server = None
         self._tasks = set()
+        self.intake_stopped = False
 
     async def start(self):
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
@@ -583,6 +588,12 @@ class GatewayServer:
         if unlogged:
             message += f" ({unlogged} more of these from {host} not logged)"
         log.warning(message, *args)
+
+    def stop_intake(self):
+        """Sequence nothing read from now on; a read being answered is answered whole."""
+        self.intake_stopped = True
+        if self._server is not None:
+            self._server.close()
 
     async def end_session(self):
         """Send End of Session to every client and close the connections."""
