@@ -128,12 +128,13 @@ class _Firm:
         self.last_write = time.perf_counter_ns()
 
     def wait(self, most, deadline, keepalive):
-        """Wait until at most ``most`` requests are in flight; FirmsError at ``deadline``."""
+        """Wait until at most ``most`` requests are in flight; :class:`_Stuck` at
+        ``deadline``."""
         with self.cond:
             while len(self.sent) > most:
                 if time.perf_counter_ns() > deadline:
-                    raise _Stuck(f"no answer for {_WAIT_NS / 1e9:.0f} s with "
-                                     f"{len(self.sent)} requests in flight")
+                    raise _Stuck(f"{len(self.sent)} requests still unanswered after "
+                                 f"{_WAIT_NS / 1e9:.0f} s")
                 self.cond.wait(0.2)
                 keepalive()
 
@@ -256,9 +257,9 @@ class _Day:
 def firms_process(port, logins, rate, window, conn):
     """The firms' process entry (``multiprocessing`` spawn): take the script (:class:`Send`
     and :class:`Operate` steps) from ``conn``, log in ``logins`` (username, password) on
-    ``port``, play the script and put ``("ready", pid)``, ``("progress", sent)``, ``("operate", action, symbol)`` (then wait
-    for the parent's answer) and finally ``("done", result)`` or ``("error", message)`` on
-    ``conn``."""
+    ``port``, play the script and put ``("ready", pid)``, ``("progress", sent)``,
+    ``("operate", action, symbol)`` (then wait for the parent's answer) and finally
+    ``("done", result)`` or ``("error", message)`` on ``conn``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # the parent stops us on Ctrl-C
     prompt_handoffs()           # the sender, due to write, must get the GIL from the reader
     day = None

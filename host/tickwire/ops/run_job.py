@@ -23,10 +23,11 @@ table (:mod:`tickwire.util.stages`: where each request's time went) as ``stages.
 ``stages.png``.
 
 The venue publishes its feed on loopback multicast (free ports), and a
-:class:`~tickwire.marketdata.audience.FeedAudience` watches it from the venue's process: a subscriber
-with injected loss recovering through re-requests, a late joiner through a snapshot (half-way
-through the day), and WebSocket clients; the report's ``feed`` says what was published, lost
-and recovered, and whether every subscriber's book equals the venue's at the close.
+:class:`~tickwire.marketdata.audience.FeedAudience` watches it from the venue's process: a
+subscriber with injected loss recovering through re-requests, a late joiner through a snapshot
+(half-way through the day), and WebSocket clients; the report's ``feed`` says what was
+published, lost and recovered, and whether every subscriber's book equals the venue's at the
+close.
 """
 
 import argparse
@@ -414,8 +415,9 @@ def print_report(r, echo=print):
              f"(at that load, from each request's {since} time to its answer, as the firms' "
              "process saw it)")
     if load["send_lag"]:
+        lag = load["send_lag"]
         echo(f"  of which the firms' own lateness (sent after the intended time): "
-             f"p50 {load['send_lag']['p50_us']:,.0f} µs, p99 {load['send_lag']['p99_us']:,.0f} µs")
+             f"p50 {lag['p50_us']:,.0f} µs, p99 {lag['p99_us']:,.0f} µs")
     sat = r["saturation"]
     if sat:
         echo(f"saturation: {sat['orders_per_s']:,.0f} orders/s sustained (measured apart: "
