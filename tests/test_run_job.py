@@ -129,3 +129,10 @@ def test_gateway_bench_prints_and_plots_its_stage_table(tmp_path):
     assert "load generator send lag p50 at 10k orders/s offered" in names
     assert "of which the load generator's send lag" in text
     assert "latency under a login flood (2 concurrent bad logins)" in names
+
+
+@pytest.mark.timeout(120)
+def test_a_load_generator_that_dies_is_an_error_at_once(tmp_path):
+    """Not a wait of ten minutes for figures that will never come."""
+    with pytest.raises(RuntimeError, match="exited with code 1 before its figures"):
+        asyncio.run(measure_venue([Phase("broken", 0, 0.5, 0)], connections=1))
