@@ -199,3 +199,10 @@ def test_firms_process_that_fails_is_a_clear_error_and_is_gone(tmp_path):
                                          r"ConnectionRefusedError") as failed:
         asyncio.run(play_day(port, [("c00", "x")], [], 100, 32, print, print))
     assert _gone(int(str(failed.value).split("(pid ")[1].split(")")[0]))
+
+
+@pytest.mark.timeout(120)
+def test_a_load_generator_that_dies_is_an_error_at_once(tmp_path):
+    """Not a wait of ten minutes for figures that will never come."""
+    with pytest.raises(RuntimeError, match="exited with code 1 before its figures"):
+        asyncio.run(measure_venue([Phase("broken", 0, 0.5, 0)], connections=1))

@@ -11,6 +11,7 @@ table. Used by ``make bench`` (the gateway figures) and by ``tickwire run`` (sat
 import asyncio
 import multiprocessing
 import os
+import queue as queues
 import resource
 import tempfile
 
@@ -47,7 +48,7 @@ async def measure_venue(phases, connections=4, fsync="group", engine="model"):
         report = {}
         try:
             while len(report) < len(phases):
-                message = await loop.run_in_executor(None, queue.get, True, 600)
+                message = await loop.run_in_executor(None, _next_message, queue, proc)
                 if message[0] == "start":
                     stages.reset()
                     cpu = _cpu_s()
@@ -65,6 +66,18 @@ async def measure_venue(phases, connections=4, fsync="group", engine="model"):
             report["event_loop"] = loop_name()
             await venue.stop()
     return report
+
+
+def _next_message(queue, proc, timeout=600):
+    """The generator's next message; a clear error at once if it died without one."""
+    for _ in range(timeout):
+        try:
+            return queue.get(True, 1)
+        except queues.Empty:
+            if proc.exitcode is not None:
+                raise RuntimeError(f"the load generator (pid {proc.pid}) exited with code "
+                                   f"{proc.exitcode} before its figures (its error is above)")
+    raise RuntimeError(f"the load generator sent nothing for {timeout} s")
 
 
 def _cpu_s():
