@@ -157,11 +157,12 @@ def test_run_main_job_writes_report_and_plot(tmp_path, capsys):
     # the summary states both: the latency at the offered rate, the saturation apart
     assert "1,000 requests/s offered (open loop)" in printed
     assert "from each request's intended send time" in printed
-    # the firms ran in a process of their own, the feed subscribers in the venue's
+    # the firms and the feed's subscribers each ran in a process of their own
     load = report["load"]
-    assert load["firms_pid"] != load["venue_pid"]
+    assert len({load["firms_pid"], load["audience_pid"], load["venue_pid"]}) == 3
     assert f"the firms in a process of their own (pid {load['firms_pid']})" in printed
-    assert f"in the venue's process (pid {load['venue_pid']}) with the feed subscribers" in printed
+    assert f"in the venue's process (pid {load['venue_pid']}); the feed's subscribers in a " \
+           f"process of their own (pid {load['audience_pid']})" in printed
     assert "orders/s sustained (measured apart" in printed
     assert report["saturation"]["orders_per_s"] > 0
     # and where the time went: the stage table, printed, in run.json, and its plot

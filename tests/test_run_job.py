@@ -141,20 +141,20 @@ def test_gateway_bench_prints_and_plots_its_stage_table(tmp_path):
     assert "latency under a login flood (2 concurrent bad logins)" in names
 
 
-def _start_run(tmp_path):
-    """``tickwire run`` in a subprocess, a long day at a low rate; return it and the firms'
-    pid once they have logged in (from its log)."""
+def _start_run(tmp_path, *args, started="the firms: "):
+    """``tickwire run`` in a subprocess, a long day at a low rate; return it, the pid its log
+    names on the first line with ``started`` and the log so far."""
     run = subprocess.Popen(
         [sys.executable, "-m", "tickwire.cli.main", "run", "--orders", "20000", "--rate", "100",
          "--clients", "2", "--symbols", "2", "--out", str(tmp_path), "--no-progress",
-         "--no-feed", "--no-clearing", "--saturation-seconds", "0", "--fsync", "none"],
+         "--no-clearing", "--saturation-seconds", "0", "--fsync", "none", *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     log = []
     for line in run.stderr:
         log.append(line)
-        if "logged in from their own process (pid " in line:
+        if started in line and "process (pid " in line:
             return run, int(line.rsplit("(pid ", 1)[1].split(")")[0]), log
-    raise AssertionError("the firms never logged in:\n" + "".join(log))
+    raise AssertionError(f"no {started!r} in the log:\n" + "".join(log))
 
 
 def _gone(pid, seconds=30):
@@ -170,7 +170,7 @@ def _gone(pid, seconds=30):
 
 @pytest.mark.timeout(300)         # a hang guard: a dead firms' process must not hang the job
 def test_run_reports_a_firms_process_that_dies(tmp_path):
-    run, firms, _ = _start_run(tmp_path)
+    run, firms, _ = _start_run(tmp_path, "--no-feed")
     assert firms != run.pid
     os.kill(firms, signal.SIGKILL)
     _, err = run.communicate(timeout=240)
@@ -180,13 +180,31 @@ def test_run_reports_a_firms_process_that_dies(tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_run_stops_the_firms_process_on_ctrl_c(tmp_path):
-    run, firms, _ = _start_run(tmp_path)
+def test_run_stops_the_firms_and_audience_processes_on_ctrl_c(tmp_path):
+    run, audience, log = _start_run(tmp_path, started="the feed's subscribers: ")
+    for line in run.stderr:
+        log.append(line)
+        if "the firms: " in line:
+            firms = int(line.rsplit("(pid ", 1)[1].split(")")[0])
+            break
+    assert len({run.pid, audience, firms}) == 3
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=240)
     assert run.returncode == 130, err
     assert "tickwire run: interrupted (the firms' process is stopped)" in err
-    assert _gone(firms)
+    assert _gone(firms) and _gone(audience)
+
+
+@pytest.mark.timeout(300)
+def test_run_reports_a_feed_audience_process_that_dies(tmp_path):
+    # a short day: the venue asks the dead process for its late joiner, then for its check
+    run, audience, _ = _start_run(tmp_path, "--orders", "1000", "--rate", "200",
+                                  started="the feed's subscribers: ")
+    os.kill(audience, signal.SIGKILL)
+    _, err = run.communicate(timeout=240)
+    assert run.returncode == 1, err
+    assert f"tickwire run: the feed audience's process (pid {audience}) was killed by SIGKILL" \
+        in err
 
 
 @pytest.mark.timeout(300)

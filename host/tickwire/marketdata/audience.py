@@ -1,26 +1,64 @@
 """The main job's market-data audience: subscribers beside the trading firms.
 
 :class:`FeedAudience` watches one venue's :class:`~tickwire.marketdata.service.MarketDataService`
-the way outside users would, over the network:
+the way outside users would, over the network, knowing only its addresses
+(:class:`FeedAddresses`), so it may run in a process of its own:
 
 * a multicast subscriber with loss injected on receipt (a share of packets at random plus
   one burst) that recovers through the re-request server;
 * a late joiner that starts through the snapshot server when :meth:`join_late` is called;
 * a few WebSocket clients subscribed to every symbol at full depth.
 
-:meth:`check` waits until each has caught up with the venue and says whether its book
-equals the venue's.
+:meth:`check` waits until each has caught up with what the venue published
+(:func:`venue_view`) and says whether its book equals the venue's.
 """
 
 import asyncio
 import json
 import time
+from typing import NamedTuple
 
 from tickwire.core.money import format_price
 from tickwire.marketdata.subscriber import PacketLoss, Subscriber
 from websockets.asyncio.client import connect
 
-__all__ = ["FeedAudience"]
+__all__ = ["FeedAddresses", "FeedAudience", "VenueView", "venue_view"]
+
+#: Levels per side the WebSocket clients ask for (and are checked on).
+DEPTH = 10
+
+
+class FeedAddresses(NamedTuple):
+    """Where a venue's feed is: multicast ``(group, port)``, and ``(host, port)`` of its
+    re-request, snapshot and WebSocket servers."""
+    feed: tuple
+    rerequest: tuple
+    snapshot: tuple
+    ws: tuple
+
+    @classmethod
+    def of(cls, marketdata):
+        """The addresses of a started :class:`~tickwire.marketdata.service.MarketDataService`."""
+        return cls(marketdata.feed_address, marketdata.rerequest_address,
+                   marketdata.snapshot_address, marketdata.ws_address)
+
+
+class VenueView(NamedTuple):
+    """What the venue published, for :meth:`FeedAudience.check`: the next sequence number,
+    packets and heartbeats sent, its book's ``state()`` and each symbol's WebSocket view."""
+    end: int
+    packets: int
+    heartbeats: int
+    state: tuple
+    want: dict
+
+
+def venue_view(marketdata, book, symbols, depth=DEPTH):
+    """The :class:`VenueView` of a venue's feed and ``book`` (a FeedBook); ``symbols`` maps
+    name → locate of the symbols traded."""
+    return VenueView(marketdata.next_sequence, marketdata.publisher.packets,
+                     marketdata.publisher.heartbeats, book.state(),
+                     {name: _ws_view(book, locate, depth) for name, locate in symbols.items()})
 
 
 class _WebSocketClient:
@@ -62,8 +100,8 @@ class FeedAudience:
 
     Parameters
     ----------
-    marketdata : MarketDataService
-        The venue's feed (started: its addresses are known).
+    addresses : FeedAddresses
+        Where the venue's feed is.
     loss : float
         Share of multicast packets the lossy subscriber drops on receipt.
     burst : tuple of (int, int)
@@ -75,9 +113,9 @@ class FeedAudience:
     seed : int
     """
 
-    def __init__(self, marketdata, loss=0.01, burst=(300, 200), websockets=3, depth=10,
+    def __init__(self, addresses, loss=0.01, burst=(300, 200), websockets=3, depth=DEPTH,
                  seed=1):
-        self.md = marketdata
+        self.addresses = addresses
         self.loss = PacketLoss(loss, seed, burst)
         self.lossy = self._subscriber(drop=self.loss)
         self.late = None
@@ -87,32 +125,31 @@ class FeedAudience:
         self.clients = []
 
     def _subscriber(self, **kw):
-        return Subscriber(*self.md.feed_address, rerequest=self.md.rerequest_address,
+        return Subscriber(*self.addresses.feed, rerequest=self.addresses.rerequest,
                           rerequest_interval=0.2, **kw)
 
     async def start(self, symbols):
         """Join the multicast feed and connect the WebSocket clients to ``symbols``."""
         await self.lossy.start()
-        host, port = self.md.ws_address
+        host, port = self.addresses.ws
         self.clients = [await _WebSocketClient(f"ws://{host}:{port}", symbols, self.depth)
                         .start() for _ in range(self.websockets)]
         return self
 
-    async def join_late(self):
-        """Start the late joiner (through a snapshot); wait until it is in sync."""
-        self.late_at = self.md.next_sequence
-        self.late = await self._subscriber(snapshot=self.md.snapshot_address).start()
+    async def join_late(self, at_sequence):
+        """Start the late joiner (through a snapshot) when the venue's next sequence number is
+        ``at_sequence``; wait until it is in sync."""
+        self.late_at = at_sequence
+        self.late = await self._subscriber(snapshot=self.addresses.snapshot).start()
         await asyncio.wait_for(self.late.synced.wait(), 10)
 
-    async def check(self, book, symbols, timeout=10.0):
-        """Wait for everyone to catch up with the venue, then compare with its ``book``.
+    async def check(self, venue, timeout=10.0):
+        """Wait for everyone to catch up with the venue, then compare with its book.
 
         Parameters
         ----------
-        book : FeedBook
-            The venue's book.
-        symbols : dict
-            Name → locate of the symbols traded.
+        venue : VenueView
+            What the venue published (:func:`venue_view`).
 
         Returns
         -------
@@ -120,7 +157,7 @@ class FeedAudience:
             Published counts, loss and recovery, and per subscriber whether its book equals
             the venue's.
         """
-        end = self.md.next_sequence
+        end, want = venue.end, venue.want
         subscribers = [("multicast with loss", self.lossy)]
         if self.late is not None:
             subscribers.append(("late joiner", self.late))
@@ -130,16 +167,15 @@ class FeedAudience:
                 await sub.wait_for(end, max(0.1, deadline - time.monotonic()))
             except TimeoutError:
                 pass
-        want = {name: _ws_view(book, locate, self.depth) for name, locate in symbols.items()}
         while time.monotonic() < deadline and not all(
                 self._ws_equal(c, want) for c in self.clients):
             await asyncio.sleep(0.05)
-        state = book.state()
+        state = venue.state
         lossy = self.lossy
         out = {
             "messages": end - 1,
-            "packets": self.md.publisher.packets,
-            "heartbeats": self.md.publisher.heartbeats,
+            "packets": venue.packets,
+            "heartbeats": venue.heartbeats,
             "lost_packets": self.loss.dropped,
             "lost_messages": self.loss.dropped_messages,
             "recovered_messages": self.loss.dropped_messages - max(0, end - lossy.expected),

@@ -22,6 +22,7 @@ passes on its progress, and turns a process that dies, errs or goes silent into 
 """
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -35,7 +36,7 @@ from tickwire.gateways.ouch.load import Pacer, login, read_sequenced, sleep_unti
 from tickwire.protocol import soupbintcp
 from tickwire.util.loop import prompt_handoffs
 
-__all__ = ["FirmsError", "Operate", "Send", "firms_process", "play_day"]
+__all__ = ["FirmsError", "Operate", "Send", "describe_exit", "firms_process", "play_day"]
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +273,8 @@ def firms_process(port, logins, rate, window, conn):
         day = None
         conn.send(("done", result))
     except Exception as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        with contextlib.suppress(OSError):         # unless the venue's process is gone
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
         raise SystemExit(1) from exc
     finally:
         if day is not None:
@@ -305,7 +307,7 @@ async def play_day(port, logins, script, rate, window, on_progress, operate):
         except OSError:
             await loop.run_in_executor(None, process.join, 5)
             raise FirmsError(f"the firms' process (pid {process.pid}) "
-                             f"{_exit(process.exitcode)} before it took the day's script") \
+                             f"{describe_exit(process.exitcode)} before it took the day's script") \
                 from None
         result = await _follow(conn, process, len(logins), on_progress, operate)
         done = True
@@ -343,7 +345,7 @@ async def _follow(conn, process, firms, on_progress, operate):
             if message is None:
                 await loop.run_in_executor(None, process.join, 5)
                 raise FirmsError(f"the firms' process (pid {process.pid}) "
-                                 f"{_exit(process.exitcode)} before the day ended")
+                                 f"{describe_exit(process.exitcode)} before the day ended")
             kind = message[0]
             if kind == "ready":
                 log.info("the firms: %d connections logged in from their own process (pid %d)",
@@ -365,7 +367,9 @@ async def _follow(conn, process, firms, on_progress, operate):
         loop.remove_reader(conn.fileno())
 
 
-def _exit(code):
+def describe_exit(code):
+    """How a process ended, from its ``exitcode``: "was killed by SIGKILL", "ended with exit
+    code 1"."""
     if code is None:
         return "did not end"
     if code < 0:

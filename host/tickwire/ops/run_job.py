@@ -23,11 +23,11 @@ table (:mod:`tickwire.util.stages`: where each request's time went) as ``stages.
 ``stages.png``.
 
 The venue publishes its feed on loopback multicast (free ports), and a
-:class:`~tickwire.marketdata.audience.FeedAudience` watches it from the venue's process: a
-subscriber with injected loss recovering through re-requests, a late joiner through a snapshot
-(half-way through the day), and WebSocket clients; the report's ``feed`` says what was
-published, lost and recovered, and whether every subscriber's book equals the venue's at the
-close.
+:class:`~tickwire.marketdata.audience.FeedAudience` watches it from a process of its own
+(:mod:`tickwire.ops.feed_audience`, off the venue's event loop): a subscriber with injected
+loss recovering through re-requests, a late joiner through a snapshot (half-way through the
+day), and WebSocket clients; the report's ``feed`` says what was published, lost and
+recovered, and whether every subscriber's book equals the venue's at the close.
 """
 
 import argparse
@@ -48,9 +48,10 @@ from tickwire.core.requests import Halt, Resume
 from tickwire.engine.registry import ENGINE_HELP
 from tickwire.gateways.ouch.client import cancel_message, enter_message, replace_message
 from tickwire.gateways.ouch.load import Phase
-from tickwire.marketdata.audience import FeedAudience
+from tickwire.marketdata.audience import FeedAddresses, venue_view
 from tickwire.marketdata.settings import FeedSettings
 from tickwire.offline.gen import generate
+from tickwire.ops.feed_audience import AudienceError, AudienceProcess
 from tickwire.ops.firms import FirmsError, Operate, Send, play_day
 from tickwire.ops.serve import Venue, add_trade_date_argument
 from tickwire.ops.venue_load import measure_venue
@@ -189,14 +190,14 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
                   trade_date=trade_date or trading_day(dt.datetime.now(dt.UTC).date()).isoformat())
     await venue.start()
     venue.sequencer.stages.reset()         # the day's requests, not the opening
-    audience = await FeedAudience(venue.marketdata, seed=seed).start(list(declared)) \
-        if feed else None
+    audience = await AudienceProcess.start(FeedAddresses.of(venue.marketdata), declared,
+                                           seed) if feed else None
     seq = venue.sequencer
     try:
         day = await _play(venue, audience, rows, passwords, rate, window, progress)
-    except (FirmsError, asyncio.CancelledError):        # the firms failed, or Ctrl-C
+    except (FirmsError, AudienceError, asyncio.CancelledError):   # or Ctrl-C
         if audience is not None:
-            await audience.close()
+            audience.kill()
         await venue.stop()
         raise
     sent, elapsed = day["requests"], day["elapsed_s"]
@@ -206,8 +207,8 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
     top = venue.book.top_of_book(venue.sequencer.exchange.symbols)
     feed_report = None
     if audience is not None:
-        feed_report = await audience.check(venue.book, {
-            name: info.locate for name, info in seq.exchange.symbols.items()})
+        feed_report = await audience.check(venue_view(venue.marketdata, venue.book, {
+            name: info.locate for name, info in seq.exchange.symbols.items()}))
     await venue.close_day()
     await seq.drain()
     await asyncio.sleep(0.05)
@@ -245,7 +246,8 @@ async def run_session(orders=20000, clients=8, seed=1, symbols=4, engine="model"
                  "achieved_per_s": round(day["answers"] / elapsed, 1) if elapsed else None,
                  "send_lag": histogram_summary(day["send_lag"]) if day["send_lag"] else {},
                  "event_loop": loop_name(),
-                 "venue_pid": os.getpid(), "firms_pid": day["pid"]},
+                 "venue_pid": os.getpid(), "firms_pid": day["pid"],
+                 "audience_pid": audience.pid if audience is not None else None},
         "saturation": saturation,
         "stages": stages,
         "top_of_book": top,
@@ -279,7 +281,8 @@ async def _play(venue, audience, rows, passwords, rate, window, progress):
         nonlocal joining
         bar.update(sent - bar.n)
         if audience is not None and joining is None and sent >= requests // 2:
-            joining = asyncio.create_task(audience.join_late())
+            joining = asyncio.create_task(
+                audience.join_late(venue.marketdata.next_sequence))
 
     def operate(action, symbol):
         request = Halt if action == "halt" else Resume
@@ -399,9 +402,11 @@ def print_report(r, echo=print):
          f"({r['requests_per_s']:,.0f}/s): {r['orders']:,} orders, {r['accepted']:,} accepted, "
          f"{r['fills']:,} fills, {r['replaced']:,} replaced, {r['canceled']:,} canceled, "
          f"{r['unanswered']} unanswered")
+    audience = f"; the feed's subscribers in a process of their own (pid " \
+               f"{load['audience_pid']})" if load.get("audience_pid") else ""
     processes = (f"event loop {load['event_loop']} in the venue's process (pid "
-                 f"{load['venue_pid']}){' with the feed subscribers' * ('feed' in r)}; the "
-                 f"firms in a process of their own (pid {load['firms_pid']}), over loopback TCP")
+                 f"{load['venue_pid']}){audience}; the firms in a process of their own "
+                 f"(pid {load['firms_pid']}), over loopback TCP")
     if load["offered_per_s"]:
         echo(f"load: {load['offered_per_s']:,.0f} requests/s offered (open loop), "
              f"{load['achieved_per_s']:,.0f}/s answered; {processes}")
@@ -472,7 +477,7 @@ def run_main(args):
                                          feed=not args.no_feed, trade_date=args.trade_date,
                                          rate=args.rate,
                                          saturation_seconds=args.saturation_seconds))
-    except FirmsError as exc:
+    except (FirmsError, AudienceError) as exc:
         print(f"tickwire run: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
