@@ -134,9 +134,10 @@ class Venue:
         if close_day and self.sequencer.down is None:
             await self.close_day()
         # Everything sequenced becomes durable and goes to its client before End of Session:
-        # intake stops first, and the drain repeats while reads being answered still sequence.
+        # intake stops first, and the drain repeats while reads being answered still sequence
+        # (a bounded number of times: another source may go on appending).
         self.gateway.stop_intake()
-        while True:
+        for _ in range(64):
             records = self.wal.records
             await self.sequencer.drain()
             if self.wal.records == records:
