@@ -29,7 +29,7 @@ test: $(VENV)/.test tools-check
 	$(PY) -m pytest -n 2 -q $(ARGS)
 
 regress: $(VENV)/.test tools-check
-	$(PY) -m pytest -n 2 -q -m regress $(ARGS)
+	$(PY) -m pytest -n 2 -q -m regress --timeout 3600 $(ARGS)
 
 bench: $(VENV)/.test
 	$(VENV)/bin/tickwire bench $(ARGS)
