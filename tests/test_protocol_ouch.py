@@ -64,6 +64,16 @@ def test_known_bytes_outbound():
         b"S" + bytes(8) + b"S"
 
 
+def test_answer_token_is_where_each_answer_carries_its_token():
+    """The load generator and ``tickwire run``'s firms read the token of an answer by
+    :data:`ouch.ANSWER_TOKEN` without decoding it: the same place in each answer they time."""
+    for code, field in [(b"A", "order_token"), (b"U", "replacement_order_token"),
+                        (b"C", "order_token"), (b"J", "order_token"), (b"I", "order_token")]:
+        spec = ouch.OUTBOUND[code]
+        raw = spec.encode(**{**sample_values(spec), field: "TOKEN-" + code.decode()})
+        assert raw[ouch.ANSWER_TOKEN] == ("TOKEN-" + code.decode()).ljust(14).encode()
+
+
 def test_directions_differ():
     replace = ouch.encode_inbound(b"U", **sample_values(ouch.INBOUND[b"U"]))
     replaced = ouch.encode_outbound(b"U", **sample_values(ouch.OUTBOUND[b"U"]))

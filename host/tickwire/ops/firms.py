@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 from hdrh.histogram import HdrHistogram
 from tickwire.gateways.ouch.load import Pacer, login, read_sequenced, sleep_until
+from tickwire.gateways.ouch.wire import ANSWER_TOKEN
 from tickwire.protocol import soupbintcp
 from tickwire.util.loop import prompt_handoffs
 
@@ -99,7 +100,7 @@ class _Firm:
         """The reading thread: time the first answer to each request."""
         if payload[0] not in _ANSWERS:
             return
-        token = payload[9:23]
+        token = payload[ANSWER_TOKEN]
         with self.cond:
             if payload[:1] == b"I" and token not in self.sent and token in self.aliases:
                 token = self.aliases[token][0]

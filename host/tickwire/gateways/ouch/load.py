@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 from hdrh.histogram import HdrHistogram
 from tickwire.gateways.ouch.client import LoginRejected, enter_message
+from tickwire.gateways.ouch.wire import ANSWER_TOKEN
 from tickwire.protocol import soupbintcp
 from tickwire.util.loop import prompt_handoffs
 
@@ -184,7 +185,7 @@ class _Answers:
 
     def on_message(self, index, payload, now):
         if payload[:1] in _ANSWERED:
-            t0 = self.scheduled.pop(payload[9:23], None)
+            t0 = self.scheduled.pop(payload[ANSWER_TOKEN], None)
             if t0 is not None:
                 self.hist.record_value(max(1, now - t0))
                 self.answered += 1

@@ -11,7 +11,7 @@ from tickwire.protocol.fields import P4, U32, U64, A, C, MessageSet, MessageSpec
 
 __all__ = [
     "INBOUND", "OUTBOUND", "encode_inbound", "decode_inbound", "encode_outbound",
-    "decode_outbound", "MARKET_PRICE",
+    "decode_outbound", "MARKET_PRICE", "ANSWER_TOKEN",
     "TimeInForce", "Side", "Display", "Capacity", "CrossType", "OrderState", "EventCode",
     "CancelReason", "RejectReason", "BrokenTradeReason", "LiquidityFlag",
 ]
@@ -69,6 +69,11 @@ _OUTBOUND = [
 OUTBOUND = MessageSet(
     (MessageSpec(code, name, [U64("timestamp"), *fields]) for code, name, fields in _OUTBOUND),
     "OUCH 4.2 outbound")
+
+_TOKEN_AT = OUTBOUND[b"A"].offsets["order_token"]
+#: Where an answer (Accepted, Canceled, Rejected, Cancel Reject; a Replaced's replacement
+#: token) carries its order token: for readers that time answers without decoding them.
+ANSWER_TOKEN = slice(_TOKEN_AT, _TOKEN_AT + _TOKEN.length)
 
 encode_inbound = INBOUND.encode
 decode_inbound = INBOUND.decode
