@@ -145,7 +145,11 @@ class AudienceProcess:
             if self.process.is_alive() and not self.conn.closed:
                 await self._request(("close",), "closed")
         finally:
-            self.kill(grace=5)
+            if not self.conn.closed:
+                self.conn.close()           # its end reads EOF: it ends by itself
+            # Off the loop: the venue still serves while the subscribers' process ends.
+            await asyncio.get_running_loop().run_in_executor(None, self.process.join, 5)
+            self.kill()
 
     def kill(self, grace=0.0):
         """End the process if it has not ended ``grace`` s from now."""

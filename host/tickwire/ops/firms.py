@@ -315,8 +315,8 @@ async def play_day(port, logins, script, rate, window, on_progress, operate):
         return result
     finally:
         conn.close()
-        if done:
-            process.join(5)                     # it has logged out and ends by itself
+        if done:                                # it has logged out and ends by itself
+            await loop.run_in_executor(None, process.join, 5)
         if process.is_alive():
             process.kill()
             process.join(5)

@@ -76,7 +76,8 @@ def _next_message(queue, proc, timeout=600):
         except queues.Empty:
             if proc.exitcode is not None:
                 raise RuntimeError(f"the load generator (pid {proc.pid}) exited with code "
-                                   f"{proc.exitcode} before its figures (its error is above)")
+                                   f"{proc.exitcode} before its figures (its error is above)") \
+                    from None
     raise RuntimeError(f"the load generator sent nothing for {timeout} s")
 
 

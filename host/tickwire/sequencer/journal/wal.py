@@ -27,8 +27,11 @@ cut is logged (a torn tail, left by a crash in the middle of a write).
 Durability
 ----------
 :meth:`WriteAheadLog.append` writes the record to the file at once (``os.write``; so it is
-in the log before the caller goes on to the engine) and returns its index. It is *durable* once
-fsynced, by policy:
+in the log before the caller goes on to the engine) and returns its index. That write is not
+left to the group writer: the feed publishes the engine's events at once, and a venue killed
+with records still queued would have published what its journal lacks (measured: the write is
+about 5 % of the order path; the SIGKILL recovery test fails with it deferred). It is *durable*
+once fsynced, by policy:
 
 ``record``  fsync inside every append
 ``group``   (default) a dedicated writer thread fsyncs once per batch: everything appended
