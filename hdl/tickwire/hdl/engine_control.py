@@ -541,7 +541,6 @@ class EngineControl(wiring.Component):
             with m.State("EXPIRE_CHECK"):
                 with m.If(r.valid & (r.tif == Tif.DAY)):
                     m.d.sync += bsym.eq(r.sym)
-                    read_level(level_addr(r.sym, r.side, r.offset))
                     m.next = "EXPIRE_DELETE"
                 with m.Elif(cur_slot == N - 1):
                     finish()
@@ -797,7 +796,16 @@ class EngineControl(wiring.Component):
                 # ``bsym`` is the command's symbol, the order's if the slot holds it.
                 m.d.sync += [t_found.eq(holds), bsym.eq(r.sym)]
                 read_level(level_addr(bsym, r.side, c_off))
-                m.next = "REPLACE"
+                # A kept replace (REPLACE's last case, every check before it passed) needs no
+                # level: done now. Anything else, or a full output register, goes on to REPLACE.
+                kept = (holds & ~syms.halted & ~bad_qty & c_in_band & (c_off_q == r.offset)
+                        & filled)
+                with m.If(kept & can_emit):
+                    write_order(qty=QtySource.IN)              # in_qty = c.qty here
+                    replace_event(ReplaceMode.KEPT, LAST)
+                    finish()
+                with m.Else():
+                    m.next = "REPLACE"
 
             with m.State("REPLACE"):
                 m.d.comb += lv_rd.writing.eq(1)
