@@ -771,8 +771,9 @@ class EngineControl(wiring.Component):
             # CANCEL and REPLACE ---------------------------------------------------------------
             # The order read in IDLE is there: a CANCEL acts on it at once (its level's word is
             # not needed: the order's links say whether it is an end of the list); a REPLACE
-            # registers whether the slot holds the order (the 32-bit compare then ends in a
-            # flip-flop) and reads the new price's level.
+            # that keeps the order's place is done at once too; any other registers whether the
+            # slot holds the order (the 32-bit compare then ends in a flip-flop) and reads the
+            # new price's level.
             with m.State("CANCEL"):
                 m.d.comb += lv_rd.writing.eq(1)
                 with m.If(can_emit):

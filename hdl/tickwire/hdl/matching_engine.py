@@ -81,14 +81,14 @@ side's register is not dirty (NEW decides on it and goes to REST_ADD); CANCEL an
 order is rejected in CANCEL (2 / 2) or REPLACE (3 / 3); a NEW rejected at
 validation 2 / 2; the walk costs 1 cycle per fill (or STP delete) within a price level and 4
 per further level (search B, level read, head read, first order); the FOK / min-qty pre-count
-1 cycle per resting order counted; REPLACE one more cycle than CANCEL before its work (FIND
-registers whether the slot holds the order and reads the new price's level): a kept REPLACE 3.
-After reset, ``INIT`` clears the
+1 cycle per resting order counted; a kept REPLACE 2 (FIND does it at once), any other REPLACE
+one more cycle than CANCEL before its work (FIND registers whether the slot holds the order and
+reads the new price's level). After reset, ``INIT`` clears the
 level table (one cycle per word, plus one). SYSTEM ``M``: 1 cycle per slot up to the last resting DAY
 order, +2 per expired order.
 
 With ``order_register`` every order read takes one cycle more (a ``*_READ`` state before
-CANCEL, FIND, EXPIRE_CHECK, COUNT_ORDER and MATCH_ORDER): CANCEL 3, REDUCE 3, kept REPLACE 4, a
+CANCEL, FIND, EXPIRE_CHECK, COUNT_ORDER and MATCH_ORDER): CANCEL 3, REDUCE 3, kept REPLACE 3, a
 fill within a level 2, the next level 5, the pre-count 2 per order; NEW unchanged.
 """
 
