@@ -56,6 +56,17 @@ class _UnlinkedAppend(LevelLists):
         return m
 
 
+class NoDeferredNil(LevelLists):
+    """Forgets the appended order's NIL ``next`` link (the write in the cycle after an
+    append)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        with m.If(~self.op.unlink & ~self.op.append):
+            m.d.comb += self.links.next.en.eq(0)
+        return m
+
+
 class _StuckStack(FreeSlotStack):
     """Always offers slot 0, whether or not it was handed out."""
 
@@ -87,6 +98,7 @@ class _NeverDirty(wiring.Component):
 @pytest.mark.parametrize("name, build", [
     ("mutant event output", lambda: event_output_harness(_OverwritingOutput())),
     ("mutant list append", lambda: book_lists_harness(lists=_UnlinkedAppend(BOOK_PARAMS))),
+    ("mutant deferred NIL", lambda: book_lists_harness(lists=NoDeferredNil(BOOK_PARAMS))),
     ("mutant free stack", lambda: book_lists_harness(
         free=_StuckStack(BOOK_PARAMS.max_orders))),
     ("mutant best price", lambda: best_price_harness(cache=_NeverDirty(1, 4))),

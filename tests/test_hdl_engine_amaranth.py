@@ -613,8 +613,9 @@ def test_occupancy_map_search_and_update(symbols, band, word, seed):
 
 
 def test_spram_level_table_elaborates_to_sb_spram256ka():
-    """``spram=True`` puts the level table in iCE40UP5K SPRAMs (two 16-bit blocks side by side
-    for a 19-bit level word), instead of the simulation model used everywhere else."""
+    """``spram=True`` puts the level table in iCE40UP5K SPRAMs (one 16-bit block for the 9-bit
+    heads, one for the 10-bit tails with their occupied bits), instead of the simulation model
+    used everywhere else."""
     from amaranth.back import rtlil
 
     params = ModelParams(max_orders=512, max_symbols=2, band_ticks=1024, max_qty=1_000_000)

@@ -76,8 +76,8 @@ BOARDS = {
         "spram": False,
         "best_price": True,
         # The order RAM's output register lifts the engine alone from 30.68 / 30.78 MHz (min /
-        # median, nextpnr seeds 1-3) to 33.65 / 34.85, but a cancel then takes 4 cycles, not
-        # 3, and a fill 2, not 1: at any clock it allows, cancels and fills would be slower.
+        # median, nextpnr seeds 1-3) to 33.65 / 34.85, but a cancel then takes 3 cycles, not
+        # 2, and a fill 2, not 1: at any clock it allows, cancels and fills would be slower.
         # The next path starts at the level table's DP16KD output.
         "order_register": False,
         "synth_opts": "",

@@ -147,9 +147,9 @@ class EngineControl(wiring.Component):
         # FOK / min-qty count: the shares still needed, counted down.
         need = Signal(qty_shape)
         cur_off = Signal(range(band))
-        # The walk's order and its level's tail; also the slot an order rests in (REST_ADD),
-        # the slot an expiry looks at, and a replaced order's level (REPLACE_PROBE, REPLACE).
-        cur_slot, cur_tail = Signal(range(N)), Signal(range(N))
+        # The walk's order; also the slot an order rests in (REST_ADD) and the slot an expiry
+        # looks at.
+        cur_slot = Signal(range(N))
         match_no = Signal(32)
         day_count = Signal(range(N + 1))           # resting DAY orders (SYSTEM M expires them)
 
@@ -173,7 +173,7 @@ class EngineControl(wiring.Component):
         m.d.comb += locate_ok.eq(sym_ok & syms.declared)
         # The command's price as an offset, and back for events (one subtractor, one adder).
         # NEW and REPLACE decide on the registered offset (the symbol and price they need were
-        # already there the cycle before); only the level reads of IDLE and REPLACE_PROBE use
+        # already there the cycle before); only the level reads of IDLE and FIND use
         # ``c_off`` itself (into a RAM address).
         m.submodules.prices = prices = PriceOffsets(band)
         m.d.comb += [prices.price.eq(c.price), prices.band_low.eq(band_low)]
@@ -305,7 +305,7 @@ class EngineControl(wiring.Component):
         # slot: steered by flags that the states set (as for the events).
         wo_at_cur = Signal()
         # The slot written, unlinked, appended or pushed. It and the other muxes' steering
-        # flags (``ul_regs``, ``ap_mode``) depend on the state only, not on its decisions,
+        # flag (``ap_mode``) depend on the state only, not on its decisions,
         # which keeps those decisions off the RAMs' address and data paths.
         w_slot = Signal(range(N))
         new = ord_wr.incoming
@@ -335,16 +335,14 @@ class EngineControl(wiring.Component):
 
         # Level lists. An unlink takes the order ``t`` (at ``w_slot``) out of its level,
         # ``symbol ∥ t.side ∥ t.offset`` of the book ``bsym`` (so also for the walk: the
-        # resting order is on the contra side at ``cur_off``); the level's head and tail are the
-        # level word read (``lv_rd``) or, for the walk and REPLACE, ``cur_slot``/``cur_tail``.
-        # An append puts ``w_slot`` at the tail of the level read (address ``lv_addr``). Both
-        # are flat muxes steered by flags, like the events.
-        ul_en, ul_regs, ap_en, ap_mode = Signal(), Signal(), Signal(), Signal()
+        # resting order is on the contra side at ``cur_off``), by its own NIL-terminated links
+        # alone. An append puts ``w_slot`` at the tail of the level read (address ``lv_addr``).
+        # Both are flat muxes steered by flags, like the events.
+        ul_en, ap_en, ap_mode = Signal(), Signal(), Signal()
         lists = self.lists
         m.d.comb += [
             lists.unlink.eq(ul_en), lists.append.eq(ap_en), lists.append_mode.eq(ap_mode),
-            lists.regs.eq(ul_regs), lists.slot.eq(w_slot),
-            lists.head.eq(cur_slot), lists.tail.eq(cur_tail), lists.level.eq(lv_rd.data),
+            lists.slot.eq(w_slot), lists.level.eq(lv_rd.data),
             lists.next.eq(t_next), lists.prev.eq(t_prev),
             lists.own_level.eq(level_addr(bsym, t.side, t.offset)),
             lists.append_level.eq(lv_addr),
@@ -353,16 +351,13 @@ class EngineControl(wiring.Component):
             free.push_slot.eq(w_slot),
         ]
 
-        def at_cur(regs=False):
+        def at_cur():
             """This state writes, unlinks, appends and pushes ``cur_slot`` (not the command's
-            slot); ``regs``: an unlink takes the level's head and tail from ``cur_slot`` /
-            ``cur_tail``. Called at the top of a state, never under a condition."""
-            m.d.comb += [wo_at_cur.eq(1), ul_regs.eq(regs)]
+            slot). Called at the top of a state, never under a condition."""
+            m.d.comb += wo_at_cur.eq(1)
 
         def unlink(push=True):
-            """Take the order ``t`` at ``w_slot`` out of its level's list; the level's head and
-            tail from ``cur_slot``/``cur_tail`` (REPLACE, MATCH_ORDER) or the level word
-            read."""
+            """Take the order ``t`` at ``w_slot`` out of its level's list (by its links)."""
             m.d.comb += ul_en.eq(1)
             if push:
                 m.d.comb += free.push.eq(1)
@@ -417,8 +412,9 @@ class EngineControl(wiring.Component):
             m.next = head_state
 
         def read_head(order_state):
-            """The level word is there: read its oldest order and remember where the level ends."""
-            m.d.sync += [cur_slot.eq(lv_rd.data.head), cur_tail.eq(lv_rd.data.tail)]
+            """The level word is there: read its oldest order (its ``next`` link says whether it
+            is the level's last)."""
+            m.d.sync += cur_slot.eq(lv_rd.data.head)
             read_order(lv_rd.data.head, then=order_state)
 
         # The contra side's best price from the registers (``best_price``), looked up in IDLE on
@@ -448,6 +444,10 @@ class EngineControl(wiring.Component):
 
         # -- the command FSM -------------------------------------------------------------------
         r = ord_rd.order
+        # The slot read holds the order the command names.
+        holds = Signal()
+        m.d.comb += holds.eq((c.slot < N) & r.valid & (r.order_id == c.order_id)
+                             & (c.symbol == r.sym + 1))
         max_levels = self._max_levels
         payload = self.i_cmd.payload
         m.d.comb += self.i_cmd.ready.eq(cmd_done)
@@ -474,7 +474,9 @@ class EngineControl(wiring.Component):
                     with m.Switch(payload.action):
                         with m.Case(Action.NEW):
                             m.next = "NEW"
-                        with m.Case(Action.CANCEL, Action.REPLACE):
+                        with m.Case(Action.CANCEL):
+                            m.next = after_read("CANCEL")
+                        with m.Case(Action.REPLACE):
                             m.next = after_read("FIND")
                         with m.Case(Action.DECLARE):
                             m.next = "DECLARE"
@@ -632,7 +634,7 @@ class EngineControl(wiring.Component):
                     m.next = "COUNT_DONE"
                 with m.Elif(covered):
                     m.next = "COUNT_DONE"
-                with m.Elif(cur_slot == cur_tail):
+                with m.Elif(t_next.end):
                     with m.If(in_side == Side.BUY):
                         with m.If(cur_off == band - 1):
                             m.next = "COUNT_DONE"
@@ -644,8 +646,8 @@ class EngineControl(wiring.Component):
                         with m.Else():
                             m.next = "COUNT_LEVEL"
                 with m.Else():
-                    m.d.sync += cur_slot.eq(t_next)
-                    read_again(t_next, "COUNT_ORDER")
+                    m.d.sync += cur_slot.eq(t_next.slot)
+                    read_again(t_next.slot, "COUNT_ORDER")
 
             with m.State("COUNT_DONE"):
                 start_search(~in_side, extreme(in_side))
@@ -688,17 +690,17 @@ class EngineControl(wiring.Component):
 
             with m.State("MATCH_ORDER"):
                 m.d.comb += lv_rd.writing.eq(1)
-                at_cur(regs=True)
+                at_cur()
                 # The level is left only once all its orders are gone: look beyond it.
                 start_search(~in_side, cur_off, after=1)
                 price = price_of(cur_off)
 
                 def advance():
-                    with m.If(cur_slot == cur_tail):
+                    with m.If(t_next.end):
                         m.next = "MATCH_LEVEL"
                     with m.Else():
-                        m.d.sync += cur_slot.eq(t_next)
-                        read_again(t_next, "MATCH_ORDER")
+                        m.d.sync += cur_slot.eq(t_next.slot)
+                        read_again(t_next.slot, "MATCH_ORDER")
 
                 def remove_head():
                     unlink()
@@ -768,33 +770,14 @@ class EngineControl(wiring.Component):
                     finish()
 
             # CANCEL and REPLACE ---------------------------------------------------------------
-            # Whether the slot holds the order is registered here and acted on in the next
-            # state (the 32-bit compare of the RAM word then ends in a flip-flop).
-            with m.State("FIND"):
-                m.d.sync += [t_found.eq((c.slot < N) & r.valid & (r.order_id == c.order_id)
-                                        & (c.symbol == r.sym + 1)),
-                             bsym.eq(r.sym)]
-                # The order's own level (REPLACE then also reads the new price's).
-                read_level(level_addr(r.sym, r.side, r.offset))
-                with m.If(c.action == Action.CANCEL):
-                    m.next = "CANCEL"
-                with m.Else():
-                    m.next = "REPLACE_PROBE"
-
-            with m.State("REPLACE_PROBE"):
-                # Keep the order's level (head, tail) and read the new price's (``bsym`` is
-                # the order's symbol now: the shared price-to-offset subtractor gives it).
-                m.d.sync += [cur_slot.eq(lv_rd.data.head), cur_tail.eq(lv_rd.data.tail)]
-                read_level(level_addr(bsym, t.side, c_off))
-                with m.If(t_found):
-                    m.next = "REPLACE"
-                with m.Elif(can_emit):
-                    not_found()
-
+            # The order read in IDLE is there: a CANCEL acts on it at once (its level's word is
+            # not needed: the order's links say whether it is an end of the list); a REPLACE
+            # registers whether the slot holds the order (the 32-bit compare then ends in a
+            # flip-flop) and reads the new price's level.
             with m.State("CANCEL"):
                 m.d.comb += lv_rd.writing.eq(1)
                 with m.If(can_emit):
-                    with m.If(~t_found):
+                    with m.If(~holds):
                         not_found()
                     with m.Elif(bad_qty & ~c_big):       # c.qty == 0
                         delete_event(t, "cmd", Reason.USER, LAST)
@@ -810,14 +793,21 @@ class EngineControl(wiring.Component):
                              order_id="cmd", slot="cmd", reason=Reason.NOTHING_TO_CANCEL)
                     finish()
 
+            with m.State("FIND"):
+                # ``bsym`` is the command's symbol, the order's if the slot holds it.
+                m.d.sync += [t_found.eq(holds), bsym.eq(r.sym)]
+                read_level(level_addr(bsym, r.side, c_off))
+                m.next = "REPLACE"
+
             with m.State("REPLACE"):
-                m.d.comb += [ul_regs.eq(1),       # the order's level is in cur_slot/cur_tail
-                             lv_rd.writing.eq(1)]
+                m.d.comb += lv_rd.writing.eq(1)
                 start_search(~t.side, extreme(t.side))
                 room = lv_rd.data.occ | level_room(bsym, t.side)      # the new price's level
                 moves = c_off_q != t.offset
                 with m.If(can_emit):
-                    with m.If(syms.halted):
+                    with m.If(~t_found):
+                        not_found()
+                    with m.Elif(syms.halted):
                         reject_replace(Reason.HALTED)
                         finish()
                     with m.Elif(bad_qty):
@@ -826,7 +816,7 @@ class EngineControl(wiring.Component):
                     with m.Elif(~c_in_band):
                         reject_replace(Reason.OUT_OF_BAND)
                         finish()
-                    with m.Elif(moves & ~room & (cur_slot != cur_tail)):
+                    with m.Elif(moves & ~room & ~(t_prev.end & t_next.end)):
                         reject_replace(Reason.BOOK_FULL)
                         finish()
                     with m.Elif(~moves & filled):          # c.qty (= in_qty) <= t.qty
@@ -869,7 +859,7 @@ class EngineControl(wiring.Component):
 
             if self._order_register:
                 # The cycle the order RAM's output register takes: nothing else happens.
-                for state in ("FIND", "EXPIRE_CHECK", "COUNT_ORDER", "MATCH_ORDER"):
+                for state in ("CANCEL", "FIND", "EXPIRE_CHECK", "COUNT_ORDER", "MATCH_ORDER"):
                     with m.State(f"{state}_READ"):
                         m.next = state
 

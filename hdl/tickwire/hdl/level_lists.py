@@ -1,11 +1,11 @@
 """Unlink and append of the price levels' FIFO lists: the level word, link and occupancy writes."""
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from tickwire.hdl.level_table import level_depth, level_layout, level_write_signature
 from tickwire.hdl.occupancy_map import update_signature
-from tickwire.hdl.order_store import link_write_signature
+from tickwire.hdl.order_store import link_layout, link_write_signature
 
 __all__ = ["LevelLists", "list_op_signature"]
 
@@ -16,9 +16,8 @@ def list_op_signature(params):
     Members
     -------
     unlink : Out(1)
-        Take ``slot`` out of its level: ``own_level`` (address), whose head and tail are
-        ``level`` (the word read) or, with ``regs``, ``head``/``tail``; the order's links are
-        ``next``/``prev``, its side and offset ``side``/``offset``.
+        Take ``slot`` out of its level, ``own_level`` (address): its links are ``next`` and
+        ``prev`` (``link_layout``, NIL-terminated), its side and offset ``side``/``offset``.
     append : Out(1)
         Put ``slot`` at the tail of ``level`` (the word read at ``append_level``), on
         ``new_side`` at ``new_offset``.
@@ -32,23 +31,28 @@ def list_op_signature(params):
     addr = range(level_depth(params))
     off = range(params.band_ticks)
     return wiring.Signature({
-        "unlink": Out(1), "append": Out(1), "append_mode": Out(1), "regs": Out(1),
-        "slot": Out(slot), "head": Out(slot), "tail": Out(slot),
-        "level": Out(level_layout(params)), "next": Out(slot), "prev": Out(slot),
+        "unlink": Out(1), "append": Out(1), "append_mode": Out(1),
+        "slot": Out(slot), "level": Out(level_layout(params)),
+        "next": Out(link_layout(params)), "prev": Out(link_layout(params)),
         "own_level": Out(addr), "append_level": Out(addr), "sym": Out(range(params.max_symbols)),
         "side": Out(1), "offset": Out(off), "new_side": Out(1), "new_offset": Out(off),
     })
 
 
 class LevelLists(wiring.Component):
-    """The writes of one unlink or append of a price level's doubly linked FIFO
-    (combinational).
+    """The writes of one unlink or append of a price level's doubly linked, NIL-terminated
+    FIFO.
 
-    An unlink of a level's only order clears the level word and its occupancy bit; of its head
-    or tail moves that end to the neighbour; from the middle joins the neighbours' links (the
-    links of a head and a tail are never read or written: the level word says where the list
-    ends). An append to an empty level makes it the level's head and tail and sets the
-    occupancy bit; to an occupied one it links the old tail and the new order.
+    A head's ``prev`` and a tail's ``next`` link are NIL (``end``), so an unlink needs only the
+    order's own links, not its level's word: it writes each neighbour's link over with the
+    order's (``next[prev] = next``, ``prev[next] = prev``, NIL included) and, at an end of the
+    list, only that end of the level word (the head, or the tail with the occupied bit; an
+    only order clears the occupied bit). An append to an empty level makes the order the
+    level's head and tail, NIL both ways, and sets the occupancy bit; to an occupied one it
+    links the old tail and the new order and moves the level's tail.
+
+    An append writes two ``next`` links (the old tail's and the new order's NIL): the new
+    order's is written in the following cycle, in which the user issues no other operation.
 
     Parameters
     ----------
@@ -73,24 +77,27 @@ class LevelLists(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         op, lv, nx, pv = self.op, self.levels, self.links.next, self.links.prev
-        ap = op.append_mode
-        head = Mux(op.regs, op.head, op.level.head)
-        tail = Mux(op.regs, op.tail, op.level.tail)
-        is_head, is_tail = head == op.slot, tail == op.slot
+        ap, occupied = op.append_mode, op.level.occ
+        is_head, is_tail = op.prev.end, op.next.end
+        # The appended order's NIL ``next``, written the cycle after the append.
+        nil_next, nil_slot = Signal(), Signal.like(op.slot)
+        m.d.sync += [nil_next.eq(op.append), nil_slot.eq(op.slot)]
         m.d.comb += [
-            lv.en.eq(op.append | (op.unlink & (is_head | is_tail))),
+            lv.head_en.eq((op.append & ~occupied) | (op.unlink & is_head & ~is_tail)),
+            lv.tail_en.eq(op.append | (op.unlink & is_tail)),
             lv.addr.eq(Mux(ap, op.append_level, op.own_level)),
-            lv.data.occ.eq(ap | ~(is_head & is_tail)),
-            lv.data.head.eq(Mux(ap, Mux(op.level.occ, op.level.head, op.slot),
-                                Mux(is_head, op.next, head))),
-            lv.data.tail.eq(Mux(ap, op.slot, Mux(is_tail, op.prev, tail))),
-            nx.en.eq((op.unlink & ~is_head & ~is_tail) | (op.append & op.level.occ)),
-            pv.en.eq(nx.en),
-            nx.addr.eq(Mux(ap, op.level.tail, op.prev)),
-            nx.data.eq(Mux(ap, op.slot, op.next)),
-            pv.addr.eq(Mux(ap, op.slot, op.next)),
-            pv.data.eq(Mux(ap, op.level.tail, op.prev)),
-            self.occ.en.eq((op.unlink & is_head & is_tail) | (op.append & ~op.level.occ)),
+            lv.data.head.eq(Mux(ap, op.slot, op.next.slot)),
+            lv.data.tail.eq(Mux(ap, op.slot, op.prev.slot)),
+            lv.data.occ.eq(ap | ~is_head),
+            nx.en.eq((op.unlink & ~is_head) | (op.append & occupied) | nil_next),
+            nx.addr.eq(Mux(nil_next, nil_slot, Mux(ap, op.level.tail, op.prev.slot))),
+            nx.data.slot.eq(Mux(ap, op.slot, op.next.slot)),
+            nx.data.end.eq(nil_next | (~ap & is_tail)),
+            pv.en.eq((op.unlink & ~is_tail) | op.append),
+            pv.addr.eq(Mux(ap, op.slot, op.next.slot)),
+            pv.data.slot.eq(Mux(ap, op.level.tail, op.prev.slot)),
+            pv.data.end.eq(Mux(ap, ~occupied, is_head)),
+            self.occ.en.eq((op.unlink & is_head & is_tail) | (op.append & ~occupied)),
             self.occ.sym.eq(op.sym), self.occ.side.eq(Mux(ap, op.new_side, op.side)),
             self.occ.offset.eq(Mux(ap, op.new_offset, op.offset)), self.occ.value.eq(ap),
         ]

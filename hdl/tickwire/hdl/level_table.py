@@ -1,6 +1,6 @@
 """The matching engine's price-level table: head, tail and occupied bit of every level's FIFO."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from tickwire.hdl.spram import SinglePortRAM
@@ -48,13 +48,17 @@ def level_port_signature(params):
 
 
 def level_write_signature(params):
-    """The level table's write side, from its user's side: ``en``, ``addr``, ``data``."""
-    return wiring.Signature({"en": Out(1), "addr": Out(range(level_depth(params))),
+    """The level table's write side, from its user's side: ``addr``, ``data``, and an enable per
+    half of the word: ``head_en`` writes the head, ``tail_en`` the tail and the occupied bit
+    (an unlink then writes the end it moves without reading the other)."""
+    return wiring.Signature({"head_en": Out(1), "tail_en": Out(1),
+                             "addr": Out(range(level_depth(params))),
                              "data": Out(level_layout(params))})
 
 
 class LevelTable(wiring.Component):
-    """Head and tail slot and an occupied bit per price level, in one single-ported RAM.
+    """Head and tail slot and an occupied bit per price level, in two single-ported RAMs at the
+    same address (the heads; the tails with the occupied bits), each written on its own.
 
     Single-ported so that it can be the iCE40UP5K's SPRAM (``spram=True``, see
     :class:`~tickwire.hdl.spram.SinglePortRAM`): the user never reads and writes it in the same
@@ -86,7 +90,10 @@ class LevelTable(wiring.Component):
         m = Module()
         depth = level_depth(self._params)
         layout = level_layout(self._params)
-        m.submodules.ram = ram = SinglePortRAM(layout.size, depth, spram=self._spram)
+        head_bits = len(Signal(range(self._params.max_orders)))
+        m.submodules.heads = heads = SinglePortRAM(head_bits, depth, spram=self._spram)
+        m.submodules.tails = tails = SinglePortRAM(layout.size - head_bits, depth,
+                                                   spram=self._spram)
         # A flag of its own, not an FSM output: in a 4-state simulation (Icarus) an FSM's
         # combinational outputs stay undefined until its state first changes.
         initing = Signal(init=1)
@@ -95,12 +102,17 @@ class LevelTable(wiring.Component):
                          initing.eq(self.init_addr != depth - 1)]
         port, write = self.port, self.write
         wr_addr, wr_data = Signal.like(write.addr), Signal(layout)
+        ram_addr = Signal.like(write.addr)
         m.d.comb += [
             port.initing.eq(initing),
             wr_addr.eq(Mux(initing, self.init_addr, write.addr)),
+            ram_addr.eq(Mux(port.writing | initing, wr_addr, port.addr)),
             wr_data.eq(Mux(initing, 0, write.data.as_value())),
-            ram.addr.eq(Mux(port.writing | initing, wr_addr, port.addr)),
-            ram.we.eq(initing | write.en), ram.en.eq(port.en),
-            ram.wdata.eq(wr_data), port.data.eq(ram.rdata),
+            port.data.head.eq(heads.rdata),
+            Cat(port.data.tail, port.data.occ).eq(tails.rdata),
         ]
+        for ram, en, wdata in ((heads, write.head_en, wr_data.head),
+                               (tails, write.tail_en, Cat(wr_data.tail, wr_data.occ))):
+            m.d.comb += [ram.addr.eq(ram_addr), ram.we.eq(initing | en), ram.en.eq(port.en),
+                         ram.wdata.eq(wdata)]
         return m

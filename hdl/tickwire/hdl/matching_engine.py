@@ -22,15 +22,18 @@ Components
 * :class:`~tickwire.hdl.order_store.OrderStore` (block RAM, ``max_orders`` words,
   ``order_layout``): valid, order id, open shares, price offset, side, tif (1 bit: only DAY and
   GTC rest), firm, STP mode, symbol index; and the ``next``/``prev`` links of every price
-  level's doubly linked FIFO (the list's end is known from the level's head and tail, so the
-  links of a head and a tail are never read).
+  level's doubly linked FIFO, NIL-terminated (a head's ``prev`` and a tail's ``next`` are
+  ``end``), so that an order's links alone say where it is in its list.
 * :class:`~tickwire.hdl.level_table.LevelTable` (``max_symbols · 2 · 2^⌈log2 band_ticks⌉``
   words, ``level_layout``): head, tail and occupied bit of each level, addressed by
-  ``symbol ∥ side ∥ offset``; single-ported so that it can be the iCE40UP5K's SPRAM
+  ``symbol ∥ side ∥ offset``, in two RAMs (heads; tails and occupied bits) written on their
+  own, so that an unlink writes the end it moves without reading the word; single-ported so
+  that it can be the iCE40UP5K's SPRAM
   (``spram=True``); it clears itself after reset (one cycle per word, with the occupancy map's
   words; ``i_cmd`` not ready meanwhile).
 * :class:`~tickwire.hdl.level_lists.LevelLists`: the writes of one unlink or append of a
-  level's list (level word, links, occupancy bit).
+  level's list (level word halves, links, occupancy bit; an appended order's NIL ``next`` the
+  cycle after).
 * :class:`~tickwire.hdl.occupancy_map.OccupancyMap`: one bit per level in block RAM words with
   a one-bit-per-word summary in registers, the count of occupied levels per side (only if
   ``max_levels < band_ticks``), and the two-cycle best-price search.
@@ -73,18 +76,20 @@ search of a NEW starts in ``IDLE``). Measured by ``tickwire.sim.engine_cycles`` 
 offered back to back (interval = the cycles a command occupies the engine; latency = from its
 first cycle to the edge that shows its first event on ``o_event``): non-crossing NEW that rests
 4 / latency 2 (IDLE, NEW, MATCH_LEVEL, REST_ADD), or 3 with ``best_price`` when the contra
-side's register is not dirty (NEW decides on it and goes to REST_ADD); CANCEL 3 / 3 (IDLE, FIND, CANCEL; a slot
-not holding the order is rejected in CANCEL / REPLACE_PROBE, 3 / 3); a NEW rejected at
+side's register is not dirty (NEW decides on it and goes to REST_ADD); CANCEL and REDUCE 2 / 2
+(IDLE reads the order, CANCEL checks it and unlinks it by its own links); a slot not holding the
+order is rejected in CANCEL (2 / 2) or REPLACE (3 / 3); a NEW rejected at
 validation 2 / 2; the walk costs 1 cycle per fill (or STP delete) within a price level and 4
 per further level (search B, level read, head read, first order); the FOK / min-qty pre-count
-1 cycle per resting order counted; REPLACE one more cycle than CANCEL before its work (it reads
-the order's level, then the new price's). After reset, ``INIT`` clears the
+1 cycle per resting order counted; REPLACE one more cycle than CANCEL before its work (FIND
+registers whether the slot holds the order and reads the new price's level): a kept REPLACE 3.
+After reset, ``INIT`` clears the
 level table (one cycle per word, plus one). SYSTEM ``M``: 1 cycle per slot up to the last resting DAY
 order, +2 per expired order.
 
 With ``order_register`` every order read takes one cycle more (a ``*_READ`` state before
-FIND, EXPIRE_CHECK, COUNT_ORDER and MATCH_ORDER): CANCEL 4, REDUCE 4, kept REPLACE 5, a fill
-within a level 2, the next level 5, the pre-count 2 per order; NEW unchanged.
+CANCEL, FIND, EXPIRE_CHECK, COUNT_ORDER and MATCH_ORDER): CANCEL 3, REDUCE 3, kept REPLACE 4, a
+fill within a level 2, the next level 5, the pre-count 2 per order; NEW unchanged.
 """
 
 from amaranth.hdl import Module
@@ -126,7 +131,7 @@ class MatchingEngine(wiring.Component):
     order_register : bool
         Register the order RAM's read data once more (the ECP5 DP16KD's output register):
         the block RAM's clock-to-out then no longer starts the fill compare's path into the
-        link writes, for one more cycle wherever an order is read (CANCEL / REPLACE's FIND, each
+        link writes, for one more cycle wherever an order is read (CANCEL, REPLACE's FIND, each
         order the walker or the expiry visits).
 
     Members

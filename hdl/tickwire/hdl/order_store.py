@@ -5,7 +5,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["OrderStore", "link_write_signature", "order_layout", "order_port_signature"]
+__all__ = ["OrderStore", "link_layout", "link_write_signature", "order_layout",
+           "order_port_signature"]
 
 
 def order_layout(params):
@@ -23,6 +24,12 @@ def order_layout(params):
     })
 
 
+def link_layout(params):
+    """A list link: the slot linked to, or ``end`` (NIL): the order is its level's head (a
+    ``prev`` link) or tail (a ``next`` link), and ``slot`` means nothing."""
+    return data.StructLayout({"slot": range(params.max_orders), "end": 1})
+
+
 def _write_signature(depth, shape):
     return wiring.Signature({"en": Out(1), "addr": Out(range(depth)), "data": Out(shape)})
 
@@ -34,29 +41,30 @@ def order_port_signature(params):
     -------
     read : Out(Signature)
         ``addr``, ``en`` out; ``order``, ``next``, ``prev`` in: the slot's order word and its
-        list links, registered (from the cycle after ``en``, held until the next read).
+        list links (``link_layout``), registered (from the cycle after ``en``, held until the
+        next read).
     write : Out(Signature)
         ``en``, ``addr``, ``data`` (an ``order_layout`` word).
     """
     depth = params.max_orders
     read = wiring.Signature({"addr": Out(range(depth)), "en": Out(1),
-                             "order": In(order_layout(params)), "next": In(range(depth)),
-                             "prev": In(range(depth))})
+                             "order": In(order_layout(params)), "next": In(link_layout(params)),
+                             "prev": In(link_layout(params))})
     return wiring.Signature({"read": Out(read),
                              "write": Out(_write_signature(depth, order_layout(params)))})
 
 
 def link_write_signature(params):
     """The list links' write ports, from their user's side: ``next`` and ``prev``, each with
-    ``en``, ``addr`` (the slot) and ``data`` (the slot it links to)."""
+    ``en``, ``addr`` (the slot) and ``data`` (a ``link_layout`` word)."""
     depth = params.max_orders
-    return wiring.Signature({"next": Out(_write_signature(depth, range(depth))),
-                             "prev": Out(_write_signature(depth, range(depth)))})
+    return wiring.Signature({"next": Out(_write_signature(depth, link_layout(params))),
+                             "prev": Out(_write_signature(depth, link_layout(params)))})
 
 
 class OrderStore(wiring.Component):
-    """Order words and the doubly linked lists of the price levels, in three block RAMs of
-    ``max_orders`` words.
+    """Order words and the doubly linked, NIL-terminated lists of the price levels, in three
+    block RAMs of ``max_orders`` words.
 
     Each RAM has one write port and one registered read port, transparent for that write port,
     with a read enable: the read data holds until the next read, so a user may consume it for
@@ -90,8 +98,8 @@ class OrderStore(wiring.Component):
         m = Module()
         params, depth = self._params, self._params.max_orders
         m.submodules.orders = orders = Memory(shape=order_layout(params), depth=depth, init=[])
-        m.submodules.nexts = nexts = Memory(shape=range(depth), depth=depth, init=[])
-        m.submodules.prevs = prevs = Memory(shape=range(depth), depth=depth, init=[])
+        m.submodules.nexts = nexts = Memory(shape=link_layout(params), depth=depth, init=[])
+        m.submodules.prevs = prevs = Memory(shape=link_layout(params), depth=depth, init=[])
         read = self.port.read
         for mem, write, data_out in ((orders, self.port.write, read.order),
                                      (nexts, self.links.next, read.next),

@@ -12,8 +12,8 @@ steeply with it.
 * :func:`book_lists_harness`: appends and unlinks through the real order store, level table,
   list logic and free-slot stack keep every level a FIFO of exactly the slots appended to it and
   not yet unlinked (so a slot is never in two lists), the level words' head, tail and occupied
-  bit and the links agree with it, the occupancy updates are the right ones, and the free-slot
-  stack never hands out a slot that is in a list.
+  bit and the links (NIL at a list's ends) agree with it, the occupancy updates are the right
+  ones, and the free-slot stack never hands out a slot that is in a list.
 * :func:`occupancy_harness`: the occupancy map's best-price search gives the best occupied
   level at or beyond its origin, and the level counts are right.
 * :func:`best_price_harness`: the best-price register of a side, when not dirty, equals the
@@ -183,12 +183,14 @@ def book_lists_harness(params=BOOK_PARAMS, *, lists=None, free=None):
             m.d.comb += Assert((word.head == oldest) & (word.tail == newest))
         only = occupied & (oldest == newest)
         with m.If(~w_append):
-            # The links of an unlinked slot are its neighbours in the FIFO.
+            # The links of an unlinked slot are its neighbours in the FIFO, NIL at its ends.
             younger, older = neighbour(w_slot, younger=True), neighbour(w_slot, younger=False)
+            m.d.comb += [Assert(read.next.end == (w_slot == newest)),
+                         Assert(read.prev.end == (w_slot == oldest))]
             with m.If(w_slot != newest):
-                m.d.comb += Assert(read.next == younger)
+                m.d.comb += Assert(read.next.slot == younger)
             with m.If(w_slot != oldest):
-                m.d.comb += Assert(read.prev == older)
+                m.d.comb += Assert(read.prev.slot == older)
             m.d.comb += Assert(lists.occ.en == only)
             m.d.sync += inl_a[w_slot].eq(0)
         with m.Else():
