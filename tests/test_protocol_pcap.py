@@ -4,6 +4,8 @@ import zlib
 
 import pytest
 import tshark
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tickwire.protocol import pcap
 from tickwire.protocol.pcap import (
     PcapWriter,
@@ -23,6 +25,28 @@ def test_internet_checksum_rfc1071():
     assert internet_checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0x220D
     assert internet_checksum(bytes.fromhex("0001f203f4f5f6")) == internet_checksum(
         bytes.fromhex("0001f203f4f5f600"))
+
+
+def _word_sum_checksum(data):
+    """RFC 1071 as written there: add the 16-bit words, fold the carries, complement."""
+    data = bytes(data) + b"\x00" * (len(data) % 2)
+    total = sum(struct.unpack(f">{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=1500))
+def test_internet_checksum_is_rfc1071s_word_sum(data):
+    assert internet_checksum(data) == _word_sum_checksum(data)
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00" * 7, b"\xff\xff", b"\xff\xff" * 3, b"\x80\x00" * 2,
+                                  b"\x00\x01\xff\xfe", b"\xff"])
+def test_internet_checksum_edges(data):
+    """All zeros, sums that are multiples of 0xFFFF, an odd byte."""
+    assert internet_checksum(data) == _word_sum_checksum(data)
 
 
 def test_ipv4_header_known_answer():

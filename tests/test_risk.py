@@ -204,3 +204,19 @@ def test_passwords_and_config(tmp_path):
                 {"symbols": {"AAPL": 150.00001}}, {"trade_date": "2026-13-01"}):
         with pytest.raises(ValueError):
             parse_config(bad)
+
+
+def test_decision_log_lines_are_json_objects_in_utf8(tmp_path):
+    """Each decision and each kill switch change is one JSON object a line, UTF-8."""
+    acc = Account("zoë", "F01", "x", Limits(max_order_qty=10))
+    path = tmp_path / "d.jsonl"
+    risk = RiskManager(Config(accounts={"zoë": acc}), str(path))
+    risk.check_new(acc, "T1", "AAPL", "B", 5, 100, 100, ts=7)
+    risk.set_kill("account", "zoë", True, ts=8)
+    risk.close()
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+    assert lines[0] == {"time": lines[0]["time"], "ts": 7, "account": "zoë", "firm": "F01",
+                        "op": "new", "token": "T1", "symbol": "AAPL", "side": "B", "qty": 5,
+                        "price": 100, "ok": True}
+    assert {k: lines[1][k] for k in ("ts", "op", "account", "on")} == \
+        {"ts": 8, "op": "kill", "account": "zoë", "on": True}

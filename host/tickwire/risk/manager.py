@@ -26,17 +26,19 @@ market orders at the reference), executed $ (both sides, gross) and net position
 never refused. The kill switch (:meth:`RiskManager.set_kill`) blocks new orders; cancelling the
 open ones is the sequencer's part.
 
-Every decision is appended to the decision log, one JSON object a line::
+Every decision is appended to the decision log, one compact JSON object a line (UTF-8;
+encoded by msgspec, about a tenth of ``json.dumps``'s cost on the order path)::
 
     {"time": 1716900000.123, "ts": 34200000001000, "account": "alice", "firm": "F01",
      "op": "new", "token": "T1", "symbol": "AAPL", "side": "B", "qty": 100,
      "price": 1502500, "ok": false, "reason": "credit", "text": "firm F01: exposure ..."}
 """
 
-import json
 import time
 from collections import defaultdict
 from typing import NamedTuple
+
+import msgspec
 
 from tickwire.accounts.config import Limits
 from tickwire.core.money import format_dollars, format_price
@@ -54,6 +56,7 @@ class Decision(NamedTuple):
 
 _OK = Decision(True)
 _NO_LIMITS = Limits()
+_JSON = msgspec.json.Encoder()
 
 
 class _Exposure:
@@ -98,7 +101,7 @@ class RiskManager:
         self.config = config
         self.clock = clock
         self._own_log = isinstance(decision_log, str)
-        self.log = open(decision_log, "a") if self._own_log else decision_log
+        self.log = open(decision_log, "a", encoding="utf-8") if self._own_log else decision_log
         self.killed = set()                  # ("account", name) / ("firm", name)
         self.accounts = defaultdict(_Exposure)
         self.firms = defaultdict(_Exposure)
@@ -203,8 +206,7 @@ class RiskManager:
             raise ValueError(f"kill switch scope {scope!r} is not account or firm")
         (self.killed.add if on else self.killed.discard)((scope, name))
         if self.log is not None:
-            self.log.write(json.dumps({"time": time.time(), "ts": ts, "op": "kill",
-                                       scope: name, "on": on}) + "\n")
+            self._write({"time": time.time(), "ts": ts, "op": "kill", scope: name, "on": on})
 
     # -- exposure --------------------------------------------------------------------------
 
@@ -275,7 +277,10 @@ class RiskManager:
                  "side": side, "qty": qty, "price": price, "ok": decision.ok}
         if not decision.ok:
             entry["reason"], entry["text"] = decision.reason.name.lower(), decision.text
-        self.log.write(json.dumps(entry) + "\n")
+        self._write(entry)
+
+    def _write(self, entry):
+        self.log.write(_JSON.encode(entry).decode() + "\n")
 
     def flush(self):
         if self.log is not None:
