@@ -67,9 +67,10 @@ BOARDS = {
     },
     "ulx3s": {
         "module": "tickwire.boards.ulx3s", "top": "ULX3STop", "device": "LFE5U-85F",
-        # #15's book (16K orders / 8 symbols / 1024 ticks) with best-price registers: Fmax
-        # 30.5 MHz (nextpnr seed 1; critical path: order-RAM DP16KD output → occupancy search
-        # → occupancy-RAM address; 30.73 without the registers). 30 MHz is
+        # #15's book (16K orders / 8 symbols / 1024 ticks) with best-price registers: the
+        # engine alone 30.13 / 30.54 MHz (min / median, nextpnr seeds 1, 2, 4; seed 3 did not
+        # route in 10 min) since cancels unlink in 2 cycles (critical path: order-RAM DP16KD
+        # output → the cancel's order check → level-table write enable). 30 MHz is
         # the only EHXPLLL output from 25 MHz near it with a 3 Mbaud divisor in 2 % (10).
         "clk_mhz": 30,
         "params": dataclasses.asdict(BOARD_BOOKS["ulx3s"]),
