@@ -29,9 +29,12 @@ open ones is the sequencer's part.
 Every decision is appended to the decision log, one compact JSON object a line (UTF-8;
 encoded by msgspec, about a tenth of ``json.dumps``'s cost on the order path)::
 
-    {"time": 1716900000.123, "ts": 34200000001000, "account": "alice", "firm": "F01",
-     "op": "new", "token": "T1", "symbol": "AAPL", "side": "B", "qty": 100,
-     "price": 1502500, "ok": false, "reason": "credit", "text": "firm F01: exposure ..."}
+    {"time":1716900000.123,"ts":34200000001000,"account":"alice","firm":"F01","op":"new",
+    "token":"T1","symbol":"AAPL","side":"B","qty":100,"price":1502500,"ok":false,
+    "reason":"credit","text":"firm F01: exposure ..."}
+
+(one line in the file; a kill switch change is ``{"time":…,"ts":…,"op":"kill","account"`` or
+``"firm":NAME,"on":true|false}``).
 """
 
 import time
