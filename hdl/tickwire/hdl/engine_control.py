@@ -20,6 +20,7 @@ from tickwire.hdl.order_store import order_port_signature
 from tickwire.hdl.order_writer import QtySource, order_write_signature
 from tickwire.hdl.price_offsets import PriceOffsets
 from tickwire.hdl.symbol_table import symbol_port_signature
+from tickwire.hdl.walk_ahead import WalkAhead
 from tickwire.protocol.link import (
     COMMAND_LAYOUT,
     Action,
@@ -54,6 +55,8 @@ class EngineControl(wiring.Component):
     params : ModelParams
     max_levels : int
         Price levels a book side may hold (``< band_ticks``: the side's count is probed).
+    best_price, order_register, lookahead : bool
+        See :class:`~tickwire.hdl.matching_engine.MatchingEngine`.
 
     Members
     -------
@@ -79,10 +82,12 @@ class EngineControl(wiring.Component):
         (registered) and decided on in ``NEW``.
     """
 
-    def __init__(self, params, *, max_levels, best_price=False, order_register=False):
+    def __init__(self, params, *, max_levels, best_price=False, order_register=False,
+                 lookahead=False):
         self._params, self._max_levels = params, max_levels
         self._best_price = best_price
         self._order_register = order_register
+        self._lookahead = lookahead
         S, N, band = params.max_symbols, params.max_orders, params.band_ticks
         members = {
             "i_cmd": In(stream.Signature(COMMAND_LAYOUT)),
@@ -411,6 +416,58 @@ class EngineControl(wiring.Component):
             read_level(level_addr(bsym, ~in_side, offset))
             m.next = head_state
 
+        # The walker's look ahead (``lookahead``): the level beyond the one walked, whose head
+        # is read while the current level's last order is matched, so that the walk moves on
+        # in 2 cycles.
+        m.submodules.ahead = walk = WalkAhead(band)
+        m.d.comb += [walk.result_found.eq(occ_search.found),
+                     walk.result_offset.eq(occ_search.offset)]
+        nxt_found, nxt_off, ahead = walk.found, walk.offset, walk.ahead
+
+        def look_ahead():
+            """The walk's first cycle in a level (``ahead`` clear): take the search's result
+            (the next level) and search beyond it. Harmless if it stalls (``ahead`` holds)."""
+            m.d.comb += walk.look.eq(1)
+            with m.If(~ahead):
+                start_search(~in_side, occ_search.offset, after=1)
+
+        def read_next_head():
+            """Read the next level's word (its head is what the walk needs)."""
+            read_level(level_addr(bsym, ~in_side, Mux(ahead, nxt_off, occ_search.offset)))
+
+        def next_level_ok():
+            return nxt_found & crosses(nxt_off) & ~breaks(nxt_off)
+
+        def go_next():
+            """Move to the next level, whose head was read: read that order."""
+            m.d.sync += [cur_off.eq(nxt_off), cur_slot.eq(lv_rd.data.head)]
+            m.d.comb += walk.leave.eq(1)
+            read_order(lv_rd.data.head, then="MATCH_ORDER")
+
+        def walk_on(found, offset, enter):
+            """The walk with shares left reaches the contra level at ``offset`` (``found``):
+            past the limit (or none) it rests or is killed; beyond the breaker it halts the
+            book; else ``enter``."""
+            with m.If(~found | ~crosses(offset)):
+                # Shares remain and ``stop`` is NONE here: MATCH_END's work, done now.
+                with m.If(rests):
+                    start_rest()
+                with m.Elif(can_emit):
+                    emit(_E.KILL, LAST, symbol="book", side=in_side,
+                         order_id=in_id_src("order_id"),
+                         qty="in", slot="none", reason=Reason.IOC)
+                    with m.If(is_replace):
+                        m.d.comb += free.push.eq(1)    # the replaced order's slot
+                    finish()
+            with m.Elif(breaks(offset)):
+                with m.If(can_emit):
+                    m.d.sync += stop.eq(Reason.BREAKER)
+                    m.d.comb += [syms.set_halted.eq(1), syms.halted_in.eq(1)]
+                    emit(_E.TRADING, MORE, symbol="book", halted=1, reason=Reason.BREAKER)
+                    m.next = "MATCH_END"
+            with m.Else():
+                enter()
+
         def read_head(order_state):
             """The level word is there: read its oldest order (its ``next`` link says whether it
             is the level's last)."""
@@ -663,26 +720,15 @@ class EngineControl(wiring.Component):
             with m.State("MATCH_LEVEL"):
                 with m.If(occ_search.valid):        # the search started a cycle ago
                     found, offset = search_result()
-                    trips = breaks(offset)
-                    with m.If(~found | ~crosses(offset)):
-                        # Shares remain and ``stop`` is NONE here: MATCH_END's work, done now.
-                        with m.If(rests):
-                            start_rest()
-                        with m.Elif(can_emit):
-                            emit(_E.KILL, LAST, symbol="book", side=in_side,
-                                 order_id=in_id_src("order_id"),
-                                 qty="in", slot="none", reason=Reason.IOC)
-                            with m.If(is_replace):
-                                m.d.comb += free.push.eq(1)    # the replaced order's slot
-                            finish()
-                    with m.Elif(trips):
-                        with m.If(can_emit):
-                            m.d.sync += stop.eq(Reason.BREAKER)
-                            m.d.comb += [syms.set_halted.eq(1), syms.halted_in.eq(1)]
-                            emit(_E.TRADING, MORE, symbol="book", halted=1, reason=Reason.BREAKER)
-                            m.next = "MATCH_END"
-                    with m.Else():
+
+                    def enter_first():
                         enter_level(offset, "MATCH_HEAD")
+                        if self._lookahead:
+                            # The level beyond, for the look ahead in the level's first cycle.
+                            m.d.comb += walk.leave.eq(1)
+                            start_search(~in_side, offset, after=1)
+
+                    walk_on(found, offset, enter_first)
 
             with m.State("MATCH_HEAD"):
                 read_head("MATCH_ORDER")
@@ -690,13 +736,30 @@ class EngineControl(wiring.Component):
             with m.State("MATCH_ORDER"):
                 m.d.comb += lv_rd.writing.eq(1)
                 at_cur()
-                # The level is left only once all its orders are gone: look beyond it.
-                start_search(~in_side, cur_off, after=1)
+                if not self._lookahead:
+                    # The level is left only once all its orders are gone: look beyond it.
+                    start_search(~in_side, cur_off, after=1)
+                elif not self._order_register:
+                    look_ahead()
+                    # The level's last order: its unlink writes the tails RAM only, so the heads
+                    # RAM reads the next level's head meanwhile.
+                    with m.If(t_next.end):
+                        m.d.comb += lv_rd.head_read.eq(1)
+                        read_next_head()
                 price = price_of(cur_off)
 
                 def advance():
                     with m.If(t_next.end):
-                        m.next = "MATCH_LEVEL"
+                        if not self._lookahead:
+                            m.next = "MATCH_LEVEL"
+                        elif self._order_register:
+                            # The next level's head was read in MATCH_ORDER_READ.
+                            with m.If(next_level_ok()):
+                                go_next()
+                            with m.Else():
+                                m.next = "MATCH_NEXT"
+                        else:
+                            m.next = "MATCH_NEXT"
                     with m.Else():
                         m.d.sync += cur_slot.eq(t_next.slot)
                         read_again(t_next.slot, "MATCH_ORDER")
@@ -736,6 +799,11 @@ class EngineControl(wiring.Component):
                             m.next = "MATCH_END"
                         with m.Else():
                             advance()
+
+            if self._lookahead:
+                with m.State("MATCH_NEXT"):
+                    # The level emptied with shares left: the next one's head is there.
+                    walk_on(nxt_found, nxt_off, go_next)
 
             with m.State("MATCH_END"):
                 with m.If(in_qty == 0):
@@ -867,9 +935,13 @@ class EngineControl(wiring.Component):
                     finish()
 
             if self._order_register:
-                # The cycle the order RAM's output register takes: nothing else happens.
+                # The cycle the order RAM's output register takes: nothing else happens, but
+                # the walker's look ahead (the level table is idle).
                 for state in ("CANCEL", "FIND", "EXPIRE_CHECK", "COUNT_ORDER", "MATCH_ORDER"):
                     with m.State(f"{state}_READ"):
+                        if state == "MATCH_ORDER" and self._lookahead:
+                            look_ahead()
+                            read_next_head()
                         m.next = state
 
         return m
