@@ -386,9 +386,16 @@ class EngineControl(wiring.Component):
                          occ_search.side.eq(side), occ_search.origin.eq(start),
                          occ_search.after.eq(after)]
 
+        # Whether the searched level crosses the incoming limit or trips the breaker: one
+        # set of comparators for every state that decides on the search.
+        s_crosses, s_trips = Signal(), Signal()
+        m.d.comb += [s_crosses.eq(crosses(occ_search.offset)),
+                     s_trips.eq(breaks(occ_search.offset))]
+
         def search_result():
-            """Cycle B: the result of the search started in the previous state."""
-            return occ_search.found, occ_search.offset
+            """Cycle B: the result of the search started in the previous state: ``found``,
+            ``offset``, and whether that level crosses the limit and trips the breaker."""
+            return occ_search.found, occ_search.offset, s_crosses, s_trips
 
         def delete_event(record, slot, reason, when):
             emit(_E.DELETE, when, symbol="book", side=record.side, order_id="order",
@@ -421,8 +428,9 @@ class EngineControl(wiring.Component):
         # in 2 cycles.
         m.submodules.ahead = walk = WalkAhead(band)
         m.d.comb += [walk.result_found.eq(occ_search.found),
-                     walk.result_offset.eq(occ_search.offset)]
-        nxt_found, nxt_off, ahead = walk.found, walk.offset, walk.ahead
+                     walk.result_offset.eq(occ_search.offset),
+                     walk.result_crosses.eq(s_crosses), walk.result_trips.eq(s_trips)]
+        nxt_off, ahead = walk.offset, walk.ahead
 
         def look_ahead():
             """The walk's first cycle in a level (``ahead`` clear): take the search's result
@@ -436,7 +444,7 @@ class EngineControl(wiring.Component):
             read_level(level_addr(bsym, ~in_side, Mux(ahead, nxt_off, occ_search.offset)))
 
         def next_level_ok():
-            return nxt_found & crosses(nxt_off) & ~breaks(nxt_off)
+            return walk.found & walk.crosses & ~walk.trips
 
         def go_next():
             """Move to the next level, whose head was read: read that order."""
@@ -444,11 +452,11 @@ class EngineControl(wiring.Component):
             m.d.comb += walk.leave.eq(1)
             read_order(lv_rd.data.head, then="MATCH_ORDER")
 
-        def walk_on(found, offset, enter):
-            """The walk with shares left reaches the contra level at ``offset`` (``found``):
-            past the limit (or none) it rests or is killed; beyond the breaker it halts the
-            book; else ``enter``."""
-            with m.If(~found | ~crosses(offset)):
+        def walk_on(found, cross, trip, enter):
+            """The walk with shares left reaches the next contra level (``found``): if it does
+            not ``cross`` the limit (or there is none) the order rests or is killed; if it
+            would ``trip`` the breaker the book halts; else ``enter``."""
+            with m.If(~found | ~cross):
                 # Shares remain and ``stop`` is NONE here: MATCH_END's work, done now.
                 with m.If(rests):
                     start_rest()
@@ -459,7 +467,7 @@ class EngineControl(wiring.Component):
                     with m.If(is_replace):
                         m.d.comb += free.push.eq(1)    # the replaced order's slot
                     finish()
-            with m.Elif(breaks(offset)):
+            with m.Elif(trip):
                 with m.If(can_emit):
                     m.d.sync += stop.eq(Reason.BREAKER)
                     m.d.comb += [syms.set_halted.eq(1), syms.halted_in.eq(1)]
@@ -514,7 +522,7 @@ class EngineControl(wiring.Component):
                     m.next = "IDLE"
 
             with m.State("IDLE"):
-                m.d.comb += in_idle.eq(1)
+                m.d.comb += [in_idle.eq(1), walk.leave.eq(1)]    # no look ahead yet
                 # The command's shares (truncated; equal to c.qty once checked ≤ max_qty):
                 # the event source of every validated qty and the fill subtractors' operand
                 # (CANCEL compares its new size with the order's shares in them).
@@ -669,8 +677,8 @@ class EngineControl(wiring.Component):
             # FOK / minimum quantity: count what matching would fill -----------------------
             with m.State("COUNT_LEVEL"):
                 with m.If(occ_search.valid):        # the search started a cycle ago
-                    found, offset = search_result()
-                    with m.If(~found | ~crosses(offset) | breaks(offset)):
+                    found, offset, cross, trip = search_result()
+                    with m.If(~found | ~cross | trip):
                         m.next = "COUNT_DONE"
                     with m.Else():
                         enter_level(offset, "COUNT_HEAD")
@@ -718,17 +726,31 @@ class EngineControl(wiring.Component):
 
             # Matching -------------------------------------------------------------------------
             with m.State("MATCH_LEVEL"):
-                with m.If(occ_search.valid):        # the search started a cycle ago
-                    found, offset = search_result()
+                # The walk's next level: the search's result (started a cycle ago), or with the
+                # look ahead (``ahead``: a level of this walk emptied) the registered one, whose
+                # head is there.
+                found, offset, cross, trip = search_result()
 
-                    def enter_first():
-                        enter_level(offset, "MATCH_HEAD")
-                        if self._lookahead:
-                            # The level beyond, for the look ahead in the level's first cycle.
-                            m.d.comb += walk.leave.eq(1)
-                            start_search(~in_side, offset, after=1)
+                def enter_first():
+                    enter_level(offset, "MATCH_HEAD")
+                    if self._lookahead:
+                        # The level beyond, for the look ahead in the level's first cycle.
+                        m.d.comb += walk.leave.eq(1)
+                        start_search(~in_side, offset, after=1)
 
-                    walk_on(found, offset, enter_first)
+                if not self._lookahead:
+                    with m.If(occ_search.valid):
+                        walk_on(found, cross, trip, enter_first)
+                else:
+                    with m.If(occ_search.valid | ahead):
+                        def enter():
+                            with m.If(ahead):
+                                go_next()
+                            with m.Else():
+                                enter_first()
+
+                        walk_on(Mux(ahead, walk.found, found), Mux(ahead, walk.crosses, cross),
+                                Mux(ahead, walk.trips, trip), enter)
 
             with m.State("MATCH_HEAD"):
                 read_head("MATCH_ORDER")
@@ -757,9 +779,9 @@ class EngineControl(wiring.Component):
                             with m.If(next_level_ok()):
                                 go_next()
                             with m.Else():
-                                m.next = "MATCH_NEXT"
+                                m.next = "MATCH_LEVEL"
                         else:
-                            m.next = "MATCH_NEXT"
+                            m.next = "MATCH_LEVEL"
                     with m.Else():
                         m.d.sync += cur_slot.eq(t_next.slot)
                         read_again(t_next.slot, "MATCH_ORDER")
@@ -799,11 +821,6 @@ class EngineControl(wiring.Component):
                             m.next = "MATCH_END"
                         with m.Else():
                             advance()
-
-            if self._lookahead:
-                with m.State("MATCH_NEXT"):
-                    # The level emptied with shares left: the next one's head is there.
-                    walk_on(nxt_found, nxt_off, go_next)
 
             with m.State("MATCH_END"):
                 with m.If(in_qty == 0):
@@ -912,13 +929,13 @@ class EngineControl(wiring.Component):
 
             with m.State("REPLACE_CROSS"):
                 with m.If(occ_search.valid):        # the search started a cycle ago
-                    found, offset = search_result()
+                    found, _, cross, _ = search_result()
                     # Whichever way it goes (and again if it stalls: the same search):
                     # MATCH_LEVEL's search and REPLACE_MOVE's level read.
                     start_search(~in_side, extreme(in_side))
                     read_level(level_addr(bsym, in_side, in_limit))
                     with m.If(can_emit):
-                        with m.If(found & crosses(offset)):
+                        with m.If(found & cross):
                             replace_event(ReplaceMode.CROSSED, MORE)
                             write_order(valid=0)
                             m.next = "MATCH_LEVEL"
