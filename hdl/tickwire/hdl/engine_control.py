@@ -738,19 +738,16 @@ class EngineControl(wiring.Component):
                         m.d.comb += walk.leave.eq(1)
                         start_search(~in_side, offset, after=1)
 
-                if not self._lookahead:
-                    with m.If(occ_search.valid):
-                        walk_on(found, cross, trip, enter_first)
-                else:
-                    with m.If(occ_search.valid | ahead):
-                        def enter():
-                            with m.If(ahead):
-                                go_next()
-                            with m.Else():
-                                enter_first()
+                def enter():
+                    with m.If(ahead):
+                        go_next()
+                    with m.Else():
+                        enter_first()
 
-                        walk_on(Mux(ahead, walk.found, found), Mux(ahead, walk.crosses, cross),
-                                Mux(ahead, walk.trips, trip), enter)
+                # (Without the look ahead ``ahead`` stays 0 and its logic folds away.)
+                with m.If(occ_search.valid | ahead):
+                    walk_on(Mux(ahead, walk.found, found), Mux(ahead, walk.crosses, cross),
+                            Mux(ahead, walk.trips, trip), enter)
 
             with m.State("MATCH_HEAD"):
                 read_head("MATCH_ORDER")
@@ -772,10 +769,8 @@ class EngineControl(wiring.Component):
 
                 def advance():
                     with m.If(t_next.end):
-                        if not self._lookahead:
-                            m.next = "MATCH_LEVEL"
-                        elif self._order_register:
-                            # The next level's head was read in MATCH_ORDER_READ.
+                        if self._lookahead and self._order_register:
+                            # The next level's head was read in MATCH_ORDER_READ: go on at once.
                             with m.If(next_level_ok()):
                                 go_next()
                             with m.Else():
