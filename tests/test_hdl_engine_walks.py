@@ -84,8 +84,8 @@ def walk_commands(n, seed, params=WALKS):
         limit = rng.choice(prices + [prices[-1] + away * 3])
         kind = rng.choice(("sweep", "sweep", "stp", "fok", "min", "replace"))
         contra = side ^ 1
-        fields = dict(symbol=sym, side=contra, price=limit, qty=max(1, qty),
-                      tif=rng.choice((Tif.IOC, Tif.DAY, Tif.GTC)), order_id=next(ids))
+        fields = {"symbol": sym, "side": contra, "price": limit, "qty": max(1, qty),
+                  "tif": rng.choice((Tif.IOC, Tif.DAY, Tif.GTC)), "order_id": next(ids)}
         if kind == "stp":
             fields.update(firm=rng.choice(firms[1:] or firms) or 1, stp=rng.randrange(3))
         elif kind == "fok":

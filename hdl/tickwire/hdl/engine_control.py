@@ -386,16 +386,26 @@ class EngineControl(wiring.Component):
                          occ_search.side.eq(side), occ_search.origin.eq(start),
                          occ_search.after.eq(after)]
 
-        # Whether the searched level crosses the incoming limit or trips the breaker: one
-        # set of comparators for every state that decides on the search.
-        s_crosses, s_trips = Signal(), Signal()
-        m.d.comb += [s_crosses.eq(crosses(occ_search.offset)),
-                     s_trips.eq(breaks(occ_search.offset))]
+        # The walker's look ahead (``lookahead``): the level beyond the one walked, whose head
+        # is read while the current level's last order is matched, so that the walk moves on
+        # in 2 cycles. With ``ahead`` the walk's next level is the registered one, else the
+        # search's result: one offset (``walk_off``) and one set of comparators for every
+        # state that decides on either, and one source of level addresses and ``cur_off``.
+        m.submodules.ahead = walk = WalkAhead(band)
+        ahead = walk.ahead
+        walk_found, walk_off, s_crosses, s_trips = Signal(), Signal(range(band)), Signal(), Signal()
+        m.d.comb += [walk_found.eq(Mux(ahead, walk.found, occ_search.found)),
+                     walk_off.eq(Mux(ahead, walk.offset, occ_search.offset)),
+                     s_crosses.eq(crosses(walk_off)), s_trips.eq(breaks(walk_off)),
+                     walk.result_found.eq(occ_search.found),
+                     walk.result_offset.eq(occ_search.offset),
+                     walk.result_crosses.eq(s_crosses), walk.result_trips.eq(s_trips)]
 
         def search_result():
-            """Cycle B: the result of the search started in the previous state: ``found``,
-            ``offset``, and whether that level crosses the limit and trips the breaker."""
-            return occ_search.found, occ_search.offset, s_crosses, s_trips
+            """Cycle B: the result of the search started in the previous state (or the look
+            ahead's level, ``ahead``): ``found``, ``offset``, and whether that level crosses the
+            limit and trips the breaker."""
+            return walk_found, walk_off, s_crosses, s_trips
 
         def delete_event(record, slot, reason, when):
             emit(_E.DELETE, when, symbol="book", side=record.side, order_id="order",
@@ -423,32 +433,23 @@ class EngineControl(wiring.Component):
             read_level(level_addr(bsym, ~in_side, offset))
             m.next = head_state
 
-        # The walker's look ahead (``lookahead``): the level beyond the one walked, whose head
-        # is read while the current level's last order is matched, so that the walk moves on
-        # in 2 cycles.
-        m.submodules.ahead = walk = WalkAhead(band)
-        m.d.comb += [walk.result_found.eq(occ_search.found),
-                     walk.result_offset.eq(occ_search.offset),
-                     walk.result_crosses.eq(s_crosses), walk.result_trips.eq(s_trips)]
-        nxt_off, ahead = walk.offset, walk.ahead
-
         def look_ahead():
             """The walk's first cycle in a level (``ahead`` clear): take the search's result
             (the next level) and search beyond it. Harmless if it stalls (``ahead`` holds)."""
             m.d.comb += walk.look.eq(1)
             with m.If(~ahead):
-                start_search(~in_side, occ_search.offset, after=1)
+                start_search(~in_side, walk_off, after=1)
 
         def read_next_head():
             """Read the next level's word (its head is what the walk needs)."""
-            read_level(level_addr(bsym, ~in_side, Mux(ahead, nxt_off, occ_search.offset)))
+            read_level(level_addr(bsym, ~in_side, walk_off))
 
         def next_level_ok():
             return walk.found & walk.crosses & ~walk.trips
 
         def go_next():
             """Move to the next level, whose head was read: read that order."""
-            m.d.sync += [cur_off.eq(nxt_off), cur_slot.eq(lv_rd.data.head)]
+            m.d.sync += [cur_off.eq(walk_off), cur_slot.eq(lv_rd.data.head)]
             m.d.comb += walk.leave.eq(1)
             read_order(lv_rd.data.head, then="MATCH_ORDER")
 
@@ -746,8 +747,7 @@ class EngineControl(wiring.Component):
 
                 # (Without the look ahead ``ahead`` stays 0 and its logic folds away.)
                 with m.If(occ_search.valid | ahead):
-                    walk_on(Mux(ahead, walk.found, found), Mux(ahead, walk.crosses, cross),
-                            Mux(ahead, walk.trips, trip), enter)
+                    walk_on(found, cross, trip, enter)
 
             with m.State("MATCH_HEAD"):
                 read_head("MATCH_ORDER")
