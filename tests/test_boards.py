@@ -25,7 +25,7 @@ def test_pll_settings():
 def test_build_plan_holds_the_real_core(board, top_cls):
     core, notes = make_core(PARAMS)
     assert notes == {"engine": "MatchingEngine", "best_price": True, "order_register": False,
-                     "feed": "FeedEncoder"}
+                     "lookahead": True, "feed": "FeedEncoder"}
     assert isinstance(core.engine, MatchingEngine) and isinstance(core.feed, FeedEncoder)
     top = top_cls(core, PARAMS)
     plan = board.platform().build(top, do_build=False)

@@ -1,8 +1,8 @@
 """The engine's long regression (``tickwire.sim.fast_regress``): Verilator with a C++ main under
 random idle cycles and backpressure, every event byte-equal to the model's.
 
-``make regress`` runs ten chunks of a million commands or more each (generated sessions,
-adversarial streams and hazard streams, each chunk its own seed), ten million in all; each
+``make regress`` runs eleven chunks of a million commands or more each (generated sessions,
+adversarial streams, hazard streams and level walks, each chunk its own seed); each
 chunk takes a few minutes, so ``make regress ARGS='-k chunk3'`` reruns one. ``make test`` runs a
 short stream and checks that a difference is caught.
 """
@@ -10,6 +10,7 @@ short stream and checks that a difference is caught.
 import pytest
 from hazards import hazard_commands
 from test_hdl_engine_amaranth import HAZARD, TIGHT, adversarial_commands, session_commands
+from test_hdl_engine_walks import WALKS, walk_commands
 from tickwire.protocol.link import ModelParams
 from tickwire.sim import fast_regress
 from tickwire.sim.fast_regress import RegressionMismatch, run_regression
@@ -18,10 +19,10 @@ from tickwire.sim.runner import BUILD_ROOT, SimulatorMissing, prepare_simulator
 #: The generated sessions' book: room for the generator's busy symbols.
 SESSION = ModelParams(max_orders=256, max_symbols=4, band_ticks=128, max_qty=1_000_000)
 
-#: chunk → (command source, seed, commands at least); ten million commands in all.
+#: chunk → (command source, seed, commands at least); eleven million commands in all.
 CHUNKS = [("session", 7 + i, 1_000_000) for i in range(6)] + \
          [("adversarial", 21, 1_000_000), ("adversarial", 22, 1_000_000),
-          ("hazard", 31, 1_000_000), ("hazard", 32, 1_000_000)]
+          ("hazard", 31, 1_000_000), ("hazard", 32, 1_000_000), ("walk", 41, 1_000_000)]
 
 
 def _commands(source, size, seed):
@@ -32,6 +33,8 @@ def _commands(source, size, seed):
                                          SESSION)
     if source == "adversarial":
         return TIGHT, adversarial_commands(size, seed, TIGHT)
+    if source == "walk":
+        return WALKS, walk_commands(size, seed)[0]
     return HAZARD, hazard_commands(size, seed, HAZARD)
 
 

@@ -90,6 +90,14 @@ def compare(params, commands, seed=0, **kw):
     return want
 
 
+def compare_covered(params, commands, tally, required, seed=0, **kw):
+    """:func:`compare`, after asserting that the stream hit every bin of ``required`` (names
+    counted in ``tally``)."""
+    missing = [name for name in required if not tally[name]]
+    assert not missing, f"bins not hit: {missing}"
+    return compare(params, commands, seed=seed, **kw)
+
+
 def check(d, seed=0):
     """Play a model Driver's whole history into the gateware and compare."""
     return compare(d.params, [cmd for cmd, _ in d.history], seed=seed)

@@ -155,7 +155,8 @@ def test_board_pty_defaults_replay_gives_the_models_outputs_from_the_boards_feed
     """``make board-pty`` as documented, driven by ``tickwire replay --engine serial:``."""
     board = board_factory()
     assert ("# core: MatchingEngine (best-price registers off, order-RAM output register "
-            "off) + FeedEncoder (the board's gateware)") in board.banner
+            "off, the walker's look ahead off) + FeedEncoder (the board's gateware)") \
+        in board.banner
     assert "# book: 128 orders, 2 symbols, 128 ticks, max qty 65535 (the icebreaker build's)" \
         in board.banner
     assert any("UART: bit level" in line and "4 clocks per bit" in line for line in board.banner)

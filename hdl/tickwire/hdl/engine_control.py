@@ -20,6 +20,7 @@ from tickwire.hdl.order_store import order_port_signature
 from tickwire.hdl.order_writer import QtySource, order_write_signature
 from tickwire.hdl.price_offsets import PriceOffsets
 from tickwire.hdl.symbol_table import symbol_port_signature
+from tickwire.hdl.walk_ahead import WalkAhead
 from tickwire.protocol.link import (
     COMMAND_LAYOUT,
     Action,
@@ -54,6 +55,8 @@ class EngineControl(wiring.Component):
     params : ModelParams
     max_levels : int
         Price levels a book side may hold (``< band_ticks``: the side's count is probed).
+    best_price, order_register, lookahead : bool
+        See :class:`~tickwire.hdl.matching_engine.MatchingEngine`.
 
     Members
     -------
@@ -79,10 +82,12 @@ class EngineControl(wiring.Component):
         (registered) and decided on in ``NEW``.
     """
 
-    def __init__(self, params, *, max_levels, best_price=False, order_register=False):
+    def __init__(self, params, *, max_levels, best_price=False, order_register=False,
+                 lookahead=False):
         self._params, self._max_levels = params, max_levels
         self._best_price = best_price
         self._order_register = order_register
+        self._lookahead = lookahead
         S, N, band = params.max_symbols, params.max_orders, params.band_ticks
         members = {
             "i_cmd": In(stream.Signature(COMMAND_LAYOUT)),
@@ -381,9 +386,26 @@ class EngineControl(wiring.Component):
                          occ_search.side.eq(side), occ_search.origin.eq(start),
                          occ_search.after.eq(after)]
 
+        # The walker's look ahead (``lookahead``): the level beyond the one walked, whose head
+        # is read while the current level's last order is matched, so that the walk moves on
+        # in 2 cycles. With ``ahead`` the walk's next level is the registered one, else the
+        # search's result: one offset (``walk_off``) and one set of comparators for every
+        # state that decides on either, and one source of level addresses and ``cur_off``.
+        m.submodules.ahead = walk = WalkAhead(band)
+        ahead = walk.ahead
+        walk_found, walk_off, s_crosses, s_trips = Signal(), Signal(range(band)), Signal(), Signal()
+        m.d.comb += [walk_found.eq(Mux(ahead, walk.found, occ_search.found)),
+                     walk_off.eq(Mux(ahead, walk.offset, occ_search.offset)),
+                     s_crosses.eq(crosses(walk_off)), s_trips.eq(breaks(walk_off)),
+                     walk.result_found.eq(occ_search.found),
+                     walk.result_offset.eq(occ_search.offset),
+                     walk.result_crosses.eq(s_crosses), walk.result_trips.eq(s_trips)]
+
         def search_result():
-            """Cycle B: the result of the search started in the previous state."""
-            return occ_search.found, occ_search.offset
+            """Cycle B: the result of the search started in the previous state (or the look
+            ahead's level, ``ahead``): ``found``, ``offset``, and whether that level crosses the
+            limit and trips the breaker."""
+            return walk_found, walk_off, s_crosses, s_trips
 
         def delete_event(record, slot, reason, when):
             emit(_E.DELETE, when, symbol="book", side=record.side, order_id="order",
@@ -410,6 +432,50 @@ class EngineControl(wiring.Component):
             m.d.sync += cur_off.eq(offset)
             read_level(level_addr(bsym, ~in_side, offset))
             m.next = head_state
+
+        def look_ahead():
+            """The walk's first cycle in a level (``ahead`` clear): take the search's result
+            (the next level) and search beyond it. Harmless if it stalls (``ahead`` holds)."""
+            m.d.comb += walk.look.eq(1)
+            with m.If(~ahead):
+                start_search(~in_side, walk_off, after=1)
+
+        def read_next_head():
+            """Read the next level's word (its head is what the walk needs)."""
+            read_level(level_addr(bsym, ~in_side, walk_off))
+
+        def next_level_ok():
+            return walk.found & walk.crosses & ~walk.trips
+
+        def go_next():
+            """Move to the next level, whose head was read: read that order."""
+            m.d.sync += [cur_off.eq(walk_off), cur_slot.eq(lv_rd.data.head)]
+            m.d.comb += walk.leave.eq(1)
+            read_order(lv_rd.data.head, then="MATCH_ORDER")
+
+        def walk_on(found, cross, trip, enter):
+            """The walk with shares left reaches the next contra level (``found``): if it does
+            not ``cross`` the limit (or there is none) the order rests or is killed; if it
+            would ``trip`` the breaker the book halts; else ``enter``."""
+            with m.If(~found | ~cross):
+                # Shares remain and ``stop`` is NONE here: MATCH_END's work, done now.
+                with m.If(rests):
+                    start_rest()
+                with m.Elif(can_emit):
+                    emit(_E.KILL, LAST, symbol="book", side=in_side,
+                         order_id=in_id_src("order_id"),
+                         qty="in", slot="none", reason=Reason.IOC)
+                    with m.If(is_replace):
+                        m.d.comb += free.push.eq(1)    # the replaced order's slot
+                    finish()
+            with m.Elif(trip):
+                with m.If(can_emit):
+                    m.d.sync += stop.eq(Reason.BREAKER)
+                    m.d.comb += [syms.set_halted.eq(1), syms.halted_in.eq(1)]
+                    emit(_E.TRADING, MORE, symbol="book", halted=1, reason=Reason.BREAKER)
+                    m.next = "MATCH_END"
+            with m.Else():
+                enter()
 
         def read_head(order_state):
             """The level word is there: read its oldest order (its ``next`` link says whether it
@@ -457,7 +523,7 @@ class EngineControl(wiring.Component):
                     m.next = "IDLE"
 
             with m.State("IDLE"):
-                m.d.comb += in_idle.eq(1)
+                m.d.comb += [in_idle.eq(1), walk.leave.eq(1)]    # no look ahead yet
                 # The command's shares (truncated; equal to c.qty once checked ≤ max_qty):
                 # the event source of every validated qty and the fill subtractors' operand
                 # (CANCEL compares its new size with the order's shares in them).
@@ -612,8 +678,8 @@ class EngineControl(wiring.Component):
             # FOK / minimum quantity: count what matching would fill -----------------------
             with m.State("COUNT_LEVEL"):
                 with m.If(occ_search.valid):        # the search started a cycle ago
-                    found, offset = search_result()
-                    with m.If(~found | ~crosses(offset) | breaks(offset)):
+                    found, offset, cross, trip = search_result()
+                    with m.If(~found | ~cross | trip):
                         m.next = "COUNT_DONE"
                     with m.Else():
                         enter_level(offset, "COUNT_HEAD")
@@ -661,28 +727,27 @@ class EngineControl(wiring.Component):
 
             # Matching -------------------------------------------------------------------------
             with m.State("MATCH_LEVEL"):
-                with m.If(occ_search.valid):        # the search started a cycle ago
-                    found, offset = search_result()
-                    trips = breaks(offset)
-                    with m.If(~found | ~crosses(offset)):
-                        # Shares remain and ``stop`` is NONE here: MATCH_END's work, done now.
-                        with m.If(rests):
-                            start_rest()
-                        with m.Elif(can_emit):
-                            emit(_E.KILL, LAST, symbol="book", side=in_side,
-                                 order_id=in_id_src("order_id"),
-                                 qty="in", slot="none", reason=Reason.IOC)
-                            with m.If(is_replace):
-                                m.d.comb += free.push.eq(1)    # the replaced order's slot
-                            finish()
-                    with m.Elif(trips):
-                        with m.If(can_emit):
-                            m.d.sync += stop.eq(Reason.BREAKER)
-                            m.d.comb += [syms.set_halted.eq(1), syms.halted_in.eq(1)]
-                            emit(_E.TRADING, MORE, symbol="book", halted=1, reason=Reason.BREAKER)
-                            m.next = "MATCH_END"
+                # The walk's next level: the search's result (started a cycle ago), or with the
+                # look ahead (``ahead``: a level of this walk emptied) the registered one, whose
+                # head is there.
+                found, offset, cross, trip = search_result()
+
+                def enter_first():
+                    enter_level(offset, "MATCH_HEAD")
+                    if self._lookahead:
+                        # The level beyond, for the look ahead in the level's first cycle.
+                        m.d.comb += walk.leave.eq(1)
+                        start_search(~in_side, offset, after=1)
+
+                def enter():
+                    with m.If(ahead):
+                        go_next()
                     with m.Else():
-                        enter_level(offset, "MATCH_HEAD")
+                        enter_first()
+
+                # (Without the look ahead ``ahead`` stays 0 and its logic folds away.)
+                with m.If(occ_search.valid | ahead):
+                    walk_on(found, cross, trip, enter)
 
             with m.State("MATCH_HEAD"):
                 read_head("MATCH_ORDER")
@@ -690,13 +755,28 @@ class EngineControl(wiring.Component):
             with m.State("MATCH_ORDER"):
                 m.d.comb += lv_rd.writing.eq(1)
                 at_cur()
-                # The level is left only once all its orders are gone: look beyond it.
-                start_search(~in_side, cur_off, after=1)
+                if not self._lookahead:
+                    # The level is left only once all its orders are gone: look beyond it.
+                    start_search(~in_side, cur_off, after=1)
+                elif not self._order_register:
+                    look_ahead()
+                    # The level's last order: its unlink writes the tails RAM only, so the heads
+                    # RAM reads the next level's head meanwhile.
+                    with m.If(t_next.end):
+                        m.d.comb += lv_rd.head_read.eq(1)
+                        read_next_head()
                 price = price_of(cur_off)
 
                 def advance():
                     with m.If(t_next.end):
-                        m.next = "MATCH_LEVEL"
+                        if self._lookahead and self._order_register:
+                            # The next level's head was read in MATCH_ORDER_READ: go on at once.
+                            with m.If(next_level_ok()):
+                                go_next()
+                            with m.Else():
+                                m.next = "MATCH_LEVEL"
+                        else:
+                            m.next = "MATCH_LEVEL"
                     with m.Else():
                         m.d.sync += cur_slot.eq(t_next.slot)
                         read_again(t_next.slot, "MATCH_ORDER")
@@ -844,13 +924,13 @@ class EngineControl(wiring.Component):
 
             with m.State("REPLACE_CROSS"):
                 with m.If(occ_search.valid):        # the search started a cycle ago
-                    found, offset = search_result()
+                    found, _, cross, _ = search_result()
                     # Whichever way it goes (and again if it stalls: the same search):
                     # MATCH_LEVEL's search and REPLACE_MOVE's level read.
                     start_search(~in_side, extreme(in_side))
                     read_level(level_addr(bsym, in_side, in_limit))
                     with m.If(can_emit):
-                        with m.If(found & crosses(offset)):
+                        with m.If(found & cross):
                             replace_event(ReplaceMode.CROSSED, MORE)
                             write_order(valid=0)
                             m.next = "MATCH_LEVEL"
@@ -867,9 +947,13 @@ class EngineControl(wiring.Component):
                     finish()
 
             if self._order_register:
-                # The cycle the order RAM's output register takes: nothing else happens.
+                # The cycle the order RAM's output register takes: nothing else happens, but
+                # the walker's look ahead (the level table is idle).
                 for state in ("CANCEL", "FIND", "EXPIRE_CHECK", "COUNT_ORDER", "MATCH_ORDER"):
                     with m.State(f"{state}_READ"):
+                        if state == "MATCH_ORDER" and self._lookahead:
+                            look_ahead()
+                            read_next_head()
                         m.next = state
 
         return m

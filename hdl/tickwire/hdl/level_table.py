@@ -38,13 +38,17 @@ def level_port_signature(params):
     data : In(level_layout(params))
     writing : Out(1)
         The table's one address is the write port's this cycle (set by a state that may write;
-        such a state never reads).
+        such a state never reads, but with ``head_read``).
+    head_read : Out(1)
+        With ``writing``: the heads RAM reads ``addr`` (``en``) while the tails RAM may be
+        written (the user writes no head this cycle): the walker's look at the next level's
+        head while it unlinks the last order of the current one.
     initing : In(1)
         The table is being cleared after reset: no reads or writes yet.
     """
     return wiring.Signature({"addr": Out(range(level_depth(params))), "en": Out(1),
                              "data": In(level_layout(params)), "writing": Out(1),
-                             "initing": In(1)})
+                             "head_read": Out(1), "initing": In(1)})
 
 
 def level_write_signature(params):
@@ -57,12 +61,13 @@ def level_write_signature(params):
 
 
 class LevelTable(wiring.Component):
-    """Head and tail slot and an occupied bit per price level, in two single-ported RAMs at the
-    same address (the heads; the tails with the occupied bits), each written on its own.
+    """Head and tail slot and an occupied bit per price level, in two single-ported RAMs (the
+    heads; the tails with the occupied bits), each written on its own.
 
     Single-ported so that it can be the iCE40UP5K's SPRAM (``spram=True``, see
-    :class:`~tickwire.hdl.spram.SinglePortRAM`): the user never reads and writes it in the same
-    cycle. Its contents start undefined, so after reset the table clears itself, one word per
+    :class:`~tickwire.hdl.spram.SinglePortRAM`): the user never reads and writes one RAM in the
+    same cycle. Both RAMs share the address, but with ``head_read`` the heads RAM reads while
+    the tails RAM is written. Its contents start undefined, so after reset the table clears itself, one word per
     cycle (``initing``; ``init_addr`` is the word being cleared, which the engine also uses to
     clear the occupancy map's words).
 
@@ -102,17 +107,20 @@ class LevelTable(wiring.Component):
                          initing.eq(self.init_addr != depth - 1)]
         port, write = self.port, self.write
         wr_addr, wr_data = Signal.like(write.addr), Signal(layout)
-        ram_addr = Signal.like(write.addr)
+        ram_addr, head_addr = Signal.like(write.addr), Signal.like(write.addr)
         m.d.comb += [
             port.initing.eq(initing),
             wr_addr.eq(Mux(initing, self.init_addr, write.addr)),
             ram_addr.eq(Mux(port.writing | initing, wr_addr, port.addr)),
+            head_addr.eq(Mux((port.writing & ~port.head_read) | initing, wr_addr, port.addr)),
             wr_data.eq(Mux(initing, 0, write.data.as_value())),
             port.data.head.eq(heads.rdata),
             Cat(port.data.tail, port.data.occ).eq(tails.rdata),
         ]
-        for ram, en, wdata in ((heads, write.head_en, wr_data.head),
-                               (tails, write.tail_en, Cat(wr_data.tail, wr_data.occ))):
-            m.d.comb += [ram.addr.eq(ram_addr), ram.we.eq(initing | en), ram.en.eq(port.en),
+        for ram, addr, en, rd_en, wdata in (
+                (heads, head_addr, write.head_en, port.en, wr_data.head),
+                (tails, ram_addr, write.tail_en, port.en & ~port.head_read,
+                 Cat(wr_data.tail, wr_data.occ))):
+            m.d.comb += [ram.addr.eq(addr), ram.we.eq(initing | en), ram.en.eq(rd_en),
                          ram.wdata.eq(wdata)]
         return m

@@ -9,7 +9,8 @@ Components
   steering the storage below through its ports; its own datapath is
   :class:`~tickwire.hdl.price_offsets.PriceOffsets` (price ↔ tick offset),
   :class:`~tickwire.hdl.fill_compare.FillCompare` (the fill decision) and
-  :class:`~tickwire.hdl.breaker_bounds.BreakerBounds` (a DECLARE's breaker as offsets).
+  :class:`~tickwire.hdl.breaker_bounds.BreakerBounds` (a DECLARE's breaker as offsets) and
+  :class:`~tickwire.hdl.walk_ahead.WalkAhead` (the walk's next level, ``lookahead``).
 * :class:`~tickwire.hdl.command_checks.CommandChecks`: the command's own range checks,
   registered every cycle.
 * :class:`~tickwire.hdl.event_mux.EventMux`: each wide event field from its few sources, by the
@@ -79,8 +80,10 @@ first cycle to the edge that shows its first event on ``o_event``): non-crossing
 side's register is not dirty (NEW decides on it and goes to REST_ADD); CANCEL and REDUCE 2 / 2
 (IDLE reads the order, CANCEL checks it and unlinks it by its own links); a slot not holding the
 order is rejected in CANCEL (2 / 2) or REPLACE (3 / 3); a NEW rejected at
-validation 2 / 2; the walk costs 1 cycle per fill (or STP delete) within a price level and 4
-per further level (search B, level read, head read, first order); the FOK / min-qty pre-count
+validation 2 / 2; the walk costs 1 cycle per fill (or STP delete) within a price level and 2
+per further level with ``lookahead`` (the level's last fill reads the next level's head, the
+cycle after reads its first order; without it 4: search B, level read, head read, first
+order); the FOK / min-qty pre-count
 1 cycle per resting order counted; a kept REPLACE 2 (FIND does it at once), any other REPLACE
 one more cycle than CANCEL before its work (FIND registers whether the slot holds the order and
 reads the new price's level). After reset, ``INIT`` clears the
@@ -89,7 +92,8 @@ order, +2 per expired order.
 
 With ``order_register`` every order read takes one cycle more (a ``*_READ`` state before
 CANCEL, FIND, EXPIRE_CHECK, COUNT_ORDER and MATCH_ORDER): CANCEL 3, REDUCE 3, kept REPLACE 3, a
-fill within a level 2, the next level 5, the pre-count 2 per order; NEW unchanged.
+fill within a level 2, the next level 2 with ``lookahead`` (the next level's head is read in
+``MATCH_ORDER_READ``; 5 without), the pre-count 2 per order; NEW unchanged.
 """
 
 from amaranth.hdl import Module
@@ -133,6 +137,11 @@ class MatchingEngine(wiring.Component):
         the block RAM's clock-to-out then no longer starts the fill compare's path into the
         link writes, for one more cycle wherever an order is read (CANCEL, REPLACE's FIND, each
         order the walker or the expiry visits).
+    lookahead : bool
+        The walker reads the next price level's head while it matches the current level's
+        last order (speculatively: dropped if the walk stops there), so that it moves to the
+        next level in 2 cycles, not 4 (5 with ``order_register``). A few registers and
+        multiplexer inputs.
 
     Members
     -------
@@ -148,13 +157,14 @@ class MatchingEngine(wiring.Component):
     o_event: Out(stream.Signature(EVENT_LAYOUT))
 
     def __init__(self, params=ModelParams(), spram=False, *, best_price=True,
-                 order_register=False):
+                 order_register=False, lookahead=True):
         if params.max_orders > NO_SLOT or params.max_orders < 2:
             raise ValueError("max_orders must be in 2 .. 65535")
         self._params = params
         self._spram = spram
         self._best_price = best_price
         self._order_register = order_register
+        self._lookahead = lookahead
         super().__init__()
 
     @property
@@ -169,7 +179,7 @@ class MatchingEngine(wiring.Component):
         # no counts then.
         m.submodules.control = control = EngineControl(
             p, max_levels=max_levels, best_price=self._best_price,
-            order_register=self._order_register)
+            order_register=self._order_register, lookahead=self._lookahead)
         m.submodules.syms = syms = SymbolTable(p)
         m.submodules.orders = orders = OrderStore(p, output_register=self._order_register)
         m.submodules.levels = levels = LevelTable(p, spram=self._spram)

@@ -142,10 +142,12 @@ def run(board="icebreaker", stand_in=False, uart=True, heartbeat_cycles=500, fli
                  "NOT the board's gateware")
     else:
         core, built = make_core(params, best_price=BOARDS[board]["best_price"],
-                                order_register=BOARDS[board]["order_register"])
+                                order_register=BOARDS[board]["order_register"],
+                                lookahead=BOARDS[board]["lookahead"])
         notes = (f"{built['engine']} (best-price registers "
                  f"{'on' if built['best_price'] else 'off'}, order-RAM output register "
-                 f"{'on' if built['order_register'] else 'off'}) + {built['feed']} "
+                 f"{'on' if built['order_register'] else 'off'}, the walker's look ahead "
+                 f"{'on' if built['lookahead'] else 'off'}) + {built['feed']} "
                  "(the board's gateware)")
     harness = PtyHarness(core, params, clk_freq, heartbeat_cycles, uart)
     master, path, _keep = open_pty()

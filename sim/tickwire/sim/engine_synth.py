@@ -43,7 +43,8 @@ DEVICES = {
         "params": ModelParams(max_orders=16384, max_symbols=2, band_ticks=1024,
                               max_qty=1_000_000),
         "yosys": "synth_ice40 -top top",
-        "engine": {"spram": True, "best_price": False},     # as the iCEBreaker builds it
+        # As the iCEBreaker builds it.
+        "engine": {"spram": True, "best_price": False, "lookahead": False},
         "cells": {"LUT4": ["SB_LUT4"], "FF": ["SB_DFF"], "CARRY": ["SB_CARRY"],
                   "EBR": ["SB_RAM40_4K"], "SPRAM": ["SB_SPRAM256KA"], "DSP": ["SB_MAC16"]},
         "capacity": {"LUT4": 5280, "FF": 5280, "EBR": 30, "SPRAM": 4},

@@ -40,7 +40,9 @@ def engine_cycle_figures():
         Figure("engine: fill within a level", c["fill_in_level"], "cycles",
                note="goal 1 per fill; open FPGA book ~3"),
         Figure("engine: next level", c["fill_new_level"], "cycles",
-               note="goal ≤ 2; per fill when each resting order is on its own level"),
+               note="goal ≤ 2; per fill when each resting order is on its own level; the "
+               "walker reads the next level's head ahead (lookahead, ULX3S), also 2 with the "
+               "order-RAM output register; 4 without it (iCEBreaker), 5 with the register"),
         Figure("engine: first event latency", c["first_event_latency"], "cycles",
                note=f"goal ≤ 4; worst of add {c['add_latency']}, cancel "
                f"{c['cancel_latency']}, reject {c['reject_latency']}, crossing NEW "
