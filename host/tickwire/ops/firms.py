@@ -35,7 +35,7 @@ from hdrh.histogram import HdrHistogram
 from tickwire.gateways.ouch.load import Pacer, login, read_sequenced, sleep_until
 from tickwire.gateways.ouch.wire import ANSWER_TOKEN
 from tickwire.protocol import soupbintcp
-from tickwire.util.loop import prompt_handoffs
+from tickwire.util.loop import precise_sleeps, prompt_handoffs
 
 __all__ = ["FirmsError", "Operate", "Send", "describe_exit", "firms_process", "play_day"]
 
@@ -264,6 +264,7 @@ def firms_process(port, logins, rate, window, conn):
     ``("done", result)`` or ``("error", message)`` on ``conn``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # the parent stops us on Ctrl-C
     prompt_handoffs()           # the sender, due to write, must get the GIL from the reader
+    precise_sleeps()            # before the reader thread starts (it inherits it): sent on time
     day = None
     try:
         script = conn.recv()

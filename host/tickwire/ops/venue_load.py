@@ -32,7 +32,8 @@ def _config(connections):
 async def measure_venue(phases, connections=4, fsync="group", engine="model"):
     """Run ``phases`` (:class:`~tickwire.gateways.ouch.load.Phase` s) against a scratch
     venue; return ``{phase name: figures}``, each with its ``stages`` (stage table rows) and
-    ``cpu_us_per_order`` (the venue process's CPU time per answered order), and ``server_wal``
+    ``cpu_us_per_order`` (the CPU time of the venue's process and of its WAL's fsync helper
+    per answered order), and ``server_wal``
     (records, fsyncs) and ``event_loop``."""
     spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="tickwire-load-") as tmp:
@@ -51,11 +52,11 @@ async def measure_venue(phases, connections=4, fsync="group", engine="model"):
                 message = await loop.run_in_executor(None, _next_message, queue, proc)
                 if message[0] == "start":
                     stages.reset()
-                    cpu = _cpu_s()
+                    cpu = _cpu_s(venue)
                     started.put(message[1])
                 else:
                     _, name, figures = message
-                    per_order = (_cpu_s() - cpu) / max(1, figures["answered"]) * 1e6
+                    per_order = (_cpu_s(venue) - cpu) / max(1, figures["answered"]) * 1e6
                     report[name] = dict(figures, stages=stages.rows(),
                                         cpu_us_per_order=round(per_order, 1))
             await loop.run_in_executor(None, proc.join, 10)
@@ -81,6 +82,19 @@ def _next_message(queue, proc, timeout=600):
     raise RuntimeError(f"the load generator sent nothing for {timeout} s")
 
 
-def _cpu_s():
+def _cpu_s(venue):
+    """CPU seconds of the venue so far: its process and its WAL's fsync helper."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime + usage.ru_stime + _process_cpu_s(venue.wal.fsync_pid)
+
+
+def _process_cpu_s(pid):
+    """CPU seconds (user + system) of process ``pid`` from ``/proc`` (0 if there is none)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

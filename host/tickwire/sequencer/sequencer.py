@@ -17,7 +17,7 @@ nothing interleaves):
    lose.
 
 Each step is timed into :attr:`Sequencer.stages` (:class:`~tickwire.util.stages.StageTimes`):
-risk (1), journal append and engine (2), durable and report encode (3).
+risk (1), journal append and engine (2), durable, handoff and report encode (3).
 
 :meth:`Sequencer.recover` replays the journal into the fresh Exchange and engine before
 anything else: each logged request is played again and the command it makes must equal the
@@ -62,7 +62,7 @@ from tickwire.protocol.link import Side
 from tickwire.risk.manager import RiskManager
 from tickwire.sequencer.journal.port import JournalPort, RecoveryError
 from tickwire.sequencer.journal.wal import JournalRecord
-from tickwire.util.stages import APPEND, DURABLE, ENCODE, ENGINE, RISK, StageTimes
+from tickwire.util.stages import APPEND, DURABLE, ENCODE, ENGINE, HANDOFF, RISK, StageTimes
 
 __all__ = ["Sequencer", "RecoveryError", "now_ns", "utc_today"]
 
@@ -131,8 +131,9 @@ class Sequencer:
         self.exchange = Exchange(engine, defaults, listeners, journal=self.journal)
         self.clock, self.today = clock, today
         self.stages = stages if stages is not None else StageTimes()
-        self._time_risk, self._time_append, self._time_engine, self._time_durable = (
-            self.stages.recorder(stage) for stage in (RISK, APPEND, ENGINE, DURABLE))
+        (self._time_risk, self._time_append, self._time_engine, self._time_durable,
+         self._time_handoff) = (self.stages.recorder(stage)
+                                for stage in (RISK, APPEND, ENGINE, DURABLE, HANDOFF))
         self.streams = {name: [] for name in config.accounts}
         self.sinks = []
         self.owner = {}
@@ -424,14 +425,21 @@ class Sequencer:
     # -- publishing --------------------------------------------------------------------------
 
     def _publish(self, durable_index):
-        pending, time_durable = self._pending, self._time_durable
+        pending, time_durable, time_handoff = self._pending, self._time_durable, \
+            self._time_handoff
         start = time.perf_counter_ns()
+        synced = min(self.wal.synced_ns, start)
         outputs = []
         count = 0
         while pending and pending[0][0] < durable_index:
             _, reports, done = pending.popleft()
             outputs += reports
-            time_durable(start - done)
+            if synced > done:
+                time_durable(synced - done)
+                time_handoff(start - synced)
+            else:                   # on disk before the engine was done
+                time_durable(0)
+                time_handoff(start - done)
             count += 1
         self._emit(outputs)         # one batch per account for the whole group commit
         self.stages.record_many(ENCODE, time.perf_counter_ns() - start, count)

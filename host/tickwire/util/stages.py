@@ -1,7 +1,7 @@
 """Per-stage latency of the order path, cheap enough to leave on.
 
 Each stage of a request's way through the venue (socket read, decode, risk, journal append,
-engine, durable, report encode, socket write) is timed with ``time.perf_counter_ns`` where it
+engine, durable, handoff, report encode, socket write) is timed with ``time.perf_counter_ns`` where it
 happens, and the duration (ns) is appended to that stage's pending list: on the order path
 through :meth:`StageTimes.recorder` (the list's own ``append``, so no Python frame runs) or
 :meth:`StageTimes.record`. The pending durations are folded into the stage's HDR histogram
@@ -17,12 +17,12 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 __all__ = ["StageTimes", "STAGES", "READ", "DECODE", "RISK", "APPEND", "ENGINE", "DURABLE",
-           "ENCODE", "WRITE", "format_stage_table", "write_stage_csv", "plot_stages"]
+           "HANDOFF", "ENCODE", "WRITE", "format_stage_table", "write_stage_csv", "plot_stages"]
 
 #: The stages, in the order a request meets them (the index constants below name them).
-STAGES = ("socket read", "decode", "risk", "journal append", "engine", "durable",
+STAGES = ("socket read", "decode", "risk", "journal append", "engine", "durable", "handoff",
           "report encode", "socket write")
-READ, DECODE, RISK, APPEND, ENGINE, DURABLE, ENCODE, WRITE = range(len(STAGES))
+READ, DECODE, RISK, APPEND, ENGINE, DURABLE, HANDOFF, ENCODE, WRITE = range(len(STAGES))
 
 _HIGHEST_NS = 60 * 10**9
 _DIGITS = 3
@@ -48,9 +48,13 @@ class StageTimes:
     ``risk``            the engine-down and pre-trade risk screen
     ``journal append``  the journal record encoded and written (``os.write``)
     ``engine``          the exchange and the engine, the append excluded
-    ``durable``         the engine is done → the group commit covering the record is on disk
-    ``report encode``   durable → the reports encoded and queued on their connections
-    ``socket write``    queued → written to the socket (one write per loop turn per connection)
+    ``durable``         the engine is done → the fsync covering the record returned (0 if it
+                        returned first: the fsync runs beside the engine)
+    ``handoff``         on disk (or the engine done, if later) → the loop publishes the reports
+                        (the fsync's completion waiting for the loop to take it)
+    ``report encode``   the publishing starts → the reports encoded and written (per request:
+                        the whole group commit's publishing, over its requests)
+    ``socket write``    a connection's first message queued → written to the socket
     """
 
     def __init__(self, stages=STAGES, buffer=16384):

@@ -31,7 +31,7 @@ from hdrh.histogram import HdrHistogram
 from tickwire.gateways.ouch.client import LoginRejected, enter_message
 from tickwire.gateways.ouch.wire import ANSWER_TOKEN
 from tickwire.protocol import soupbintcp
-from tickwire.util.loop import prompt_handoffs
+from tickwire.util.loop import precise_sleeps, prompt_handoffs
 
 __all__ = ["PASSWORD", "SYMBOL", "Pacer", "Phase", "enter_packet", "load_process", "login", "offer",
            "read_sequenced", "sleep_until"]
@@ -282,6 +282,7 @@ def load_process(port, connections, phases, queue, started):
     ``started`` (its stage clocks reset: a loaded venue took the message only after the first
     orders), then ``("done", name, figures)`` after it."""
     prompt_handoffs()       # the sender, due to write, must get the GIL from the reader
+    precise_sleeps()        # before the reader thread starts (it inherits it): sent on time
     results = []
     for index, (name, rate, seconds, flood) in enumerate(phases):
         if rate is None:        # half the sustained throughput measured by the first phase

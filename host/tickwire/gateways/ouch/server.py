@@ -50,13 +50,14 @@ whose OUCH message is unknown, truncated or invalid gets a Debug (``+``) packet 
 is dropped (logged); the session goes on. Nothing a client sends affects other sessions.
 
 A read is answered :data:`_TURN_PACKETS` packets per event-loop turn, so the WAL's durable
-completions and other connections' report writes go out between the batches of a large read;
-a connection's output queued in one turn leaves in one write on the next.
+completions and other connections' report writes go out between the batches of a large read.
+A connection's sequenced messages of one group commit leave in one write as soon as they are
+encoded; other output (login answers, heartbeats) queued in one turn leaves in one write on the
+next.
 
 Stage times (:mod:`tickwire.util.stages`, into the sequencer's ``stages``): *socket read* from
 the read's return to a message's decode (the turns given to others included), *decode*, and
-*socket write* from a connection's first queued message to the write of everything queued in
-that loop turn.
+*socket write* from a connection's first queued message to the write that sends it.
 """
 
 import asyncio
@@ -243,14 +244,20 @@ class _Connection:
 
     def send(self, data):
         """Queue ``data``; everything queued in one event-loop turn goes out in one write."""
+        if self._queue(data):
+            self._loop.call_soon(self.flush)
+
+    def _queue(self, data):
+        """Queue ``data`` for the next :meth:`flush`; True if nothing was queued before."""
         if self.closing:
-            return
+            return False
         out = self._out
         out.append(data)
         self.last_sent = time.monotonic()
         if len(out) == 1:
             self._queued_ns = time.perf_counter_ns()
-            self._loop.call_soon(self.flush)
+            return True
+        return False
 
     def flush(self):
         """Write what :meth:`send` queued (called by the loop; also before a close/drain)."""
@@ -281,7 +288,11 @@ class _Connection:
             return
         self.next_seq += len(messages)
         self._queued_messages += len(messages)
-        self.send(b"".join([_sequenced_header(len(m)) + m for m in messages]))
+        self._queue(b"".join([_sequenced_header(len(m)) + m for m in messages]))
+        # A group commit's batch is this connection's whole output of that commit: it goes
+        # now, not a loop turn later behind the other accounts' batches and whatever else
+        # that turn runs (measured at 1,000 requests/s: ~90 µs p50 of waiting).
+        self.flush()
 
     def close(self):
         if not self.closing:

@@ -28,30 +28,29 @@ Durability
 ----------
 :meth:`WriteAheadLog.append` writes the record to the file at once (``os.write``; so it is
 in the log before the caller goes on to the engine) and returns its index. That write is not
-left to the group writer: the feed publishes the engine's events at once, and a venue killed
+left to the fsync helper: the feed publishes the engine's events at once, and a venue killed
 with records still queued would have published what its journal lacks (measured: the write is
 about 5 % of the order path; the SIGKILL recovery test fails with it deferred). It is *durable*
 once fsynced, by policy:
 
 ``record``  fsync inside every append
-``group``   (default) a dedicated writer thread fsyncs once per batch: everything appended
-            since the previous fsync is covered by the next one (group commit), which starts
-            once the loop has taken the previous one's completion
+``group``   (default) a helper process fsyncs once per batch (:mod:`.fsyncer`): everything
+            appended since the previous fsync is covered by the next one (group commit), which
+            is requested once the loop has taken the previous one's completion
 ``none``    never fsync (the OS flushes when it likes); durable as soon as written
 
 ``await wal.durable(index)`` returns when the record is durable; durability listeners are
-called in log order with the highest durable index, on the event loop's thread.
+called in log order with the highest durable index, on the event loop's thread
+(:attr:`WriteAheadLog.synced_ns` says when the fsync that made them durable returned).
 
-The group writer is a thread of its own, not the loop's default executor: that pool also runs
-the gateway's scrypt password checks, and a login flood must not queue fsyncs behind them. It
-sleeps until an append wakes it, takes the log's length, fsyncs, and hands the new durable
-index to the loop with ``call_soon_threadsafe`` (which wakes a loop blocked in ``select``):
-the completion runs on the loop's next turn, not after a task switch through a future. Only
-``os.fsync`` runs on that thread; every other member is touched by the loop's thread alone
-(the writer reads :attr:`WriteAheadLog.records`, which the loop bumps after the bytes are
-written, so an fsync started after that read covers them). Starting the writer lowers the
-process's GIL switch interval (:func:`tickwire.util.loop.prompt_handoffs`): back from an
-fsync, the writer needs the GIL from a busy loop thread.
+The group fsync runs in a process of its own, not a thread: a thread needs the GIL from the
+loop's thread, busy with the engine just after an append, both to start the fsync and to hand
+its completion back (the measurements are in :mod:`.fsyncer`). The request goes out at the
+append (the fsync runs beside the engine), the answer is a pipe the loop watches. Only one is
+out at a time: a loop busy for a while (saturated) gets one larger group, not an fsync per
+handful of records (the disk's and the kernel's work, on cores the venue shares); an idle loop
+gets its answer at once. The helper is not the loop's default executor either, which also
+runs the gateway's scrypt password checks: a login flood does not queue fsyncs behind them.
 """
 
 import asyncio
@@ -60,14 +59,14 @@ import itertools
 import logging
 import os
 import struct
-import threading
+import time
 import zlib
 from dataclasses import dataclass
 
 from tickwire.core.codec import CodecError, decode_request, encode_request
 from tickwire.protocol.link import COMMAND_BYTES, Command
+from tickwire.sequencer.journal.fsyncer import Fsyncer
 from tickwire.sequencer.journal.v1 import MAGIC_V1, decode_record_v1
-from tickwire.util.loop import prompt_handoffs
 
 __all__ = ["WriteAheadLog", "JournalRecord", "WalError", "MAGIC", "MAGIC_V1", "MAX_RECORD",
            "FSYNC_POLICIES", "encode_record", "decode_record", "read_header", "scan_payloads"]
@@ -79,15 +78,6 @@ MAX_RECORD = 1 << 20
 FSYNC_POLICIES = ("record", "group", "none")
 _HEADER = struct.Struct(">II")
 _LENGTH = struct.Struct(">I")
-
-
-def _call_soon(loop, callback, *args):
-    """``callback(*args)`` on ``loop``'s thread; False if that loop is closed."""
-    try:
-        loop.call_soon_threadsafe(callback, *args)
-    except RuntimeError:
-        return False
-    return True
 
 
 class WalError(RuntimeError):
@@ -216,6 +206,11 @@ class WriteAheadLog:
         Bytes cut from a torn tail when the log was opened.
     fsyncs : int
         fsync calls made (group commit: batches).
+    synced_ns : int
+        When (``time.perf_counter_ns``) the fsync behind the latest :attr:`durable_index`
+        returned (policy ``none``: when the records were written).
+    fsync_pid : int or None
+        The group commit's helper process, while it runs.
     """
 
     def __init__(self, path, fsync="group"):
@@ -254,11 +249,8 @@ class WriteAheadLog:
         self._waiters = []                       # heap of (index, n, future)
         self._count = itertools.count()
         self._listeners = []
-        self._writer = None                     # the group writer thread, once started
-        self._writer_loop = None                # the loop its completions go to
-        self._wake = threading.Event()
-        self._consumed = threading.Event()      # the loop took the writer's last fsync
-        self._stopping = False
+        self.synced_ns = time.perf_counter_ns()
+        self._fsyncer = None                    # the group commit's helper, once started
         self._error = None
         self._closed = False
 
@@ -322,29 +314,36 @@ class WriteAheadLog:
             self._set_durable(self.records)
 
     async def close(self):
-        """Make everything durable, stop the writer task and close the file."""
+        """Make everything durable, stop the fsync helper and close the file."""
         if self._closed:
             return
+        process = self._shut()
+        while process is not None and process.poll() is None:     # an fsync may be running
+            await asyncio.sleep(0.001)
+        os.close(self._fd)
+
+    def close_sync(self):
+        """:meth:`close` for code without an event loop (waits for the fsync helper)."""
+        if not self._closed:
+            process = self._shut()
+            if process is not None:
+                process.wait()
+            os.close(self._fd)
+
+    def _shut(self):
+        """fsync what is left, mark the log closed, stop the helper; return its process."""
         if self._error is None:
             try:
                 self.sync()
             except OSError as exc:
                 self._fail(WalError(f"{self.path}: fsync failed: {exc}"))
         self._closed = True
-        writer = self._stop_writer()
-        while writer is not None and writer.is_alive():     # an fsync may be running
-            await asyncio.sleep(0.001)
-        os.close(self._fd)
+        fsyncer, self._fsyncer = self._fsyncer, None
+        return fsyncer.close() if fsyncer is not None else None
 
-    def close_sync(self):
-        """:meth:`close` for code without an event loop (waits for the writer thread)."""
-        if not self._closed:
-            self.sync()
-            self._closed = True
-            writer = self._stop_writer()
-            if writer is not None:
-                writer.join()
-            os.close(self._fd)
+    @property
+    def fsync_pid(self):
+        return self._fsyncer.pid if self._fsyncer is not None else None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -362,70 +361,39 @@ class WriteAheadLog:
     # -- internals -------------------------------------------------------------------------
 
     def _kick(self):
-        if self.policy != "group" or self._closed:
+        """Ask the helper for an fsync of everything written, unless one is out (group)."""
+        if self.policy != "group" or self._closed or self._error is not None:
             return
-        if self._writer is None or self._writer_loop.is_closed():
+        fsyncer = self._fsyncer
+        if fsyncer is None or fsyncer.loop.is_closed():
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 return      # no loop: durable at sync()/close_sync()
-            self._writer_loop = loop
-            replaced = (self._wake, self._consumed)     # a closed loop's writer ends on them
-            self._wake, self._consumed = threading.Event(), threading.Event()
-            for event in replaced:
-                event.set()
-            prompt_handoffs()
-            self._writer = threading.Thread(target=self._write_thread, args=(loop,),
-                                            name=f"wal-writer {os.path.basename(self.path)}",
-                                            daemon=True)
-            self._writer.start()
-        if not self._wake.is_set():     # once per fsync, not per record: set() takes a lock
-            self._wake.set()
-
-    def _stop_writer(self):
-        """Tell the writer thread to end (after its running fsync, if any); return it."""
-        writer, self._writer = self._writer, None
-        self._stopping = True
-        self._wake.set()
-        self._consumed.set()
-        return writer
-
-    def _write_thread(self, loop):
-        """The group writer (its own thread): fsync whatever was appended since the last one."""
-        synced = self.durable_index
-        wake, consumed = self._wake, self._consumed
-        while True:
-            wake.wait()
-            wake.clear()
-            if self._stopping or wake is not self._wake:
-                return
-            target = self.records
-            if target <= synced:
-                continue
+            if fsyncer is not None:                 # its loop is gone, and its answers
+                fsyncer.close()
             try:
-                os.fsync(self._fd)
+                fsyncer = self._fsyncer = Fsyncer(self._fd, loop, self._synced, self._broken)
             except OSError as exc:
-                error = WalError(f"{self.path}: fsync failed: {exc}")
-                _call_soon(loop, self._fail, error)
+                self._fail(WalError(f"{self.path}: cannot start the fsync helper: {exc}"))
                 return
-            synced = target
-            consumed.clear()
-            # A stop that came before the clear above set ``_stopping`` first: seen here. One
-            # after it sets ``consumed`` again, so the wait below returns. (A loop thread that
-            # stops this writer and joins it never runs ``_synced``.)
-            if self._stopping or not _call_soon(loop, self._synced, target, consumed):
-                return
-            # The next fsync starts once the loop has taken this one: a loop busy for a while
-            # (saturated) gets one larger group, not an fsync per handful of records (the
-            # disk's and the kernel's work, on cores the venue shares); an idle loop takes it
-            # at once.
-            consumed.wait()
+        if not fsyncer.busy and self.records > self.durable_index:
+            try:
+                fsyncer.request(self.records)
+            except OSError as exc:          # the helper is gone: its pipe is broken
+                self._broken(f"the fsync helper (pid {fsyncer.pid}) cannot be asked: {exc}")
 
-    def _synced(self, target, consumed):
-        """On the loop: the writer's fsync covered records ``< target``."""
-        consumed.set()
+    def _synced(self, target, ended_ns):
+        """On the loop: the helper's fsync covered records ``< target``; ask for the next."""
         self.fsyncs += 1
-        self._set_durable(target)
+        self._set_durable(target, ended_ns)
+        self._kick()
+
+    def _broken(self, message):
+        fsyncer, self._fsyncer = self._fsyncer, None
+        if fsyncer is not None:
+            fsyncer.close()
+        self._fail(WalError(f"{self.path}: {message}"))
 
     def _fail(self, error):
         log.error("%s", error)
@@ -435,10 +403,11 @@ class WriteAheadLog:
             if not future.done():
                 future.set_exception(error)
 
-    def _set_durable(self, index):
+    def _set_durable(self, index, synced_ns=None):
         if index <= self.durable_index:
             return
         self.durable_index = index
+        self.synced_ns = time.perf_counter_ns() if synced_ns is None else synced_ns
         waiters = self._waiters
         while waiters and waiters[0][0] < index:
             _, _, future = heapq.heappop(waiters)
