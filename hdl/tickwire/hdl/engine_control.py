@@ -734,10 +734,7 @@ class EngineControl(wiring.Component):
 
                 def enter_first():
                     enter_level(offset, "MATCH_HEAD")
-                    if self._lookahead:
-                        # The level beyond, for the look ahead in the level's first cycle.
-                        m.d.comb += walk.leave.eq(1)
-                        start_search(~in_side, offset, after=1)
+                    m.d.comb += walk.leave.eq(1)
 
                 def enter():
                     with m.If(ahead):
@@ -746,8 +743,18 @@ class EngineControl(wiring.Component):
                         enter_first()
 
                 # (Without the look ahead ``ahead`` stays 0 and its logic folds away.)
-                with m.If(occ_search.valid | ahead):
-                    walk_on(found, cross, trip, enter)
+                if not self._lookahead:
+                    with m.If(occ_search.valid):
+                        walk_on(found, cross, trip, enter)
+                else:
+                    # The state decides only when it can emit, and then always leaves: so the
+                    # search beyond the level (for the look ahead in its first cycle) starts
+                    # whatever the decision, which keeps the limit and breaker checks off the
+                    # search's start and the occupancy RAM's address.
+                    with m.If((occ_search.valid | ahead) & can_emit):
+                        with m.If(~ahead):
+                            start_search(~in_side, offset, after=1)
+                        walk_on(found, cross, trip, enter)
 
             with m.State("MATCH_HEAD"):
                 read_head("MATCH_ORDER")

@@ -41,8 +41,9 @@ def engine_cycle_figures():
                note="goal 1 per fill; open FPGA book ~3"),
         Figure("engine: next level", c["fill_new_level"], "cycles",
                note="goal ≤ 2; per fill when each resting order is on its own level; the "
-               "walker reads the next level's head ahead (lookahead, ULX3S), also 2 with the "
-               "order-RAM output register; 4 without it (iCEBreaker), 5 with the register"),
+               "walker reads the next level's head ahead (lookahead), also 2 with the "
+               "order-RAM output register; 4 without it (the boards today), 5 with the "
+               "register (ULX3S)"),
         Figure("engine: first event latency", c["first_event_latency"], "cycles",
                note=f"goal ≤ 4; worst of add {c['add_latency']}, cancel "
                f"{c['cancel_latency']}, reject {c['reject_latency']}, crossing NEW "
