@@ -83,8 +83,8 @@ BOARDS = {
         # output), for a cycle more per order read (cancel 3, fill 2).
         "order_register": True,
         # The walker's look ahead (the next price level in 2 cycles, not 5): the engine alone
-        # reaches 45.30 MHz with it, 42.67 without (16K/8/1024, order register, nextpnr seed 1,
-        # 2026-12-08; with it the path runs from an occupancy word's DP16KD output through
+        # reaches 45.30 / 40.88 MHz with it, 42.67 / 42.22 without (16K/8/1024, order
+        # register, nextpnr seeds 1 / 2, 2026-12-08; with it the path runs from an occupancy word's DP16KD output through
         # the search to the occupancy RAM's address). Off until the full top is built with it.
         "lookahead": False,
         "synth_opts": "",
