@@ -82,10 +82,10 @@ BOARDS = {
         # 35.39 MHz (seed 1, 2026-12-08; the path now starts at an occupancy word's DP16KD
         # output), for a cycle more per order read (cancel 3, fill 2).
         "order_register": True,
-        # The walker's look ahead (the next price level in 2 cycles, not 5) costs the engine
-        # alone its clock: 42.67 → 33.25 MHz (16K/8/1024, nextpnr seed 1, 2026-12-08; the
-        # path runs from the incoming order's registers through the next level's limit check
-        # to the search's start and the occupancy RAM's address). Off until that is cut.
+        # The walker's look ahead (the next price level in 2 cycles, not 5): the engine alone
+        # reaches 45.30 MHz with it, 42.67 without (16K/8/1024, order register, nextpnr seed 1,
+        # 2026-12-08; with it the path runs from an occupancy word's DP16KD output through
+        # the search to the occupancy RAM's address). Off until the full top is built with it.
         "lookahead": False,
         "synth_opts": "",
         "capacity": {"LUT4": 83640, "FF": 83640, "DP16KD": 208},
